@@ -1,0 +1,340 @@
+//! The feed catalog: which feeds exist and how each is shaped, from `feeds/*.toml`.
+//!
+//! A file `feeds/{slug}.toml` defines the feed served at `/feeds/{slug}.*`: its title,
+//! description, the categories it gathers, how many entries it shows and how long clients may
+//! cache it. A category with stories but no file gets a feed with the defaults below; `all` is
+//! the whole wire unless `feeds/all.toml` says otherwise. The catalog is loaded once at start-up
+//! and never touches the store: callers tell it which categories exist.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::model::Category;
+use crate::store::Selection;
+
+/// The slug of the feed of every category together.
+pub const ALL_SLUG: &str = "all";
+/// Entries in a feed without a definition.
+pub const DEFAULT_ENTRIES: usize = 50;
+/// Seconds a client may reuse a feed without asking again, when the definition doesn't say.
+pub const DEFAULT_MAX_AGE: u32 = 300;
+/// Seconds a cache may serve a stale feed while it revalidates, when the definition doesn't say.
+pub const DEFAULT_STALE_WHILE_REVALIDATE: u32 = 600;
+/// The most entries a definition may ask for.
+pub const MAX_ENTRIES: usize = 500;
+
+/// One feed, ready to render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedDef {
+    /// The name in the URL: `/feeds/{slug}.rss`.
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    pub selection: Selection,
+    /// How many of the newest stories the feed shows.
+    pub entries: usize,
+    /// `Cache-Control: max-age`, and RSS `<ttl>` in minutes.
+    pub max_age: u32,
+    pub stale_while_revalidate: u32,
+    /// The feed's language (RSS `<language>`, Atom `xml:lang`), when all its stories share one.
+    pub language: Option<String>,
+}
+
+impl FeedDef {
+    /// The feed a category gets when `feeds/` has no file for it.
+    pub fn default_for(category: &Category, site_title: &str) -> Self {
+        let label = category.label();
+        Self {
+            slug: category.as_str().to_owned(),
+            title: format!("{label} — {site_title}"),
+            description: format!("The latest {label} stories off the {site_title} wire."),
+            selection: Selection::Categories(vec![category.clone()]),
+            entries: DEFAULT_ENTRIES,
+            max_age: DEFAULT_MAX_AGE,
+            stale_while_revalidate: DEFAULT_STALE_WHILE_REVALIDATE,
+            language: None,
+        }
+    }
+
+    /// The whole wire, when `feeds/all.toml` doesn't exist.
+    pub fn default_all(site_title: &str) -> Self {
+        Self {
+            slug: ALL_SLUG.to_owned(),
+            title: format!("Off the wire — {site_title}"),
+            description: format!("Every story off the {site_title} wire, newest first."),
+            selection: Selection::All,
+            entries: DEFAULT_ENTRIES,
+            max_age: DEFAULT_MAX_AGE,
+            stale_while_revalidate: DEFAULT_STALE_WHILE_REVALIDATE,
+            language: None,
+        }
+    }
+
+    /// RSS `<ttl>`: `max_age` in whole minutes, rounded up so a reader never polls sooner than
+    /// `Cache-Control` allows.
+    pub fn ttl_minutes(&self) -> u32 {
+        self.max_age.div_ceil(60).max(1)
+    }
+}
+
+/// One `feeds/*.toml` file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedFile {
+    title: Option<String>,
+    description: Option<String>,
+    /// Category slugs gathered into this feed; `["*"]` for all. Defaults to the file's own slug.
+    categories: Option<Vec<String>>,
+    entries: Option<usize>,
+    max_age: Option<u32>,
+    stale_while_revalidate: Option<u32>,
+    language: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("cannot read the feeds directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    site_title: String,
+    defined: BTreeMap<String, FeedDef>,
+}
+
+impl Catalog {
+    /// A catalog with no definition files: every category and `all` get defaults.
+    pub fn empty(site_title: &str) -> Self {
+        Self {
+            site_title: site_title.to_owned(),
+            defined: BTreeMap::new(),
+        }
+    }
+
+    /// Reads every `*.toml` file in `dir`. A missing directory is an empty catalog; every bad
+    /// file is reported, not just the first.
+    pub fn load(dir: &Path, site_title: &str) -> Result<Self, Vec<CatalogError>> {
+        let mut catalog = Self::empty(site_title);
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(catalog),
+            Err(source) => {
+                return Err(vec![CatalogError::Dir {
+                    path: dir.to_owned(),
+                    source,
+                }]);
+            }
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
+            .collect();
+        paths.sort();
+
+        let mut errors = Vec::new();
+        for path in paths {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => match parse_definition(&path, &text, site_title) {
+                    Ok(def) => {
+                        catalog.defined.insert(def.slug.clone(), def);
+                    }
+                    Err(message) => errors.push(CatalogError::Invalid { path, message }),
+                },
+                Err(source) => errors.push(CatalogError::Read { path, source }),
+            }
+        }
+        if errors.is_empty() {
+            Ok(catalog)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The feed at `slug`, if there is one: a definition, `all`, or a category that has
+    /// stories (`category_exists` is asked only when no definition matches).
+    pub fn feed(
+        &self,
+        slug: &str,
+        category_exists: impl FnOnce(&Category) -> bool,
+    ) -> Option<FeedDef> {
+        if let Some(def) = self.defined.get(slug) {
+            return Some(def.clone());
+        }
+        if slug == ALL_SLUG {
+            return Some(FeedDef::default_all(&self.site_title));
+        }
+        let category = Category::parse(slug).ok()?;
+        category_exists(&category).then(|| FeedDef::default_for(&category, &self.site_title))
+    }
+
+    /// Every feed worth listing, given the categories that have stories: `all` first, then
+    /// the rest by slug.
+    pub fn list(&self, categories: &[Category]) -> Vec<FeedDef> {
+        let mut feeds: BTreeMap<String, FeedDef> = self.defined.clone();
+        for category in categories {
+            feeds
+                .entry(category.as_str().to_owned())
+                .or_insert_with(|| FeedDef::default_for(category, &self.site_title));
+        }
+        let all = feeds
+            .remove(ALL_SLUG)
+            .unwrap_or_else(|| FeedDef::default_all(&self.site_title));
+        std::iter::once(all).chain(feeds.into_values()).collect()
+    }
+}
+
+fn parse_definition(path: &Path, text: &str, site_title: &str) -> Result<FeedDef, String> {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let slug_category = Category::parse(stem)
+        .map_err(|_| format!("the file name must be a feed slug such as world.toml or asia-pacific.toml, not {stem:?}"))?;
+    let file: FeedFile = toml::from_str(text).map_err(|e| e.to_string())?;
+
+    let mut def = if stem == ALL_SLUG {
+        FeedDef::default_all(site_title)
+    } else {
+        FeedDef::default_for(&slug_category, site_title)
+    };
+    let mut problems = Vec::new();
+    if let Some(categories) = file.categories {
+        if categories.iter().any(|c| c == "*") {
+            def.selection = Selection::All;
+        } else if categories.is_empty() {
+            problems.push(
+                "`categories` must list at least one category slug, or \"*\" for all".to_owned(),
+            );
+        } else {
+            let mut parsed = Vec::new();
+            for raw in &categories {
+                match Category::parse(raw) {
+                    Ok(c) => parsed.push(c),
+                    Err(m) => problems.push(format!("`categories`: {m}")),
+                }
+            }
+            def.selection = Selection::Categories(parsed);
+        }
+    }
+    if let Some(title) = file.title {
+        if title.trim().is_empty() {
+            problems.push("`title` must not be empty".to_owned());
+        }
+        def.title = title.trim().to_owned();
+    }
+    if let Some(description) = file.description {
+        def.description = description.trim().to_owned();
+    }
+    if let Some(entries) = file.entries {
+        if !(1..=MAX_ENTRIES).contains(&entries) {
+            problems.push(format!(
+                "`entries` must be between 1 and {MAX_ENTRIES}, not {entries}"
+            ));
+        }
+        def.entries = entries;
+    }
+    if let Some(max_age) = file.max_age {
+        def.max_age = max_age;
+    }
+    if let Some(swr) = file.stale_while_revalidate {
+        def.stale_while_revalidate = swr;
+    }
+    def.language = file.language;
+    if problems.is_empty() {
+        Ok(def)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    #[test]
+    fn a_definition_file_shapes_its_feed() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "g20.toml",
+            "title = \"G20 Summit\"\ncategories = [\"g20\", \"world\"]\nentries = 20\nmax_age = 90\n",
+        );
+        let catalog = Catalog::load(dir.path(), "Wirefeed").unwrap();
+        let def = catalog.feed("g20", |_| false).unwrap();
+        assert_eq!(def.title, "G20 Summit");
+        assert_eq!(def.entries, 20);
+        assert_eq!(def.ttl_minutes(), 2);
+        assert_eq!(
+            def.selection,
+            Selection::Categories(vec![
+                Category::parse("g20").unwrap(),
+                Category::parse("world").unwrap()
+            ])
+        );
+    }
+
+    #[test]
+    fn categories_without_a_file_get_defaults_and_unknown_ones_get_nothing() {
+        let catalog = Catalog::empty("Wirefeed");
+        let def = catalog.feed("asia-pacific", |_| true).unwrap();
+        assert_eq!(def.title, "Asia Pacific — Wirefeed");
+        assert_eq!(def.entries, DEFAULT_ENTRIES);
+        assert!(catalog.feed("atlantis", |_| false).is_none());
+        assert!(catalog.feed("Not A Slug", |_| true).is_none());
+        assert_eq!(
+            catalog.feed("all", |_| false).unwrap().selection,
+            Selection::All
+        );
+    }
+
+    #[test]
+    fn a_bad_file_is_reported_with_its_path_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "world.toml", "title = \"World\"\nentires = 5\n");
+        write(dir.path(), "China News.toml", "");
+        let errors = Catalog::load(dir.path(), "Wirefeed").unwrap_err();
+        assert_eq!(errors.len(), 2);
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(text[0].contains("China News.toml"), "{}", text[0]);
+        assert!(
+            text[1].contains("world.toml")
+                && text[1].contains("line 2")
+                && text[1].contains("entires"),
+            "{}",
+            text[1]
+        );
+    }
+
+    #[test]
+    fn the_list_puts_all_first_then_slugs_in_order() {
+        let catalog = Catalog::empty("Wirefeed");
+        let slugs: Vec<String> = catalog
+            .list(&[
+                Category::parse("world").unwrap(),
+                Category::parse("china").unwrap(),
+            ])
+            .into_iter()
+            .map(|d| d.slug)
+            .collect();
+        assert_eq!(slugs, ["all", "china", "world"]);
+    }
+}

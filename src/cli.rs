@@ -1,0 +1,260 @@
+//! The command line: `wirefeed serve` (the default), `wirefeed import PATH` and
+//! `wirefeed check`, with the flags that override the config file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::catalog::Catalog;
+use crate::config::{Config, Flags};
+use crate::http::{App, server};
+use crate::ingest::{import, sample};
+use crate::site::Site;
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wirefeed",
+    version,
+    about = "A syndication feed server for a news wire",
+    long_about = "wirefeed serves a news wire as RSS 2.0, Atom 1.0 and JSON Feed 1.1 feeds per category, \
+                  with an OPML list and HTML pages for feed readers to discover them.\n\n\
+                  Settings come from config/wirefeed.toml, then WIREFEED_* environment variables, \
+                  then these flags.",
+    after_help = "Examples:\n  \
+                  wirefeed                          serve on 127.0.0.1:8080 with the embedded store\n  \
+                  wirefeed --listen 0.0.0.0:8080 --public-url https://wire.example.com\n  \
+                  wirefeed import archive/2026/     import every .json/.ndjson file under a directory\n  \
+                  wirefeed check                    validate the config file and feed definitions"
+)]
+pub struct Cli {
+    /// Config file to read [default: config/wirefeed.toml, if it exists]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080 [env: WIREFEED_LISTEN]
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Origin used in every absolute link, e.g. https://wire.example.com [env: WIREFEED_PUBLIC_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Directory holding the SQLite store file [env: WIREFEED_DATA_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Directory of feed definitions, feeds/*.toml [env: WIREFEED_FEEDS_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub feeds_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the feeds (the default when no command is given)
+    Serve,
+    /// Import article files (.json with one article or an array, .ndjson/.jsonl with one per
+    /// line) from a file or a directory; re-importing the same stories changes nothing
+    #[command(
+        after_help = "Examples:\n  wirefeed import sample/wire.json\n  wirefeed import /srv/wire/archive/"
+    )]
+    Import {
+        /// A file or a directory to walk
+        path: PathBuf,
+    },
+    /// Check the config file and feed definitions, print every problem, exit non-zero on any
+    Check,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let flags = Flags {
+        listen: cli.listen,
+        public_url: cli.public_url.clone(),
+        data_dir: cli.data_dir.clone(),
+        feeds_dir: cli.feeds_dir.clone(),
+    };
+    let config = Config::load(cli.config.as_deref(), |var| std::env::var(var).ok(), &flags)?;
+    init_logging(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => runtime.block_on(serve(config)),
+        Command::Import { path } => runtime.block_on(import(config, &path)),
+        Command::Check => check(&config),
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(url) = &config.store_url {
+        bail!(
+            "store_url is set ({}), but this build of wirefeed only has the embedded SQLite store; \
+             unset store_url / WIREFEED_STORE_URL to use {}",
+            redact(url),
+            config.sqlite_path().display()
+        );
+    }
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "could not create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    Ok(Arc::new(SqliteStore::open(&config.sqlite_path())?))
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, _)), Some(at)) => format!("{scheme}://…{}", &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
+    Catalog::load(&config.feeds_dir, &config.site_title).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+        anyhow::anyhow!("the feed definitions have problems:\n{}", lines.join("\n"))
+    })
+}
+
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let catalog = load_catalog(&config)?;
+    let store = open_store(&config)?;
+    if config.load_sample {
+        if let Some(counts) = sample::load_if_empty(store.as_ref()).await? {
+            tracing::info!(
+                stories = counts.created,
+                "loaded the sample wire into the empty store"
+            );
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("could not listen on {}", config.listen))?;
+    let bound = listener.local_addr()?;
+    let public_url = config.public_url(bound);
+    let site = Site::new(
+        public_url.as_str(),
+        &config.site_title,
+        &config.tag_authority(&public_url),
+    );
+    if config.ingest_token.is_none() {
+        tracing::info!("no ingest token is configured, so the ingest API is off");
+    }
+    let app = Arc::new(App {
+        store,
+        catalog,
+        site,
+    });
+    // Scripts and tests read this line to learn the port when listening on port 0.
+    println!(
+        "wirefeed listening on http://{bound} (public URL {})",
+        public_url.as_str()
+    );
+    server::run(listener, app, shutdown_signal()).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+async fn import(config: Config, path: &Path) -> anyhow::Result<ExitCode> {
+    let store = open_store(&config)?;
+    let report = import::import_path(store.as_ref(), path).await?;
+    for (location, reason) in &report.rejected {
+        eprintln!("rejected {location}: {reason}");
+    }
+    let c = report.counts;
+    println!(
+        "imported {} new, {} updated, {} unchanged, {} rejected",
+        c.created,
+        c.updated,
+        c.unchanged,
+        report.rejected.len()
+    );
+    Ok(if report.rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn check(config: &Config) -> anyhow::Result<ExitCode> {
+    match Catalog::load(&config.feeds_dir, &config.site_title) {
+        Ok(_) => {
+            println!(
+                "configuration and feed definitions in {} are valid",
+                config.feeds_dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("{} problem(s) found", errors.len());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            redact("postgres://wire:s3cret@db:5432/wire"),
+            "postgres://…@db:5432/wire"
+        );
+    }
+
+    #[test]
+    fn the_default_config_path_is_the_shipped_file() {
+        assert!(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(config::DEFAULT_PATH)
+                .exists()
+        );
+    }
+}

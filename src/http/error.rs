@@ -1,0 +1,60 @@
+//! The one place where errors become HTTP status codes and bodies. Internal details are
+//! logged, never sent: a client sees what it can act on.
+
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+
+use super::response::{self, Body};
+use crate::render::RenderError;
+use crate::site::Site;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+}
+
+impl HttpError {
+    pub fn into_response(self, site: &Site) -> Response<Body> {
+        match self {
+            HttpError::NotFound(what) => response::bytes(
+                StatusCode::NOT_FOUND,
+                response::HTML,
+                crate::render::html::not_found(site, &what),
+            ),
+            HttpError::MethodNotAllowed => {
+                let mut r = response::bytes(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    response::TEXT,
+                    "Only GET and HEAD are allowed here.\n",
+                );
+                r.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+                r
+            }
+            HttpError::Store(e) => {
+                tracing::error!(error = %e, "store error while serving a request");
+                response::bytes(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    response::TEXT,
+                    "The article store is unavailable; try again shortly.\n",
+                )
+            }
+            HttpError::Render(e) => {
+                tracing::error!(error = %e, "render error while serving a request");
+                response::bytes(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    response::TEXT,
+                    "Internal server error.\n",
+                )
+            }
+        }
+    }
+}

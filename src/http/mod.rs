@@ -1,0 +1,51 @@
+//! HTTP: the listener, routing, and the handlers that turn requests into responses.
+//!
+//! One file per concern: [`router`] maps paths to routes, [`feeds`] serves feed documents and
+//! OPML, [`pages`] the HTML pages, [`response`] builds responses, [`error`] is the one place
+//! where errors become status codes. Handlers reach stories only through the store trait and
+//! documents only through `render`; nothing here builds XML.
+
+pub mod error;
+pub mod feeds;
+pub mod pages;
+pub mod response;
+pub mod router;
+pub mod server;
+
+use std::sync::Arc;
+
+use crate::catalog::{Catalog, FeedDef};
+use crate::model::Category;
+use crate::site::Site;
+use crate::store::{Store, StoreError};
+
+/// What every request handler shares.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub catalog: Catalog,
+    pub site: Site,
+}
+
+impl App {
+    /// The feed at `slug`, if it is defined or names a category that has stories.
+    pub async fn feed(&self, slug: &str) -> Result<Option<FeedDef>, StoreError> {
+        let categories = self.categories().await?;
+        Ok(self.catalog.feed(slug, |c| categories.contains(c)))
+    }
+
+    /// Every category with live stories.
+    pub async fn categories(&self) -> Result<Vec<Category>, StoreError> {
+        Ok(self
+            .store
+            .categories()
+            .await?
+            .into_iter()
+            .map(|c| c.category)
+            .collect())
+    }
+
+    /// Every feed worth listing: `all`, each definition, each category with stories.
+    pub async fn feeds(&self) -> Result<Vec<FeedDef>, StoreError> {
+        Ok(self.catalog.list(&self.categories().await?))
+    }
+}

@@ -1,0 +1,60 @@
+//! The HTML pages: home, category and article permalink.
+
+use hyper::{Response, StatusCode};
+
+use super::App;
+use super::error::HttpError;
+use super::response::{self, Body};
+use crate::catalog::ALL_SLUG;
+use crate::model::ArticleId;
+use crate::render::html;
+use crate::store::{Lookup, Selection};
+
+/// Headlines on the home page.
+const HOME_HEADLINES: usize = 30;
+
+pub async fn index(app: &App) -> Result<Response<Body>, HttpError> {
+    let feeds = app.feeds().await?;
+    let latest = app.store.latest(&Selection::All, HOME_HEADLINES).await?;
+    Ok(response::bytes(
+        StatusCode::OK,
+        response::HTML,
+        html::index(&app.site, &feeds, &latest),
+    ))
+}
+
+pub async fn category(app: &App, slug: &str) -> Result<Response<Body>, HttpError> {
+    let def = match app.feed(slug).await? {
+        Some(def) if def.slug != ALL_SLUG => def,
+        _ => {
+            return Err(HttpError::NotFound(format!(
+                "There is no category called “{slug}”: no story has been filed in it."
+            )));
+        }
+    };
+    let articles = app.store.latest(&def.selection, def.entries).await?;
+    Ok(response::bytes(
+        StatusCode::OK,
+        response::HTML,
+        html::category(&app.site, &def, &articles),
+    ))
+}
+
+pub async fn article(app: &App, id: &ArticleId) -> Result<Response<Body>, HttpError> {
+    match app.store.get(id).await? {
+        Lookup::Live(article) => {
+            let mut feeds = Vec::new();
+            for category in &article.categories {
+                feeds.extend(app.feed(category.as_str()).await?);
+            }
+            Ok(response::bytes(
+                StatusCode::OK,
+                response::HTML,
+                html::article(&app.site, &article, &feeds),
+            ))
+        }
+        Lookup::Killed(_) | Lookup::Missing => Err(HttpError::NotFound(format!(
+            "There is no story with the id “{id}”."
+        ))),
+    }
+}

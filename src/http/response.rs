@@ -1,0 +1,46 @@
+//! Building responses: the body and the headers every response of a kind carries.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+
+pub type Body = Full<Bytes>;
+
+pub const HTML: &str = "text/html; charset=utf-8";
+pub const TEXT: &str = "text/plain; charset=utf-8";
+pub const OPML: &str = "text/x-opml; charset=utf-8";
+
+/// A complete response with a known length.
+pub fn bytes(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let body = body.into();
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(content_type).expect("content types are ASCII"),
+    );
+    response
+}
+
+/// The same response without its body, for HEAD: every header, including Content-Length,
+/// stays as GET would send it.
+pub fn without_body(response: Response<Body>) -> Response<Body> {
+    use hyper::body::Body as _;
+    let (mut parts, body) = response.into_parts();
+    if let Some(len) = body.size_hint().exact() {
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    Response::from_parts(parts, Full::new(Bytes::new()))
+}
+
+/// `Cache-Control` for documents that change when the wire does.
+pub fn cache_control(max_age: u32, stale_while_revalidate: u32) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "public, max-age={max_age}, stale-while-revalidate={stale_while_revalidate}"
+    ))
+    .expect("ASCII")
+}

@@ -1,0 +1,84 @@
+//! Routing: which resource a request path names. Pure string work on the path; the query
+//! string is ignored, so `/feeds/world.rss?utm_source=x` is the same feed.
+
+use crate::model::ArticleId;
+use crate::site::FeedFormat;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Index,
+    Category(String),
+    Article(ArticleId),
+    Feed { slug: String, format: FeedFormat },
+    Opml,
+    Health,
+    NotFound,
+}
+
+impl Route {
+    pub fn parse(path: &str) -> Self {
+        match path {
+            "/" => return Route::Index,
+            "/feeds.opml" => return Route::Opml,
+            "/healthz" => return Route::Health,
+            _ => {}
+        }
+        if let Some(file) = path.strip_prefix("/feeds/") {
+            let Some((slug, ext)) = file.rsplit_once('.') else {
+                return Route::NotFound;
+            };
+            return match FeedFormat::from_extension(ext) {
+                Some(format) if !slug.is_empty() && !slug.contains('/') => Route::Feed {
+                    slug: slug.to_owned(),
+                    format,
+                },
+                _ => Route::NotFound,
+            };
+        }
+        if let Some(slug) = path.strip_prefix("/categories/") {
+            return if slug.is_empty() || slug.contains('/') {
+                Route::NotFound
+            } else {
+                Route::Category(slug.to_owned())
+            };
+        }
+        if let Some(id) = path.strip_prefix("/articles/") {
+            return ArticleId::parse(id).map_or(Route::NotFound, Route::Article);
+        }
+        Route::NotFound
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feed_paths_name_a_slug_and_a_format() {
+        assert_eq!(
+            Route::parse("/feeds/asia-pacific.atom"),
+            Route::Feed {
+                slug: "asia-pacific".into(),
+                format: FeedFormat::Atom
+            }
+        );
+        assert_eq!(Route::parse("/feeds/world.xml"), Route::NotFound);
+        assert_eq!(Route::parse("/feeds/.rss"), Route::NotFound);
+        assert_eq!(Route::parse("/feeds/a/b.rss"), Route::NotFound);
+    }
+
+    #[test]
+    fn page_paths() {
+        assert_eq!(Route::parse("/"), Route::Index);
+        assert_eq!(
+            Route::parse("/categories/g20"),
+            Route::Category("g20".into())
+        );
+        assert_eq!(
+            Route::parse("/articles/xw-1"),
+            Route::Article(ArticleId::parse("xw-1").unwrap())
+        );
+        assert_eq!(Route::parse("/articles/../etc/passwd"), Route::NotFound);
+        assert_eq!(Route::parse("/categories/"), Route::NotFound);
+    }
+}

@@ -1,0 +1,17 @@
+//! wirefeed — a syndication feed server for a news wire.
+//!
+//! A wire desk publishes stories into a [`store`]; wirefeed serves them as RSS 2.0, Atom 1.0
+//! and JSON Feed 1.1 per category, with OPML and HTML pages for discovery. Data flows one way:
+//! request → [`http`] → [`store`] + [`render`] → bytes → [`http`]. The store never knows about
+//! HTTP, renderers never do I/O, and HTTP never builds XML. See `DESIGN.md` for the contract.
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod ingest;
+pub mod model;
+pub mod render;
+pub mod sanitize;
+pub mod site;
+pub mod store;

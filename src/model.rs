@@ -1,0 +1,687 @@
+//! The article model: what a wire story is, and the rules a story must follow before anything
+//! else in wirefeed sees it.
+//!
+//! Input arrives as an [`ArticleDraft`] (the article JSON of DESIGN.md, loosely typed so that
+//! every problem can be reported at once), and [`ArticleDraft::validate`] turns it into an
+//! [`Article`] or a list of [`FieldError`]s, each naming the offending field with a JSON
+//! pointer. Text is normalised on the way in: characters that XML 1.0 forbids are removed, so no
+//! feed can be broken by what a publisher sends. This module never does I/O.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::sanitize;
+
+/// Longest accepted article id, in bytes.
+pub const MAX_ID_LEN: usize = 128;
+/// Longest accepted title, in characters.
+pub const MAX_TITLE_CHARS: usize = 500;
+/// Longest accepted summary, in characters.
+pub const MAX_SUMMARY_CHARS: usize = 5_000;
+/// Longest accepted HTML body, in bytes.
+pub const MAX_CONTENT_BYTES: usize = 512 * 1024;
+/// Most categories one story may be filed in.
+pub const MAX_CATEGORIES: usize = 16;
+/// Most images one story may carry.
+pub const MAX_IMAGES: usize = 32;
+
+/// A stable article id chosen by the wire desk: ASCII letters, digits, `.`, `_` and `-`,
+/// starting with a letter or digit. It appears in URLs and in tag: URIs, so it is never escaped.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ArticleId(String);
+
+impl TryFrom<String> for ArticleId {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<ArticleId> for String {
+    fn from(id: ArticleId) -> String {
+        id.0
+    }
+}
+
+impl ArticleId {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if raw.len() > MAX_ID_LEN {
+            return Err(format!("must be at most {MAX_ID_LEN} characters"));
+        }
+        let first_ok = raw.as_bytes()[0].is_ascii_alphanumeric();
+        let rest_ok = raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !first_ok || !rest_ok {
+            return Err(
+                "may contain only ASCII letters, digits, '.', '_' and '-', and must start with a letter or digit"
+                    .into(),
+            );
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ArticleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A category slug: lower-case ASCII letters and digits in dash-separated words (`g20`,
+/// `asia-pacific`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Category(String);
+
+impl TryFrom<String> for Category {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<Category> for String {
+    fn from(category: Category) -> String {
+        category.0
+    }
+}
+
+impl Category {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let words_ok = !raw.is_empty()
+            && raw.len() <= 64
+            && raw.split('-').all(|word| {
+                !word.is_empty()
+                    && word
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            });
+        if words_ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(format!(
+                "{raw:?} is not a category slug: use lower-case letters and digits in dash-separated words, e.g. \"asia-pacific\""
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A human label for a slug: `asia-pacific` becomes `Asia Pacific`, `g20` becomes `G20`.
+    pub fn label(&self) -> String {
+        self.0
+            .split('-')
+            .map(|word| {
+                let mut chars = word.chars();
+                match chars.next() {
+                    Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                    None => String::new(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A picture that goes with a story.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub url: String,
+    #[serde(rename = "type")]
+    pub media_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credit: Option<String>,
+}
+
+/// A validated wire story. Serialises to the article JSON of DESIGN.md, which is also how the
+/// store keeps it, so a story read back is exactly the story that was accepted. Deserialising
+/// an `Article` directly trusts the text (the store's own copy); input from outside goes
+/// through [`Article::from_json`] or [`ArticleDraft::validate`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Article {
+    pub id: ArticleId,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_html: Option<String>,
+    pub byline: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dateline: Option<String>,
+    pub language: String,
+    pub categories: Vec<Category>,
+    pub published: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub images: Vec<Image>,
+}
+
+impl Article {
+    /// Parses and validates one article from its JSON text.
+    pub fn from_json(text: &str) -> Result<Self, Vec<FieldError>> {
+        let draft: ArticleDraft = serde_json::from_str(text).map_err(|e| {
+            vec![FieldError {
+                pointer: String::new(),
+                message: e.to_string(),
+            }]
+        })?;
+        draft.validate()
+    }
+
+    /// Reads back a story this crate wrote with [`Article::to_json`], without validating again.
+    pub fn from_stored_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("an Article always serialises")
+    }
+}
+
+/// One image as it arrives, before validation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageDraft {
+    pub url: Option<String>,
+    #[serde(rename = "type")]
+    pub media_type: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub caption: Option<String>,
+    pub credit: Option<String>,
+}
+
+/// An article as it arrives, before validation. Every field is optional here so that
+/// validation can report all missing fields at once instead of the first one serde meets.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArticleDraft {
+    pub id: Option<String>,
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub content_html: Option<String>,
+    #[serde(default)]
+    pub byline: Vec<String>,
+    pub source: Option<String>,
+    pub dateline: Option<String>,
+    pub language: Option<String>,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    pub published: Option<String>,
+    pub updated: Option<String>,
+    pub url: Option<String>,
+    #[serde(default)]
+    pub images: Vec<ImageDraft>,
+}
+
+/// One thing wrong with an article, located by a JSON pointer (RFC 6901) into the input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub pointer: String,
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.pointer.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.pointer, self.message)
+        }
+    }
+}
+
+/// Collects field errors while a draft is checked.
+#[derive(Default)]
+struct Problems(Vec<FieldError>);
+
+impl Problems {
+    fn add(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            pointer: pointer.into(),
+            message: message.into(),
+        });
+    }
+
+    /// A required, non-empty piece of text, cleaned.
+    fn required_text(&mut self, pointer: &str, raw: Option<&str>, max_chars: usize) -> String {
+        match raw.map(clean_line) {
+            None => {
+                self.add(pointer, "is required");
+                String::new()
+            }
+            Some(text) if text.is_empty() => {
+                self.add(pointer, "must not be empty");
+                text
+            }
+            Some(text) => {
+                self.check_len(pointer, &text, max_chars);
+                text
+            }
+        }
+    }
+
+    /// Optional text: absent or blank becomes `None`.
+    fn optional_text(
+        &mut self,
+        pointer: &str,
+        raw: Option<&str>,
+        max_chars: usize,
+    ) -> Option<String> {
+        let text = raw.map(clean_line).filter(|t| !t.is_empty())?;
+        self.check_len(pointer, &text, max_chars);
+        Some(text)
+    }
+
+    fn check_len(&mut self, pointer: &str, text: &str, max_chars: usize) {
+        if text.chars().count() > max_chars {
+            self.add(pointer, format!("must be at most {max_chars} characters"));
+        }
+    }
+
+    fn time(&mut self, pointer: &str, raw: &str) -> Option<DateTime<Utc>> {
+        match DateTime::parse_from_rfc3339(raw.trim()) {
+            Ok(t) => {
+                let t = t.with_timezone(&Utc);
+                // Timestamps are stored as nanoseconds since 1970 in an i64.
+                if t.timestamp() < 0 || t.timestamp_nanos_opt().is_none() {
+                    self.add(pointer, "must lie between 1970 and 2262");
+                    None
+                } else {
+                    Some(t)
+                }
+            }
+            Err(e) => {
+                self.add(
+                    pointer,
+                    format!("{raw:?} is not an RFC 3339 date-time such as \"2026-11-25T08:30:00Z\" ({e})"),
+                );
+                None
+            }
+        }
+    }
+
+    fn web_url(&mut self, pointer: &str, raw: &str) -> Option<String> {
+        let url = raw.trim();
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        let host_ok = rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'));
+        let chars_ok = url
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'<' | b'>' | b'\\' | b'`'));
+        if host_ok && chars_ok && url.len() <= 2048 {
+            Some(url.to_owned())
+        } else {
+            self.add(
+                pointer,
+                "must be an absolute http:// or https:// URL of at most 2048 characters, with no spaces or quotes",
+            );
+            None
+        }
+    }
+}
+
+impl ArticleDraft {
+    /// Checks every field and returns the article, or every problem found.
+    pub fn validate(self) -> Result<Article, Vec<FieldError>> {
+        let mut p = Problems::default();
+
+        let id = match self.id.as_deref() {
+            None => {
+                p.add("/id", "is required");
+                None
+            }
+            Some(raw) => ArticleId::parse(raw).map_err(|m| p.add("/id", m)).ok(),
+        };
+        let title = p.required_text("/title", self.title.as_deref(), MAX_TITLE_CHARS);
+        let summary = p.optional_text("/summary", self.summary.as_deref(), MAX_SUMMARY_CHARS);
+        let content_html = self
+            .content_html
+            .as_deref()
+            .map(|html| sanitize::story_html(&clean_block(html)))
+            .filter(|html| !html.trim().is_empty());
+        if content_html
+            .as_ref()
+            .is_some_and(|h| h.len() > MAX_CONTENT_BYTES)
+        {
+            p.add(
+                "/content_html",
+                format!("must be at most {MAX_CONTENT_BYTES} bytes"),
+            );
+        }
+        if summary.is_none() && content_html.is_none() {
+            p.add(
+                "/content_html",
+                "a story needs a summary, a content_html body, or both",
+            );
+        }
+
+        let mut byline = Vec::with_capacity(self.byline.len());
+        for (i, name) in self.byline.iter().enumerate() {
+            let pointer = format!("/byline/{i}");
+            byline.push(p.required_text(&pointer, Some(name), 200));
+        }
+        let source = p.optional_text("/source", self.source.as_deref(), 200);
+        let dateline = p.optional_text("/dateline", self.dateline.as_deref(), 200);
+
+        let language = self
+            .language
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or("en")
+            .to_owned();
+        if !is_language_tag(&language) {
+            p.add(
+                "/language",
+                format!("{language:?} is not a language tag such as \"en\" or \"zh-Hans\""),
+            );
+        }
+
+        let mut categories: Vec<Category> = Vec::with_capacity(self.categories.len());
+        if self.categories.is_empty() {
+            p.add(
+                "/categories",
+                "a story must be filed in at least one category",
+            );
+        }
+        if self.categories.len() > MAX_CATEGORIES {
+            p.add(
+                "/categories",
+                format!("at most {MAX_CATEGORIES} categories"),
+            );
+        }
+        for (i, raw) in self.categories.iter().enumerate() {
+            match Category::parse(raw.trim()) {
+                Ok(c) if !categories.contains(&c) => categories.push(c),
+                Ok(_) => {}
+                Err(m) => p.add(format!("/categories/{i}"), m),
+            }
+        }
+
+        let published = match self.published.as_deref() {
+            None => {
+                p.add("/published", "is required");
+                None
+            }
+            Some(raw) => p.time("/published", raw),
+        };
+        let updated = match self.updated.as_deref() {
+            None => published,
+            Some(raw) => p.time("/updated", raw),
+        };
+        if let (Some(published), Some(updated)) = (published, updated) {
+            if updated < published {
+                p.add("/updated", "must not be earlier than published");
+            }
+        }
+        let url = self.url.as_deref().and_then(|raw| p.web_url("/url", raw));
+
+        if self.images.len() > MAX_IMAGES {
+            p.add("/images", format!("at most {MAX_IMAGES} images"));
+        }
+        let mut images = Vec::with_capacity(self.images.len());
+        for (i, draft) in self.images.into_iter().enumerate() {
+            if let Some(image) = draft.validate(&mut p, i) {
+                images.push(image);
+            }
+        }
+
+        match (id, published, updated) {
+            (Some(id), Some(published), Some(updated)) if p.0.is_empty() => Ok(Article {
+                id,
+                title,
+                summary,
+                content_html,
+                byline,
+                source,
+                dateline,
+                language,
+                categories,
+                published,
+                updated,
+                url,
+                images,
+            }),
+            _ => Err(p.0),
+        }
+    }
+}
+
+impl ImageDraft {
+    fn validate(self, p: &mut Problems, index: usize) -> Option<Image> {
+        let at = |field: &str| format!("/images/{index}/{field}");
+        let url = match self.url.as_deref() {
+            None => {
+                p.add(at("url"), "is required");
+                None
+            }
+            Some(raw) => p.web_url(&at("url"), raw),
+        };
+        let media_type = self
+            .media_type
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or("image/jpeg");
+        let type_ok = media_type.strip_prefix("image/").is_some_and(|sub| {
+            !sub.is_empty()
+                && sub
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b))
+        });
+        if !type_ok {
+            p.add(
+                at("type"),
+                format!("{media_type:?} is not an image media type such as \"image/jpeg\""),
+            );
+        }
+        for (field, value) in [("width", self.width), ("height", self.height)] {
+            if value == Some(0) {
+                p.add(at(field), "must be a positive number of pixels");
+            }
+        }
+        let caption = p.optional_text(&at("caption"), self.caption.as_deref(), 1_000);
+        let credit = p.optional_text(&at("credit"), self.credit.as_deref(), 200);
+        Some(Image {
+            url: url?,
+            media_type: media_type.to_owned(),
+            width: self.width,
+            height: self.height,
+            caption,
+            credit,
+        })
+        .filter(|_| type_ok)
+    }
+}
+
+/// True for characters that XML 1.0 allows in a document (section 2.2, `Char`).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Text for one line (titles, names): XML-forbidden characters removed, runs of whitespace
+/// (including line breaks) collapsed to one space, ends trimmed.
+pub fn clean_line(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for word in raw
+        .split(|c: char| c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(word.chars().filter(|&c| is_xml_char(c)));
+    }
+    out
+}
+
+/// Text for a block (HTML bodies): XML-forbidden characters removed, everything else kept.
+pub fn clean_block(raw: &str) -> String {
+    raw.chars().filter(|&c| is_xml_char(c)).collect()
+}
+
+fn is_language_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let primary_ok = parts
+        .next()
+        .is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()));
+    primary_ok
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft() -> ArticleDraft {
+        ArticleDraft {
+            id: Some("xw-2026-1125-001".into()),
+            title: Some("G20 leaders pledge \"Hangzhou consensus\" on trade & growth".into()),
+            summary: Some("Leaders agreed on a common line.".into()),
+            content_html: Some("<p>HANGZHOU — Leaders agreed.</p>".into()),
+            byline: vec!["Li Wei".into()],
+            source: Some("Xinhua".into()),
+            dateline: Some("HANGZHOU, China".into()),
+            language: Some("en".into()),
+            categories: vec!["world".into(), "g20".into()],
+            published: Some("2026-11-25T08:30:00Z".into()),
+            updated: None,
+            url: None,
+            images: vec![],
+        }
+    }
+
+    fn pointers(errors: &[FieldError]) -> Vec<&str> {
+        errors.iter().map(|e| e.pointer.as_str()).collect()
+    }
+
+    #[test]
+    fn a_complete_draft_becomes_an_article_with_updated_defaulting_to_published() {
+        let article = draft().validate().unwrap();
+        assert_eq!(article.id.as_str(), "xw-2026-1125-001");
+        assert_eq!(article.updated, article.published);
+        assert_eq!(article.categories.len(), 2);
+    }
+
+    #[test]
+    fn every_missing_field_is_reported_at_once() {
+        let errors = ArticleDraft::default().validate().unwrap_err();
+        let ptrs = pointers(&errors);
+        for expected in [
+            "/id",
+            "/title",
+            "/content_html",
+            "/categories",
+            "/published",
+        ] {
+            assert!(ptrs.contains(&expected), "{expected} missing from {ptrs:?}");
+        }
+    }
+
+    #[test]
+    fn ids_with_slashes_or_spaces_are_refused() {
+        for bad in ["a/b", "a b", "-lead", "", &"x".repeat(MAX_ID_LEN + 1)] {
+            assert!(ArticleId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(ArticleId::parse("reuters.2026-11-25_A1").is_ok());
+    }
+
+    #[test]
+    fn category_slugs_are_lower_case_dash_separated_words() {
+        for good in ["g20", "world", "asia-pacific"] {
+            assert!(Category::parse(good).is_ok());
+        }
+        for bad in ["World", "asia--pacific", "-world", "world-", "a b", ""] {
+            assert!(Category::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(
+            Category::parse("asia-pacific").unwrap().label(),
+            "Asia Pacific"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_removed_and_whitespace_collapsed_in_titles() {
+        let mut d = draft();
+        d.title = Some("Markets\u{0}  rally\n after\u{1b} talks\u{FFFF}".into());
+        assert_eq!(d.validate().unwrap().title, "Markets rally after talks");
+    }
+
+    #[test]
+    fn updated_before_published_is_refused() {
+        let mut d = draft();
+        d.updated = Some("2026-11-24T08:30:00Z".into());
+        assert_eq!(pointers(&d.validate().unwrap_err()), ["/updated"]);
+    }
+
+    #[test]
+    fn offsets_are_normalised_to_utc_exactly() {
+        let mut d = draft();
+        d.published = Some("2026-11-25T16:30:00.123456789+08:00".into());
+        let article = d.validate().unwrap();
+        assert_eq!(
+            article.published.to_rfc3339(),
+            "2026-11-25T08:30:00.123456789+00:00"
+        );
+    }
+
+    #[test]
+    fn bad_image_fields_are_located_by_index() {
+        let mut d = draft();
+        d.images = vec![ImageDraft {
+            url: Some("javascript:alert(1)".into()),
+            media_type: Some("text/html".into()),
+            width: Some(0),
+            ..ImageDraft::default()
+        }];
+        let errors = d.validate().unwrap_err();
+        assert_eq!(
+            pointers(&errors),
+            ["/images/0/url", "/images/0/type", "/images/0/width"]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name() {
+        let errors = Article::from_json(r#"{"id":"a1","bylines":["X"]}"#).unwrap_err();
+        assert!(errors[0].message.contains("bylines"), "{errors:?}");
+    }
+
+    #[test]
+    fn an_article_round_trips_through_its_json() {
+        let article = draft().validate().unwrap();
+        assert_eq!(Article::from_json(&article.to_json()).unwrap(), article);
+        assert_eq!(
+            Article::from_stored_json(&article.to_json()).unwrap(),
+            article
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! JSON Feed 1.1 (<https://www.jsonfeed.org/version/1.1/>), written with serde.
+//!
+//! Fields JSON Feed has no name for — dateline, source agency, picture captions and credits —
+//! go in a `_wirefeed` extension object, as the spec allows for names starting with `_`.
+
+use serde::Serialize;
+
+use super::{FeedDoc, RenderError};
+use crate::model::{Article, Image};
+use crate::site::FeedFormat;
+
+const VERSION: &str = "https://jsonfeed.org/version/1.1";
+
+#[derive(Serialize)]
+struct JsonFeed<'a> {
+    version: &'static str,
+    title: &'a str,
+    home_page_url: String,
+    feed_url: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    description: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language: Option<&'a str>,
+    authors: Vec<Author<'a>>,
+    items: Vec<Item<'a>>,
+}
+
+#[derive(Serialize)]
+struct Author<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Item<'a> {
+    id: String,
+    url: String,
+    title: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_html: Option<&'a str>,
+    // JSON Feed 1.1 requires content_html or content_text; a summary-only story uses its
+    // summary as text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<&'a str>,
+    date_published: String,
+    date_modified: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    authors: Vec<Author<'a>>,
+    tags: Vec<&'a str>,
+    language: &'a str,
+    #[serde(rename = "_wirefeed")]
+    extension: Extension<'a>,
+}
+
+#[derive(Serialize)]
+struct Extension<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dateline: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    images: &'a [Image],
+}
+
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
+    let site = doc.site;
+    let def = doc.def;
+    let feed = JsonFeed {
+        version: VERSION,
+        title: &def.title,
+        home_page_url: site.feed_page_url(&def.slug),
+        feed_url: site.feed_url(&def.slug, FeedFormat::Json),
+        description: &def.description,
+        language: doc.language(),
+        authors: vec![Author { name: &site.title }],
+        items: doc.articles.iter().map(|a| item(doc, a)).collect(),
+    };
+    let mut out = Vec::with_capacity(4096 + doc.articles.len() * 4096);
+    serde_json::to_writer(&mut out, &feed)?;
+    Ok(out)
+}
+
+fn item<'a>(doc: &FeedDoc<'_>, article: &'a Article) -> Item<'a> {
+    let content_html = article.content_html.as_deref();
+    Item {
+        id: doc.site.entry_id(&article.id),
+        url: doc.site.article_link(article),
+        title: &article.title,
+        content_html,
+        content_text: if content_html.is_none() {
+            article.summary.as_deref()
+        } else {
+            None
+        },
+        summary: article.summary.as_deref(),
+        image: article.images.first().map(|i| i.url.as_str()),
+        date_published: rfc3339(article.published),
+        date_modified: rfc3339(article.updated),
+        authors: article.byline.iter().map(|name| Author { name }).collect(),
+        tags: article.categories.iter().map(|c| c.as_str()).collect(),
+        language: &article.language,
+        extension: Extension {
+            dateline: article.dateline.as_deref(),
+            source: article.source.as_deref(),
+            images: &article.images,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::fixtures;
+
+    #[test]
+    fn every_item_has_an_id_content_and_dates() {
+        let site = fixtures::site();
+        let def = fixtures::all_feed();
+        let articles = fixtures::articles();
+        let doc = FeedDoc {
+            site: &site,
+            def: &def,
+            articles: &articles,
+        };
+        let value: serde_json::Value = serde_json::from_slice(&render(&doc).unwrap()).unwrap();
+        assert_eq!(value["version"], VERSION);
+        let items = value["items"].as_array().unwrap();
+        assert_eq!(items.len(), articles.len());
+        for item in items {
+            assert!(item["id"].as_str().unwrap().starts_with("tag:"));
+            assert!(item["content_html"].is_string() || item["content_text"].is_string());
+            assert!(item["date_published"].as_str().unwrap().ends_with('Z'));
+        }
+    }
+}

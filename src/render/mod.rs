@@ -1,0 +1,94 @@
+//! Rendering: turns a feed definition and its stories into the bytes of a document.
+//!
+//! One file per output format (`rss`, `atom`, `json`, `opml`, `html`). Renderers are pure
+//! functions of their input — no clock, no I/O, no HTTP — so the same stories always give the
+//! same bytes, on every replica and after every restart, and a cache can call them freely.
+
+pub mod atom;
+pub mod html;
+pub mod json;
+pub mod opml;
+pub mod rss;
+
+use chrono::{DateTime, Utc};
+
+use crate::catalog::FeedDef;
+use crate::model::Article;
+use crate::site::{FeedFormat, Site};
+
+/// Everything a feed document is made from.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedDoc<'a> {
+    pub site: &'a Site,
+    pub def: &'a FeedDef,
+    /// Newest first, at most `def.entries`.
+    pub articles: &'a [Article],
+}
+
+impl FeedDoc<'_> {
+    /// When the feed last changed, as far as its content can tell: the newest `updated` of its
+    /// stories, or the Unix epoch for an empty feed (never "now", which would make the bytes
+    /// differ on every render).
+    pub fn updated(&self) -> DateTime<Utc> {
+        self.articles
+            .iter()
+            .map(|a| a.updated)
+            .max()
+            .unwrap_or(DateTime::UNIX_EPOCH)
+    }
+
+    /// The feed's language: as defined, or the one all its stories share.
+    pub fn language(&self) -> Option<&str> {
+        if let Some(language) = self.def.language.as_deref() {
+            return Some(language);
+        }
+        let first = self.articles.first()?.language.as_str();
+        self.articles
+            .iter()
+            .all(|a| a.language == first)
+            .then_some(first)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("could not write the XML document: {0}")]
+    Xml(String),
+    #[error("could not write the JSON document: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Renders a feed in one format.
+pub fn feed(format: FeedFormat, doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
+    match format {
+        FeedFormat::Rss => rss::render(doc),
+        FeedFormat::Atom => atom::render(doc),
+        FeedFormat::Json => json::render(doc),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! A small wire for renderer tests, read from the sample shipped in the repo.
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::ingest::sample;
+
+    pub fn site() -> Site {
+        Site::new(
+            "https://wire.example.com",
+            "Wirefeed",
+            "wire.example.com,2026",
+        )
+    }
+
+    pub fn articles() -> Vec<Article> {
+        let mut articles = sample::articles().expect("the sample wire is valid");
+        articles.sort_by(|a, b| (b.published, &b.id).cmp(&(a.published, &a.id)));
+        articles
+    }
+
+    pub fn all_feed() -> FeedDef {
+        Catalog::empty("Wirefeed").feed("all", |_| false).unwrap()
+    }
+}

@@ -1,0 +1,145 @@
+//! The article store: where accepted stories live, behind the [`Store`] trait.
+//!
+//! Everything else in wirefeed reaches stories only through this trait, so that the embedded
+//! SQLite store ([`sqlite::SqliteStore`], the default) and a PostgreSQL store can be swapped
+//! without touching http or render. Every write that changes what a reader could see is given a
+//! number from one increasing *change sequence* and a wall-clock time, recorded against each
+//! category it touched (before and after the write); caches and validators are derived from
+//! those. The store knows nothing of HTTP or of feed formats.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::model::{Article, ArticleId, Category};
+
+/// Which categories a query covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Every category: the wire as a whole.
+    All,
+    /// Stories filed in any of these categories.
+    Categories(Vec<Category>),
+}
+
+impl Selection {
+    pub fn covers(&self, category: &Category) -> bool {
+        match self {
+            Selection::All => true,
+            Selection::Categories(list) => list.contains(category),
+        }
+    }
+}
+
+/// One entry of the change sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    /// Position in the store's change sequence; larger is newer.
+    pub seq: u64,
+    /// When the change was committed.
+    pub at: DateTime<Utc>,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// A story the store did not have.
+    Created(Change),
+    /// A new version of a story it had (a correction, or a story brought back after a kill).
+    Updated(Change),
+    /// The story was already stored exactly like this; nothing changed.
+    Unchanged,
+}
+
+/// A killed story, as the store remembers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Killed {
+    pub article: Article,
+    pub killed: Change,
+}
+
+/// What the store knows about one id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Live(Article),
+    Killed(Killed),
+    Missing,
+}
+
+/// A category and how many live stories are filed in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryCount {
+    pub category: Category,
+    pub articles: u64,
+}
+
+/// Counts from an import run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+impl ImportCounts {
+    pub fn add(&mut self, outcome: WriteOutcome) {
+        match outcome {
+            WriteOutcome::Created(_) => self.created += 1,
+            WriteOutcome::Updated(_) => self.updated += 1,
+            WriteOutcome::Unchanged => self.unchanged += 1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("could not open the SQLite store at {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the store's schema is version {found}, newer than this wirefeed understands ({known}); upgrade wirefeed"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("SQLite error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("a stored article could not be read back: {0}")]
+    Corrupt(String),
+    #[error("the store's worker thread stopped: {0}")]
+    Worker(String),
+}
+
+/// The article store. Writes are durable when they return `Ok`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates or replaces a story, keyed by id. Storing a story identical to the stored one
+    /// changes nothing and reports [`WriteOutcome::Unchanged`].
+    async fn put(&self, article: Article) -> Result<WriteOutcome, StoreError>;
+
+    /// Stores many stories in one transaction: either all are stored or none.
+    async fn put_many(&self, articles: Vec<Article>) -> Result<ImportCounts, StoreError>;
+
+    /// Kills a story: it leaves every feed, and the store remembers it as killed. Returns `None`
+    /// when there is no live story with that id.
+    async fn kill(&self, id: &ArticleId) -> Result<Option<Killed>, StoreError>;
+
+    async fn get(&self, id: &ArticleId) -> Result<Lookup, StoreError>;
+
+    /// The newest `limit` live stories in the selection, newest `published` first (ties broken
+    /// by id, descending), each story once however many selected categories it is filed in.
+    async fn latest(&self, selection: &Selection, limit: usize)
+    -> Result<Vec<Article>, StoreError>;
+
+    /// Every category that has at least one live story, in slug order.
+    async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError>;
+
+    /// The newest change of the whole store, or `None` for a store never written to.
+    async fn last_change(&self) -> Result<Option<Change>, StoreError>;
+
+    /// The newest change that touched any category of the selection (a publish, a correction
+    /// or a kill, counting the categories a story had before and after).
+    async fn last_change_in(&self, selection: &Selection) -> Result<Option<Change>, StoreError>;
+}

@@ -1,0 +1,632 @@
+//! The embedded store: one SQLite file in WAL mode, the default that needs no set-up.
+//!
+//! One writer connection (SQLite allows one writer at a time anyway) and a small pool of reader
+//! connections, all used from tokio's blocking pool so no async task ever waits on disk. The
+//! schema is created and migrated by [`migrate`] from the numbered steps in [`MIGRATIONS`],
+//! tracked in `PRAGMA user_version`. `synchronous=FULL` makes a commit durable before `put`
+//! returns, so an acknowledged story survives a crash of the process or of the machine.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::{
+    CategoryCount, Change, ImportCounts, Killed, Lookup, Selection, Store, StoreError, WriteOutcome,
+};
+use crate::model::{Article, ArticleId, Category};
+
+/// The schema, one step per version. Never edit a step that has shipped: add a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: articles, their categories, and the change sequence.
+    r#"
+    CREATE TABLE articles (
+        id           TEXT PRIMARY KEY,
+        body         TEXT NOT NULL,      -- the article JSON, exactly as accepted
+        published_ns INTEGER NOT NULL,   -- UTC nanoseconds since 1970, for ordering
+        seq          INTEGER NOT NULL,   -- change that wrote this version
+        killed_seq   INTEGER             -- set while the story is killed
+    );
+    CREATE INDEX articles_live_by_published ON articles (published_ns DESC, id DESC)
+        WHERE killed_seq IS NULL;
+
+    -- Live stories only: newest N of category C is a walk down this primary key.
+    CREATE TABLE article_categories (
+        category     TEXT NOT NULL,
+        published_ns INTEGER NOT NULL,
+        article_id   TEXT NOT NULL,
+        PRIMARY KEY (category, published_ns, article_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX article_categories_by_article ON article_categories (article_id);
+
+    CREATE TABLE category_counts (
+        category TEXT PRIMARY KEY,
+        articles INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE changes (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        article_id TEXT NOT NULL,
+        kind       TEXT NOT NULL CHECK (kind IN ('create', 'update', 'kill')),
+        at_ns      INTEGER NOT NULL
+    );
+    CREATE TABLE change_categories (
+        category TEXT NOT NULL,
+        seq      INTEGER NOT NULL,
+        PRIMARY KEY (category, seq)
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// Reader connections kept open between queries.
+const READER_POOL: usize = 4;
+
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut writer = open_connection(path)?;
+        migrate(&mut writer)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    async fn read<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        run_blocking(move || {
+            let pooled = inner.readers.lock().map_err(poisoned)?.pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_connection(&inner.path)?,
+            };
+            let result = job(&conn);
+            let mut pool = inner.readers.lock().map_err(poisoned)?;
+            if pool.len() < READER_POOL {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+    }
+
+    async fn write<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        run_blocking(move || {
+            let mut conn = inner.writer.lock().map_err(poisoned)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let result = job(&tx)?;
+            tx.commit()?;
+            Ok(result)
+        })
+        .await
+    }
+}
+
+async fn run_blocking<T, F>(job: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(job)
+        .await
+        .map_err(|e| StoreError::Worker(e.to_string()))?
+}
+
+fn poisoned<T>(e: std::sync::PoisonError<T>) -> StoreError {
+    StoreError::Worker(e.to_string())
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(|source| StoreError::Open {
+        path: path.display().to_string(),
+        source,
+    })?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// Applies every migration step the file has not seen yet, each in its own transaction.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let known = MIGRATIONS.len() as i64;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > known {
+        return Err(StoreError::SchemaTooNew { found, known });
+    }
+    for (step, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", step as i64 + 1)?;
+        tx.commit()?;
+        tracing::info!(version = step + 1, "migrated the SQLite store");
+    }
+    Ok(())
+}
+
+fn nanos(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt()
+        .expect("article times are validated to fit in i64 nanoseconds")
+}
+
+fn from_nanos(ns: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(ns)
+}
+
+fn parse_body(body: &str) -> Result<Article, StoreError> {
+    Article::from_stored_json(body).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Appends one entry to the change sequence, recorded against every category it touched.
+/// The recorded time never goes backwards, even if the wall clock does.
+fn record_change(
+    tx: &Transaction<'_>,
+    id: &ArticleId,
+    kind: &str,
+    touched: &[&Category],
+) -> Result<Change, StoreError> {
+    let previous: Option<i64> = tx
+        .query_row(
+            "SELECT at_ns FROM changes ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let at_ns = nanos(Utc::now()).max(previous.unwrap_or(0));
+    tx.execute(
+        "INSERT INTO changes (article_id, kind, at_ns) VALUES (?1, ?2, ?3)",
+        params![id.as_str(), kind, at_ns],
+    )?;
+    let seq = tx.last_insert_rowid();
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO change_categories (category, seq) VALUES (?1, ?2)",
+    )?;
+    for category in touched {
+        insert.execute(params![category.as_str(), seq])?;
+    }
+    Ok(Change {
+        seq: seq as u64,
+        at: from_nanos(at_ns),
+    })
+}
+
+fn adjust_counts(
+    tx: &Transaction<'_>,
+    categories: &[Category],
+    delta: i64,
+) -> Result<(), StoreError> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO category_counts (category, articles) VALUES (?1, ?2)
+         ON CONFLICT (category) DO UPDATE SET articles = articles + excluded.articles",
+    )?;
+    for category in categories {
+        upsert.execute(params![category.as_str(), delta])?;
+    }
+    tx.execute("DELETE FROM category_counts WHERE articles <= 0", [])?;
+    Ok(())
+}
+
+fn file_categories(tx: &Transaction<'_>, article: &Article) -> Result<(), StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO article_categories (category, published_ns, article_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for category in &article.categories {
+        insert.execute(params![
+            category.as_str(),
+            nanos(article.published),
+            article.id.as_str()
+        ])?;
+    }
+    adjust_counts(tx, &article.categories, 1)
+}
+
+fn unfile_categories(tx: &Transaction<'_>, article: &Article) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM article_categories WHERE article_id = ?1",
+        params![article.id.as_str()],
+    )?;
+    adjust_counts(tx, &article.categories, -1)
+}
+
+/// The write behind both `put` and `put_many`.
+fn put_in(tx: &Transaction<'_>, article: &Article) -> Result<WriteOutcome, StoreError> {
+    let body = article.to_json();
+    let existing: Option<(String, Option<i64>)> = tx
+        .query_row(
+            "SELECT body, killed_seq FROM articles WHERE id = ?1",
+            params![article.id.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let previous = match &existing {
+        Some((old_body, None)) if *old_body == body => return Ok(WriteOutcome::Unchanged),
+        Some((old_body, killed)) => Some((parse_body(old_body)?, killed.is_some())),
+        None => None,
+    };
+
+    let mut touched: Vec<&Category> = article.categories.iter().collect();
+    if let Some((old, _)) = &previous {
+        touched.extend(
+            old.categories
+                .iter()
+                .filter(|c| !article.categories.contains(c)),
+        );
+    }
+    let kind = if previous.is_some() {
+        "update"
+    } else {
+        "create"
+    };
+    let change = record_change(tx, &article.id, kind, &touched)?;
+
+    if let Some((old, was_killed)) = &previous {
+        if !was_killed {
+            unfile_categories(tx, old)?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO articles (id, body, published_ns, seq, killed_seq) VALUES (?1, ?2, ?3, ?4, NULL)
+         ON CONFLICT (id) DO UPDATE SET body = excluded.body, published_ns = excluded.published_ns,
+             seq = excluded.seq, killed_seq = NULL",
+        params![article.id.as_str(), body, nanos(article.published), change.seq as i64],
+    )?;
+    file_categories(tx, article)?;
+    Ok(match previous {
+        Some(_) => WriteOutcome::Updated(change),
+        None => WriteOutcome::Created(change),
+    })
+}
+
+fn change_at(conn: &Connection, seq: i64) -> Result<Change, StoreError> {
+    let at_ns: i64 = conn.query_row(
+        "SELECT at_ns FROM changes WHERE seq = ?1",
+        params![seq],
+        |r| r.get(0),
+    )?;
+    Ok(Change {
+        seq: seq as u64,
+        at: from_nanos(at_ns),
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn put(&self, article: Article) -> Result<WriteOutcome, StoreError> {
+        self.write(move |tx| put_in(tx, &article)).await
+    }
+
+    async fn put_many(&self, articles: Vec<Article>) -> Result<ImportCounts, StoreError> {
+        self.write(move |tx| {
+            let mut counts = ImportCounts::default();
+            for article in &articles {
+                counts.add(put_in(tx, article)?);
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn kill(&self, id: &ArticleId) -> Result<Option<Killed>, StoreError> {
+        let id = id.clone();
+        self.write(move |tx| {
+            let body: Option<String> = tx
+                .query_row(
+                    "SELECT body FROM articles WHERE id = ?1 AND killed_seq IS NULL",
+                    params![id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(body) = body else { return Ok(None) };
+            let article = parse_body(&body)?;
+            let touched: Vec<&Category> = article.categories.iter().collect();
+            let killed = record_change(tx, &id, "kill", &touched)?;
+            unfile_categories(tx, &article)?;
+            tx.execute(
+                "UPDATE articles SET killed_seq = ?2, seq = ?2 WHERE id = ?1",
+                params![id.as_str(), killed.seq as i64],
+            )?;
+            Ok(Some(Killed { article, killed }))
+        })
+        .await
+    }
+
+    async fn get(&self, id: &ArticleId) -> Result<Lookup, StoreError> {
+        let id = id.clone();
+        self.read(move |conn| {
+            let row: Option<(String, Option<i64>)> = conn
+                .query_row(
+                    "SELECT body, killed_seq FROM articles WHERE id = ?1",
+                    params![id.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            Ok(match row {
+                None => Lookup::Missing,
+                Some((body, None)) => Lookup::Live(parse_body(&body)?),
+                Some((body, Some(seq))) => Lookup::Killed(Killed {
+                    article: parse_body(&body)?,
+                    killed: change_at(conn, seq)?,
+                }),
+            })
+        })
+        .await
+    }
+
+    async fn latest(
+        &self,
+        selection: &Selection,
+        limit: usize,
+    ) -> Result<Vec<Article>, StoreError> {
+        let selection = selection.clone();
+        self.read(move |conn| {
+            let limit = limit as i64;
+            let mut rows: Vec<(i64, String, String)> = Vec::new();
+            match &selection {
+                Selection::All => {
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT published_ns, id, body FROM articles WHERE killed_seq IS NULL
+                         ORDER BY published_ns DESC, id DESC LIMIT ?1",
+                    )?;
+                    for row in
+                        stmt.query_map(params![limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    {
+                        rows.push(row?);
+                    }
+                }
+                // The newest N of a union lies within the union of each category's newest N,
+                // so each category is read down its own index and the lists are merged here.
+                Selection::Categories(categories) => {
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT c.published_ns, c.article_id, a.body
+                         FROM article_categories c JOIN articles a ON a.id = c.article_id
+                         WHERE c.category = ?1
+                         ORDER BY c.published_ns DESC, c.article_id DESC LIMIT ?2",
+                    )?;
+                    for category in categories {
+                        for row in stmt.query_map(params![category.as_str(), limit], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })? {
+                            rows.push(row?);
+                        }
+                    }
+                    rows.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
+                    rows.dedup_by(|a, b| a.1 == b.1);
+                    rows.truncate(limit as usize);
+                }
+            }
+            rows.iter().map(|(_, _, body)| parse_body(body)).collect()
+        })
+        .await
+    }
+
+    async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT category, articles FROM category_counts ORDER BY category",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (slug, articles) = row?;
+                let category = Category::parse(&slug).map_err(StoreError::Corrupt)?;
+                out.push(CategoryCount {
+                    category,
+                    articles: articles as u64,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn last_change(&self) -> Result<Option<Change>, StoreError> {
+        self.read(|conn| {
+            let seq: Option<i64> =
+                conn.query_row("SELECT MAX(seq) FROM changes", [], |r| r.get(0))?;
+            seq.map(|seq| change_at(conn, seq)).transpose()
+        })
+        .await
+    }
+
+    async fn last_change_in(&self, selection: &Selection) -> Result<Option<Change>, StoreError> {
+        let Selection::Categories(categories) = selection.clone() else {
+            return self.last_change().await;
+        };
+        self.read(move |conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT MAX(seq) FROM change_categories WHERE category = ?1")?;
+            let mut newest: Option<i64> = None;
+            for category in &categories {
+                let seq: Option<i64> = stmt.query_row(params![category.as_str()], |r| r.get(0))?;
+                newest = newest.max(seq);
+            }
+            newest.map(|seq| change_at(conn, seq)).transpose()
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ArticleDraft;
+
+    fn story(id: &str, categories: &[&str], published: &str) -> Article {
+        ArticleDraft {
+            id: Some(id.into()),
+            title: Some(format!("Story {id}")),
+            summary: Some("Summary.".into()),
+            categories: categories.iter().map(|c| c.to_string()).collect(),
+            published: Some(published.into()),
+            ..ArticleDraft::default()
+        }
+        .validate()
+        .unwrap()
+    }
+
+    fn category(slug: &str) -> Category {
+        Category::parse(slug).unwrap()
+    }
+
+    fn ids(articles: &[Article]) -> Vec<&str> {
+        articles.iter().map(|a| a.id.as_str()).collect()
+    }
+
+    fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("wire.sqlite3")).unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn putting_the_same_story_twice_changes_nothing_the_second_time() {
+        let (_dir, store) = temp_store();
+        let a = story("a1", &["world"], "2026-11-25T08:00:00Z");
+        assert!(matches!(
+            store.put(a.clone()).await.unwrap(),
+            WriteOutcome::Created(_)
+        ));
+        let seq = store.last_change().await.unwrap().unwrap().seq;
+        assert_eq!(store.put(a).await.unwrap(), WriteOutcome::Unchanged);
+        assert_eq!(store.last_change().await.unwrap().unwrap().seq, seq);
+    }
+
+    #[tokio::test]
+    async fn latest_merges_categories_newest_first_and_each_story_once() {
+        let (_dir, store) = temp_store();
+        store
+            .put_many(vec![
+                story("a", &["world", "g20"], "2026-11-25T08:00:00Z"),
+                story("b", &["g20"], "2026-11-25T09:00:00Z"),
+                story("c", &["world"], "2026-11-25T07:00:00Z"),
+                story("d", &["china"], "2026-11-25T10:00:00Z"),
+            ])
+            .await
+            .unwrap();
+        let both = Selection::Categories(vec![category("world"), category("g20")]);
+        assert_eq!(
+            ids(&store.latest(&both, 10).await.unwrap()),
+            ["b", "a", "c"]
+        );
+        assert_eq!(ids(&store.latest(&both, 2).await.unwrap()), ["b", "a"]);
+        assert_eq!(
+            ids(&store.latest(&Selection::All, 10).await.unwrap()),
+            ["d", "b", "a", "c"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_correction_that_moves_a_story_touches_old_and_new_categories() {
+        let (_dir, store) = temp_store();
+        store
+            .put(story("a", &["world"], "2026-11-25T08:00:00Z"))
+            .await
+            .unwrap();
+        store
+            .put(story("z", &["sports"], "2026-11-25T08:00:00Z"))
+            .await
+            .unwrap();
+        let moved = store
+            .put(story("a", &["china"], "2026-11-25T08:00:00Z"))
+            .await
+            .unwrap();
+        let WriteOutcome::Updated(change) = moved else {
+            panic!("{moved:?}")
+        };
+        for slug in ["world", "china"] {
+            let sel = Selection::Categories(vec![category(slug)]);
+            assert_eq!(
+                store.last_change_in(&sel).await.unwrap(),
+                Some(change),
+                "{slug}"
+            );
+        }
+        let sports = Selection::Categories(vec![category("sports")]);
+        assert!(store.last_change_in(&sports).await.unwrap().unwrap().seq < change.seq);
+        let world = Selection::Categories(vec![category("world")]);
+        assert!(store.latest(&world, 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_kill_removes_the_story_from_feeds_and_counts_but_remembers_it() {
+        let (_dir, store) = temp_store();
+        store
+            .put(story("a", &["world"], "2026-11-25T08:00:00Z"))
+            .await
+            .unwrap();
+        let id = ArticleId::parse("a").unwrap();
+        let killed = store.kill(&id).await.unwrap().expect("live story");
+        assert!(store.latest(&Selection::All, 10).await.unwrap().is_empty());
+        assert!(store.categories().await.unwrap().is_empty());
+        assert!(
+            matches!(store.get(&id).await.unwrap(), Lookup::Killed(k) if k.killed == killed.killed)
+        );
+        assert_eq!(
+            store.kill(&id).await.unwrap(),
+            None,
+            "a second kill finds nothing live"
+        );
+        let world = Selection::Categories(vec![category("world")]);
+        assert_eq!(
+            store.last_change_in(&world).await.unwrap(),
+            Some(killed.killed)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reopened_file_keeps_its_stories_and_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wire.sqlite3");
+        SqliteStore::open(&path)
+            .unwrap()
+            .put(story("a", &["world"], "2026-11-25T08:00:00Z"))
+            .await
+            .unwrap();
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.categories().await.unwrap()[0].articles, 1);
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+
+    #[tokio::test]
+    async fn a_file_from_a_newer_wirefeed_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wire.sqlite3");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        assert!(matches!(
+            SqliteStore::open(&path),
+            Err(StoreError::SchemaTooNew { found: 99, .. })
+        ));
+    }
+}
