@@ -34,7 +34,7 @@ use crate::store::sqlite::SqliteStore;
 )]
 pub struct Cli {
     /// Config file to read [default: config/wirefeed.toml, if it exists]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", env = "WIREFEED_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on, e.g. 127.0.0.1:8080 [env: WIREFEED_LISTEN]
     #[arg(long, global = true, value_name = "ADDR")]
@@ -95,6 +95,7 @@ fn init_logging(filter: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 

@@ -75,7 +75,7 @@ fn item(doc: &FeedDoc<'_>, article: &Article) -> Item {
         description: article
             .summary
             .as_deref()
-            .map(|s| quick_xml::escape::escape(s).into_owned()),
+            .map(|s| quick_xml::escape::partial_escape(s).into_owned()),
         categories: article
             .categories
             .iter()

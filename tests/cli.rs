@@ -1,0 +1,157 @@
+//! The command line: `import`, `check`, `--help` and start-up errors, from the real binary.
+
+mod common;
+
+use common::{Server, fixture, wirefeed};
+
+fn output(cmd: &mut std::process::Command) -> (bool, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn import_reports_rejections_by_line_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture("desk-corrections.ndjson");
+    let (ok, stdout, stderr) = output(wirefeed(dir.path()).arg("import").arg(&file));
+    assert!(!ok, "a rejected record makes the import exit non-zero");
+    assert!(
+        stdout.contains("imported 2 new, 0 updated, 0 unchanged, 1 rejected"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("desk-corrections.ndjson:4") && stderr.contains("/id"),
+        "{stderr}"
+    );
+
+    let (_, again, _) = output(wirefeed(dir.path()).arg("import").arg(&file));
+    assert!(
+        again.contains("imported 0 new, 0 updated, 2 unchanged, 1 rejected"),
+        "{again}"
+    );
+
+    let sample = common::repo().join("sample");
+    let (ok, stdout, _) = output(wirefeed(dir.path()).arg("import").arg(&sample));
+    assert!(ok);
+    assert!(
+        stdout.contains("1 updated"),
+        "the correction is replaced by the sample's version: {stdout}"
+    );
+}
+
+#[tokio::test]
+async fn imported_stories_and_corrections_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    output(
+        wirefeed(dir.path())
+            .arg("import")
+            .arg(common::repo().join("sample")),
+    );
+    output(
+        wirefeed(dir.path())
+            .arg("import")
+            .arg(fixture("desk-corrections.ndjson")),
+    );
+    let server = Server::start_in(dir.path(), |_| {});
+    let xml = server.text("/feeds/world.atom").await;
+    let feed = feed_rs::parser::parse(xml.as_bytes()).unwrap();
+    assert!(
+        feed.entries[0]
+            .id
+            .ends_with(":article:wf-20261125-world-volcano"),
+        "newest first"
+    );
+    let business =
+        feed_rs::parser::parse(server.text("/feeds/business.atom").await.as_bytes()).unwrap();
+    let corrected: Vec<_> = business
+        .entries
+        .iter()
+        .filter(|e| e.id.ends_with(":article:wf-20261125-business-oil"))
+        .collect();
+    assert_eq!(corrected.len(), 1, "a correction appears once");
+    assert!(
+        corrected[0]
+            .title
+            .as_ref()
+            .unwrap()
+            .content
+            .starts_with("CORRECTED:")
+    );
+    assert_eq!(
+        corrected[0].updated.unwrap().to_rfc3339(),
+        "2026-11-25T15:02:00+00:00"
+    );
+}
+
+#[test]
+fn a_store_with_history_is_not_given_the_sample_again() {
+    let dir = tempfile::tempdir().unwrap();
+    output(
+        wirefeed(dir.path())
+            .arg("import")
+            .arg(fixture("desk-corrections.ndjson")),
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = Server::start_in(dir.path(), |_| {});
+    let xml = runtime.block_on(server.text("/feeds/all.rss"));
+    assert_eq!(xml.matches("<item>").count(), 2);
+}
+
+#[test]
+fn check_reports_every_bad_feed_definition_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = output(
+        wirefeed(dir.path())
+            .env("WIREFEED_FEEDS_DIR", fixture("bad-feeds"))
+            .arg("check"),
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("g20.toml") && stderr.contains("line 2") && stderr.contains("max_age"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("world.toml") && stderr.contains("entries"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 problem(s)"), "{stderr}");
+}
+
+#[test]
+fn check_passes_on_the_shipped_config_and_feeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, stdout, stderr) = output(wirefeed(dir.path()).arg("check"));
+    assert!(ok, "{stdout}{stderr}");
+}
+
+#[test]
+fn a_bad_config_file_stops_start_up_naming_the_field_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = output(
+        wirefeed(dir.path())
+            .arg("--config")
+            .arg(fixture("bad-config.toml"))
+            .arg("serve"),
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("bad-config.toml")
+            && stderr.contains("line 3")
+            && stderr.contains("listen"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_explains_with_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, stdout, _) = output(wirefeed(dir.path()).arg("--help"));
+    assert!(ok);
+    for word in ["serve", "import", "check", "Examples:", "WIREFEED_LISTEN"] {
+        assert!(stdout.contains(word), "{word} missing from --help");
+    }
+}

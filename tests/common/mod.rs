@@ -1,0 +1,140 @@
+//! Starts the real `wirefeed` binary on 127.0.0.1 port 0 with a fresh SQLite file in a temp
+//! dir, and talks HTTP to it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(name)
+}
+
+/// A `wirefeed` command with the shipped config, a temp data dir and the repo's feeds.
+pub fn wirefeed(data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wirefeed"));
+    cmd.env("WIREFEED_CONFIG", repo().join("config/wirefeed.toml"))
+        .env("WIREFEED_DATA_DIR", data)
+        .env("WIREFEED_FEEDS_DIR", repo().join("feeds"))
+        .env("WIREFEED_LISTEN", "127.0.0.1:0")
+        .env("WIREFEED_LOG", "warn")
+        .env_remove("WIREFEED_PUBLIC_URL")
+        .env_remove("WIREFEED_STORE_URL");
+    cmd
+}
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub data: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    client: reqwest::Client,
+}
+
+impl Server {
+    /// A server on a fresh store, which loads the sample wire.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_owned();
+        let mut server = Self::start_in(&data, |_| {});
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on the store in `data`, with extra settings.
+    pub fn start_in(data: &Path, configure: impl FnOnce(&mut Command)) -> Self {
+        let mut cmd = wirefeed(data);
+        configure(&mut cmd);
+        let log = std::fs::File::create(data.join("server.log")).unwrap();
+        let mut child = cmd
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("the wirefeed binary starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| {
+                let log = std::fs::read_to_string(data.join("server.log")).unwrap_or_default();
+                panic!("the server did not start: {line:?}\n{log}")
+            })
+            .to_owned();
+        Self {
+            child,
+            base,
+            data: data.to_owned(),
+            _dir: None,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn head(&self, path: &str) -> reqwest::Response {
+        self.client.head(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn text(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.text().await.unwrap()
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The sample wire as the tests' independent expectation, read straight from the JSON file.
+pub fn sample() -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(repo().join("sample/wire.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The ids a feed over `categories` (None = all) should show, newest first.
+pub fn expected_ids(categories: Option<&[&str]>, limit: usize) -> Vec<String> {
+    let mut stories: Vec<(String, String)> = sample()
+        .into_iter()
+        .filter(|a| {
+            let filed: Vec<&str> = a["categories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap())
+                .collect();
+            categories.is_none_or(|wanted| wanted.iter().any(|c| filed.contains(c)))
+        })
+        .map(|a| {
+            let published = chrono::DateTime::parse_from_rfc3339(a["published"].as_str().unwrap())
+                .unwrap()
+                .to_utc()
+                .to_rfc3339();
+            (published, a["id"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    stories.sort_by(|a, b| b.cmp(a));
+    stories.into_iter().take(limit).map(|(_, id)| id).collect()
+}

@@ -1,0 +1,271 @@
+//! Every feed of the sample wire, fetched from the real server and parsed back with an
+//! independent parser (feed-rs).
+
+mod common;
+
+use common::{Server, expected_ids, sample};
+use feed_rs::model::Feed;
+
+/// The feeds the repo defines, with the categories each gathers and its entry count.
+const FEEDS: &[(&str, Option<&[&str]>, usize)] = &[
+    ("all", None, 50),
+    ("world", Some(&["world"]), 50),
+    ("g20", Some(&["g20"]), 30),
+    ("asia-pacific", Some(&["china", "asia-pacific"]), 50),
+    ("china", Some(&["china"]), 50),
+    ("culture", Some(&["culture"]), 50),
+];
+
+const FORMATS: &[(&str, &str)] = &[
+    ("rss", "application/rss+xml; charset=utf-8"),
+    ("atom", "application/atom+xml; charset=utf-8"),
+    ("json", "application/feed+json; charset=utf-8"),
+];
+
+async fn fetch(server: &Server, path: &str, content_type: &str) -> Feed {
+    let response = server.get(path).await;
+    assert_eq!(response.status(), 200, "{path}");
+    assert_eq!(response.headers()["content-type"], content_type, "{path}");
+    let body = response.bytes().await.unwrap();
+    feed_rs::parser::parse(&body[..]).unwrap_or_else(|e| panic!("{path} does not parse: {e}"))
+}
+
+fn tag_id(server_base: &str, id: &str) -> String {
+    let host = server_base
+        .trim_start_matches("http://")
+        .split(':')
+        .next()
+        .unwrap();
+    format!("tag:{host},2026:article:{id}")
+}
+
+#[tokio::test]
+async fn every_feed_parses_with_the_right_entries_newest_first() {
+    let server = Server::start();
+    for &(slug, categories, limit) in FEEDS {
+        let expected: Vec<String> = expected_ids(categories, limit)
+            .iter()
+            .map(|id| tag_id(&server.base, id))
+            .collect();
+        assert!(!expected.is_empty(), "{slug} has no stories in the sample");
+        for &(ext, content_type) in FORMATS {
+            let feed = fetch(&server, &format!("/feeds/{slug}.{ext}"), content_type).await;
+            let ids: Vec<&str> = feed.entries.iter().map(|e| e.id.as_str()).collect();
+            assert_eq!(ids, expected, "{slug}.{ext}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn titles_dates_categories_and_content_survive_the_round_trip_in_every_format() {
+    let server = Server::start();
+    let stories = sample();
+    for &(ext, content_type) in FORMATS {
+        let feed = fetch(&server, &format!("/feeds/all.{ext}"), content_type).await;
+        for entry in &feed.entries {
+            let story = stories
+                .iter()
+                .find(|s| tag_id(&server.base, s["id"].as_str().unwrap()) == entry.id)
+                .unwrap();
+            let title = &entry.title.as_ref().unwrap().content;
+            assert_eq!(title, story["title"].as_str().unwrap(), "title in {ext}");
+
+            let published =
+                chrono::DateTime::parse_from_rfc3339(story["published"].as_str().unwrap()).unwrap();
+            assert_eq!(
+                entry.published.unwrap(),
+                published,
+                "published of {} in {ext}",
+                entry.id
+            );
+
+            let mut terms: Vec<&str> = entry.categories.iter().map(|c| c.term.as_str()).collect();
+            let mut filed: Vec<&str> = story["categories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap())
+                .collect();
+            terms.sort();
+            filed.sort();
+            assert_eq!(terms, filed, "categories of {} in {ext}", entry.id);
+
+            if story["content_html"].is_string() {
+                let body = entry
+                    .content
+                    .as_ref()
+                    .and_then(|c| c.body.as_deref())
+                    .unwrap_or_default();
+                assert!(
+                    body.starts_with("<p>"),
+                    "content of {} in {ext}: {body:?}",
+                    entry.id
+                );
+                assert!(
+                    !body.contains("&amp;lt;") && !body.contains("&lt;p&gt;"),
+                    "content escaped twice in {ext}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn titles_with_markup_characters_and_other_scripts_are_escaped_exactly_once() {
+    let server = Server::start();
+    let wanted = [
+        "Film festival's top prize goes to \"Rivers <Without> Names\"",
+        "Finance ministers back global minimum tax review; <b>no deal</b> on digital levies",
+        "沪深股市收涨 科技板块领涨",
+        "قادة مجموعة العشرين يناقشون إصلاح النظام المالي العالمي",
+    ];
+    for &(ext, content_type) in FORMATS {
+        let feed = fetch(&server, &format!("/feeds/all.{ext}"), content_type).await;
+        let titles: Vec<String> = feed
+            .entries
+            .iter()
+            .map(|e| e.title.clone().unwrap().content)
+            .collect();
+        for title in wanted {
+            assert!(
+                titles.iter().any(|t| t == title),
+                "{title:?} not found intact in {ext}: {titles:?}"
+            );
+        }
+    }
+    let raw = server.text("/feeds/culture.rss").await;
+    assert!(raw.contains("&quot;Rivers &lt;Without&gt; Names&quot;"));
+    assert!(!raw.contains("&amp;lt;"));
+}
+
+#[tokio::test]
+async fn rss_carries_self_link_ttl_guids_and_extensions() {
+    let server = Server::start();
+    let xml = server.text("/feeds/g20.rss").await;
+    let self_link = format!(
+        r#"<atom:link href="{}/feeds/g20.rss" rel="self" type="application/rss+xml"/>"#,
+        server.base
+    );
+    assert!(xml.contains(&self_link), "{xml}");
+    assert!(xml.contains("<ttl>1</ttl>"), "g20 has max_age 60");
+    assert!(xml.contains(r#"<guid isPermaLink="false">tag:"#));
+    assert!(xml.contains("<dc:creator>Li Wei</dc:creator>"));
+    assert!(xml.contains(r#"<media:content height="800" medium="image" type="image/jpeg""#));
+    assert!(xml.contains("+0000</pubDate>"));
+}
+
+#[tokio::test]
+async fn a_story_with_a_canonical_url_links_there_everywhere() {
+    let server = Server::start();
+    for &(ext, content_type) in FORMATS {
+        let feed = fetch(&server, &format!("/feeds/business.{ext}"), content_type).await;
+        let entry = feed
+            .entries
+            .iter()
+            .find(|e| e.id.ends_with(":article:wf-20261121-business-partner"))
+            .unwrap();
+        let hrefs: Vec<&str> = entry.links.iter().map(|l| l.href.as_str()).collect();
+        assert!(
+            hrefs.contains(&"https://partner.asiatradewire.example/outlook-2027"),
+            "{ext}: {hrefs:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn feeds_are_byte_identical_across_requests_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let public = |cmd: &mut std::process::Command| {
+        cmd.env("WIREFEED_PUBLIC_URL", "https://wire.example.com");
+    };
+    let first = Server::start_in(dir.path(), public);
+    let mut before = Vec::new();
+    for &(ext, _) in FORMATS {
+        let a = first
+            .get(&format!("/feeds/world.{ext}"))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        let b = first
+            .get(&format!("/feeds/world.{ext}"))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(a, b);
+        before.push(a);
+    }
+    first.stop();
+    let second = Server::start_in(dir.path(), public);
+    for (i, &(ext, _)) in FORMATS.iter().enumerate() {
+        let after = second
+            .get(&format!("/feeds/world.{ext}"))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(after, before[i], "world.{ext} changed across a restart");
+    }
+}
+
+#[tokio::test]
+async fn unknown_feeds_are_404_with_a_helpful_page() {
+    let server = Server::start();
+    for path in [
+        "/feeds/atlantis.rss",
+        "/feeds/world.xml",
+        "/feeds/Not%20A%20Slug.atom",
+    ] {
+        let response = server.get(path).await;
+        assert_eq!(response.status(), 404, "{path}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains("home page"), "{path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn head_sends_the_get_headers_without_a_body() {
+    let server = Server::start();
+    let get = server.get("/feeds/world.atom").await;
+    let head = server.head("/feeds/world.atom").await;
+    assert_eq!(head.status(), 200);
+    for name in ["content-type", "content-length", "cache-control", "link"] {
+        assert_eq!(head.headers().get(name), get.headers().get(name), "{name}");
+    }
+    let length: usize = get.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(get.bytes().await.unwrap().len(), length);
+    assert!(head.bytes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn feeds_say_how_long_they_may_be_cached() {
+    let server = Server::start();
+    let response = server.get("/feeds/world.rss").await;
+    assert_eq!(
+        response.headers()["cache-control"],
+        "public, max-age=300, stale-while-revalidate=600"
+    );
+    assert!(response.headers().get("expires").is_none());
+    assert_eq!(
+        response.headers()["link"].to_str().unwrap(),
+        format!("<{}/feeds/world.rss>; rel=\"self\"", server.base)
+    );
+}
+
+#[tokio::test]
+async fn other_methods_are_refused_with_allow() {
+    let server = Server::start();
+    let response = reqwest::Client::new()
+        .post(server.url("/feeds/world.rss"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "GET, HEAD");
+}

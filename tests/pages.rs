@@ -1,0 +1,129 @@
+//! The HTML pages and the OPML list, from the real server.
+
+mod common;
+
+use common::Server;
+
+fn alternates(html: &str) -> Vec<(String, String)> {
+    html.match_indices("<link rel=\"alternate\"")
+        .map(|(at, _)| {
+            let tag = &html[at..at + html[at..].find('>').unwrap()];
+            let attr = |name: &str| {
+                let start = tag.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                tag[start..start + tag[start..].find('"').unwrap()].to_owned()
+            };
+            (attr("type"), attr("href"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_home_page_offers_the_whole_wire_in_every_format() {
+    let server = Server::start();
+    let html = server.text("/").await;
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    let links = alternates(&html);
+    for (media_type, ext) in [
+        ("application/rss+xml", "rss"),
+        ("application/atom+xml", "atom"),
+        ("application/feed+json", "json"),
+    ] {
+        let want = (
+            media_type.to_owned(),
+            server.url(&format!("/feeds/all.{ext}")),
+        );
+        assert!(links.contains(&want), "{want:?} missing from {links:?}");
+    }
+    assert!(html.contains(&server.url("/categories/g20")));
+}
+
+#[tokio::test]
+async fn every_autodiscovered_feed_exists() {
+    let server = Server::start();
+    for page in [
+        "/",
+        "/categories/world",
+        "/articles/wf-20261125-g20-hangzhou-roundup",
+    ] {
+        let html = server.text(page).await;
+        let links = alternates(&html);
+        assert!(!links.is_empty(), "{page} has no autodiscovery");
+        for (_, href) in links {
+            let path = href.strip_prefix(&server.base).unwrap();
+            assert_eq!(server.get(path).await.status(), 200, "{href} from {page}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_article_page_shows_the_story_in_its_language() {
+    let server = Server::start();
+    let html = server
+        .text("/articles/wf-20261125-g20-hangzhou-roundup")
+        .await;
+    assert!(html.contains("HANGZHOU, China"));
+    assert!(html.contains("By Li Wei, Sarah Okafor"));
+    assert!(html.contains("<figcaption>"));
+    assert!(html.contains("<h1>G20 sidelines: leaders trade &quot;frank&quot; views on tariffs &amp; supply chains in Hangzhou</h1>"));
+    let arabic = server.text("/articles/wf-20261125-world-arabic").await;
+    assert!(arabic.contains("<html lang=\"ar\">"));
+}
+
+#[tokio::test]
+async fn unknown_categories_and_articles_are_404_with_a_way_back() {
+    let server = Server::start();
+    for path in [
+        "/categories/atlantis",
+        "/articles/no-such-story",
+        "/articles/a%2Fb",
+        "/nowhere",
+    ] {
+        let response = server.get(path).await;
+        assert_eq!(response.status(), 404, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/html; charset=utf-8"
+        );
+        assert!(
+            response.text().await.unwrap().contains(&server.url("/")),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_opml_lists_every_category_once() {
+    let server = Server::start();
+    let response = server.get("/feeds.opml").await;
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/x-opml; charset=utf-8"
+    );
+    let opml = response.text().await.unwrap();
+    let mut categories: Vec<String> = common::sample()
+        .iter()
+        .flat_map(|a| {
+            a["categories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_owned())
+        })
+        .collect();
+    categories.sort();
+    categories.dedup();
+    for category in categories.iter().map(String::as_str).chain(["all"]) {
+        let url = server.url(&format!("/feeds/{category}.rss"));
+        assert_eq!(
+            opml.matches(&format!("xmlUrl=\"{url}\"")).count(),
+            1,
+            "{category}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn health_is_ok() {
+    let server = Server::start();
+    assert_eq!(server.text("/healthz").await, "ok\n");
+}
