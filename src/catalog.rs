@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::model::Category;
@@ -40,6 +41,9 @@ pub struct FeedDef {
     pub stale_while_revalidate: u32,
     /// The feed's language (RSS `<language>`, Atom `xml:lang`), when all its stories share one.
     pub language: Option<String>,
+    /// When the definition file was last changed, which counts as a change to the feed for
+    /// `Last-Modified`. `None` for defaults.
+    pub defined_at: Option<DateTime<Utc>>,
 }
 
 impl FeedDef {
@@ -55,6 +59,7 @@ impl FeedDef {
             max_age: DEFAULT_MAX_AGE,
             stale_while_revalidate: DEFAULT_STALE_WHILE_REVALIDATE,
             language: None,
+            defined_at: None,
         }
     }
 
@@ -69,6 +74,7 @@ impl FeedDef {
             max_age: DEFAULT_MAX_AGE,
             stale_while_revalidate: DEFAULT_STALE_WHILE_REVALIDATE,
             language: None,
+            defined_at: None,
         }
     }
 
@@ -150,7 +156,11 @@ impl Catalog {
         for path in paths {
             match std::fs::read_to_string(&path) {
                 Ok(text) => match parse_definition(&path, &text, site_title) {
-                    Ok(def) => {
+                    Ok(mut def) => {
+                        def.defined_at = std::fs::metadata(&path)
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .map(DateTime::<Utc>::from);
                         catalog.defined.insert(def.slug.clone(), def);
                     }
                     Err(message) => errors.push(CatalogError::Invalid { path, message }),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
+use crate::cache::{self, FeedCache};
 use crate::catalog::Catalog;
 use crate::config::{Config, Flags};
 use crate::http::{App, server};
@@ -16,6 +17,9 @@ use crate::ingest::{import, sample};
 use crate::site::Site;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
+
+/// How often the server looks for changes written by other processes (an import, a replica).
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -156,10 +160,22 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     if config.ingest_token.is_none() {
         tracing::info!("no ingest token is configured, so the ingest API is off");
     }
+    let cache = Arc::new(FeedCache::new(
+        Arc::clone(&store),
+        catalog.clone(),
+        site.clone(),
+        config.cache_max_bytes,
+    ));
+    tokio::spawn(cache::watch(
+        Arc::clone(&cache),
+        Arc::clone(&store),
+        WATCH_EVERY,
+    ));
     let app = Arc::new(App {
         store,
         catalog,
         site,
+        cache,
     });
     // Scripts and tests read this line to learn the port when listening on port 0.
     println!(

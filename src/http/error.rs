@@ -5,6 +5,9 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::response::{self, Body};
+use std::sync::Arc;
+
+use crate::cache::CacheError;
 use crate::render::RenderError;
 use crate::site::Site;
 use crate::store::StoreError;
@@ -15,10 +18,25 @@ pub enum HttpError {
     NotFound(String),
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("no acceptable content coding")]
+    NotAcceptable,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Render(#[from] RenderError),
+}
+
+impl From<Arc<CacheError>> for HttpError {
+    fn from(e: Arc<CacheError>) -> Self {
+        match &*e {
+            CacheError::UnknownFeed(slug) => HttpError::NotFound(format!(
+                "There is no feed called “{slug}”: no story has been filed in that category."
+            )),
+            _ => HttpError::Internal(e.to_string()),
+        }
+    }
 }
 
 impl HttpError {
@@ -45,6 +63,19 @@ impl HttpError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     response::TEXT,
                     "The article store is unavailable; try again shortly.\n",
+                )
+            }
+            HttpError::NotAcceptable => response::bytes(
+                StatusCode::NOT_ACCEPTABLE,
+                response::TEXT,
+                "None of the content codings this server has (br, zstd, gzip, identity) is acceptable to you.\n",
+            ),
+            HttpError::Internal(e) => {
+                tracing::error!(error = %e, "error while serving a request");
+                response::bytes(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    response::TEXT,
+                    "Internal server error.\n",
                 )
             }
             HttpError::Render(e) => {

@@ -1,46 +1,138 @@
-//! Feed documents and the OPML list: find the feed, read its newest stories, render, and
-//! send with the headers a polling client needs.
+//! Feed documents and the OPML list. A feed request is answered from the cache: negotiate the
+//! coding, check the client's validators, and send prebuilt bytes and headers — a 200, a 304,
+//! or for an RFC 3229 `A-IM: feed` client a 226 with only what changed.
+
+use std::time::SystemTime;
 
 use hyper::header::{self, HeaderValue};
-use hyper::{Response, StatusCode};
+use hyper::{HeaderMap, Response, StatusCode};
 
 use super::App;
+use super::conditional;
+use super::encoding;
 use super::error::HttpError;
 use super::response::{self, Body};
+use crate::cache::{Coding, FeedKey, Rendered};
 use crate::render::{self, FeedDoc};
 use crate::site::FeedFormat;
 
-pub async fn feed(app: &App, slug: &str, format: FeedFormat) -> Result<Response<Body>, HttpError> {
-    let def = app.feed(slug).await?.ok_or_else(|| {
-        HttpError::NotFound(format!(
-            "There is no feed called “{slug}”: no story has been filed in that category."
-        ))
-    })?;
-    let articles = app.store.latest(&def.selection, def.entries).await?;
-    let body = render::feed(
+static VARY: HeaderValue = HeaderValue::from_static("accept-encoding");
+
+pub async fn feed(
+    app: &App,
+    request: &HeaderMap,
+    slug: &str,
+    format: FeedFormat,
+) -> Result<Response<Body>, HttpError> {
+    let key = FeedKey {
+        slug: slug.to_owned(),
         format,
+    };
+    let current = app.cache.get(&key).await?;
+    let coding = encoding::negotiate(request.get(header::ACCEPT_ENCODING))
+        .ok_or(HttpError::NotAcceptable)?;
+    if conditional::not_modified(request, &current, SystemTime::now()) {
+        return Ok(not_modified(&current, coding));
+    }
+    if wants_feed_delta(request) {
+        if let Some(response) = delta(app, request, &current, coding).await? {
+            return Ok(response);
+        }
+    }
+    let variant = current.variant(coding);
+    let mut response = Response::new(Body::new(variant.body.clone()));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, current.content_type.clone());
+    if coding != Coding::Identity {
+        headers.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static(coding.token()),
+        );
+    }
+    insert_validators(headers, &current, coding);
+    Ok(response)
+}
+
+/// The headers a 200, 304 and 226 of a feed all carry.
+fn insert_validators(headers: &mut HeaderMap, current: &Rendered, coding: Coding) {
+    headers.insert(header::ETAG, current.variant(coding).etag.clone());
+    headers.insert(header::LAST_MODIFIED, current.last_modified.clone());
+    headers.insert(header::CACHE_CONTROL, current.cache_control.clone());
+    headers.insert(header::VARY, VARY.clone());
+    headers.insert(header::LINK, current.link.clone());
+}
+
+fn not_modified(current: &Rendered, coding: Coding) -> Response<Body> {
+    let mut response = Response::new(Body::default());
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    insert_validators(response.headers_mut(), current, coding);
+    response
+}
+
+fn wants_feed_delta(request: &HeaderMap) -> bool {
+    request
+        .get_all("a-im")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|im| {
+            im.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case("feed")
+        })
+}
+
+/// RFC 3229 with the `feed` instance-manipulation: when If-None-Match names an earlier version
+/// we remember, send `226 IM Used` with only the entries added or changed since it. `None`
+/// means "send the whole feed".
+async fn delta(
+    app: &App,
+    request: &HeaderMap,
+    current: &Rendered,
+    coding: Coding,
+) -> Result<Option<Response<Body>>, HttpError> {
+    let Some(old) = conditional::named_tags(request)
+        .iter()
+        .filter(|tag| **tag != current.tag)
+        .find_map(|tag| app.cache.version(tag))
+    else {
+        return Ok(None);
+    };
+    let articles: Vec<_> = app
+        .cache
+        .articles(&current.def)
+        .await?
+        .into_iter()
+        .filter(|a| !old.iter().any(|s| s.id == a.id && s.updated == a.updated))
+        .collect();
+    let body = render::feed(
+        current.format,
         &FeedDoc {
-            site: &app.site,
-            def: &def,
+            site: app.cache.site(),
+            def: &current.def,
             articles: &articles,
         },
     )?;
-    let mut response = response::bytes(
-        StatusCode::OK,
-        &format!("{}; charset=utf-8", format.media_type()),
-        body,
-    );
+    let mut response = Response::new(Body::new(coding.encode(&body)));
+    *response.status_mut() = StatusCode::from_u16(226).expect("226 is a valid status");
     let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, current.content_type.clone());
+    if coding != Coding::Identity {
+        headers.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static(coding.token()),
+        );
+    }
+    insert_validators(headers, current, coding);
+    // A delta is only meaningful to the client that named its version (RFC 3229 §10.5.3).
     headers.insert(
         header::CACHE_CONTROL,
-        response::cache_control(def.max_age, def.stale_while_revalidate),
+        HeaderValue::from_static("no-store, im"),
     );
-    let link = format!("<{}>; rel=\"self\"", app.site.feed_url(&def.slug, format));
-    headers.insert(
-        header::LINK,
-        HeaderValue::from_str(&link).expect("feed URLs are ASCII"),
-    );
-    Ok(response)
+    headers.insert("im", HeaderValue::from_static("feed"));
+    Ok(Some(response))
 }
 
 pub async fn opml(app: &App) -> Result<Response<Body>, HttpError> {
@@ -50,4 +142,19 @@ pub async fn opml(app: &App) -> Result<Response<Body>, HttpError> {
         response::OPML,
         render::opml::render(&app.site, &feeds),
     ))
+}
+
+/// Counters in the Prometheus text format.
+pub fn metrics(app: &App) -> Response<Body> {
+    let mut out = String::new();
+    for (name, value) in app.cache.stats.snapshot() {
+        out.push_str(&format!(
+            "# TYPE wirefeed_{name}_total counter\nwirefeed_{name}_total {value}\n"
+        ));
+    }
+    response::bytes(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        out,
+    )
 }

@@ -5,6 +5,8 @@
 //! where errors become status codes. Handlers reach stories only through the store trait and
 //! documents only through `render`; nothing here builds XML.
 
+pub mod conditional;
+pub mod encoding;
 pub mod error;
 pub mod feeds;
 pub mod pages;
@@ -14,6 +16,7 @@ pub mod server;
 
 use std::sync::Arc;
 
+use crate::cache::FeedCache;
 use crate::catalog::{Catalog, FeedDef};
 use crate::model::Category;
 use crate::site::Site;
@@ -24,6 +27,7 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub catalog: Catalog,
     pub site: Site,
+    pub cache: Arc<FeedCache>,
 }
 
 impl App {

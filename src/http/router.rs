@@ -12,6 +12,7 @@ pub enum Route {
     Feed { slug: String, format: FeedFormat },
     Opml,
     Health,
+    Metrics,
     NotFound,
 }
 
@@ -21,6 +22,7 @@ impl Route {
             "/" => return Route::Index,
             "/feeds.opml" => return Route::Opml,
             "/healthz" => return Route::Health,
+            "/metrics" => return Route::Metrics,
             _ => {}
         }
         if let Some(file) = path.strip_prefix("/feeds/") {

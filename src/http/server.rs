@@ -73,7 +73,7 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
 pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
     let head = request.method() == Method::HEAD;
     let result = if request.method() == Method::GET || head {
-        route(app, Route::parse(request.uri().path())).await
+        route(app, request.headers(), Route::parse(request.uri().path())).await
     } else {
         Err(HttpError::MethodNotAllowed)
     };
@@ -85,12 +85,17 @@ pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
     }
 }
 
-async fn route(app: &App, route: Route) -> Result<Response<Body>, HttpError> {
+async fn route(
+    app: &App,
+    headers: &hyper::HeaderMap,
+    route: Route,
+) -> Result<Response<Body>, HttpError> {
     match route {
         Route::Index => pages::index(app).await,
         Route::Category(slug) => pages::category(app, &slug).await,
         Route::Article(id) => pages::article(app, &id).await,
-        Route::Feed { slug, format } => feeds::feed(app, &slug, format).await,
+        Route::Feed { slug, format } => feeds::feed(app, headers, &slug, format).await,
+        Route::Metrics => Ok(feeds::metrics(app)),
         Route::Opml => feeds::opml(app).await,
         Route::Health => Ok(response::bytes(
             hyper::StatusCode::OK,

@@ -41,6 +41,13 @@ pub struct Change {
     pub at: DateTime<Utc>,
 }
 
+/// An entry of the change sequence with the categories it touched, for cache invalidation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRecord {
+    pub change: Change,
+    pub categories: Vec<Category>,
+}
+
 /// What a write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
@@ -142,4 +149,8 @@ pub trait Store: Send + Sync + 'static {
     /// The newest change that touched any category of the selection (a publish, a correction
     /// or a kill, counting the categories a story had before and after).
     async fn last_change_in(&self, selection: &Selection) -> Result<Option<Change>, StoreError>;
+
+    /// Changes after `seq`, oldest first, at most `limit` of them: how a cache catches up with
+    /// writes made by another process or replica.
+    async fn changes_since(&self, seq: u64, limit: usize) -> Result<Vec<ChangeRecord>, StoreError>;
 }

@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{
-    CategoryCount, Change, ImportCounts, Killed, Lookup, Selection, Store, StoreError, WriteOutcome,
+    CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup, Selection, Store,
+    StoreError, WriteOutcome,
 };
 use crate::model::{Article, ArticleId, Category};
 
@@ -469,10 +470,85 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn changes_since(&self, seq: u64, limit: usize) -> Result<Vec<ChangeRecord>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT c.seq, c.at_ns, cc.category FROM changes c
+                 LEFT JOIN change_categories cc ON cc.seq = c.seq
+                 WHERE c.seq IN (SELECT seq FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2)
+                 ORDER BY c.seq, cc.category",
+            )?;
+            let rows = stmt.query_map(params![seq as i64, limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })?;
+            let mut out: Vec<ChangeRecord> = Vec::new();
+            for row in rows {
+                let (seq, at_ns, category) = row?;
+                if out.last().is_none_or(|last| last.change.seq != seq as u64) {
+                    out.push(ChangeRecord {
+                        change: Change {
+                            seq: seq as u64,
+                            at: from_nanos(at_ns),
+                        },
+                        categories: Vec::new(),
+                    });
+                }
+                if let Some(slug) = category {
+                    let category = Category::parse(&slug).map_err(StoreError::Corrupt)?;
+                    out.last_mut()
+                        .expect("pushed above")
+                        .categories
+                        .push(category);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn changes_since_lists_each_change_with_the_categories_it_touched() {
+        let (_dir, store) = temp_store();
+        store
+            .put(story("a", &["world", "g20"], "2026-11-25T08:00:00Z"))
+            .await
+            .unwrap();
+        store
+            .put(story("b", &["china"], "2026-11-25T09:00:00Z"))
+            .await
+            .unwrap();
+        store
+            .put(story("a", &["world"], "2026-11-25T08:00:00Z"))
+            .await
+            .unwrap();
+        let all = store.changes_since(0, 100).await.unwrap();
+        let seqs: Vec<u64> = all.iter().map(|c| c.change.seq).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        let touched = |i: usize| {
+            all[i]
+                .categories
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(touched(0), ["g20", "world"]);
+        assert_eq!(
+            touched(2),
+            ["g20", "world"],
+            "the correction touched the category it left"
+        );
+        assert_eq!(store.changes_since(1, 1).await.unwrap()[0].change.seq, 2);
+        assert!(store.changes_since(3, 100).await.unwrap().is_empty());
+    }
+
     use super::*;
     use crate::model::ArticleDraft;
 

@@ -1,0 +1,382 @@
+//! The feed cache: rendered feeds in every content coding, with their validators and headers
+//! prebuilt, so that a hit is one lookup that hands out `Bytes` and `HeaderValue`s.
+//!
+//! Entries are keyed by feed and format and weighed by their bytes (Moka). A miss reads the
+//! store, renders and compresses once — concurrent misses for one key wait for the same build.
+//! Entries are invalidated precisely: each change of the store names the categories it touched
+//! (before and after), and only feeds whose selection covers one of them are dropped. Changes
+//! arrive from this process directly ([`FeedCache::apply`]) and from any other writer through
+//! the [`watch`] task, which follows the store's change sequence.
+
+pub mod coding;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use hyper::header::HeaderValue;
+
+pub use coding::Coding;
+
+use crate::catalog::{Catalog, FeedDef};
+use crate::model::{Article, ArticleId, Category};
+use crate::render::{self, FeedDoc, RenderError};
+use crate::site::{FeedFormat, Site};
+use crate::store::{ChangeRecord, Selection, Store, StoreError};
+
+/// Which cached document.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FeedKey {
+    pub slug: String,
+    pub format: FeedFormat,
+}
+
+/// One coding of one version of a feed.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub body: Bytes,
+    pub etag: HeaderValue,
+    /// Parsed once, for precondition checks.
+    pub typed_etag: headers::ETag,
+}
+
+/// What identifies an entry's version, for RFC 3229 deltas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryStamp {
+    pub id: ArticleId,
+    pub updated: DateTime<Utc>,
+}
+
+/// One version of one feed in one format, ready to send.
+#[derive(Debug)]
+pub struct Rendered {
+    pub def: FeedDef,
+    pub format: FeedFormat,
+    /// The store's change sequence before the stories were read.
+    pub built_at_seq: u64,
+    /// The content hash that every coding's ETag starts with.
+    pub tag: String,
+    /// Indexed by [`Coding::index`].
+    pub variants: [Variant; 4],
+    pub modified_at: SystemTime,
+    pub last_modified: HeaderValue,
+    pub cache_control: HeaderValue,
+    pub content_type: HeaderValue,
+    pub link: HeaderValue,
+    pub stamps: Arc<[EntryStamp]>,
+}
+
+impl Rendered {
+    pub fn variant(&self, coding: Coding) -> &Variant {
+        &self.variants[coding.index()]
+    }
+
+    fn weight(&self) -> u32 {
+        let bytes: usize = self.variants.iter().map(|v| v.body.len()).sum();
+        u32::try_from(bytes + 1024 + self.stamps.len() * 64).unwrap_or(u32::MAX)
+    }
+}
+
+/// Counters that show what the cache saved: a hit must move none but `hits`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub renders: AtomicU64,
+    pub compressions: AtomicU64,
+    pub store_reads: AtomicU64,
+    pub invalidations: AtomicU64,
+}
+
+impl Stats {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(name, value)` pairs for /metrics.
+    pub fn snapshot(&self) -> [(&'static str, u64); 6] {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        [
+            ("cache_hits", get(&self.hits)),
+            ("cache_misses", get(&self.misses)),
+            ("feed_renders", get(&self.renders)),
+            ("feed_compressions", get(&self.compressions)),
+            ("feed_store_reads", get(&self.store_reads)),
+            ("cache_invalidations", get(&self.invalidations)),
+        ]
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("no feed called {0:?}")]
+    UnknownFeed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error("the render worker stopped: {0}")]
+    Worker(String),
+}
+
+/// Versions of feeds remembered for deltas, by tag.
+const VERSIONS_KEPT: u64 = 4096;
+
+pub struct FeedCache {
+    entries: moka::future::Cache<FeedKey, Arc<Rendered>>,
+    /// Entry lists of recent versions, by content tag, for RFC 3229 deltas.
+    versions: moka::sync::Cache<String, Arc<[EntryStamp]>>,
+    /// Newest change seen per category, and overall: an entry built before the floor of any
+    /// category it covers is stale.
+    floors: Mutex<Floors>,
+    store: Arc<dyn Store>,
+    catalog: Catalog,
+    site: Site,
+    pub stats: Stats,
+}
+
+#[derive(Default)]
+struct Floors {
+    any: u64,
+    by_category: HashMap<Category, u64>,
+}
+
+impl Floors {
+    fn of(&self, selection: &Selection) -> u64 {
+        match selection {
+            Selection::All => self.any,
+            Selection::Categories(list) => list
+                .iter()
+                .filter_map(|c| self.by_category.get(c).copied())
+                .max()
+                .unwrap_or(0),
+        }
+    }
+}
+
+impl FeedCache {
+    pub fn new(store: Arc<dyn Store>, catalog: Catalog, site: Site, max_bytes: u64) -> Self {
+        Self {
+            entries: moka::future::Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|_key: &FeedKey, value: &Arc<Rendered>| value.weight())
+                .build(),
+            versions: moka::sync::Cache::new(VERSIONS_KEPT),
+            floors: Mutex::new(Floors::default()),
+            store,
+            catalog,
+            site,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The current version of a feed: from memory, or built once however many ask at once.
+    pub async fn get(&self, key: &FeedKey) -> Result<Arc<Rendered>, Arc<CacheError>> {
+        if let Some(hit) = self.entries.get(key).await {
+            Stats::bump(&self.stats.hits);
+            return Ok(hit);
+        }
+        Stats::bump(&self.stats.misses);
+        loop {
+            let entry = self
+                .entries
+                .try_get_with(key.clone(), self.build(key))
+                .await?;
+            // A change may have been applied while this entry was being built; if so the
+            // entry is already stale and is built again (see `apply`).
+            let floor = self
+                .floors
+                .lock()
+                .expect("floors lock")
+                .of(&entry.def.selection);
+            if entry.built_at_seq >= floor {
+                return Ok(entry);
+            }
+            self.entries.invalidate(key).await;
+        }
+    }
+
+    /// The entries of an earlier version of this feed, if it is still remembered.
+    pub fn version(&self, tag: &str) -> Option<Arc<[EntryStamp]>> {
+        self.versions.get(tag)
+    }
+
+    /// The stories of a feed as it is now, for a delta response.
+    pub async fn articles(&self, def: &FeedDef) -> Result<Vec<Article>, StoreError> {
+        Stats::bump(&self.stats.store_reads);
+        self.store.latest(&def.selection, def.entries).await
+    }
+
+    pub fn site(&self) -> &Site {
+        &self.site
+    }
+
+    async fn build(&self, key: &FeedKey) -> Result<Arc<Rendered>, CacheError> {
+        Stats::bump(&self.stats.store_reads);
+        let built_at_seq = self.store.last_change().await?.map_or(0, |c| c.seq);
+        let categories: Vec<Category> = self
+            .store
+            .categories()
+            .await?
+            .into_iter()
+            .map(|c| c.category)
+            .collect();
+        let def = self
+            .catalog
+            .feed(&key.slug, |c| categories.contains(c))
+            .ok_or_else(|| CacheError::UnknownFeed(key.slug.clone()))?;
+        let articles = self.store.latest(&def.selection, def.entries).await?;
+        let last_change = self.store.last_change_in(&def.selection).await?;
+
+        let site = self.site.clone();
+        let format = key.format;
+        let rendered = tokio::task::spawn_blocking(move || {
+            assemble(
+                &site,
+                def,
+                format,
+                &articles,
+                built_at_seq,
+                last_change.map(|c| c.at),
+            )
+        })
+        .await
+        .map_err(|e| CacheError::Worker(e.to_string()))??;
+        Stats::bump(&self.stats.renders);
+        self.stats
+            .compressions
+            .fetch_add(Coding::ALL.len() as u64 - 1, Ordering::Relaxed);
+        self.versions
+            .insert(rendered.tag.clone(), Arc::clone(&rendered.stamps));
+        Ok(Arc::new(rendered))
+    }
+
+    /// Drops every cached feed the change touched. Safe to call more than once for a change.
+    pub async fn apply(&self, record: &ChangeRecord) {
+        let seq = record.change.seq;
+        {
+            let mut floors = self.floors.lock().expect("floors lock");
+            floors.any = floors.any.max(seq);
+            for category in &record.categories {
+                let floor = floors.by_category.entry(category.clone()).or_default();
+                *floor = (*floor).max(seq);
+            }
+        }
+        let stale: Vec<Arc<FeedKey>> = self
+            .entries
+            .iter()
+            .filter(|(_, entry)| {
+                entry.built_at_seq < seq
+                    && record
+                        .categories
+                        .iter()
+                        .any(|c| entry.def.selection.covers(c))
+            })
+            .map(|(key, _)| key)
+            .collect();
+        for key in stale {
+            self.entries.invalidate(key.as_ref()).await;
+            Stats::bump(&self.stats.invalidations);
+        }
+    }
+}
+
+/// Renders, compresses and prebuilds every header of one version. Pure CPU work.
+fn assemble(
+    site: &Site,
+    def: FeedDef,
+    format: FeedFormat,
+    articles: &[Article],
+    built_at_seq: u64,
+    last_change: Option<DateTime<Utc>>,
+) -> Result<Rendered, RenderError> {
+    let body = render::feed(
+        format,
+        &FeedDoc {
+            site,
+            def: &def,
+            articles,
+        },
+    )?;
+    let tag = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&body));
+    let variants = Coding::ALL.map(|coding| {
+        let etag = format!("\"{tag}{}\"", coding.etag_suffix());
+        Variant {
+            body: coding.encode(&body),
+            typed_etag: etag.parse().expect("a quoted hex string is a valid ETag"),
+            etag: HeaderValue::from_str(&etag).expect("ASCII"),
+        }
+    });
+
+    // Last-Modified: the newest change to the feed's stories or to its definition, in whole
+    // seconds, never in the future.
+    let changed = last_change
+        .max(def.defined_at)
+        .unwrap_or(DateTime::UNIX_EPOCH);
+    let changed = changed.min(Utc::now());
+    let modified_at =
+        SystemTime::UNIX_EPOCH + Duration::from_secs(changed.timestamp().max(0) as u64);
+    let last_modified = HeaderValue::from_str(&httpdate(modified_at)).expect("ASCII");
+
+    let link = format!("<{}>; rel=\"self\"", site.feed_url(&def.slug, format));
+    Ok(Rendered {
+        cache_control: HeaderValue::from_str(&format!(
+            "public, max-age={}, stale-while-revalidate={}",
+            def.max_age, def.stale_while_revalidate
+        ))
+        .expect("ASCII"),
+        content_type: HeaderValue::from_str(&format!("{}; charset=utf-8", format.media_type()))
+            .expect("ASCII"),
+        link: HeaderValue::from_str(&link).expect("feed URLs are ASCII"),
+        stamps: articles
+            .iter()
+            .map(|a| EntryStamp {
+                id: a.id.clone(),
+                updated: a.updated,
+            })
+            .collect(),
+        def,
+        format,
+        built_at_seq,
+        tag,
+        variants,
+        modified_at,
+        last_modified,
+    })
+}
+
+/// An IMF-fixdate (RFC 9110 §5.6.7).
+pub fn httpdate(t: SystemTime) -> String {
+    DateTime::<Utc>::from(t)
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
+}
+
+/// Follows the store's change sequence and applies every change to the cache, so writes by
+/// other processes (an import, another replica) reach it within `every`.
+pub async fn watch(cache: Arc<FeedCache>, store: Arc<dyn Store>, every: Duration) {
+    let mut seen = match store.last_change().await {
+        Ok(change) => change.map_or(0, |c| c.seq),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the change sequence; starting from 0");
+            0
+        }
+    };
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match store.changes_since(seen, 1000).await {
+            Ok(records) => {
+                for record in &records {
+                    cache.apply(record).await;
+                    seen = record.change.seq;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the change sequence; will retry"),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Conditional requests for GET and HEAD (RFC 9110 §13.1.2, §13.1.3, §13.2.2): whether the
+//! client's copy is current, so that a poll costs a 304 instead of a body.
+//!
+//! If-None-Match uses weak comparison, accepts lists and `*`, and matches any coding of the
+//! current version. If-Modified-Since counts only when If-None-Match is absent, and is ignored
+//! when it is not a valid HTTP-date or lies in the future. Parsing and comparison are the
+//! `headers` crate's.
+
+use std::time::SystemTime;
+
+use headers::{HeaderMapExt, IfModifiedSince, IfNoneMatch};
+use hyper::HeaderMap;
+use hyper::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH};
+
+use crate::cache::Rendered;
+
+/// True when the client already has the current version (answer 304).
+pub fn not_modified(request: &HeaderMap, current: &Rendered, now: SystemTime) -> bool {
+    if request.contains_key(IF_NONE_MATCH) {
+        return match request.typed_get::<IfNoneMatch>() {
+            Some(condition) => current
+                .variants
+                .iter()
+                .any(|v| !condition.precondition_passes(&v.typed_etag)),
+            None => false,
+        };
+    }
+    if request.get_all(IF_MODIFIED_SINCE).iter().count() != 1 {
+        return false;
+    }
+    match request.typed_get::<IfModifiedSince>() {
+        Some(since) if SystemTime::from(since) <= now => !since.is_modified(current.modified_at),
+        _ => false,
+    }
+}
+
+/// The content tags an If-None-Match names, with any coding suffix and weakness removed, for
+/// finding an earlier version (RFC 3229 deltas).
+pub fn named_tags(request: &HeaderMap) -> Vec<String> {
+    request
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|tag| {
+            let tag = tag.trim();
+            let tag = tag.strip_prefix("W/").unwrap_or(tag);
+            let opaque = tag.strip_prefix('"')?.strip_suffix('"')?;
+            Some(opaque.split('-').next().unwrap_or(opaque).to_owned())
+        })
+        .collect()
+}
