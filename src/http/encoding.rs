@@ -50,8 +50,9 @@ pub fn negotiate(accept_encoding: Option<&HeaderValue>) -> Option<Coding> {
     }
     let weight = |coding: Coding| {
         listed[coding.index()].or(star).unwrap_or(match coding {
-            // identity is acceptable unless excluded explicitly or by `*;q=0` (§12.5.3).
-            Coding::Identity => 1.0,
+            // identity is acceptable unless excluded explicitly or by `*;q=0` (§12.5.3), but
+            // only as the fallback: a client that lists a coding at any weight prefers it.
+            Coding::Identity => f32::MIN_POSITIVE,
             _ => 0.0,
         })
     };
@@ -129,8 +130,9 @@ mod tests {
         assert_eq!(pick("br;q=0.001, identity;q=0"), Some(Coding::Brotli));
         assert_eq!(
             pick("br;q=0.001"),
-            Some(Coding::Identity),
-            "identity is implicitly q=1"
+            Some(Coding::Brotli),
+            "unlisted identity is only the fallback"
         );
+        assert_eq!(pick("br;q=0.5, identity"), Some(Coding::Identity));
     }
 }

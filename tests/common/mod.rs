@@ -138,3 +138,25 @@ pub fn expected_ids(categories: Option<&[&str]>, limit: usize) -> Vec<String> {
     stories.sort_by(|a, b| b.cmp(a));
     stories.into_iter().take(limit).map(|(_, id)| id).collect()
 }
+
+/// Reads one counter from /metrics.
+pub async fn counter(server: &Server, name: &str) -> u64 {
+    let text = server.text("/metrics").await;
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("wirefeed_{name}_total ")))
+        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+/// Polls `path` until its ETag differs from `old`, for changes written by another process.
+pub async fn wait_for_new_etag(server: &Server, path: &str, old: &str) -> reqwest::Response {
+    for _ in 0..100 {
+        let response = server.get(path).await;
+        if response.headers()["etag"] != old {
+            return response;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{path} still has ETag {old} after 5 s");
+}

@@ -1,0 +1,483 @@
+//! Polling cheaply, rule by rule (RFC 9110 §13, RFC 3229), against the real server.
+
+mod common;
+
+use std::io::Read;
+use std::time::Duration;
+
+use common::{Server, counter, fixture, wait_for_new_etag, wirefeed};
+use reqwest::header::HeaderMap;
+
+const FEED: &str = "/feeds/world.rss";
+
+async fn get_with(server: &Server, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = reqwest::Client::new().get(server.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name}"))
+        .to_str()
+        .unwrap()
+}
+
+async fn validators(server: &Server, path: &str) -> (String, String) {
+    let response = server.get(path).await;
+    assert_eq!(response.status(), 200);
+    let h = response.headers();
+    (
+        header(h, "etag").to_owned(),
+        header(h, "last-modified").to_owned(),
+    )
+}
+
+async fn assert_304(response: reqwest::Response) -> HeaderMap {
+    assert_eq!(response.status(), 304);
+    let headers = response.headers().clone();
+    for name in [
+        "etag",
+        "last-modified",
+        "cache-control",
+        "vary",
+        "date",
+        "link",
+    ] {
+        assert!(
+            headers.contains_key(name),
+            "304 without {name}: {headers:?}"
+        );
+    }
+    assert!(
+        response.bytes().await.unwrap().is_empty(),
+        "a 304 has no body"
+    );
+    headers
+}
+
+#[tokio::test]
+async fn if_none_match_with_the_current_etag_gives_304_with_every_validator() {
+    let server = Server::start();
+    let (etag, last_modified) = validators(&server, FEED).await;
+    let headers = assert_304(get_with(&server, FEED, &[("if-none-match", &etag)]).await).await;
+    assert_eq!(header(&headers, "etag"), etag);
+    assert_eq!(header(&headers, "last-modified"), last_modified);
+    assert_eq!(header(&headers, "vary"), "accept-encoding");
+}
+
+#[tokio::test]
+async fn if_none_match_star_gives_304() {
+    let server = Server::start();
+    assert_304(get_with(&server, FEED, &[("if-none-match", "*")]).await).await;
+}
+
+#[tokio::test]
+async fn if_none_match_uses_weak_comparison() {
+    let server = Server::start();
+    let (etag, _) = validators(&server, FEED).await;
+    assert_304(get_with(&server, FEED, &[("if-none-match", &format!("W/{etag}"))]).await).await;
+}
+
+#[tokio::test]
+async fn if_none_match_lists_match_on_any_member() {
+    let server = Server::start();
+    let (etag, _) = validators(&server, FEED).await;
+    let list = format!("\"0123\", W/\"abcd\", {etag}");
+    assert_304(get_with(&server, FEED, &[("if-none-match", &list)]).await).await;
+    let stale = get_with(&server, FEED, &[("if-none-match", "\"0123\", W/\"abcd\"")]).await;
+    assert_eq!(stale.status(), 200);
+}
+
+#[tokio::test]
+async fn each_coding_has_its_own_etag_and_if_none_match_matches_any_coding_of_the_version() {
+    let server = Server::start();
+    let mut tags = Vec::new();
+    for coding in ["identity", "gzip", "br", "zstd"] {
+        let response = get_with(&server, FEED, &[("accept-encoding", coding)]).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(response.headers(), "vary"), "accept-encoding");
+        if coding == "identity" {
+            assert!(response.headers().get("content-encoding").is_none());
+        } else {
+            assert_eq!(header(response.headers(), "content-encoding"), coding);
+        }
+        tags.push(header(response.headers(), "etag").to_owned());
+    }
+    let mut distinct = tags.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 4, "{tags:?}");
+    // A client holding the gzip copy asks without Accept-Encoding: still current.
+    assert_304(get_with(&server, FEED, &[("if-none-match", &tags[1])]).await).await;
+}
+
+#[tokio::test]
+async fn a_compressed_304_names_the_compressed_etag() {
+    let server = Server::start();
+    let gzip = get_with(&server, FEED, &[("accept-encoding", "gzip")]).await;
+    let tag = header(gzip.headers(), "etag").to_owned();
+    let headers = assert_304(
+        get_with(
+            &server,
+            FEED,
+            &[("accept-encoding", "gzip"), ("if-none-match", &tag)],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(header(&headers, "etag"), tag);
+}
+
+#[tokio::test]
+async fn compressed_bodies_decode_to_the_identity_body_with_a_correct_length() {
+    let server = Server::start();
+    let identity = get_with(&server, FEED, &[]).await.bytes().await.unwrap();
+    let gzip = get_with(&server, FEED, &[("accept-encoding", "gzip")]).await;
+    let length: usize = header(gzip.headers(), "content-length").parse().unwrap();
+    let body = gzip.bytes().await.unwrap();
+    assert_eq!(body.len(), length);
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut decoded)
+        .unwrap();
+    assert_eq!(decoded, identity);
+    assert!(body.len() * 3 < identity.len());
+}
+
+#[tokio::test]
+async fn if_modified_since_at_or_after_last_modified_gives_304() {
+    let server = Server::start();
+    let (_, last_modified) = validators(&server, FEED).await;
+    assert_304(get_with(&server, FEED, &[("if-modified-since", &last_modified)]).await).await;
+    let earlier = "Sat, 01 Jan 2000 00:00:00 GMT";
+    assert_eq!(
+        get_with(&server, FEED, &[("if-modified-since", earlier)])
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn garbage_or_future_if_modified_since_is_ignored() {
+    let server = Server::start();
+    for date in [
+        "yesterday",
+        "Wed, 32 Nov 2026 25:00:00 GMT",
+        "",
+        "Fri, 01 Jan 2100 00:00:00 GMT",
+    ] {
+        let response = get_with(&server, FEED, &[("if-modified-since", date)]).await;
+        assert_eq!(response.status(), 200, "If-Modified-Since: {date:?}");
+    }
+}
+
+#[tokio::test]
+async fn if_none_match_takes_precedence_over_if_modified_since() {
+    let server = Server::start();
+    let (_, last_modified) = validators(&server, FEED).await;
+    let response = get_with(
+        &server,
+        FEED,
+        &[
+            ("if-none-match", "\"not-the-current-tag\""),
+            ("if-modified-since", &last_modified),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn garbage_if_none_match_is_not_a_match() {
+    let server = Server::start();
+    for value in ["not-quoted", "\"unterminated", "W/", ","] {
+        let response = get_with(&server, FEED, &[("if-none-match", value)]).await;
+        assert_eq!(response.status(), 200, "If-None-Match: {value:?}");
+    }
+}
+
+#[tokio::test]
+async fn head_is_conditional_too() {
+    let server = Server::start();
+    let (etag, _) = validators(&server, FEED).await;
+    let response = reqwest::Client::new()
+        .head(server.url(FEED))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 304);
+    assert_eq!(header(response.headers(), "etag"), etag);
+}
+
+#[tokio::test]
+async fn identity_refused_with_nothing_acceptable_is_406_and_q0_is_honoured() {
+    let server = Server::start();
+    let refused = get_with(
+        &server,
+        FEED,
+        &[("accept-encoding", "identity;q=0, deflate")],
+    )
+    .await;
+    assert_eq!(refused.status(), 406);
+    let no_br = get_with(&server, FEED, &[("accept-encoding", "br;q=0, gzip;q=0.5")]).await;
+    assert_eq!(header(no_br.headers(), "content-encoding"), "gzip");
+}
+
+#[tokio::test]
+async fn freshness_comes_from_the_feed_definition_and_never_expires_zero() {
+    let server = Server::start();
+    let response = server.get("/feeds/g20.rss").await;
+    assert_eq!(
+        header(response.headers(), "cache-control"),
+        "public, max-age=60, stale-while-revalidate=300"
+    );
+    assert!(response.headers().get("expires").is_none());
+    assert!(response.text().await.unwrap().contains("<ttl>1</ttl>"));
+}
+
+#[tokio::test]
+async fn a_cache_hit_touches_neither_the_store_nor_a_compressor() {
+    let server = Server::start();
+    server.get(FEED).await.bytes().await.unwrap();
+    let before = [
+        counter(&server, "feed_renders").await,
+        counter(&server, "feed_compressions").await,
+        counter(&server, "feed_store_reads").await,
+        counter(&server, "cache_hits").await,
+    ];
+    for coding in ["identity", "gzip", "br", "zstd"] {
+        get_with(&server, FEED, &[("accept-encoding", coding)])
+            .await
+            .bytes()
+            .await
+            .unwrap();
+    }
+    let after = [
+        counter(&server, "feed_renders").await,
+        counter(&server, "feed_compressions").await,
+        counter(&server, "feed_store_reads").await,
+        counter(&server, "cache_hits").await,
+    ];
+    assert_eq!(
+        after[..3],
+        before[..3],
+        "a hit rendered, compressed or read the store"
+    );
+    assert_eq!(after[3], before[3] + 4);
+}
+
+#[tokio::test]
+async fn concurrent_misses_for_one_feed_render_once() {
+    let server = Server::start();
+    let requests = (0..32).map(|_| get_with(&server, "/feeds/business.atom", &[]));
+    for response in futures_join(requests).await {
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(counter(&server, "feed_renders").await, 1);
+}
+
+async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.map(Box::pin).collect();
+    let mut out = Vec::new();
+    // Polled together by one task: every request is in flight before any completes.
+    let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for slot in pending.iter_mut() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        out.push(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out
+}
+
+#[tokio::test]
+async fn a_publish_invalidates_exactly_the_feeds_the_story_is_in() {
+    let server = Server::start();
+    let (world, _) = validators(&server, "/feeds/world.rss").await;
+    let (culture, _) = validators(&server, "/feeds/culture.rss").await;
+    let renders = counter(&server, "feed_renders").await;
+    let out = wirefeed(&server.data)
+        .arg("import")
+        .arg(fixture("late-story.ndjson"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let fresh = wait_for_new_etag(&server, "/feeds/world.rss", &world).await;
+    assert!(
+        fresh
+            .text()
+            .await
+            .unwrap()
+            .contains("wf-20261125-world-late-flash")
+    );
+    assert_eq!(validators(&server, "/feeds/culture.rss").await.0, culture);
+    assert_eq!(
+        counter(&server, "feed_renders").await,
+        renders + 1,
+        "only world was rebuilt"
+    );
+    assert_304(
+        get_with(
+            &server,
+            "/feeds/culture.rss",
+            &[("if-none-match", &culture)],
+        )
+        .await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_kill_changes_the_validators_and_moves_last_modified_forward() {
+    let server = Server::start();
+    let (etag, last_modified) = validators(&server, "/feeds/culture.atom").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    {
+        use wirefeed::store::Store;
+        let store =
+            wirefeed::store::sqlite::SqliteStore::open(&server.data.join("wirefeed.sqlite3"))
+                .unwrap();
+        let id = wirefeed::model::ArticleId::parse("wf-20261122-culture-film").unwrap();
+        store.kill(&id).await.unwrap().expect("the story was live");
+    }
+    let response = wait_for_new_etag(&server, "/feeds/culture.atom", &etag).await;
+    let new_modified = header(response.headers(), "last-modified").to_owned();
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc2822(&t.replace("GMT", "+0000")).unwrap();
+    assert!(
+        parse(&new_modified) > parse(&last_modified),
+        "{new_modified} vs {last_modified}"
+    );
+    assert!(
+        !response
+            .text()
+            .await
+            .unwrap()
+            .contains("wf-20261122-culture-film")
+    );
+    let stale = get_with(
+        &server,
+        "/feeds/culture.atom",
+        &[("if-modified-since", &last_modified)],
+    )
+    .await;
+    assert_eq!(
+        stale.status(),
+        200,
+        "a reader that polled before the kill must see it"
+    );
+}
+
+#[tokio::test]
+async fn two_servers_on_one_store_and_a_restart_give_identical_validators() {
+    let dir = tempfile::tempdir().unwrap();
+    let public = |cmd: &mut std::process::Command| {
+        cmd.env("WIREFEED_PUBLIC_URL", "https://wire.example.com");
+    };
+    let a = Server::start_in(dir.path(), public);
+    let b = Server::start_in(dir.path(), public);
+    let mut seen = Vec::new();
+    for path in ["/feeds/world.rss", "/feeds/all.atom", "/feeds/g20.json"] {
+        for coding in ["identity", "gzip", "br", "zstd"] {
+            let ra = get_with(&a, path, &[("accept-encoding", coding)]).await;
+            let rb = get_with(&b, path, &[("accept-encoding", coding)]).await;
+            let va = (
+                header(ra.headers(), "etag").to_owned(),
+                header(ra.headers(), "last-modified").to_owned(),
+            );
+            let vb = (
+                header(rb.headers(), "etag").to_owned(),
+                header(rb.headers(), "last-modified").to_owned(),
+            );
+            assert_eq!(va, vb, "{path} {coding}");
+            assert_eq!(
+                ra.bytes().await.unwrap(),
+                rb.bytes().await.unwrap(),
+                "{path} {coding}"
+            );
+            assert_304(
+                get_with(
+                    &b,
+                    path,
+                    &[("accept-encoding", coding), ("if-none-match", &va.0)],
+                )
+                .await,
+            )
+            .await;
+            seen.push((path, coding, va));
+        }
+    }
+    a.stop();
+    b.stop();
+    let restarted = Server::start_in(dir.path(), public);
+    for (path, coding, before) in seen {
+        let r = get_with(&restarted, path, &[("accept-encoding", coding)]).await;
+        let after = (
+            header(r.headers(), "etag").to_owned(),
+            header(r.headers(), "last-modified").to_owned(),
+        );
+        assert_eq!(after, before, "{path} {coding} after a restart");
+    }
+}
+
+#[tokio::test]
+async fn a_delta_request_gets_226_with_only_the_new_entries() {
+    let server = Server::start();
+    let (old, _) = validators(&server, "/feeds/world.atom").await;
+    let out = wirefeed(&server.data)
+        .arg("import")
+        .arg(fixture("late-story.ndjson"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let current = wait_for_new_etag(&server, "/feeds/world.atom", &old).await;
+    let current_tag = header(current.headers(), "etag").to_owned();
+
+    let delta = get_with(
+        &server,
+        "/feeds/world.atom",
+        &[("a-im", "feed"), ("if-none-match", &old)],
+    )
+    .await;
+    assert_eq!(delta.status(), 226);
+    assert_eq!(header(delta.headers(), "im"), "feed");
+    assert_eq!(header(delta.headers(), "etag"), current_tag);
+    let feed = feed_rs::parser::parse(&delta.bytes().await.unwrap()[..]).unwrap();
+    let ids: Vec<&str> = feed.entries.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert!(ids[0].ends_with(":article:wf-20261125-world-late-flash"));
+
+    let unknown = get_with(
+        &server,
+        "/feeds/world.atom",
+        &[("a-im", "feed"), ("if-none-match", "\"0000\"")],
+    )
+    .await;
+    assert_eq!(unknown.status(), 200);
+    let current = get_with(
+        &server,
+        "/feeds/world.atom",
+        &[("a-im", "feed"), ("if-none-match", &current_tag)],
+    )
+    .await;
+    assert_eq!(current.status(), 304);
+}
