@@ -20,18 +20,32 @@ fn cache_hit(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("bench.sqlite3")).unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("bench.sqlite3")).unwrap());
     runtime
-        .block_on(import::import_path(store.as_ref(), &root.join("bench/fixtures/wire-50.ndjson")))
+        .block_on(import::import_path(
+            store.as_ref(),
+            &root.join("bench/fixtures/wire-50.ndjson"),
+        ))
         .unwrap();
     let catalog = Catalog::load(&root.join("bench/feeds"), "Wirefeed").unwrap();
-    let site = Site::new("https://wire.example.com", "Wirefeed", "wire.example.com,2026");
+    let site = Site::new(
+        "https://wire.example.com",
+        "Wirefeed",
+        "wire.example.com,2026",
+    );
     let cache = FeedCache::new(store, catalog, site, 64 << 20);
-    let key = FeedKey { slug: "bench".into(), format: FeedFormat::Rss };
+    let key = FeedKey {
+        slug: "bench".into(),
+        format: FeedFormat::Rss,
+    };
     let current = runtime.block_on(cache.get(&key)).unwrap();
 
     let mut gzip = HeaderMap::new();
-    gzip.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip, deflate, br, zstd"));
+    gzip.insert(
+        ACCEPT_ENCODING,
+        HeaderValue::from_static("gzip, deflate, br, zstd"),
+    );
     let mut conditional_gzip = gzip.clone();
     conditional_gzip.insert(IF_NONE_MATCH, current.variant(Coding::Brotli).etag.clone());
 

@@ -13,23 +13,39 @@ use wirefeed::site::{FeedFormat, Site};
 pub fn bench_articles() -> Vec<Article> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/fixtures/wire-50.ndjson");
     let mut articles = Vec::new();
-    files::read_file(&path, |_, record| articles.push(record.expect("valid fixture"))).unwrap();
+    files::read_file(&path, |_, record| {
+        articles.push(record.expect("valid fixture"))
+    })
+    .unwrap();
     articles.sort_by(|a, b| (b.published, &b.id).cmp(&(a.published, &a.id)));
     articles
 }
 
 fn render_50(c: &mut Criterion) {
-    let site = Site::new("https://wire.example.com", "Wirefeed", "wire.example.com,2026");
-    let catalog = Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/feeds"), "Wirefeed").unwrap();
+    let site = Site::new(
+        "https://wire.example.com",
+        "Wirefeed",
+        "wire.example.com,2026",
+    );
+    let catalog = Catalog::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/feeds"),
+        "Wirefeed",
+    )
+    .unwrap();
     let def = catalog.feed("bench", |_| true).unwrap();
     let articles = bench_articles();
-    let doc = FeedDoc { site: &site, def: &def, articles: &articles };
+    let doc = FeedDoc {
+        site: &site,
+        def: &def,
+        articles: &articles,
+    };
     let mut group = c.benchmark_group("render_50_entries");
     for format in FeedFormat::ALL {
         let bytes = render::feed(format, &doc).unwrap().len();
-        group.bench_function(format!("{} ({} KB)", format.extension(), bytes / 1024), |b| {
-            b.iter(|| render::feed(format, &doc).unwrap())
-        });
+        group.bench_function(
+            format!("{} ({} KB)", format.extension(), bytes / 1024),
+            |b| b.iter(|| render::feed(format, &doc).unwrap()),
+        );
     }
     group.finish();
 }
