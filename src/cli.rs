@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use crate::cache::{self, FeedCache};
 use crate::catalog::Catalog;
 use crate::config::{Config, Flags};
+use crate::http::auth::Tokens;
 use crate::http::{App, server};
 use crate::ingest::{import, sample};
 use crate::site::Site;
@@ -157,8 +158,14 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         &config.site_title,
         &config.tag_authority(&public_url),
     );
-    if config.ingest_token.is_none() {
-        tracing::info!("no ingest token is configured, so the ingest API is off");
+    let tokens = config.tokens();
+    if tokens.is_empty() {
+        tracing::info!(
+            "no ingest token is configured (WIREFEED_INGEST_TOKEN), so the ingest API is off"
+        );
+    } else {
+        let names: Vec<&str> = tokens.iter().map(|(name, _)| name.as_str()).collect();
+        tracing::info!(tokens = ?names, "the ingest API is on at /api/articles");
     }
     let cache = Arc::new(FeedCache::new(
         Arc::clone(&store),
@@ -166,16 +173,14 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         site.clone(),
         config.cache_max_bytes,
     ));
-    tokio::spawn(cache::watch(
-        Arc::clone(&cache),
-        Arc::clone(&store),
-        WATCH_EVERY,
-    ));
+    tokio::spawn(cache::watch(Arc::clone(&cache), WATCH_EVERY));
     let app = Arc::new(App {
         store,
         catalog,
         site,
         cache,
+        tokens: Tokens::new(tokens),
+        max_body_bytes: config.max_body_bytes,
     });
     // Scripts and tests read this line to learn the port when listening on port 0.
     println!(

@@ -29,8 +29,13 @@ pub struct Config {
     pub store_url: Option<String>,
     /// Most bytes of rendered feeds kept in memory.
     pub cache_max_bytes: u64,
-    /// Bearer token for the ingest API; with none, the API is off.
+    /// Bearer token for the ingest API; with none (and no `ingest_tokens`), the API is off.
     pub ingest_token: Option<String>,
+    /// Named bearer tokens for the ingest API (config file only), so that one can be rotated
+    /// while another keeps working.
+    pub ingest_tokens: std::collections::BTreeMap<String, String>,
+    /// Largest request body the ingest API accepts, in bytes.
+    pub max_body_bytes: u64,
     /// Log filter, e.g. `info` or `wirefeed=debug,info`.
     pub log: String,
     /// The site's name, in feed titles and as the feeds' author.
@@ -52,6 +57,8 @@ impl Default for Config {
             store_url: None,
             cache_max_bytes: 256 * 1024 * 1024,
             ingest_token: None,
+            ingest_tokens: std::collections::BTreeMap::new(),
+            max_body_bytes: 1024 * 1024,
             log: "info".to_owned(),
             site_title: "Wirefeed".to_owned(),
             tag_authority: None,
@@ -76,6 +83,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("store_url", Kind::Text),
     ("cache_max_bytes", Kind::Integer),
     ("ingest_token", Kind::Text),
+    ("max_body_bytes", Kind::Integer),
     ("log", Kind::Text),
     ("site_title", Kind::Text),
     ("tag_authority", Kind::Text),
@@ -278,6 +286,20 @@ impl Config {
             Some(authority) => authority.as_str().to_owned(),
             None => format!("{},2026", public_url.host()),
         }
+    }
+
+    /// Every ingest token with its name; the environment's single token is named "default".
+    pub fn tokens(&self) -> Vec<(String, String)> {
+        let mut tokens: Vec<(String, String)> = self
+            .ingest_tokens
+            .iter()
+            .map(|(name, token)| (name.clone(), token.clone()))
+            .collect();
+        if let Some(token) = &self.ingest_token {
+            tokens.push(("default".to_owned(), token.clone()));
+        }
+        tokens.retain(|(_, token)| !token.is_empty());
+        tokens
     }
 
     /// Where the SQLite store file lives.

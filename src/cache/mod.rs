@@ -135,6 +135,8 @@ pub struct FeedCache {
     store: Arc<dyn Store>,
     catalog: Catalog,
     site: Site,
+    /// The newest change applied by [`FeedCache::catch_up`].
+    seen: tokio::sync::Mutex<u64>,
     pub stats: Stats,
 }
 
@@ -169,6 +171,7 @@ impl FeedCache {
             store,
             catalog,
             site,
+            seen: tokio::sync::Mutex::new(0),
             stats: Stats::default(),
         }
     }
@@ -355,28 +358,43 @@ pub fn httpdate(t: SystemTime) -> String {
         .to_string()
 }
 
-/// Follows the store's change sequence and applies every change to the cache, so writes by
-/// other processes (an import, another replica) reach it within `every`.
-pub async fn watch(cache: Arc<FeedCache>, store: Arc<dyn Store>, every: Duration) {
-    let mut seen = match store.last_change().await {
-        Ok(change) => change.map_or(0, |c| c.seq),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the change sequence; starting from 0");
-            0
+impl FeedCache {
+    /// Applies every change the store has recorded since the last call. Called after each
+    /// write this process makes (so its own publishes are visible at once) and by [`watch`].
+    pub async fn catch_up(&self) -> Result<(), StoreError> {
+        let mut seen = self.seen.lock().await;
+        loop {
+            let records = self.store.changes_since(*seen, 1000).await?;
+            let Some(last) = records.last() else {
+                return Ok(());
+            };
+            let newest = last.change.seq;
+            for record in &records {
+                self.apply(record).await;
+            }
+            *seen = newest;
         }
-    };
+    }
+
+    /// Starts following the store from its newest change: nothing before it can be cached yet.
+    pub async fn start_at_current(&self) -> Result<(), StoreError> {
+        *self.seen.lock().await = self.store.last_change().await?.map_or(0, |c| c.seq);
+        Ok(())
+    }
+}
+
+/// Follows the store's change sequence, so writes by other processes (an import, another
+/// replica) reach the cache within `every`.
+pub async fn watch(cache: Arc<FeedCache>, every: Duration) {
+    if let Err(e) = cache.start_at_current().await {
+        tracing::error!(error = %e, "cannot read the change sequence; following it from the start");
+    }
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match store.changes_since(seen, 1000).await {
-            Ok(records) => {
-                for record in &records {
-                    cache.apply(record).await;
-                    seen = record.change.seq;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read the change sequence; will retry"),
+        if let Err(e) = cache.catch_up().await {
+            tracing::warn!(error = %e, "cannot read the change sequence; will retry");
         }
     }
 }

@@ -4,6 +4,7 @@
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
+use super::problem::Problem;
 use super::response::{self, Body};
 use std::sync::Arc;
 
@@ -20,12 +21,26 @@ pub enum HttpError {
     MethodNotAllowed,
     #[error("no acceptable content coding")]
     NotAcceptable,
+    #[error("method not allowed; allowed: {0}")]
+    MethodNotAllowedHere(&'static str),
+    #[error("{0}")]
+    Gone(String),
+    #[error("{}", .0.detail)]
+    Problem(Problem),
+    #[error("{}", .0.detail)]
+    Unauthorized(Problem, Option<&'static str>),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
     Internal(String),
     #[error(transparent)]
     Render(#[from] RenderError),
+}
+
+impl From<Problem> for HttpError {
+    fn from(problem: Problem) -> Self {
+        HttpError::Problem(problem)
+    }
 }
 
 impl From<Arc<CacheError>> for HttpError {
@@ -64,6 +79,33 @@ impl HttpError {
                     response::TEXT,
                     "The article store is unavailable; try again shortly.\n",
                 )
+            }
+            HttpError::Gone(what) => response::bytes(
+                StatusCode::GONE,
+                response::HTML,
+                crate::render::html::gone(site, &what),
+            ),
+            HttpError::Problem(problem) => problem.into_response(),
+            HttpError::Unauthorized(problem, challenge) => {
+                let mut r = problem.into_response();
+                if let Some(challenge) = challenge {
+                    r.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static(challenge),
+                    );
+                }
+                r
+            }
+            HttpError::MethodNotAllowedHere(allow) => {
+                let mut r = Problem::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "Method not allowed",
+                    format!("This resource allows {allow}."),
+                )
+                .into_response();
+                r.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
+                r
             }
             HttpError::NotAcceptable => response::bytes(
                 StatusCode::NOT_ACCEPTABLE,

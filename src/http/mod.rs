@@ -5,11 +5,14 @@
 //! where errors become status codes. Handlers reach stories only through the store trait and
 //! documents only through `render`; nothing here builds XML.
 
+pub mod api;
+pub mod auth;
 pub mod conditional;
 pub mod encoding;
 pub mod error;
 pub mod feeds;
 pub mod pages;
+pub mod problem;
 pub mod response;
 pub mod router;
 pub mod server;
@@ -28,6 +31,9 @@ pub struct App {
     pub catalog: Catalog,
     pub site: Site,
     pub cache: Arc<FeedCache>,
+    pub tokens: auth::Tokens,
+    /// Largest ingest request body, in bytes.
+    pub max_body_bytes: u64,
 }
 
 impl App {

@@ -53,7 +53,10 @@ pub async fn article(app: &App, id: &ArticleId) -> Result<Response<Body>, HttpEr
                 html::article(&app.site, &article, &feeds),
             ))
         }
-        Lookup::Killed(_) | Lookup::Missing => Err(HttpError::NotFound(format!(
+        Lookup::Killed(_) => Err(HttpError::Gone(format!(
+            "The story “{id}” was withdrawn by the wire desk and is no longer available."
+        ))),
+        Lookup::Missing => Err(HttpError::NotFound(format!(
             "There is no story with the id “{id}”."
         ))),
     }

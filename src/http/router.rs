@@ -9,10 +9,15 @@ pub enum Route {
     Index,
     Category(String),
     Article(ArticleId),
-    Feed { slug: String, format: FeedFormat },
+    Feed {
+        slug: String,
+        format: FeedFormat,
+    },
     Opml,
     Health,
     Metrics,
+    /// `/api/articles` (None) or `/api/articles/{id}`; the id is checked by the API itself.
+    Api(Option<String>),
     NotFound,
 }
 
@@ -23,6 +28,7 @@ impl Route {
             "/feeds.opml" => return Route::Opml,
             "/healthz" => return Route::Health,
             "/metrics" => return Route::Metrics,
+            "/api/articles" => return Route::Api(None),
             _ => {}
         }
         if let Some(file) = path.strip_prefix("/feeds/") {
@@ -43,6 +49,9 @@ impl Route {
             } else {
                 Route::Category(slug.to_owned())
             };
+        }
+        if let Some(id) = path.strip_prefix("/api/articles/") {
+            return Route::Api(Some(id.to_owned()));
         }
         if let Some(id) = path.strip_prefix("/articles/") {
             return ArticleId::parse(id).map_or(Route::NotFound, Route::Article);

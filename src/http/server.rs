@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use super::error::HttpError;
 use super::response::{self, Body};
 use super::router::Route;
-use super::{App, feeds, pages};
+use super::{App, api, feeds, pages};
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -71,11 +71,14 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
 
 /// Answers one request.
 pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
+    let route = Route::parse(request.uri().path());
     let head = request.method() == Method::HEAD;
-    let result = if request.method() == Method::GET || head {
-        route(app, request.headers(), Route::parse(request.uri().path())).await
-    } else {
-        Err(HttpError::MethodNotAllowed)
+    let result = match route {
+        Route::Api(id) => api::handle(app, request, id.as_deref()).await,
+        route if request.method() == Method::GET || head => {
+            route_get(app, request.headers(), route).await
+        }
+        _ => Err(HttpError::MethodNotAllowed),
     };
     let response = result.unwrap_or_else(|e| e.into_response(&app.site));
     if head {
@@ -85,7 +88,7 @@ pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
     }
 }
 
-async fn route(
+async fn route_get(
     app: &App,
     headers: &hyper::HeaderMap,
     route: Route,
@@ -102,6 +105,7 @@ async fn route(
             response::TEXT,
             "ok\n",
         )),
+        Route::Api(_) => unreachable!("the API is routed before GET-only resources"),
         Route::NotFound => Err(HttpError::NotFound(
             "Nothing lives at this address.".to_owned(),
         )),

@@ -230,6 +230,18 @@ pub fn not_found(site: &Site, what: &str) -> String {
     page.finish(site)
 }
 
+/// The body of a 410: a story that was killed.
+pub fn gone(site: &Site, what: &str) -> String {
+    let mut page = Page::new(site, &format!("Withdrawn — {}", site.title), "en", &[]);
+    let _ = writeln!(
+        page.out,
+        "<h1>Story withdrawn</h1>\n<p>{}</p>\n<p>The <a href=\"{}\">home page</a> has the latest stories.</p>",
+        escape(what),
+        escape(site.home_url().as_str()),
+    );
+    page.finish(site)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

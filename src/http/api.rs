@@ -1,0 +1,278 @@
+//! The ingest API: the wire desk publishes (`POST /api/articles`), creates or replaces
+//! (`PUT /api/articles/{id}`), reads back (`GET`) and kills (`DELETE`) stories with a bearer
+//! token. A 2xx means the story is on disk; errors are problem+json naming the offending field,
+//! and a rejected request changes nothing.
+
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Deserialize;
+
+use super::App;
+use super::auth::AuthError;
+use super::error::HttpError;
+use super::problem::Problem;
+use super::response::Body;
+use crate::model::{Article, ArticleDraft, ArticleId};
+use crate::store::{Lookup, WriteOutcome};
+
+/// `/api/articles` (no id) or `/api/articles/{id}`.
+pub async fn handle(
+    app: &App,
+    request: Request<Incoming>,
+    id: Option<&str>,
+) -> Result<Response<Body>, HttpError> {
+    let token = app
+        .tokens
+        .check(request.headers())
+        .map_err(unauthorized)?
+        .to_owned();
+    let id = id
+        .map(|raw| {
+            ArticleId::parse(raw).map_err(|m| {
+                Problem::new(
+                    StatusCode::NOT_FOUND,
+                    "No such article",
+                    format!("{raw:?} is not an article id: it {m}"),
+                )
+            })
+        })
+        .transpose()?;
+    let method = request.method().clone();
+    match (method, id) {
+        (Method::POST, None) => {
+            let article = read_article(app, request, None).await?;
+            publish(app, &token, article, true).await
+        }
+        (Method::PUT, Some(id)) => {
+            let article = read_article(app, request, Some(&id)).await?;
+            publish(app, &token, article, false).await
+        }
+        (Method::GET | Method::HEAD, Some(id)) => match app.store.get(&id).await? {
+            Lookup::Live(article) => Ok(json(StatusCode::OK, &article)),
+            Lookup::Killed(_) => Err(gone(&id)),
+            Lookup::Missing => Err(missing(&id)),
+        },
+        (Method::DELETE, Some(id)) => kill(app, &token, &id).await,
+        (_, None) => Err(HttpError::MethodNotAllowedHere("POST")),
+        (_, Some(_)) => Err(HttpError::MethodNotAllowedHere("GET, HEAD, PUT, DELETE")),
+    }
+}
+
+fn unauthorized(e: AuthError) -> HttpError {
+    let (status, detail, challenge) = match e {
+        AuthError::Disabled => (
+            StatusCode::FORBIDDEN,
+            "The ingest API is off on this server: set WIREFEED_INGEST_TOKEN (or ingest_tokens in the config file) to turn it on.",
+            None,
+        ),
+        AuthError::Missing => (
+            StatusCode::UNAUTHORIZED,
+            "Send the ingest token as `Authorization: Bearer <token>`.",
+            Some("Bearer realm=\"wirefeed\""),
+        ),
+        AuthError::Invalid => (
+            StatusCode::UNAUTHORIZED,
+            "The bearer token is not one this server accepts.",
+            Some("Bearer realm=\"wirefeed\", error=\"invalid_token\""),
+        ),
+    };
+    let problem = Problem::new(status, "Not authorised", detail);
+    HttpError::Unauthorized(problem, challenge)
+}
+
+fn missing(id: &ArticleId) -> HttpError {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "No such article",
+        format!("There is no story with the id {id}."),
+    )
+    .into()
+}
+
+fn gone(id: &ArticleId) -> HttpError {
+    Problem::new(
+        StatusCode::GONE,
+        "Article killed",
+        format!("The story {id} was killed."),
+    )
+    .into()
+}
+
+/// Reads and validates the body, refusing wrong media types, oversize bodies and bad JSON.
+async fn read_article(
+    app: &App,
+    request: Request<Incoming>,
+    path_id: Option<&ArticleId>,
+) -> Result<Article, HttpError> {
+    let media_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if media_type.as_deref() != Some("application/json") {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            "Send the article as Content-Type: application/json.",
+        )
+        .into());
+    }
+    let limit = app.max_body_bytes;
+    let too_large = || {
+        HttpError::from(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Body too large",
+            format!("The request body must be at most {limit} bytes."),
+        ))
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let body = Limited::new(
+        request.into_body(),
+        usize::try_from(limit).unwrap_or(usize::MAX),
+    )
+    .collect()
+    .await
+    .map_err(|e| {
+        if e.is::<http_body_util::LengthLimitError>() {
+            too_large()
+        } else {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "Incomplete body",
+                "The request body could not be read.",
+            )
+            .into()
+        }
+    })?
+    .to_bytes();
+    let text = std::str::from_utf8(&body).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "Malformed JSON",
+            format!("The body is not valid UTF-8: {e}."),
+        )
+    })?;
+    // Parsed as plain JSON first, so that malformed or absurdly nested input is a 400 and only
+    // well-formed JSON of the wrong shape is an invalid article (422).
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "Malformed JSON",
+            format!("The body is not valid JSON: {e}."),
+        )
+    })?;
+    if !value.is_object() {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "Malformed JSON",
+            "The body must be one JSON object.",
+        )
+        .into());
+    }
+    let mut draft = ArticleDraft::deserialize(value).map_err(|e| {
+        Problem::invalid_article(vec![crate::model::FieldError {
+            pointer: String::new(),
+            message: e.to_string(),
+        }])
+    })?;
+    if let Some(id) = path_id {
+        match draft.id.as_deref() {
+            None => draft.id = Some(id.to_string()),
+            Some(given) if given == id.as_str() => {}
+            Some(_) => {
+                return Err(Problem::invalid_article(vec![crate::model::FieldError {
+                    pointer: "/id".to_owned(),
+                    message: format!("must match the id in the URL, {id}"),
+                }])
+                .into());
+            }
+        }
+    }
+    draft
+        .validate()
+        .map_err(|errors| Problem::invalid_article(errors).into())
+}
+
+async fn publish(
+    app: &App,
+    token: &str,
+    article: Article,
+    create_only: bool,
+) -> Result<Response<Body>, HttpError> {
+    let id = article.id.clone();
+    if create_only {
+        if let Lookup::Live(existing) = app.store.get(&id).await? {
+            if existing != article {
+                return Err(Problem::new(
+                    StatusCode::CONFLICT,
+                    "Article exists",
+                    format!("A different story with the id {id} exists; PUT /api/articles/{id} replaces it."),
+                )
+                .into());
+            }
+        }
+    }
+    let outcome = app.store.put(article.clone()).await?;
+    tracing::info!(token, %id, ?outcome, "article stored");
+    refresh(app).await;
+    let status = match outcome {
+        WriteOutcome::Created(_) => StatusCode::CREATED,
+        WriteOutcome::Updated(_) | WriteOutcome::Unchanged => StatusCode::OK,
+    };
+    let mut response = json(status, &article);
+    let location = format!("{}/api/articles/{id}", app.site.origin());
+    response.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).expect("ids are URL-safe"),
+    );
+    Ok(response)
+}
+
+async fn kill(app: &App, token: &str, id: &ArticleId) -> Result<Response<Body>, HttpError> {
+    match app.store.kill(id).await? {
+        Some(killed) => {
+            tracing::info!(token, %id, seq = killed.killed.seq, "article killed");
+            refresh(app).await;
+        }
+        None => match app.store.get(id).await? {
+            // Killing a killed story again is a harmless retry.
+            Lookup::Killed(_) => {}
+            _ => return Err(missing(id)),
+        },
+    }
+    let mut response = Response::new(Body::default());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    Ok(response)
+}
+
+/// Makes this process's write visible in its cache before the client hears back.
+async fn refresh(app: &App) {
+    if let Err(e) = app.cache.catch_up().await {
+        tracing::warn!(error = %e, "could not refresh the feed cache; the watcher will retry");
+    }
+}
+
+fn json(status: StatusCode, article: &Article) -> Response<Body> {
+    let mut response = Response::new(Body::from(article.to_json()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
