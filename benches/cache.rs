@@ -34,7 +34,7 @@ fn cache_hit(c: &mut Criterion) {
         "Wirefeed",
         "wire.example.com,2026",
     );
-    let cache = FeedCache::new(store, catalog, site, 64 << 20);
+    let cache = FeedCache::new(store, catalog, site, 64 << 20, chrono::Duration::days(30));
     let key = FeedKey {
         slug: "bench".into(),
         format: FeedFormat::Rss,

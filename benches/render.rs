@@ -38,6 +38,7 @@ fn render_50(c: &mut Criterion) {
         site: &site,
         def: &def,
         articles: &articles,
+        deleted: &[],
     };
     let mut group = c.benchmark_group("render_50_entries");
     for format in FeedFormat::ALL {

@@ -172,6 +172,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         catalog.clone(),
         site.clone(),
         config.cache_max_bytes,
+        chrono::Duration::days(i64::from(config.tombstone_days)),
     ));
     tokio::spawn(cache::watch(Arc::clone(&cache), WATCH_EVERY));
     let app = Arc::new(App {

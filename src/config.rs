@@ -36,6 +36,8 @@ pub struct Config {
     pub ingest_tokens: std::collections::BTreeMap<String, String>,
     /// Largest request body the ingest API accepts, in bytes.
     pub max_body_bytes: u64,
+    /// Days a killed story stays in Atom feeds as an RFC 6721 deleted-entry.
+    pub tombstone_days: u32,
     /// Log filter, e.g. `info` or `wirefeed=debug,info`.
     pub log: String,
     /// The site's name, in feed titles and as the feeds' author.
@@ -59,6 +61,7 @@ impl Default for Config {
             ingest_token: None,
             ingest_tokens: std::collections::BTreeMap::new(),
             max_body_bytes: 1024 * 1024,
+            tombstone_days: 30,
             log: "info".to_owned(),
             site_title: "Wirefeed".to_owned(),
             tag_authority: None,
@@ -84,6 +87,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("cache_max_bytes", Kind::Integer),
     ("ingest_token", Kind::Text),
     ("max_body_bytes", Kind::Integer),
+    ("tombstone_days", Kind::Integer),
     ("log", Kind::Text),
     ("site_title", Kind::Text),
     ("tag_authority", Kind::Text),

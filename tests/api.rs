@@ -162,6 +162,18 @@ async fn a_kill_removes_the_story_and_its_page_answers_410() {
             .status(),
         410
     );
+    let atom = server.text("/feeds/g20.atom").await;
+    let tombstone =
+        "<at:deleted-entry ref=\"tag:127.0.0.1,2026:article:wf-20261125-g20-communique\" when=\"";
+    assert!(atom.contains(tombstone), "no RFC 6721 tombstone in {atom}");
+    assert!(atom.contains("xmlns:at=\"http://purl.org/atompub/tombstones/1.0\""));
+    assert!(
+        !server
+            .text("/feeds/china.atom")
+            .await
+            .contains("deleted-entry"),
+        "china never had the story"
+    );
     problem(send(&server, reqwest::Method::GET, path, None).await, 410).await;
     assert_eq!(
         send(&server, reqwest::Method::DELETE, path, None)

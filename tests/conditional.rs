@@ -367,12 +367,14 @@ async fn a_kill_changes_the_validators_and_moves_last_modified_forward() {
         parse(&new_modified) > parse(&last_modified),
         "{new_modified} vs {last_modified}"
     );
+    let atom = response.text().await.unwrap();
     assert!(
-        !response
-            .text()
-            .await
-            .unwrap()
-            .contains("wf-20261122-culture-film")
+        !atom.contains(":article:wf-20261122-culture-film</id>"),
+        "the killed entry is still there"
+    );
+    assert!(
+        atom.contains("<at:deleted-entry"),
+        "no tombstone for the killed entry"
     );
     let stale = get_with(
         &server,

@@ -25,7 +25,7 @@ use crate::catalog::{Catalog, FeedDef};
 use crate::model::{Article, ArticleId, Category};
 use crate::render::{self, FeedDoc, RenderError};
 use crate::site::{FeedFormat, Site};
-use crate::store::{ChangeRecord, Selection, Store, StoreError};
+use crate::store::{ChangeRecord, Selection, Store, StoreError, Tombstone};
 
 /// Which cached document.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -135,6 +135,8 @@ pub struct FeedCache {
     store: Arc<dyn Store>,
     catalog: Catalog,
     site: Site,
+    /// How long a killed story stays in Atom feeds as a deleted-entry.
+    tombstone_retention: chrono::Duration,
     /// The newest change applied by [`FeedCache::catch_up`].
     seen: tokio::sync::Mutex<u64>,
     pub stats: Stats,
@@ -160,7 +162,13 @@ impl Floors {
 }
 
 impl FeedCache {
-    pub fn new(store: Arc<dyn Store>, catalog: Catalog, site: Site, max_bytes: u64) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        catalog: Catalog,
+        site: Site,
+        max_bytes: u64,
+        tombstone_retention: chrono::Duration,
+    ) -> Self {
         Self {
             entries: moka::future::Cache::builder()
                 .max_capacity(max_bytes)
@@ -171,6 +179,7 @@ impl FeedCache {
             store,
             catalog,
             site,
+            tombstone_retention,
             seen: tokio::sync::Mutex::new(0),
             stats: Stats::default(),
         }
@@ -233,6 +242,13 @@ impl FeedCache {
             .ok_or_else(|| CacheError::UnknownFeed(key.slug.clone()))?;
         let articles = self.store.latest(&def.selection, def.entries).await?;
         let last_change = self.store.last_change_in(&def.selection).await?;
+        // Retention counts back from the feed's newest change, not from "now", so the same
+        // store always renders the same bytes.
+        let since = last_change.map_or(DateTime::UNIX_EPOCH, |c| c.at) - self.tombstone_retention;
+        let deleted = self
+            .store
+            .tombstones(&def.selection, since, def.entries)
+            .await?;
 
         let site = self.site.clone();
         let format = key.format;
@@ -242,6 +258,7 @@ impl FeedCache {
                 def,
                 format,
                 &articles,
+                &deleted,
                 built_at_seq,
                 last_change.map(|c| c.at),
             )
@@ -293,6 +310,7 @@ fn assemble(
     def: FeedDef,
     format: FeedFormat,
     articles: &[Article],
+    deleted: &[Tombstone],
     built_at_seq: u64,
     last_change: Option<DateTime<Utc>>,
 ) -> Result<Rendered, RenderError> {
@@ -302,6 +320,7 @@ fn assemble(
             site,
             def: &def,
             articles,
+            deleted,
         },
     )?;
     let tag = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&body));

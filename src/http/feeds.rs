@@ -113,6 +113,7 @@ async fn delta(
             site: app.cache.site(),
             def: &current.def,
             articles: &articles,
+            deleted: &[],
         },
     )?;
     let mut response = Response::new(Body::new(coding.encode(&body)));

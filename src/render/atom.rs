@@ -8,11 +8,17 @@
 use atom_syndication::{
     Category, Content, Entry, Feed, FixedDateTime, Generator, Link, Person, Text,
 };
+use std::collections::BTreeMap;
+
+use atom_syndication::extension::Extension;
 use chrono::{DateTime, Utc};
 
 use super::{FeedDoc, RenderError};
 use crate::model::Article;
 use crate::site::FeedFormat;
+use crate::store::Tombstone;
+
+const TOMBSTONES_NS: &str = "http://purl.org/atompub/tombstones/1.0";
 
 fn fixed(t: DateTime<Utc>) -> FixedDateTime {
     t.fixed_offset()
@@ -37,7 +43,7 @@ fn person(name: &str) -> Person {
 pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
     let site = doc.site;
     let def = doc.def;
-    let feed = Feed {
+    let mut feed = Feed {
         title: Text::plain(def.title.clone()),
         id: site.feed_id(&def.slug),
         updated: fixed(doc.updated()),
@@ -61,8 +67,33 @@ pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
         lang: doc.language().map(str::to_owned),
         ..Feed::default()
     };
+    if !doc.deleted.is_empty() {
+        feed.namespaces
+            .insert("at".to_owned(), TOMBSTONES_NS.to_owned());
+        let stones = doc.deleted.iter().map(|t| deleted_entry(doc, t)).collect();
+        feed.extensions.insert(
+            "at".to_owned(),
+            BTreeMap::from([("deleted-entry".to_owned(), stones)]),
+        );
+    }
     feed.write_to(Vec::with_capacity(4096 + doc.articles.len() * 4096))
         .map_err(|e| RenderError::Xml(e.to_string()))
+}
+
+/// RFC 6721: tells readers to remove a story they already have.
+fn deleted_entry(doc: &FeedDoc<'_>, tombstone: &Tombstone) -> Extension {
+    let when = tombstone
+        .killed_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Extension {
+        name: "at:deleted-entry".to_owned(),
+        value: None,
+        attrs: BTreeMap::from([
+            ("ref".to_owned(), doc.site.entry_id(&tombstone.id)),
+            ("when".to_owned(), when),
+        ]),
+        children: BTreeMap::new(),
+    }
 }
 
 fn entry(doc: &FeedDoc<'_>, article: &Article) -> Entry {
@@ -126,10 +157,40 @@ mod tests {
             site: &site,
             def: &def,
             articles: &[],
+            deleted: &[],
         };
         let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
         assert!(
             xml.contains("<updated>1970-01-01T00:00:00+00:00</updated>"),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn a_killed_story_leaves_a_deleted_entry_and_dates_the_feed() {
+        let site = fixtures::site();
+        let def = fixtures::all_feed();
+        let killed_at = chrono::DateTime::parse_from_rfc3339("2027-01-02T03:04:05Z")
+            .unwrap()
+            .to_utc();
+        let deleted = [Tombstone {
+            id: crate::model::ArticleId::parse("wf-killed").unwrap(),
+            killed_at,
+        }];
+        let doc = FeedDoc {
+            site: &site,
+            def: &def,
+            articles: &[],
+            deleted: &deleted,
+        };
+        let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
+        assert!(
+            xml.contains(r#"xmlns:at="http://purl.org/atompub/tombstones/1.0""#),
+            "{xml}"
+        );
+        assert!(xml.contains(r#"<at:deleted-entry ref="tag:wire.example.com,2026:article:wf-killed" when="2027-01-02T03:04:05Z"/>"#) || xml.contains(r#"<at:deleted-entry ref="tag:wire.example.com,2026:article:wf-killed" when="2027-01-02T03:04:05Z"></at:deleted-entry>"#), "{xml}");
+        assert!(
+            xml.contains("<updated>2027-01-02T03:04:05+00:00</updated>"),
             "{xml}"
         );
     }
@@ -143,6 +204,7 @@ mod tests {
             site: &site,
             def: &def,
             articles: &articles,
+            deleted: &[],
         };
         let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
         assert!(xml.contains(r#"<content xml:lang="#));

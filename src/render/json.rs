@@ -128,6 +128,7 @@ mod tests {
             site: &site,
             def: &def,
             articles: &articles,
+            deleted: &[],
         };
         let value: serde_json::Value = serde_json::from_slice(&render(&doc).unwrap()).unwrap();
         assert_eq!(value["version"], VERSION);

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use crate::catalog::FeedDef;
 use crate::model::Article;
 use crate::site::{FeedFormat, Site};
+use crate::store::Tombstone;
 
 /// Everything a feed document is made from.
 #[derive(Debug, Clone, Copy)]
@@ -23,18 +24,18 @@ pub struct FeedDoc<'a> {
     pub def: &'a FeedDef,
     /// Newest first, at most `def.entries`.
     pub articles: &'a [Article],
+    /// Stories killed from this feed within the retention time, newest first (Atom only).
+    pub deleted: &'a [Tombstone],
 }
 
 impl FeedDoc<'_> {
     /// When the feed last changed, as far as its content can tell: the newest `updated` of its
-    /// stories, or the Unix epoch for an empty feed (never "now", which would make the bytes
+    /// stories or kill of a story, or the Unix epoch for an empty feed (never "now", which would make the bytes
     /// differ on every render).
     pub fn updated(&self) -> DateTime<Utc> {
-        self.articles
-            .iter()
-            .map(|a| a.updated)
-            .max()
-            .unwrap_or(DateTime::UNIX_EPOCH)
+        let edits = self.articles.iter().map(|a| a.updated);
+        let kills = self.deleted.iter().map(|t| t.killed_at);
+        edits.chain(kills).max().unwrap_or(DateTime::UNIX_EPOCH)
     }
 
     /// The feed's language: as defined, or the one all its stories share.

@@ -151,6 +151,7 @@ mod tests {
             site: &site,
             def: &def,
             articles: &articles,
+            deleted: &[],
         };
         String::from_utf8(render(&doc).unwrap()).unwrap()
     }

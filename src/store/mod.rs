@@ -66,6 +66,13 @@ pub struct Killed {
     pub killed: Change,
 }
 
+/// A killed story as a feed remembers it (RFC 6721 `at:deleted-entry`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    pub id: ArticleId,
+    pub killed_at: DateTime<Utc>,
+}
+
 /// What the store knows about one id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
@@ -149,6 +156,14 @@ pub trait Store: Send + Sync + 'static {
     /// The newest change that touched any category of the selection (a publish, a correction
     /// or a kill, counting the categories a story had before and after).
     async fn last_change_in(&self, selection: &Selection) -> Result<Option<Change>, StoreError>;
+
+    /// Stories killed at or after `since` that were filed in the selection, newest kill first.
+    async fn tombstones(
+        &self,
+        selection: &Selection,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Tombstone>, StoreError>;
 
     /// Changes after `seq`, oldest first, at most `limit` of them: how a cache catches up with
     /// writes made by another process or replica.

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::{
     CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup, Selection, Store,
-    StoreError, WriteOutcome,
+    StoreError, Tombstone, WriteOutcome,
 };
 use crate::model::{Article, ArticleId, Category};
 
@@ -58,6 +58,16 @@ const MIGRATIONS: &[&str] = &[
         seq      INTEGER NOT NULL,
         PRIMARY KEY (category, seq)
     ) WITHOUT ROWID;
+    "#,
+    // 2: tombstones of killed stories per category, newest first, for RFC 6721 deleted-entry.
+    r#"
+    CREATE TABLE tombstones (
+        category   TEXT NOT NULL,
+        killed_ns  INTEGER NOT NULL,
+        article_id TEXT NOT NULL,
+        PRIMARY KEY (category, killed_ns, article_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX tombstones_by_article ON tombstones (article_id);
     "#,
 ];
 
@@ -297,6 +307,10 @@ fn put_in(tx: &Transaction<'_>, article: &Article) -> Result<WriteOutcome, Store
         params![article.id.as_str(), body, nanos(article.published), change.seq as i64],
     )?;
     file_categories(tx, article)?;
+    tx.execute(
+        "DELETE FROM tombstones WHERE article_id = ?1",
+        params![article.id.as_str()],
+    )?;
     Ok(match previous {
         Some(_) => WriteOutcome::Updated(change),
         None => WriteOutcome::Created(change),
@@ -347,6 +361,12 @@ impl Store for SqliteStore {
             let touched: Vec<&Category> = article.categories.iter().collect();
             let killed = record_change(tx, &id, "kill", &touched)?;
             unfile_categories(tx, &article)?;
+            let mut bury = tx.prepare_cached(
+                "INSERT OR REPLACE INTO tombstones (category, killed_ns, article_id) VALUES (?1, ?2, ?3)",
+            )?;
+            for category in &article.categories {
+                bury.execute(params![category.as_str(), nanos(killed.at), id.as_str()])?;
+            }
             tx.execute(
                 "UPDATE articles SET killed_seq = ?2, seq = ?2 WHERE id = ?1",
                 params![id.as_str(), killed.seq as i64],
@@ -467,6 +487,49 @@ impl Store for SqliteStore {
                 newest = newest.max(seq);
             }
             newest.map(|seq| change_at(conn, seq)).transpose()
+        })
+        .await
+    }
+
+    async fn tombstones(
+        &self,
+        selection: &Selection,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Tombstone>, StoreError> {
+        let categories = match selection {
+            Selection::All => None,
+            Selection::Categories(list) => Some(list.clone()),
+        };
+        self.read(move |conn| {
+            let mut rows: Vec<(i64, String)> = Vec::new();
+            let mut stmt = conn.prepare_cached(
+                "SELECT killed_ns, article_id FROM tombstones
+                 WHERE (?1 IS NULL OR category = ?1) AND killed_ns >= ?2
+                 ORDER BY killed_ns DESC, article_id DESC LIMIT ?3",
+            )?;
+            let slugs: Vec<Option<String>> = match &categories {
+                None => vec![None],
+                Some(list) => list.iter().map(|c| Some(c.as_str().to_owned())).collect(),
+            };
+            for slug in slugs {
+                for row in stmt.query_map(params![slug, nanos(since), limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })? {
+                    rows.push(row?);
+                }
+            }
+            rows.sort_by(|a, b| b.cmp(a));
+            rows.dedup_by(|a, b| a.1 == b.1);
+            rows.truncate(limit);
+            rows.into_iter()
+                .map(|(ns, id)| {
+                    Ok(Tombstone {
+                        id: ArticleId::parse(&id).map_err(StoreError::Corrupt)?,
+                        killed_at: from_nanos(ns),
+                    })
+                })
+                .collect()
         })
         .await
     }
@@ -671,6 +734,58 @@ mod tests {
         assert_eq!(
             store.last_change_in(&world).await.unwrap(),
             Some(killed.killed)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_kill_leaves_a_tombstone_in_each_category_until_the_story_returns() {
+        let (_dir, store) = temp_store();
+        store
+            .put(story("a", &["world", "g20"], "2026-11-25T08:00:00Z"))
+            .await
+            .unwrap();
+        let id = ArticleId::parse("a").unwrap();
+        let killed = store.kill(&id).await.unwrap().unwrap();
+        let epoch = DateTime::UNIX_EPOCH;
+        for sel in [
+            Selection::All,
+            Selection::Categories(vec![category("g20"), category("world")]),
+        ] {
+            let stones = store.tombstones(&sel, epoch, 10).await.unwrap();
+            assert_eq!(
+                stones,
+                [Tombstone {
+                    id: id.clone(),
+                    killed_at: killed.killed.at
+                }]
+            );
+        }
+        let china = Selection::Categories(vec![category("china")]);
+        assert!(
+            store
+                .tombstones(&china, epoch, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let later = killed.killed.at + chrono::Duration::seconds(1);
+        assert!(
+            store
+                .tombstones(&Selection::All, later, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        store
+            .put(story("a", &["world"], "2026-11-25T08:00:00Z"))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .tombstones(&Selection::All, epoch, 10)
+                .await
+                .unwrap()
+                .is_empty()
         );
     }
 
