@@ -274,6 +274,29 @@ impl FeedCache {
         Ok(Arc::new(rendered))
     }
 
+    /// Applies every change the store has recorded since the last call. Called after each
+    /// write this process makes (so its own publishes are visible at once) and by [`watch`].
+    pub async fn catch_up(&self) -> Result<(), StoreError> {
+        let mut seen = self.seen.lock().await;
+        loop {
+            let records = self.store.changes_since(*seen, 1000).await?;
+            let Some(last) = records.last() else {
+                return Ok(());
+            };
+            let newest = last.change.seq;
+            for record in &records {
+                self.apply(record).await;
+            }
+            *seen = newest;
+        }
+    }
+
+    /// Starts following the store from its newest change: nothing before it can be cached yet.
+    pub async fn start_at_current(&self) -> Result<(), StoreError> {
+        *self.seen.lock().await = self.store.last_change().await?.map_or(0, |c| c.seq);
+        Ok(())
+    }
+
     /// Drops every cached feed the change touched. Safe to call more than once for a change.
     pub async fn apply(&self, record: &ChangeRecord) {
         let seq = record.change.seq;
@@ -375,31 +398,6 @@ pub fn httpdate(t: SystemTime) -> String {
     DateTime::<Utc>::from(t)
         .format("%a, %d %b %Y %H:%M:%S GMT")
         .to_string()
-}
-
-impl FeedCache {
-    /// Applies every change the store has recorded since the last call. Called after each
-    /// write this process makes (so its own publishes are visible at once) and by [`watch`].
-    pub async fn catch_up(&self) -> Result<(), StoreError> {
-        let mut seen = self.seen.lock().await;
-        loop {
-            let records = self.store.changes_since(*seen, 1000).await?;
-            let Some(last) = records.last() else {
-                return Ok(());
-            };
-            let newest = last.change.seq;
-            for record in &records {
-                self.apply(record).await;
-            }
-            *seen = newest;
-        }
-    }
-
-    /// Starts following the store from its newest change: nothing before it can be cached yet.
-    pub async fn start_at_current(&self) -> Result<(), StoreError> {
-        *self.seen.lock().await = self.store.last_change().await?.map_or(0, |c| c.seq);
-        Ok(())
-    }
 }
 
 /// Follows the store's change sequence, so writes by other processes (an import, another

@@ -144,18 +144,3 @@ pub async fn opml(app: &App) -> Result<Response<Body>, HttpError> {
         render::opml::render(&app.site, &feeds),
     ))
 }
-
-/// Counters in the Prometheus text format.
-pub fn metrics(app: &App) -> Response<Body> {
-    let mut out = String::new();
-    for (name, value) in app.cache.stats.snapshot() {
-        out.push_str(&format!(
-            "# TYPE wirefeed_{name}_total counter\nwirefeed_{name}_total {value}\n"
-        ));
-    }
-    response::bytes(
-        StatusCode::OK,
-        "text/plain; version=0.0.4; charset=utf-8",
-        out,
-    )
-}

@@ -11,6 +11,7 @@ pub mod conditional;
 pub mod encoding;
 pub mod error;
 pub mod feeds;
+pub mod metrics;
 pub mod pages;
 pub mod problem;
 pub mod response;

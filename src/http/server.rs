@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use super::error::HttpError;
 use super::response::{self, Body};
 use super::router::Route;
-use super::{App, api, feeds, pages};
+use super::{App, api, feeds, metrics, pages};
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -98,7 +98,7 @@ async fn route_get(
         Route::Category(slug) => pages::category(app, &slug).await,
         Route::Article(id) => pages::article(app, &id).await,
         Route::Feed { slug, format } => feeds::feed(app, headers, &slug, format).await,
-        Route::Metrics => Ok(feeds::metrics(app)),
+        Route::Metrics => Ok(metrics::render(app)),
         Route::Opml => feeds::opml(app).await,
         Route::Health => Ok(response::bytes(
             hyper::StatusCode::OK,
