@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -188,7 +189,13 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         "wirefeed listening on http://{bound} (public URL {})",
         public_url.as_str()
     );
-    server::run(listener, app, shutdown_signal()).await;
+    let limits = server::Limits {
+        header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+        request_timeout: Duration::from_secs(config.request_timeout_secs),
+        max_connections: config.max_connections,
+        max_header_bytes: config.max_header_bytes,
+    };
+    server::run(listener, app, limits, shutdown_signal()).await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -38,6 +38,15 @@ pub struct Config {
     pub max_body_bytes: u64,
     /// Days a killed story stays in Atom feeds as an RFC 6721 deleted-entry.
     pub tombstone_days: u32,
+    /// Seconds a client has to send a request's headers (and to send the next request on an
+    /// idle keep-alive connection) before the connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request may take, body included, before it is answered 503.
+    pub request_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen queue.
+    pub max_connections: usize,
+    /// Largest request head (request line and headers), in bytes; larger gets 431.
+    pub max_header_bytes: usize,
     /// Log filter, e.g. `info` or `wirefeed=debug,info`.
     pub log: String,
     /// The site's name, in feed titles and as the feeds' author.
@@ -62,6 +71,10 @@ impl Default for Config {
             ingest_tokens: std::collections::BTreeMap::new(),
             max_body_bytes: 1024 * 1024,
             tombstone_days: 30,
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 30,
+            max_connections: 10_000,
+            max_header_bytes: 64 * 1024,
             log: "info".to_owned(),
             site_title: "Wirefeed".to_owned(),
             tag_authority: None,
@@ -88,6 +101,10 @@ const KEYS: &[(&str, Kind)] = &[
     ("ingest_token", Kind::Text),
     ("max_body_bytes", Kind::Integer),
     ("tombstone_days", Kind::Integer),
+    ("header_read_timeout_secs", Kind::Integer),
+    ("request_timeout_secs", Kind::Integer),
+    ("max_connections", Kind::Integer),
+    ("max_header_bytes", Kind::Integer),
     ("log", Kind::Text),
     ("site_title", Kind::Text),
     ("tag_authority", Kind::Text),

@@ -7,13 +7,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use std::panic::AssertUnwindSafe;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use super::error::HttpError;
 use super::response::{self, Body};
@@ -23,12 +26,41 @@ use super::{App, api, feeds, metrics, pages};
 /// How long shutdown waits for in-flight requests.
 const DRAIN: Duration = Duration::from_secs(10);
 
+/// What one client may take of the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub header_read_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_connections: usize,
+    pub max_header_bytes: usize,
+}
+
 /// Serves until `shutdown` resolves, then drains open connections.
-pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
-    let builder = auto::Builder::new(TokioExecutor::new());
+pub async fn run(
+    listener: TcpListener,
+    app: Arc<App>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        // hyper answers 431 when the request head does not fit in the read buffer.
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -47,7 +79,7 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
         let app = Arc::clone(&app);
         let service = service_fn(move |request| {
             let app = Arc::clone(&app);
-            async move { Ok::<_, Infallible>(handle(&app, request).await) }
+            async move { Ok::<_, Infallible>(guarded(&app, request, limits.request_timeout).await) }
         });
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
@@ -57,6 +89,7 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);
@@ -66,6 +99,39 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
         .is_err()
     {
         tracing::warn!("some connections were still open after {DRAIN:?}; closing them");
+    }
+}
+
+/// Answers one request within `timeout`; a panic in a handler becomes a 500 for that request
+/// only, and the server goes on.
+async fn guarded(app: &App, request: Request<Incoming>, timeout: Duration) -> Response<Body> {
+    guard(handle(app, request), timeout).await
+}
+
+async fn guard(work: impl Future<Output = Response<Body>>, timeout: Duration) -> Response<Body> {
+    match tokio::time::timeout(timeout, AssertUnwindSafe(work).catch_unwind()).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(_)) => {
+            tracing::error!("a request handler panicked; answered 500");
+            response::bytes(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                response::TEXT,
+                "Internal server error.\n",
+            )
+        }
+        Err(_) => {
+            tracing::warn!(?timeout, "a request took too long; answered 503");
+            let mut r = response::bytes(
+                StatusCode::SERVICE_UNAVAILABLE,
+                response::TEXT,
+                "The request took too long; try again.\n",
+            );
+            r.headers_mut().insert(
+                hyper::header::RETRY_AFTER,
+                hyper::header::HeaderValue::from_static("5"),
+            );
+            r
+        }
     }
 }
 
@@ -109,5 +175,27 @@ async fn route_get(
         Route::NotFound => Err(HttpError::NotFound(
             "Nothing lives at this address.".to_owned(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_a_500() {
+        let response = guard(async { panic!("handler bug") }, Duration::from_secs(1)).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_takes_too_long_becomes_a_503() {
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            response::bytes(StatusCode::OK, response::TEXT, "late")
+        };
+        let response = guard(slow, Duration::from_millis(20)).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "5");
     }
 }
