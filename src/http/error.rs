@@ -21,6 +21,8 @@ pub enum HttpError {
     MethodNotAllowed,
     #[error("no acceptable content coding")]
     NotAcceptable,
+    #[error("the request took too long")]
+    TooSlow,
     #[error("method not allowed; allowed: {0}")]
     MethodNotAllowedHere(&'static str),
     #[error("{0}")]
@@ -105,6 +107,16 @@ impl HttpError {
                 .into_response();
                 r.headers_mut()
                     .insert(header::ALLOW, HeaderValue::from_static(allow));
+                r
+            }
+            HttpError::TooSlow => {
+                let mut r = response::bytes(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    response::TEXT,
+                    "The request took too long; try again.\n",
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
                 r
             }
             HttpError::NotAcceptable => response::bytes(
