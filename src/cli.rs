@@ -14,6 +14,7 @@ use crate::cache::{self, FeedCache};
 use crate::catalog::Catalog;
 use crate::config::{Config, Flags};
 use crate::http::auth::Tokens;
+use crate::http::politeness::PollLimiter;
 use crate::http::{App, server};
 use crate::ingest::{import, sample};
 use crate::site::Site;
@@ -183,6 +184,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         cache,
         tokens: Tokens::new(tokens),
         max_body_bytes: config.max_body_bytes,
+        poll_limiter: PollLimiter::per_minute(config.poll_limit_per_minute),
     });
     // Scripts and tests read this line to learn the port when listening on port 0.
     println!(

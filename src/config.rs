@@ -47,6 +47,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Largest request head (request line and headers), in bytes; larger gets 431.
     pub max_header_bytes: usize,
+    /// Unconditional polls of one feed one client may make per minute (429 beyond); 0 is off.
+    pub poll_limit_per_minute: u32,
     /// Log filter, e.g. `info` or `wirefeed=debug,info`.
     pub log: String,
     /// The site's name, in feed titles and as the feeds' author.
@@ -75,6 +77,7 @@ impl Default for Config {
             request_timeout_secs: 30,
             max_connections: 10_000,
             max_header_bytes: 64 * 1024,
+            poll_limit_per_minute: 0,
             log: "info".to_owned(),
             site_title: "Wirefeed".to_owned(),
             tag_authority: None,
@@ -105,6 +108,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("request_timeout_secs", Kind::Integer),
     ("max_connections", Kind::Integer),
     ("max_header_bytes", Kind::Integer),
+    ("poll_limit_per_minute", Kind::Integer),
     ("log", Kind::Text),
     ("site_title", Kind::Text),
     ("tag_authority", Kind::Text),

@@ -97,3 +97,33 @@ async fn connections_beyond_the_cap_wait_until_a_slot_frees() {
         200
     );
 }
+
+#[tokio::test]
+async fn unconditional_polls_beyond_the_limit_get_429_but_conditional_ones_never_do() {
+    let (_dir, server) = start(&[("WIREFEED_POLL_LIMIT_PER_MINUTE", "3")]);
+    let mut etag = String::new();
+    for _ in 0..3 {
+        let response = server.get("/feeds/world.rss").await;
+        assert_eq!(response.status(), 200);
+        etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    }
+    let limited = server.get("/feeds/world.rss").await;
+    assert_eq!(limited.status(), 429);
+    assert_eq!(limited.headers()["retry-after"], "60");
+    let conditional = reqwest::Client::new()
+        .get(server.url("/feeds/world.rss"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        conditional.status(),
+        304,
+        "conditional polls are never limited"
+    );
+    assert_eq!(
+        server.get("/feeds/g20.rss").await.status(),
+        200,
+        "the limit is per feed"
+    );
+}

@@ -23,6 +23,8 @@ pub enum HttpError {
     NotAcceptable,
     #[error("the request took too long")]
     TooSlow,
+    #[error("too many unconditional polls")]
+    TooManyPolls(std::time::Duration),
     #[error("method not allowed; allowed: {0}")]
     MethodNotAllowedHere(&'static str),
     #[error("{0}")]
@@ -107,6 +109,19 @@ impl HttpError {
                 .into_response();
                 r.headers_mut()
                     .insert(header::ALLOW, HeaderValue::from_static(allow));
+                r
+            }
+            HttpError::TooManyPolls(retry_after) => {
+                let mut r = response::bytes(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    response::TEXT,
+                    "Too many unconditional polls of this feed. Send If-None-Match with the ETag you \
+                     have (conditional polls are never limited), or wait.\n",
+                );
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after.as_secs()),
+                );
                 r
             }
             HttpError::TooSlow => {

@@ -4,14 +4,15 @@
 
 use std::time::SystemTime;
 
+use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::{HeaderMap, Response, StatusCode};
+use hyper::{HeaderMap, Request, Response, StatusCode};
 
-use super::App;
 use super::conditional;
 use super::encoding;
 use super::error::HttpError;
 use super::response::{self, Body};
+use super::{App, ClientAddr};
 use crate::cache::{Coding, FeedKey, Rendered};
 use crate::render::{self, FeedDoc};
 use crate::site::FeedFormat;
@@ -20,10 +21,12 @@ static VARY: HeaderValue = HeaderValue::from_static("accept-encoding");
 
 pub async fn feed(
     app: &App,
-    request: &HeaderMap,
+    request: &Request<Incoming>,
     slug: &str,
     format: FeedFormat,
 ) -> Result<Response<Body>, HttpError> {
+    let client = request.extensions().get::<ClientAddr>().map(|c| c.0.ip());
+    let request = request.headers();
     let key = FeedKey {
         slug: slug.to_owned(),
         format,
@@ -33,6 +36,13 @@ pub async fn feed(
         .ok_or(HttpError::NotAcceptable)?;
     if conditional::not_modified(request, &current, SystemTime::now()) {
         return Ok(not_modified(&current, coding));
+    }
+    let conditional = request.contains_key(header::IF_NONE_MATCH)
+        || request.contains_key(header::IF_MODIFIED_SINCE);
+    if let (Some(limiter), Some(client), false) = (&app.poll_limiter, client, conditional) {
+        limiter
+            .check(client, &key)
+            .map_err(HttpError::TooManyPolls)?;
     }
     if wants_feed_delta(request) {
         if let Some(response) = delta(app, request, &current, coding).await? {

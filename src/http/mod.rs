@@ -13,6 +13,7 @@ pub mod error;
 pub mod feeds;
 pub mod metrics;
 pub mod pages;
+pub mod politeness;
 pub mod problem;
 pub mod response;
 pub mod router;
@@ -35,7 +36,13 @@ pub struct App {
     pub tokens: auth::Tokens,
     /// Largest ingest request body, in bytes.
     pub max_body_bytes: u64,
+    /// Limit on unconditional polls per client per feed, when configured.
+    pub poll_limiter: Option<politeness::PollLimiter>,
 }
+
+/// The peer address of a request's connection, kept in the request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::SocketAddr);
 
 impl App {
     /// The feed at `slug`, if it is defined or names a category that has stories.

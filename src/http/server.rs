@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use super::error::HttpError;
 use super::response::{self, Body};
 use super::router::Route;
-use super::{App, api, feeds, metrics, pages};
+use super::{App, ClientAddr, api, feeds, metrics, pages};
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -77,7 +77,8 @@ pub async fn run(
             tracing::debug!(error = %e, %peer, "could not set TCP_NODELAY");
         }
         let app = Arc::clone(&app);
-        let service = service_fn(move |request| {
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ClientAddr(peer));
             let app = Arc::clone(&app);
             async move { Ok::<_, Infallible>(guarded(&app, request, limits.request_timeout).await) }
         });
@@ -143,9 +144,7 @@ pub async fn handle(app: &App, request: Request<Incoming>, timeout: Duration) ->
     let head = request.method() == Method::HEAD;
     let result = match route {
         Route::Api(id) => within(timeout, api::handle(app, request, id.as_deref())).await,
-        route if request.method() == Method::GET || head => {
-            route_get(app, request.headers(), route).await
-        }
+        route if request.method() == Method::GET || head => route_get(app, &request, route).await,
         _ => Err(HttpError::MethodNotAllowed),
     };
     let response = result.unwrap_or_else(|e| e.into_response(&app.site));
@@ -158,14 +157,14 @@ pub async fn handle(app: &App, request: Request<Incoming>, timeout: Duration) ->
 
 async fn route_get(
     app: &App,
-    headers: &hyper::HeaderMap,
+    request: &Request<Incoming>,
     route: Route,
 ) -> Result<Response<Body>, HttpError> {
     match route {
         Route::Index => pages::index(app).await,
         Route::Category(slug) => pages::category(app, &slug).await,
         Route::Article(id) => pages::article(app, &id).await,
-        Route::Feed { slug, format } => feeds::feed(app, headers, &slug, format).await,
+        Route::Feed { slug, format } => feeds::feed(app, request, &slug, format).await,
         Route::Metrics => Ok(metrics::render(app)),
         Route::Opml => feeds::opml(app).await,
         Route::Health => Ok(response::bytes(
