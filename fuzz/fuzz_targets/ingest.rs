@@ -10,7 +10,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(article) = Article::from_json(text) {
             // What validation accepts must survive the store's round trip unchanged.
-            let stored = Article::from_stored_json(&article.to_json()).expect("stored JSON reads back");
+            let stored =
+                Article::from_stored_json(&article.to_json()).expect("stored JSON reads back");
             assert_eq!(stored, article);
         }
         for (_, record) in json_records(text) {

@@ -9,7 +9,9 @@ use wirefeed::render::{self, FeedDoc};
 use wirefeed::site::{FeedFormat, Site};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     // Free text goes into every text field of an otherwise valid story.
     let mut parts = text.splitn(5, '\u{1}');
     let mut field = || parts.next().map(str::to_owned);
@@ -24,11 +26,22 @@ fuzz_target!(|data: &[u8]| {
         published: Some("2026-11-25T08:00:00Z".into()),
         ..ArticleDraft::default()
     };
-    let Ok(article) = draft.validate() else { return };
-    let site = Site::new("https://wire.example.com", "Wirefeed", "wire.example.com,2026");
+    let Ok(article) = draft.validate() else {
+        return;
+    };
+    let site = Site::new(
+        "https://wire.example.com",
+        "Wirefeed",
+        "wire.example.com,2026",
+    );
     let def = Catalog::empty("Wirefeed").feed("all", |_| false).unwrap();
     let articles = [article];
-    let doc = FeedDoc { site: &site, def: &def, articles: &articles, deleted: &[] };
+    let doc = FeedDoc {
+        site: &site,
+        def: &def,
+        articles: &articles,
+        deleted: &[],
+    };
     for format in FeedFormat::ALL {
         let bytes = render::feed(format, &doc).expect("renders");
         match format {
