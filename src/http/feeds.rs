@@ -49,8 +49,20 @@ pub async fn feed(
             return Ok(response);
         }
     }
-    let variant = current.variant(coding);
-    let mut response = Response::new(Body::new(variant.body.clone()));
+    let body = current.variant(coding).body.clone();
+    let response = with_body(StatusCode::OK, body, &current, coding);
+    Ok(response)
+}
+
+/// A feed body in `coding`, with its content headers and validators.
+fn with_body(
+    status: StatusCode,
+    body: bytes::Bytes,
+    current: &Rendered,
+    coding: Coding,
+) -> Response<Body> {
+    let mut response = Response::new(Body::new(body));
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, current.content_type.clone());
     if coding != Coding::Identity {
@@ -59,8 +71,8 @@ pub async fn feed(
             HeaderValue::from_static(coding.token()),
         );
     }
-    insert_validators(headers, &current, coding);
-    Ok(response)
+    insert_validators(headers, current, coding);
+    response
 }
 
 /// The headers a 200, 304 and 226 of a feed all carry.
@@ -126,17 +138,9 @@ async fn delta(
             deleted: &[],
         },
     )?;
-    let mut response = Response::new(Body::new(coding.encode(&body)));
-    *response.status_mut() = StatusCode::from_u16(226).expect("226 is a valid status");
+    let im_used = StatusCode::from_u16(226).expect("226 is a valid status");
+    let mut response = with_body(im_used, coding.encode(&body), current, coding);
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, current.content_type.clone());
-    if coding != Coding::Identity {
-        headers.insert(
-            header::CONTENT_ENCODING,
-            HeaderValue::from_static(coding.token()),
-        );
-    }
-    insert_validators(headers, current, coding);
     // A delta is only meaningful to the client that named its version (RFC 3229 §10.5.3).
     headers.insert(
         header::CACHE_CONTROL,
