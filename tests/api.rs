@@ -410,3 +410,80 @@ async fn every_acknowledged_publish_survives_sigkill() {
     }
     feed_rs::parser::parse(server.text("/feeds/g20.atom").await.as_bytes()).unwrap();
 }
+
+async fn send_ninjs(
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    body: &str,
+) -> reqwest::Response {
+    client()
+        .request(method, server.url(path))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/ninjs+json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn ninjs_is_chosen_by_content_type_and_lands_in_the_feeds() {
+    let (_dir, server) = started();
+    let body = std::fs::read_to_string(fixture("ninjs/g20-climate-finance.json")).unwrap();
+    let response = send_ninjs(&server, reqwest::Method::POST, "/api/articles", &body).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let id = "urn-newsml-wire.example.com-20261125-g20-climate-finance";
+    assert_eq!(
+        response.headers()["location"].to_str().unwrap(),
+        server.url(&format!("/api/articles/{id}"))
+    );
+    let stored: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(stored["dateline"], "RIO DE JANEIRO");
+    assert_eq!(
+        stored["categories"],
+        serde_json::json!(["g20", "world", "climate"])
+    );
+    assert!(!stored["content_html"].as_str().unwrap().contains("<script"));
+
+    let feed = server.get("/feeds/g20.atom").await.text().await.unwrap();
+    assert!(feed.contains("G20 leaders agree to triple climate finance"));
+    assert!(feed.contains(id));
+
+    // The same document as plain application/json is not wirefeed's article JSON: 422.
+    let wrong = send(&server, reqwest::Method::POST, "/api/articles", Some(&body)).await;
+    assert_eq!(wrong.status().as_u16(), 422);
+
+    // A PUT names the story in its URL.
+    let put = send_ninjs(
+        &server,
+        reqwest::Method::PUT,
+        "/api/articles/rio-climate",
+        &body,
+    )
+    .await;
+    assert_eq!(put.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn ninjs_errors_name_the_ninjs_field_and_change_nothing() {
+    let (_dir, server) = started();
+    let before = server.get("/feeds/all.atom").await.headers()["etag"].clone();
+    let body = std::fs::read_to_string(fixture("ninjs/g20-climate-finance.json"))
+        .unwrap()
+        .replace("2026-11-25T09:12:00Z", "Monday morning");
+    let response = send_ninjs(&server, reqwest::Method::POST, "/api/articles", &body).await;
+    let value = problem(response, 422).await;
+    assert_eq!(value["errors"][0]["pointer"], "/firstcreated", "{value}");
+
+    let withheld = std::fs::read_to_string(fixture("ninjs/g20-climate-finance.json"))
+        .unwrap()
+        .replace("\"usable\"", "\"withheld\"");
+    let response = send_ninjs(&server, reqwest::Method::POST, "/api/articles", &withheld).await;
+    let value = problem(response, 422).await;
+    assert_eq!(value["errors"][0]["pointer"], "/pubstatus", "{value}");
+    assert_eq!(
+        server.get("/feeds/all.atom").await.headers()["etag"],
+        before
+    );
+}

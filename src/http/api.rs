@@ -3,6 +3,7 @@
 //! token. A 2xx means the story is on disk; errors are problem+json naming the offending field,
 //! and a rejected request changes nothing.
 
+use chrono::Utc;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
@@ -14,7 +15,8 @@ use super::auth::AuthError;
 use super::error::HttpError;
 use super::problem::Problem;
 use super::response::Body;
-use crate::model::{Article, ArticleDraft, ArticleId};
+use crate::ingest::ninjs;
+use crate::model::{Article, ArticleDraft, ArticleId, FieldError};
 use crate::store::{Lookup, WriteOutcome};
 
 /// `/api/articles` (no id) or `/api/articles/{id}`.
@@ -106,25 +108,27 @@ async fn read_article(
     request: Request<Incoming>,
     path_id: Option<&ArticleId>,
 ) -> Result<Article, HttpError> {
-    let media_type = request
+    let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        });
-    if media_type.as_deref() != Some("application/json") {
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let format = if ninjs::is_ninjs_media_type(&content_type) {
+        InputFormat::Ninjs
+    } else if content_type.split(';').next().map(str::trim) == Some("application/json") {
+        InputFormat::Article
+    } else {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported media type",
-            "Send the article as Content-Type: application/json.",
+            format!(
+                "Send the article as Content-Type: application/json (wirefeed's article JSON) or {} (IPTC ninjs 2.x).",
+                ninjs::MEDIA_TYPE
+            ),
         )
         .into());
-    }
+    };
     let limit = app.max_body_bytes;
     let too_large = || {
         HttpError::from(Problem::new(
@@ -184,28 +188,47 @@ async fn read_article(
         )
         .into());
     }
-    let mut draft = ArticleDraft::deserialize(value).map_err(|e| {
-        Problem::invalid_article(vec![crate::model::FieldError {
-            pointer: String::new(),
-            message: e.to_string(),
-        }])
-    })?;
-    if let Some(id) = path_id {
-        match draft.id.as_deref() {
-            None => draft.id = Some(id.to_string()),
-            Some(given) if given == id.as_str() => {}
-            Some(_) => {
-                return Err(Problem::invalid_article(vec![crate::model::FieldError {
-                    pointer: "/id".to_owned(),
-                    message: format!("must match the id in the URL, {id}"),
+    let invalid = |errors| HttpError::from(Problem::invalid_article(errors));
+    match format {
+        InputFormat::Article => {
+            let mut draft = ArticleDraft::deserialize(value).map_err(|e| {
+                invalid(vec![FieldError {
+                    pointer: String::new(),
+                    message: e.to_string(),
                 }])
-                .into());
+            })?;
+            if let Some(id) = path_id {
+                match draft.id.as_deref() {
+                    None => draft.id = Some(id.to_string()),
+                    Some(given) if given == id.as_str() => {}
+                    Some(_) => {
+                        return Err(invalid(vec![FieldError {
+                            pointer: "/id".to_owned(),
+                            message: format!("must match the id in the URL, {id}"),
+                        }]));
+                    }
+                }
             }
+            draft.validate().map_err(invalid)
+        }
+        InputFormat::Ninjs => {
+            let object = value.as_object().expect("checked above");
+            let mut mapped = ninjs::to_draft(object, Utc::now()).map_err(invalid)?;
+            // A PUT names the story in its URL; a POST takes the id from the ninjs `uri`.
+            if let Some(id) = path_id {
+                mapped.draft.id = Some(id.to_string());
+            }
+            mapped.validate().map_err(invalid)
         }
     }
-    draft
-        .validate()
-        .map_err(|errors| Problem::invalid_article(errors).into())
+}
+
+/// What the request body holds, from its Content-Type.
+enum InputFormat {
+    /// wirefeed's own article JSON (DESIGN.md).
+    Article,
+    /// An IPTC ninjs 2.x document.
+    Ninjs,
 }
 
 async fn publish(

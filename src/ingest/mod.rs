@@ -4,4 +4,5 @@
 
 pub mod files;
 pub mod import;
+pub mod ninjs;
 pub mod sample;
