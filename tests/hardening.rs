@@ -127,3 +127,123 @@ async fn unconditional_polls_beyond_the_limit_get_429_but_conditional_ones_never
         "the limit is per feed"
     );
 }
+
+/// What one client saw of a request sent while the server was being stopped.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    /// A whole response.
+    Complete(u16),
+    /// No response at all: the connection was refused or closed before any answer.
+    Refused,
+    /// Headers arrived but the body was cut short: a torn write, never allowed.
+    Torn(String),
+}
+
+async fn seen(request: reqwest::RequestBuilder) -> Seen {
+    match request.send().await {
+        Err(_) => Seen::Refused,
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let declared = response.content_length();
+            match response.bytes().await {
+                Ok(body) if declared.is_none_or(|n| n == body.len() as u64) => {
+                    Seen::Complete(status)
+                }
+                Ok(body) => Seen::Torn(format!("{} of {declared:?} bytes", body.len())),
+                Err(e) => Seen::Torn(e.to_string()),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn sigterm_under_load_finishes_requests_in_flight_and_tears_no_write() {
+    const TOKEN: &str = "shutdown-test-token-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(dir.path(), |cmd| {
+        cmd.env("WIREFEED_INGEST_TOKEN", TOKEN);
+    });
+    let template: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::fixture("publish-g20-bilateral.json")).unwrap(),
+    )
+    .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let url = server.base.clone();
+        let template = template.clone();
+        let stop = std::sync::Arc::clone(&stop);
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut seen_list = Vec::new();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (kind, outcome) = if worker % 2 == 0 {
+                    let id = format!("wf-shutdown-{worker}-{i:04}");
+                    let mut story = template.clone();
+                    story["id"] = id.clone().into();
+                    let request = client
+                        .post(format!("{url}/api/articles"))
+                        .bearer_auth(TOKEN)
+                        .header("content-type", "application/json")
+                        .body(story.to_string());
+                    (Some(id), seen(request).await)
+                } else {
+                    let request = client
+                        .get(format!("{url}/feeds/all.rss"))
+                        .header("cache-control", "no-cache");
+                    (None, seen(request).await)
+                };
+                if outcome == Seen::Refused {
+                    break;
+                }
+                seen_list.push((kind, outcome));
+                i += 1;
+            }
+            seen_list
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(15));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+
+    let mut acknowledged = Vec::new();
+    let mut completed = 0;
+    for task in tasks {
+        for (id, outcome) in task.await.unwrap() {
+            match outcome {
+                Seen::Complete(code) => {
+                    assert!(
+                        matches!(code, 200 | 201),
+                        "a request during shutdown got {code}"
+                    );
+                    completed += 1;
+                    if let Some(id) = id {
+                        acknowledged.push(id);
+                    }
+                }
+                Seen::Torn(what) => panic!("a response was torn during shutdown: {what}"),
+                Seen::Refused => unreachable!(),
+            }
+        }
+    }
+    assert!(completed > 8, "only {completed} requests completed");
+    assert!(!acknowledged.is_empty());
+
+    let server = Server::start_in(dir.path(), |cmd| {
+        cmd.env("WIREFEED_INGEST_TOKEN", TOKEN);
+    });
+    let client = reqwest::Client::new();
+    for id in &acknowledged {
+        let response = client
+            .get(server.url(&format!("/api/articles/{id}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "acknowledged {id} was lost");
+    }
+    feed_rs::parser::parse(server.text("/feeds/all.atom").await.as_bytes()).unwrap();
+}
