@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::cache::{self, FeedCache};
@@ -18,11 +18,13 @@ use crate::http::politeness::PollLimiter;
 use crate::http::{App, server};
 use crate::ingest::{import, sample};
 use crate::site::Site;
-use crate::store::Store;
-use crate::store::sqlite::SqliteStore;
+use crate::store::{self, listen};
 
 /// How often the server looks for changes written by other processes (an import, a replica).
-const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+/// On PostgreSQL, notifications bring changes at once; the sequence is still read this often
+/// as a safety net.
+const WATCH_EVERY_WITH_NOTIFY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -106,22 +108,26 @@ fn init_logging(filter: &str) {
         .init();
 }
 
-fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    if let Some(url) = &config.store_url {
-        bail!(
-            "store_url is set ({}), but this build of wirefeed only has the embedded SQLite store; \
-             unset store_url / WIREFEED_STORE_URL to use {}",
-            redact(url),
-            config.sqlite_path().display()
-        );
+async fn open_store(config: &Config) -> anyhow::Result<store::Opened> {
+    if config.store_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "could not create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
     }
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!(
-            "could not create the data directory {}",
-            config.data_dir.display()
-        )
-    })?;
-    Ok(Arc::new(SqliteStore::open(&config.sqlite_path())?))
+    let place = match &config.store_url {
+        Some(url) => format!("{} (schema {})", redact(url), config.store_schema),
+        None => config.sqlite_path().display().to_string(),
+    };
+    store::open(
+        config.store_url.as_deref(),
+        &config.store_schema,
+        &config.sqlite_path(),
+    )
+    .await
+    .with_context(|| format!("could not open the store at {place}"))
 }
 
 /// A database URL without its password, for messages.
@@ -141,7 +147,10 @@ fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(&config)?;
-    let store = open_store(&config)?;
+    let store::Opened {
+        store,
+        listener: changes,
+    } = open_store(&config).await?;
     if config.load_sample {
         if let Some(counts) = sample::load_if_empty(store.as_ref()).await? {
             tracing::info!(
@@ -176,7 +185,20 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         config.cache_max_bytes,
         chrono::Duration::days(i64::from(config.tombstone_days)),
     ));
-    tokio::spawn(cache::watch(Arc::clone(&cache), WATCH_EVERY));
+    if let Err(e) = cache.start_at_current().await {
+        tracing::error!(error = %e, "cannot read the change sequence; following it from the start");
+    }
+    match changes {
+        Some((pg, schema)) => {
+            let wake = Arc::new(tokio::sync::Notify::new());
+            tokio::spawn(listen::listen(pg, schema, Arc::clone(&wake)));
+            tokio::spawn(cache::follow(Arc::clone(&cache), wake));
+            tokio::spawn(cache::watch(Arc::clone(&cache), WATCH_EVERY_WITH_NOTIFY));
+        }
+        None => {
+            tokio::spawn(cache::watch(Arc::clone(&cache), WATCH_EVERY));
+        }
+    }
     let app = Arc::new(App {
         store,
         catalog,
@@ -223,7 +245,7 @@ async fn shutdown_signal() {
 }
 
 async fn import(config: Config, path: &Path) -> anyhow::Result<ExitCode> {
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?.store;
     let report = import::import_path(store.as_ref(), path).await?;
     for (location, reason) in &report.rejected {
         eprintln!("rejected {location}: {reason}");

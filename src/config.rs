@@ -27,6 +27,8 @@ pub struct Config {
     pub feeds_dir: PathBuf,
     /// A `postgres://` URL to use PostgreSQL instead of the embedded SQLite store.
     pub store_url: Option<String>,
+    /// PostgreSQL schema holding the store's tables (created if missing).
+    pub store_schema: String,
     /// Most bytes of rendered feeds kept in memory.
     pub cache_max_bytes: u64,
     /// Bearer token for the ingest API; with none (and no `ingest_tokens`), the API is off.
@@ -68,6 +70,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             feeds_dir: PathBuf::from("feeds"),
             store_url: None,
+            store_schema: "public".to_owned(),
             cache_max_bytes: 256 * 1024 * 1024,
             ingest_token: None,
             ingest_tokens: std::collections::BTreeMap::new(),
@@ -100,6 +103,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("data_dir", Kind::Text),
     ("feeds_dir", Kind::Text),
     ("store_url", Kind::Text),
+    ("store_schema", Kind::Text),
     ("cache_max_bytes", Kind::Integer),
     ("ingest_token", Kind::Text),
     ("max_body_bytes", Kind::Integer),

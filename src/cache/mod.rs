@@ -401,15 +401,23 @@ pub fn httpdate(t: SystemTime) -> String {
 }
 
 /// Follows the store's change sequence, so writes by other processes (an import, another
-/// replica) reach the cache within `every`.
+/// replica) reach the cache within `every`. Call [`FeedCache::start_at_current`] first.
 pub async fn watch(cache: Arc<FeedCache>, every: Duration) {
-    if let Err(e) = cache.start_at_current().await {
-        tracing::error!(error = %e, "cannot read the change sequence; following it from the start");
-    }
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
+        if let Err(e) = cache.catch_up().await {
+            tracing::warn!(error = %e, "cannot read the change sequence; will retry");
+        }
+    }
+}
+
+/// Catches up each time `wake` is notified (by the PostgreSQL change listener); notices that
+/// arrive while a catch-up runs are folded into the next one.
+pub async fn follow(cache: Arc<FeedCache>, wake: Arc<tokio::sync::Notify>) {
+    loop {
+        wake.notified().await;
         if let Err(e) = cache.catch_up().await {
             tracing::warn!(error = %e, "cannot read the change sequence; will retry");
         }

@@ -1,13 +1,21 @@
 //! The article store: where accepted stories live, behind the [`Store`] trait.
 //!
 //! Everything else in wirefeed reaches stories only through this trait, so that the embedded
-//! SQLite store ([`sqlite::SqliteStore`], the default) and a PostgreSQL store can be swapped
+//! SQLite store ([`sqlite::SqliteStore`], the default) and the PostgreSQL store
+//! ([`postgres::PostgresStore`], for several replicas) can be swapped
 //! without touching http or render. Every write that changes what a reader could see is given a
 //! number from one increasing *change sequence* and a wall-clock time, recorded against each
 //! category it touched (before and after the write); caches and validators are derived from
 //! those. The store knows nothing of HTTP or of feed formats.
 
+pub mod listen;
+pub mod postgres;
 pub mod sqlite;
+#[cfg(test)]
+pub(crate) mod tests;
+
+use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -120,10 +128,29 @@ pub enum StoreError {
     SchemaTooNew { found: i64, known: i64 },
     #[error("SQLite error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL error: {0}")]
+    Postgres(String),
+    #[error("no PostgreSQL connection available: {0}")]
+    Pool(String),
+    #[error("the store is misconfigured: {0}")]
+    Config(String),
     #[error("a stored article could not be read back: {0}")]
     Corrupt(String),
     #[error("the store's worker thread stopped: {0}")]
     Worker(String),
+}
+
+/// tokio-postgres errors print as "db error"; the server's own message is in the source.
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::Postgres(match e.as_db_error() {
+            Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+            None => match std::error::Error::source(&e) {
+                Some(source) => format!("{e}: {source}"),
+                None => e.to_string(),
+            },
+        })
+    }
 }
 
 /// The article store. Writes are durable when they return `Ok`.
@@ -168,4 +195,37 @@ pub trait Store: Send + Sync + 'static {
     /// Changes after `seq`, oldest first, at most `limit` of them: how a cache catches up with
     /// writes made by another process or replica.
     async fn changes_since(&self, seq: u64, limit: usize) -> Result<Vec<ChangeRecord>, StoreError>;
+}
+
+/// An opened store, and for PostgreSQL what the change listener needs.
+pub struct Opened {
+    pub store: Arc<dyn Store>,
+    /// Connection settings and schema to `LISTEN` with (PostgreSQL only).
+    pub listener: Option<(tokio_postgres::Config, String)>,
+}
+
+/// Opens the store the settings name: PostgreSQL for a `postgres://` or `postgresql://` URL,
+/// the embedded SQLite file at `sqlite_path` when there is no URL.
+pub async fn open(
+    url: Option<&str>,
+    schema: &str,
+    sqlite_path: &Path,
+) -> Result<Opened, StoreError> {
+    match url {
+        None => Ok(Opened {
+            store: Arc::new(sqlite::SqliteStore::open(sqlite_path)?),
+            listener: None,
+        }),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = postgres::PostgresStore::open(url, schema).await?;
+            let config = postgres::connection_config(url, schema)?;
+            Ok(Opened {
+                store: Arc::new(store),
+                listener: Some((config, schema.to_owned())),
+            })
+        }
+        Some(_) => Err(StoreError::Config(
+            "store_url must be a postgres:// or postgresql:// URL; leave it unset for the embedded SQLite store".into(),
+        )),
+    }
 }

@@ -1,0 +1,772 @@
+//! The PostgreSQL store, for several replicas sharing one database: the same [`Store`] contract
+//! as the embedded SQLite store, on tokio-postgres with a deadpool connection pool.
+//!
+//! Everything lives in one schema (config `store_schema`, default `public`). The schema is
+//! created and migrated by the binary from the numbered steps in [`MIGRATIONS`]; a session
+//! advisory lock makes that safe when several replicas start at once. Writers take a
+//! transaction advisory lock before they read the head of the change sequence, so sequence
+//! numbers are handed out and committed in order: a replica that has caught up to change N
+//! can never later see a change below N appear. Each write sends `NOTIFY wirefeed_changes` with
+//! `<schema>:<seq>` at commit; [`super::listen`] turns those into cache invalidation on every
+//! replica. Text columns use the "C" collation so ordering matches SQLite byte for byte.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{
+    GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Transaction,
+};
+use tokio_postgres::NoTls;
+
+use super::{
+    CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup, Selection, Store,
+    StoreError, Tombstone, WriteOutcome,
+};
+use crate::model::{Article, ArticleId, Category};
+
+/// The notification channel every replica listens on.
+pub const CHANNEL: &str = "wirefeed_changes";
+
+/// First key of the two-key advisory locks (`'wfd'`); the second is a hash of the schema, so
+/// stores in different schemas of one database never wait for each other.
+const LOCK_SPACE: i32 = 0x0077_6664;
+
+/// Connections the pool keeps.
+const POOL_SIZE: usize = 16;
+
+/// The schema, one step per version. Never edit a step that has shipped: add a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: articles, their categories, the change sequence and tombstones (SQLite's steps 1-2).
+    r#"
+    CREATE TABLE articles (
+        id           TEXT COLLATE "C" PRIMARY KEY,
+        body         TEXT NOT NULL,
+        published_ns BIGINT NOT NULL,
+        seq          BIGINT NOT NULL,
+        killed_seq   BIGINT
+    );
+    CREATE INDEX articles_live_by_published ON articles (published_ns DESC, id DESC)
+        WHERE killed_seq IS NULL;
+
+    CREATE TABLE article_categories (
+        category     TEXT COLLATE "C" NOT NULL,
+        published_ns BIGINT NOT NULL,
+        article_id   TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (category, published_ns, article_id)
+    );
+    CREATE INDEX article_categories_by_article ON article_categories (article_id);
+
+    CREATE TABLE category_counts (
+        category TEXT COLLATE "C" PRIMARY KEY,
+        articles BIGINT NOT NULL
+    );
+
+    CREATE TABLE changes (
+        seq        BIGINT PRIMARY KEY,
+        article_id TEXT COLLATE "C" NOT NULL,
+        kind       TEXT NOT NULL CHECK (kind IN ('create', 'update', 'kill')),
+        at_ns      BIGINT NOT NULL
+    );
+    CREATE TABLE change_categories (
+        category TEXT COLLATE "C" NOT NULL,
+        seq      BIGINT NOT NULL,
+        PRIMARY KEY (category, seq)
+    );
+    CREATE INDEX change_categories_by_seq ON change_categories (seq);
+
+    CREATE TABLE tombstones (
+        category   TEXT COLLATE "C" NOT NULL,
+        killed_ns  BIGINT NOT NULL,
+        article_id TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (category, killed_ns, article_id)
+    );
+    CREATE INDEX tombstones_by_article ON tombstones (article_id);
+    "#,
+];
+
+pub struct PostgresStore {
+    pool: Pool,
+    schema: String,
+}
+
+impl PostgresStore {
+    /// Connects, creates the schema if needed and brings it up to date.
+    pub async fn open(url: &str, schema: &str) -> Result<Self, StoreError> {
+        let config = connection_config(url, schema)?;
+        migrate(&config, schema).await?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        Ok(Self {
+            pool,
+            schema: schema.to_owned(),
+        })
+    }
+
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Pool(e.to_string()))
+    }
+
+    /// Serialises writers of this schema until the transaction ends.
+    async fn lock_writes(&self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
+            &[&LOCK_SPACE],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Parses the URL and pins every connection to the store's schema.
+pub fn connection_config(url: &str, schema: &str) -> Result<tokio_postgres::Config, StoreError> {
+    check_schema_name(schema)?;
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| StoreError::Config(e.to_string()))?;
+    config.options(format!("-c search_path={schema}"));
+    if config.get_application_name().is_none() {
+        config.application_name("wirefeed");
+    }
+    config.connect_timeout(Duration::from_secs(10));
+    Ok(config)
+}
+
+/// Schema names go into SQL unquoted, so only plain identifiers are accepted.
+fn check_schema_name(schema: &str) -> Result<(), StoreError> {
+    let ok = !schema.is_empty()
+        && schema.len() <= 63
+        && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Config(format!(
+            "store_schema {schema:?} must be a lower-case identifier such as \"wirefeed\" (letters, digits, '_')"
+        )))
+    }
+}
+
+/// Applies every migration step the schema has not seen, under a session advisory lock held
+/// on a connection of its own (so a failure releases the lock with the connection).
+async fn migrate(config: &tokio_postgres::Config, schema: &str) -> Result<(), StoreError> {
+    let (mut client, connection) = config.connect(NoTls).await?;
+    let driver = tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "the migration connection ended with an error");
+        }
+    });
+    client
+        .batch_execute("SET client_min_messages TO warning")
+        .await?;
+    client
+        .execute(
+            "SELECT pg_advisory_lock($1, hashtext($2))",
+            &[&LOCK_SPACE, &schema],
+        )
+        .await?;
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema};
+             CREATE TABLE IF NOT EXISTS {schema}.wirefeed_schema (version INTEGER NOT NULL);
+             INSERT INTO {schema}.wirefeed_schema (version)
+                 SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM {schema}.wirefeed_schema);"
+        ))
+        .await?;
+    let found: i32 = client
+        .query_one("SELECT version FROM wirefeed_schema", &[])
+        .await?
+        .get(0);
+    let known = MIGRATIONS.len() as i32;
+    if found > known {
+        return Err(StoreError::SchemaTooNew {
+            found: i64::from(found),
+            known: i64::from(known),
+        });
+    }
+    for (step, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = client.transaction().await?;
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "UPDATE wirefeed_schema SET version = $1",
+            &[&(step as i32 + 1)],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version = step + 1, schema, "migrated the PostgreSQL store");
+    }
+    client
+        .execute(
+            "SELECT pg_advisory_unlock($1, hashtext($2))",
+            &[&LOCK_SPACE, &schema],
+        )
+        .await?;
+    drop(client);
+    let _ = driver.await;
+    Ok(())
+}
+
+fn nanos(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt()
+        .expect("article times are validated to fit in i64 nanoseconds")
+}
+
+fn from_nanos(ns: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(ns)
+}
+
+fn parse_body(body: &str) -> Result<Article, StoreError> {
+    Article::from_stored_json(body).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn slugs<'a>(categories: impl IntoIterator<Item = &'a Category>) -> Vec<&'a str> {
+    categories.into_iter().map(Category::as_str).collect()
+}
+
+/// Appends one entry to the change sequence (the caller holds the write lock), recorded
+/// against every category it touched, and queues the notification sent at commit.
+async fn record_change(
+    tx: &Transaction<'_>,
+    id: &ArticleId,
+    kind: &str,
+    touched: &[&Category],
+) -> Result<Change, StoreError> {
+    let head = tx
+        .query_opt(
+            "SELECT seq, at_ns FROM changes ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .await?;
+    let (previous_seq, previous_at) = head.map_or((0, 0), |r| (r.get::<_, i64>(0), r.get(1)));
+    let seq = previous_seq + 1;
+    // The recorded time never goes backwards, even if a replica's clock does.
+    let at_ns = nanos(Utc::now()).max(previous_at);
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO changes (seq, article_id, kind, at_ns) VALUES ($1, $2, $3, $4)",
+        )
+        .await?;
+    tx.execute(&insert, &[&seq, &id.as_str(), &kind, &at_ns])
+        .await?;
+    let categories = tx
+        .prepare_cached(
+            "INSERT INTO change_categories (category, seq)
+             SELECT DISTINCT unnest($1::text[]), $2::bigint ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    tx.execute(&categories, &[&slugs(touched.iter().copied()), &seq])
+        .await?;
+    let notify = tx
+        .prepare_cached("SELECT pg_notify($1, current_schema() || ':' || $2::text)")
+        .await?;
+    tx.execute(&notify, &[&CHANNEL, &seq.to_string()]).await?;
+    Ok(Change {
+        seq: seq as u64,
+        at: from_nanos(at_ns),
+    })
+}
+
+async fn adjust_counts(
+    tx: &Transaction<'_>,
+    categories: &[Category],
+    delta: i64,
+) -> Result<(), StoreError> {
+    let upsert = tx
+        .prepare_cached(
+            "INSERT INTO category_counts (category, articles) SELECT unnest($1::text[]), $2::bigint
+             ON CONFLICT (category) DO UPDATE SET articles = category_counts.articles + excluded.articles",
+        )
+        .await?;
+    tx.execute(&upsert, &[&slugs(categories), &delta]).await?;
+    if delta < 0 {
+        let prune = tx
+            .prepare_cached(
+                "DELETE FROM category_counts WHERE category = ANY($1) AND articles <= 0",
+            )
+            .await?;
+        tx.execute(&prune, &[&slugs(categories)]).await?;
+    }
+    Ok(())
+}
+
+async fn file_categories(tx: &Transaction<'_>, article: &Article) -> Result<(), StoreError> {
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO article_categories (category, published_ns, article_id)
+             SELECT unnest($1::text[]), $2::bigint, $3::text",
+        )
+        .await?;
+    tx.execute(
+        &insert,
+        &[
+            &slugs(&article.categories),
+            &nanos(article.published),
+            &article.id.as_str(),
+        ],
+    )
+    .await?;
+    adjust_counts(tx, &article.categories, 1).await
+}
+
+async fn unfile_categories(tx: &Transaction<'_>, article: &Article) -> Result<(), StoreError> {
+    let delete = tx
+        .prepare_cached("DELETE FROM article_categories WHERE article_id = $1")
+        .await?;
+    tx.execute(&delete, &[&article.id.as_str()]).await?;
+    adjust_counts(tx, &article.categories, -1).await
+}
+
+/// The write behind both `put` and `put_many`; the caller holds the write lock.
+async fn put_in(tx: &Transaction<'_>, article: &Article) -> Result<WriteOutcome, StoreError> {
+    let body = article.to_json();
+    let select = tx
+        .prepare_cached("SELECT body, killed_seq FROM articles WHERE id = $1")
+        .await?;
+    let existing = tx.query_opt(&select, &[&article.id.as_str()]).await?;
+    let previous = match existing {
+        Some(row) => {
+            let old_body: String = row.get(0);
+            let killed: Option<i64> = row.get(1);
+            if killed.is_none() && old_body == body {
+                return Ok(WriteOutcome::Unchanged);
+            }
+            Some((parse_body(&old_body)?, killed.is_some()))
+        }
+        None => None,
+    };
+
+    let mut touched: Vec<&Category> = article.categories.iter().collect();
+    if let Some((old, _)) = &previous {
+        touched.extend(
+            old.categories
+                .iter()
+                .filter(|c| !article.categories.contains(c)),
+        );
+    }
+    let kind = if previous.is_some() {
+        "update"
+    } else {
+        "create"
+    };
+    let change = record_change(tx, &article.id, kind, &touched).await?;
+    if let Some((old, was_killed)) = &previous {
+        if !was_killed {
+            unfile_categories(tx, old).await?;
+        }
+    }
+    let upsert = tx
+        .prepare_cached(
+            "INSERT INTO articles (id, body, published_ns, seq, killed_seq) VALUES ($1, $2, $3, $4, NULL)
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body, published_ns = excluded.published_ns,
+                 seq = excluded.seq, killed_seq = NULL",
+        )
+        .await?;
+    tx.execute(
+        &upsert,
+        &[
+            &article.id.as_str(),
+            &body,
+            &nanos(article.published),
+            &(change.seq as i64),
+        ],
+    )
+    .await?;
+    file_categories(tx, article).await?;
+    if previous.as_ref().is_some_and(|(_, killed)| *killed) {
+        let unbury = tx
+            .prepare_cached("DELETE FROM tombstones WHERE article_id = $1")
+            .await?;
+        tx.execute(&unbury, &[&article.id.as_str()]).await?;
+    }
+    Ok(match previous {
+        Some(_) => WriteOutcome::Updated(change),
+        None => WriteOutcome::Created(change),
+    })
+}
+
+async fn change_at(client: &impl GenericClient, seq: i64) -> Result<Change, StoreError> {
+    let row = client
+        .query_one("SELECT at_ns FROM changes WHERE seq = $1", &[&seq])
+        .await?;
+    Ok(Change {
+        seq: seq as u64,
+        at: from_nanos(row.get(0)),
+    })
+}
+
+fn category_from(slug: &str) -> Result<Category, StoreError> {
+    Category::parse(slug).map_err(StoreError::Corrupt)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn put(&self, article: Article) -> Result<WriteOutcome, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        self.lock_writes(&tx).await?;
+        let outcome = put_in(&tx, &article).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn put_many(&self, articles: Vec<Article>) -> Result<ImportCounts, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        self.lock_writes(&tx).await?;
+        let mut counts = ImportCounts::default();
+        for article in &articles {
+            counts.add(put_in(&tx, article).await?);
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    async fn kill(&self, id: &ArticleId) -> Result<Option<Killed>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        self.lock_writes(&tx).await?;
+        let row = tx
+            .query_opt(
+                "SELECT body FROM articles WHERE id = $1 AND killed_seq IS NULL",
+                &[&id.as_str()],
+            )
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let article = parse_body(row.get(0))?;
+        let touched: Vec<&Category> = article.categories.iter().collect();
+        let killed = record_change(&tx, id, "kill", &touched).await?;
+        unfile_categories(&tx, &article).await?;
+        tx.execute(
+            "INSERT INTO tombstones (category, killed_ns, article_id)
+             SELECT unnest($1::text[]), $2::bigint, $3::text ON CONFLICT DO NOTHING",
+            &[&slugs(&article.categories), &nanos(killed.at), &id.as_str()],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE articles SET killed_seq = $2, seq = $2 WHERE id = $1",
+            &[&id.as_str(), &(killed.seq as i64)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(Killed { article, killed }))
+    }
+
+    async fn get(&self, id: &ArticleId) -> Result<Lookup, StoreError> {
+        let client = self.client().await?;
+        let select = client
+            .prepare_cached("SELECT body, killed_seq FROM articles WHERE id = $1")
+            .await?;
+        let Some(row) = client.query_opt(&select, &[&id.as_str()]).await? else {
+            return Ok(Lookup::Missing);
+        };
+        let article = parse_body(row.get(0))?;
+        Ok(match row.get::<_, Option<i64>>(1) {
+            None => Lookup::Live(article),
+            Some(seq) => Lookup::Killed(Killed {
+                article,
+                killed: change_at(&client, seq).await?,
+            }),
+        })
+    }
+
+    async fn latest(
+        &self,
+        selection: &Selection,
+        limit: usize,
+    ) -> Result<Vec<Article>, StoreError> {
+        let client = self.client().await?;
+        let limit = limit as i64;
+        let rows = match selection {
+            Selection::All => {
+                let stmt = client
+                    .prepare_cached(
+                        "SELECT published_ns, id, body FROM articles WHERE killed_seq IS NULL
+                         ORDER BY published_ns DESC, id DESC LIMIT $1",
+                    )
+                    .await?;
+                client.query(&stmt, &[&limit]).await?
+            }
+            // Each category's newest N down its own index, then merged: the newest N of the
+            // union lies within the union of each category's newest N.
+            Selection::Categories(categories) => {
+                let stmt = client
+                    .prepare_cached(
+                        "SELECT DISTINCT ON (c.published_ns, c.article_id)
+                                c.published_ns, c.article_id, a.body
+                         FROM unnest($1::text[]) AS s(category)
+                         CROSS JOIN LATERAL (
+                             SELECT published_ns, article_id FROM article_categories
+                             WHERE category = s.category
+                             ORDER BY published_ns DESC, article_id DESC LIMIT $2
+                         ) c
+                         JOIN articles a ON a.id = c.article_id
+                         ORDER BY c.published_ns DESC, c.article_id DESC LIMIT $2",
+                    )
+                    .await?;
+                client.query(&stmt, &[&slugs(categories), &limit]).await?
+            }
+        };
+        rows.iter().map(|r| parse_body(r.get(2))).collect()
+    }
+
+    async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT category, articles FROM category_counts ORDER BY category",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CategoryCount {
+                    category: category_from(r.get(0))?,
+                    articles: r.get::<_, i64>(1) as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn last_change(&self) -> Result<Option<Change>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT seq, at_ns FROM changes ORDER BY seq DESC LIMIT 1",
+                &[],
+            )
+            .await?;
+        Ok(row.map(|r| Change {
+            seq: r.get::<_, i64>(0) as u64,
+            at: from_nanos(r.get(1)),
+        }))
+    }
+
+    async fn last_change_in(&self, selection: &Selection) -> Result<Option<Change>, StoreError> {
+        let Selection::Categories(categories) = selection else {
+            return self.last_change().await;
+        };
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT c.seq, c.at_ns FROM changes c
+                 WHERE c.seq = (SELECT MAX(m.seq) FROM unnest($1::text[]) AS s(category)
+                     CROSS JOIN LATERAL (SELECT MAX(seq) AS seq FROM change_categories
+                                         WHERE category = s.category) m)",
+            )
+            .await?;
+        let row = client.query_opt(&stmt, &[&slugs(categories)]).await?;
+        Ok(row.map(|r| Change {
+            seq: r.get::<_, i64>(0) as u64,
+            at: from_nanos(r.get(1)),
+        }))
+    }
+
+    async fn tombstones(
+        &self,
+        selection: &Selection,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Tombstone>, StoreError> {
+        let categories: Option<Vec<&str>> = match selection {
+            Selection::All => None,
+            Selection::Categories(list) => Some(slugs(list)),
+        };
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT MAX(killed_ns) AS killed_ns, article_id FROM tombstones
+                 WHERE ($1::text[] IS NULL OR category = ANY($1)) AND killed_ns >= $2
+                 GROUP BY article_id
+                 ORDER BY killed_ns DESC, article_id DESC LIMIT $3",
+            )
+            .await?;
+        let rows = client
+            .query(&stmt, &[&categories, &nanos(since), &(limit as i64)])
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Tombstone {
+                    id: ArticleId::parse(r.get(1)).map_err(StoreError::Corrupt)?,
+                    killed_at: from_nanos(r.get(0)),
+                })
+            })
+            .collect()
+    }
+
+    async fn changes_since(&self, seq: u64, limit: usize) -> Result<Vec<ChangeRecord>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT c.seq, c.at_ns, cc.category FROM changes c
+                 LEFT JOIN change_categories cc ON cc.seq = c.seq
+                 WHERE c.seq > $1 AND c.seq IN (SELECT seq FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2)
+                 ORDER BY c.seq, cc.category",
+            )
+            .await?;
+        let rows = client
+            .query(&stmt, &[&(seq as i64), &(limit as i64)])
+            .await?;
+        let mut out: Vec<ChangeRecord> = Vec::new();
+        for row in rows {
+            let seq = row.get::<_, i64>(0) as u64;
+            if out.last().is_none_or(|last| last.change.seq != seq) {
+                out.push(ChangeRecord {
+                    change: Change {
+                        seq,
+                        at: from_nanos(row.get(1)),
+                    },
+                    categories: Vec::new(),
+                });
+            }
+            if let Some(slug) = row.get::<_, Option<&str>>(2) {
+                out.last_mut()
+                    .expect("pushed above")
+                    .categories
+                    .push(category_from(slug)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::store::tests::pg::{FreshSchema, url};
+    use crate::store::tests::story;
+
+    #[tokio::test]
+    async fn replicas_starting_at_once_migrate_the_schema_once() {
+        let Some(schema) = FreshSchema::create().await else {
+            return;
+        };
+        let url = url();
+        let opens = (0..4).map(|_| PostgresStore::open(&url, &schema.name));
+        for opened in futures_util::future::join_all(opens).await {
+            opened.expect("every replica opens");
+        }
+        let store = schema.open().await;
+        let client = store.client().await.unwrap();
+        let version: i32 = client
+            .query_one("SELECT version FROM wirefeed_schema", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(version, MIGRATIONS.len() as i32);
+    }
+
+    #[tokio::test]
+    async fn a_schema_from_a_newer_wirefeed_is_refused() {
+        let Some(schema) = FreshSchema::create().await else {
+            return;
+        };
+        let store = schema.open().await;
+        store
+            .client()
+            .await
+            .unwrap()
+            .execute("UPDATE wirefeed_schema SET version = 99", &[])
+            .await
+            .unwrap();
+        assert!(matches!(
+            PostgresStore::open(&url(), &schema.name).await,
+            Err(StoreError::SchemaTooNew { found: 99, .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_on_two_replicas_get_one_gapless_sequence() {
+        let Some(schema) = FreshSchema::create().await else {
+            return;
+        };
+        let a = Arc::new(schema.open().await);
+        let b = Arc::new(schema.open().await);
+        let mut writes = Vec::new();
+        for i in 0..40 {
+            let store = if i % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
+            writes.push(tokio::spawn(async move {
+                let published = format!("2026-11-25T08:{:02}:00Z", i);
+                store
+                    .put(story(&format!("s{i}"), &["world"], &published))
+                    .await
+                    .unwrap()
+            }));
+        }
+        for write in writes {
+            write.await.unwrap();
+        }
+        let changes = a.changes_since(0, 1000).await.unwrap();
+        let seqs: Vec<u64> = changes.iter().map(|c| c.change.seq).collect();
+        assert_eq!(seqs, (1..=40).collect::<Vec<u64>>());
+        assert!(changes.windows(2).all(|w| w[0].change.at <= w[1].change.at));
+        assert_eq!(b.categories().await.unwrap()[0].articles, 40);
+    }
+
+    #[tokio::test]
+    async fn a_write_wakes_a_listener_on_the_same_schema_only() {
+        let Some(schema) = FreshSchema::create().await else {
+            return;
+        };
+        let Some(other) = FreshSchema::create().await else {
+            return;
+        };
+        let store = schema.open().await;
+        let elsewhere = other.open().await;
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let config = connection_config(&url(), &schema.name).unwrap();
+        let listener = tokio::spawn(crate::store::listen::listen(
+            config,
+            schema.name.clone(),
+            Arc::clone(&wake),
+        ));
+        // The first wake-up comes with the connection.
+        tokio::time::timeout(Duration::from_secs(5), wake.notified())
+            .await
+            .expect("woken on connecting");
+        elsewhere
+            .put(story("x", &["world"], "2026-11-25T08:00:00Z"))
+            .await
+            .unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), wake.notified())
+                .await
+                .is_err(),
+            "a write to another schema must not wake this one"
+        );
+        store
+            .put(story("y", &["world"], "2026-11-25T08:00:00Z"))
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(1), wake.notified())
+            .await
+            .expect("woken within 1 s of a commit");
+        listener.abort();
+    }
+}
