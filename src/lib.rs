@@ -16,3 +16,4 @@ pub mod render;
 pub mod sanitize;
 pub mod site;
 pub mod store;
+pub mod zerocopy;

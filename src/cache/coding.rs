@@ -4,6 +4,8 @@ use std::io::Write;
 
 use bytes::Bytes;
 
+use crate::zerocopy;
+
 /// A content coding (RFC 9110 §8.4.1) wirefeed can send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Coding {
@@ -45,7 +47,7 @@ impl Coding {
     /// many thousands of times.
     pub fn encode(self, body: &[u8]) -> Bytes {
         match self {
-            Coding::Identity => Bytes::copy_from_slice(body),
+            Coding::Identity => zerocopy::sendable(body),
             Coding::Gzip => {
                 let mut encoder = flate2::write::GzEncoder::new(
                     Vec::with_capacity(body.len() / 4),
@@ -54,7 +56,7 @@ impl Coding {
                 encoder
                     .write_all(body)
                     .expect("writing to a Vec cannot fail");
-                Bytes::from(encoder.finish().expect("writing to a Vec cannot fail"))
+                zerocopy::sendable(&encoder.finish().expect("writing to a Vec cannot fail"))
             }
             Coding::Brotli => {
                 let mut out = Vec::with_capacity(body.len() / 4);
@@ -65,10 +67,10 @@ impl Coding {
                 };
                 brotli::BrotliCompress(&mut &body[..], &mut out, &params)
                     .expect("compressing into a Vec cannot fail");
-                Bytes::from(out)
+                zerocopy::sendable(&out)
             }
-            Coding::Zstd => Bytes::from(
-                zstd::bulk::compress(body, 15).expect("compressing into a Vec cannot fail"),
+            Coding::Zstd => zerocopy::sendable(
+                &zstd::bulk::compress(body, 15).expect("compressing into a Vec cannot fail"),
             ),
         }
     }

@@ -11,7 +11,7 @@ use futures_util::FutureExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::panic::AssertUnwindSafe;
@@ -22,6 +22,7 @@ use super::error::HttpError;
 use super::response::{self, Body};
 use super::router::Route;
 use super::{App, ClientAddr, api, feeds, metrics, pages};
+use crate::zerocopy;
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -83,7 +84,7 @@ pub async fn run(
             async move { Ok::<_, Infallible>(guarded(&app, request, limits.request_timeout).await) }
         });
         let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
+            .serve_connection(zerocopy::Connection::new(stream), service)
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -1,0 +1,319 @@
+//! Sending cached feed bodies without copying them, as nginx does with sendfile(2).
+//!
+//! A large body is kept in an anonymous in-memory file (memfd) mapped read-only, and handed to
+//! hyper as ordinary [`Bytes`] over that mapping. [`Connection`] wraps each TCP connection:
+//! when hyper asks it to write a slice that lies inside one of those mappings, it sends the
+//! bytes with `sendfile(2)` from the memfd instead of `write(2)` from memory, so the kernel
+//! references the pages rather than copying ~240 KB per response; the response head before it
+//! goes out with `MSG_MORE` so head and body still share packets. Anything else (small bodies,
+//! HTTP/2 frames, pages) is written as usual.
+//!
+//! Safety rests on two facts: a mapping is registered for exactly as long as the [`Bytes`] that
+//! own it live (hyper holds them while it writes), and a memfd is never written after it is
+//! sealed, so pages the kernel still references after the owner is gone never change.
+//! Off Linux, or if a memfd cannot be made, bodies are plain heap [`Bytes`] and nothing changes.
+
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// Bodies smaller than this are kept on the heap: copying them costs less than a syscall.
+pub const MIN_BYTES: usize = 16 * 1024;
+
+/// A body for the cache: in a sealed memfd when it is large enough (and the platform allows),
+/// on the heap otherwise.
+pub fn sendable(body: &[u8]) -> Bytes {
+    if body.len() >= MIN_BYTES {
+        #[cfg(target_os = "linux")]
+        match linux::MappedFile::new(body) {
+            Ok(mapped) => return Bytes::from_owner(mapped),
+            Err(e) => tracing::debug!(error = %e, "no memfd for a body; keeping it on the heap"),
+        }
+    }
+    Bytes::copy_from_slice(body)
+}
+
+/// A server connection whose writes of [`sendable`] bodies use sendfile(2).
+pub struct Connection {
+    io: TokioIo<TcpStream>,
+}
+
+impl Connection {
+    pub fn new(stream: TcpStream) -> Self {
+        Self {
+            io: TokioIo::new(stream),
+        }
+    }
+}
+
+impl hyper::rt::Read for Connection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for Connection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        #[cfg(target_os = "linux")]
+        if let Some(source) = linux::lookup(buf) {
+            return linux::poll_sendfile(self.io.inner(), cx, source);
+        }
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        #[cfg(target_os = "linux")]
+        if let Some(at) = bufs.iter().position(|b| linux::lookup(b).is_some()) {
+            let stream = self.io.inner();
+            if at == 0 {
+                let source = linux::lookup(&bufs[0]).expect("found above");
+                return linux::poll_sendfile(stream, cx, source);
+            }
+            // The response head (and anything else before the body) first, marked as more to
+            // come so that the kernel does not push it out in a packet of its own.
+            return linux::poll_send_more(stream, cx, &bufs[..at]);
+        }
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::collections::BTreeMap;
+    use std::io::{self, IoSlice, Write};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    use std::sync::RwLock;
+    use std::task::{Context, Poll, ready};
+
+    use tokio::io::Interest;
+    use tokio::net::TcpStream;
+
+    /// Live mappings by start address: (length, memfd).
+    static REGISTRY: RwLock<BTreeMap<usize, (usize, RawFd)>> = RwLock::new(BTreeMap::new());
+
+    /// Where a slice's bytes are in a memfd.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Source {
+        fd: RawFd,
+        offset: usize,
+        len: usize,
+    }
+
+    /// The memfd holding a slice, when the slice lies wholly inside a registered mapping.
+    pub fn lookup(slice: &[u8]) -> Option<Source> {
+        if slice.len() < super::MIN_BYTES / 4 {
+            return None;
+        }
+        let start = slice.as_ptr() as usize;
+        let registry = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
+        let (&base, &(len, fd)) = registry.range(..=start).next_back()?;
+        (start + slice.len() <= base + len).then_some(Source {
+            fd,
+            offset: start - base,
+            len: slice.len(),
+        })
+    }
+
+    #[cfg(test)]
+    pub fn is_registered(address: usize) -> bool {
+        REGISTRY.read().unwrap().contains_key(&address)
+    }
+
+    /// A sealed memfd and its read-only mapping, registered while alive.
+    pub struct MappedFile {
+        fd: OwnedFd,
+        ptr: *const u8,
+        len: usize,
+    }
+
+    // The mapping is read-only and never changes; the pointer is only read.
+    unsafe impl Send for MappedFile {}
+    unsafe impl Sync for MappedFile {}
+
+    impl MappedFile {
+        pub fn new(body: &[u8]) -> io::Result<Self> {
+            let name = c"wirefeed-body";
+            // SAFETY: a valid C string and flags; the result is checked.
+            let raw = unsafe {
+                libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+            };
+            if raw < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: memfd_create returned a new descriptor that nothing else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            let mut file = std::fs::File::from(fd);
+            file.write_all(body)?;
+            let fd = OwnedFd::from(file);
+            let seals =
+                libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
+            // SAFETY: fcntl on a descriptor we own.
+            if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: mapping `len` bytes of a file of that length, read-only and shared.
+            let ptr = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    body.len(),
+                    libc::PROT_READ,
+                    libc::MAP_SHARED,
+                    fd.as_raw_fd(),
+                    0,
+                )
+            };
+            if ptr == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            let mapped = Self {
+                ptr: ptr as *const u8,
+                len: body.len(),
+                fd,
+            };
+            REGISTRY
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(mapped.ptr as usize, (mapped.len, mapped.fd.as_raw_fd()));
+            Ok(mapped)
+        }
+    }
+
+    impl AsRef<[u8]> for MappedFile {
+        fn as_ref(&self) -> &[u8] {
+            // SAFETY: the mapping is `len` readable bytes until drop, and is never written.
+            unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+        }
+    }
+
+    impl Drop for MappedFile {
+        fn drop(&mut self) {
+            REGISTRY
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&(self.ptr as usize));
+            // SAFETY: unmapping exactly what `new` mapped; nothing refers to it any more.
+            unsafe {
+                libc::munmap(self.ptr as *mut libc::c_void, self.len);
+            }
+        }
+    }
+
+    /// Sends (part of) `source` with sendfile(2) once the socket is writable.
+    pub fn poll_sendfile(
+        stream: &TcpStream,
+        cx: &mut Context<'_>,
+        source: Source,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(stream.poll_write_ready(cx))?;
+            let sent = stream.try_io(Interest::WRITABLE, || {
+                let mut offset = source.offset as libc::off_t;
+                // SAFETY: both descriptors are open; `offset` is a valid pointer.
+                let n = unsafe {
+                    libc::sendfile(stream.as_raw_fd(), source.fd, &mut offset, source.len)
+                };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
+            });
+            match sent {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    /// Writes `bufs` with `MSG_MORE`: more data follows at once.
+    pub fn poll_send_more(
+        stream: &TcpStream,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(stream.poll_write_ready(cx))?;
+            let sent = stream.try_io(Interest::WRITABLE, || {
+                // SAFETY: an all-zero msghdr is valid; the iovecs outlive the call, and
+                // IoSlice is ABI-compatible with iovec on Unix.
+                let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+                message.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+                message.msg_iovlen = bufs.len() as _;
+                let n = unsafe {
+                    libc::sendmsg(
+                        stream.as_raw_fd(),
+                        &message,
+                        libc::MSG_MORE | libc::MSG_NOSIGNAL,
+                    )
+                };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
+            });
+            match sent {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_bodies_are_mapped_and_found_small_ones_are_not() {
+        let text: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let body = sendable(&text);
+        assert_eq!(&body[..], &text[..]);
+        #[cfg(target_os = "linux")]
+        {
+            assert!(linux::lookup(&body).is_some());
+            assert!(linux::lookup(&body[50_000..60_000]).is_some());
+            let small = sendable(&text[..100]);
+            assert!(linux::lookup(&small).is_none());
+            let on_heap = text.clone();
+            assert!(linux::lookup(&on_heap).is_none());
+            let address = body.as_ptr() as usize;
+            let copy = body.clone();
+            drop(body);
+            assert!(linux::is_registered(address), "a clone keeps the mapping");
+            drop(copy);
+            assert!(
+                !linux::is_registered(address),
+                "the last owner unregisters it"
+            );
+        }
+    }
+}
