@@ -159,6 +159,15 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    if let Some(open_files) = crate::zerocopy::raise_open_files_limit() {
+        if open_files < config.max_connections as u64 + 1024 {
+            tracing::warn!(
+                open_files,
+                max_connections = config.max_connections,
+                "the open-file limit is below max_connections plus headroom; raise it (ulimit -n, LimitNOFILE=)"
+            );
+        }
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("could not listen on {}", config.listen))?;

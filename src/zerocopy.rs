@@ -37,6 +37,37 @@ pub fn sendable(body: &[u8]) -> Bytes {
     Bytes::copy_from_slice(body)
 }
 
+/// Raises the soft limit on open files to the hard limit, as nginx's `worker_rlimit_nofile`
+/// would: every connection and every zero-copy body holds a descriptor, and a soft limit of
+/// 1024 would cap a busy server far below `max_connections`. Returns the limit now in force.
+pub fn raise_open_files_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return None;
+            }
+            if limit.rlim_cur < limit.rlim_max {
+                let raised = libc::rlimit {
+                    rlim_cur: limit.rlim_max,
+                    rlim_max: limit.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                    limit = raised;
+                }
+            }
+        }
+        Some(limit.rlim_cur as u64)
+    }
+    #[cfg(not(unix))]
+    None
+}
+
 /// A server connection whose writes of [`sendable`] bodies use sendfile(2).
 pub struct Connection {
     io: TokioIo<TcpStream>,
