@@ -62,6 +62,7 @@ pub fn raise_open_files_limit() -> Option<u64> {
                 }
             }
         }
+        #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every Unix
         Some(limit.rlim_cur as u64)
     }
     #[cfg(not(unix))]
