@@ -201,6 +201,48 @@ pub async fn a_kill_leaves_a_tombstone_in_each_category_until_the_story_returns(
     );
 }
 
+pub async fn a_batch_naming_a_story_twice_keeps_the_last_version_once(store: &dyn Store) {
+    store
+        .put(story("k", &["sports"], "2026-11-25T06:00:00Z"))
+        .await
+        .unwrap();
+    store.kill(&ArticleId::parse("k").unwrap()).await.unwrap();
+    let counts = store
+        .put_many(vec![
+            story("a", &["world"], "2026-11-25T08:00:00Z"),
+            story("a", &["china"], "2026-11-25T08:00:00Z"),
+            story("a", &["china"], "2026-11-25T08:00:00Z"),
+            story("k", &["sports"], "2026-11-25T06:00:00Z"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        (counts.created, counts.updated, counts.unchanged),
+        (1, 2, 1),
+        "created a, moved a, repeated a, revived k"
+    );
+    let world = Selection::Categories(vec![category("world")]);
+    let china = Selection::Categories(vec![category("china")]);
+    assert!(store.latest(&world, 10).await.unwrap().is_empty());
+    assert_eq!(ids(&store.latest(&china, 10).await.unwrap()), ["a"]);
+    let counts: Vec<(String, u64)> = store
+        .categories()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.category.as_str().to_owned(), c.articles))
+        .collect();
+    assert_eq!(counts, [("china".to_owned(), 1), ("sports".to_owned(), 1)]);
+    assert!(
+        store
+            .tombstones(&Selection::All, DateTime::UNIX_EPOCH, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the revived story left no tombstone"
+    );
+}
+
 /// Instantiates each named suite test for SQLite and for PostgreSQL.
 macro_rules! store_suite {
     ($($name:ident),* $(,)?) => {
@@ -227,6 +269,7 @@ macro_rules! store_suite {
 }
 
 store_suite!(
+    a_batch_naming_a_story_twice_keeps_the_last_version_once,
     changes_since_lists_each_change_with_the_categories_it_touched,
     putting_the_same_story_twice_changes_nothing_the_second_time,
     latest_merges_categories_newest_first_and_each_story_once,

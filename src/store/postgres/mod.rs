@@ -10,6 +10,8 @@
 //! `<schema>:<seq>` at commit; [`super::listen`] turns those into cache invalidation on every
 //! replica. Text columns use the "C" collation so ordering matches SQLite byte for byte.
 
+mod batch;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -310,99 +312,12 @@ async fn adjust_counts(
     Ok(())
 }
 
-async fn file_categories(tx: &Transaction<'_>, article: &Article) -> Result<(), StoreError> {
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO article_categories (category, published_ns, article_id)
-             SELECT unnest($1::text[]), $2::bigint, $3::text",
-        )
-        .await?;
-    tx.execute(
-        &insert,
-        &[
-            &slugs(&article.categories),
-            &nanos(article.published),
-            &article.id.as_str(),
-        ],
-    )
-    .await?;
-    adjust_counts(tx, &article.categories, 1).await
-}
-
 async fn unfile_categories(tx: &Transaction<'_>, article: &Article) -> Result<(), StoreError> {
     let delete = tx
         .prepare_cached("DELETE FROM article_categories WHERE article_id = $1")
         .await?;
     tx.execute(&delete, &[&article.id.as_str()]).await?;
     adjust_counts(tx, &article.categories, -1).await
-}
-
-/// The write behind both `put` and `put_many`; the caller holds the write lock.
-async fn put_in(tx: &Transaction<'_>, article: &Article) -> Result<WriteOutcome, StoreError> {
-    let body = article.to_json();
-    let select = tx
-        .prepare_cached("SELECT body, killed_seq FROM articles WHERE id = $1")
-        .await?;
-    let existing = tx.query_opt(&select, &[&article.id.as_str()]).await?;
-    let previous = match existing {
-        Some(row) => {
-            let old_body: String = row.get(0);
-            let killed: Option<i64> = row.get(1);
-            if killed.is_none() && old_body == body {
-                return Ok(WriteOutcome::Unchanged);
-            }
-            Some((parse_body(&old_body)?, killed.is_some()))
-        }
-        None => None,
-    };
-
-    let mut touched: Vec<&Category> = article.categories.iter().collect();
-    if let Some((old, _)) = &previous {
-        touched.extend(
-            old.categories
-                .iter()
-                .filter(|c| !article.categories.contains(c)),
-        );
-    }
-    let kind = if previous.is_some() {
-        "update"
-    } else {
-        "create"
-    };
-    let change = record_change(tx, &article.id, kind, &touched).await?;
-    if let Some((old, was_killed)) = &previous {
-        if !was_killed {
-            unfile_categories(tx, old).await?;
-        }
-    }
-    let upsert = tx
-        .prepare_cached(
-            "INSERT INTO articles (id, body, published_ns, seq, killed_seq) VALUES ($1, $2, $3, $4, NULL)
-             ON CONFLICT (id) DO UPDATE SET body = excluded.body, published_ns = excluded.published_ns,
-                 seq = excluded.seq, killed_seq = NULL",
-        )
-        .await?;
-    tx.execute(
-        &upsert,
-        &[
-            &article.id.as_str(),
-            &body,
-            &nanos(article.published),
-            &(change.seq as i64),
-        ],
-    )
-    .await?;
-    file_categories(tx, article).await?;
-    if previous.as_ref().is_some_and(|(_, killed)| *killed) {
-        let unbury = tx
-            .prepare_cached("DELETE FROM tombstones WHERE article_id = $1")
-            .await?;
-        tx.execute(&unbury, &[&article.id.as_str()]).await?;
-    }
-    Ok(match previous {
-        Some(_) => WriteOutcome::Updated(change),
-        None => WriteOutcome::Created(change),
-    })
 }
 
 async fn change_at(client: &impl GenericClient, seq: i64) -> Result<Change, StoreError> {
@@ -425,9 +340,9 @@ impl Store for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         self.lock_writes(&tx).await?;
-        let outcome = put_in(&tx, &article).await?;
+        let outcome = batch::put_all(&tx, std::slice::from_ref(&article)).await?;
         tx.commit().await?;
-        Ok(outcome)
+        Ok(outcome[0])
     }
 
     async fn put_many(&self, articles: Vec<Article>) -> Result<ImportCounts, StoreError> {
@@ -435,8 +350,8 @@ impl Store for PostgresStore {
         let tx = client.transaction().await?;
         self.lock_writes(&tx).await?;
         let mut counts = ImportCounts::default();
-        for article in &articles {
-            counts.add(put_in(&tx, article).await?);
+        for outcome in batch::put_all(&tx, &articles).await? {
+            counts.add(outcome);
         }
         tx.commit().await?;
         Ok(counts)

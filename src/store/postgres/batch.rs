@@ -1,0 +1,220 @@
+//! Writing many stories in one transaction with few round trips: the stored versions of the
+//! whole batch are read with one query, every decision is made here, and the writes are sent
+//! as one pipeline (tokio-postgres sends queued statements without waiting for each answer),
+//! so an import costs a handful of round trips per batch instead of several per story.
+//! The caller holds the write lock, so the change sequence numbers handed out here are the
+//! next ones.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::Utc;
+use deadpool_postgres::Transaction;
+use futures_util::future::try_join_all;
+use tokio_postgres::types::ToSql;
+
+use super::{CHANNEL, from_nanos, nanos, parse_body, slugs};
+use crate::model::Article;
+use crate::store::{Change, StoreError, WriteOutcome};
+
+/// What one story's write does, decided before anything is sent.
+struct Planned<'a> {
+    article: &'a Article,
+    body: String,
+    seq: i64,
+    kind: &'static str,
+    touched: Vec<String>,
+    /// Categories of the live version being replaced, to unfile.
+    unfile: Option<Vec<String>>,
+    was_killed: bool,
+}
+
+type Pending<'t> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + 't>>;
+
+/// Creates or replaces every story of the batch, in order; returns one outcome per story.
+pub async fn put_all(
+    tx: &Transaction<'_>,
+    articles: &[Article],
+) -> Result<Vec<WriteOutcome>, StoreError> {
+    let head = tx
+        .query_opt(
+            "SELECT seq, at_ns FROM changes ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .await?;
+    let (mut seq, previous_at) = head.map_or((0, 0), |r| (r.get::<_, i64>(0), r.get(1)));
+    // One time for the batch; never earlier than the last change, whatever the clock says.
+    let at_ns = nanos(Utc::now()).max(previous_at);
+
+    let ids: Vec<&str> = articles.iter().map(|a| a.id.as_str()).collect();
+    let rows = tx
+        .query(
+            "SELECT id, body, killed_seq FROM articles WHERE id = ANY($1)",
+            &[&ids],
+        )
+        .await?;
+    // id → (stored body, killed), kept current as the batch is planned.
+    let mut stored: HashMap<String, (String, bool)> = rows
+        .into_iter()
+        .map(|r| {
+            let killed: Option<i64> = r.get(2);
+            (
+                r.get::<_, String>(0),
+                (r.get::<_, String>(1), killed.is_some()),
+            )
+        })
+        .collect();
+
+    let mut outcomes = Vec::with_capacity(articles.len());
+    let mut plans = Vec::new();
+    for article in articles {
+        let body = article.to_json();
+        let previous = stored.get(article.id.as_str());
+        let previous_article = match previous {
+            Some((old, false)) if *old == body => {
+                outcomes.push(WriteOutcome::Unchanged);
+                continue;
+            }
+            Some((old, killed)) => Some((parse_body(old)?, *killed)),
+            None => None,
+        };
+        seq += 1;
+        let change = Change {
+            seq: seq as u64,
+            at: from_nanos(at_ns),
+        };
+        let mut touched: Vec<String> = article
+            .categories
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect();
+        let mut unfile = None;
+        let mut was_killed = false;
+        if let Some((old, killed)) = &previous_article {
+            touched.extend(
+                old.categories
+                    .iter()
+                    .filter(|c| !article.categories.contains(c))
+                    .map(|c| c.as_str().to_owned()),
+            );
+            if *killed {
+                was_killed = true;
+            } else {
+                unfile = Some(
+                    old.categories
+                        .iter()
+                        .map(|c| c.as_str().to_owned())
+                        .collect(),
+                );
+            }
+        }
+        outcomes.push(if previous_article.is_some() {
+            WriteOutcome::Updated(change)
+        } else {
+            WriteOutcome::Created(change)
+        });
+        stored.insert(article.id.as_str().to_owned(), (body.clone(), false));
+        plans.push(Planned {
+            article,
+            body,
+            seq,
+            kind: if previous_article.is_some() {
+                "update"
+            } else {
+                "create"
+            },
+            touched,
+            unfile,
+            was_killed,
+        });
+    }
+    if plans.is_empty() {
+        return Ok(outcomes);
+    }
+
+    let insert_change = tx
+        .prepare_cached(
+            "INSERT INTO changes (seq, article_id, kind, at_ns) VALUES ($1, $2, $3, $4)",
+        )
+        .await?;
+    let insert_touched = tx
+        .prepare_cached(
+            "INSERT INTO change_categories (category, seq)
+             SELECT DISTINCT unnest($1::text[]), $2::bigint ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    let unfile = tx
+        .prepare_cached("DELETE FROM article_categories WHERE article_id = $1")
+        .await?;
+    let count = tx
+        .prepare_cached(
+            "INSERT INTO category_counts (category, articles) SELECT unnest($1::text[]), $2::bigint
+             ON CONFLICT (category) DO UPDATE SET articles = category_counts.articles + excluded.articles",
+        )
+        .await?;
+    let upsert = tx
+        .prepare_cached(
+            "INSERT INTO articles (id, body, published_ns, seq, killed_seq) VALUES ($1, $2, $3, $4, NULL)
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body, published_ns = excluded.published_ns,
+                 seq = excluded.seq, killed_seq = NULL",
+        )
+        .await?;
+    let file = tx
+        .prepare_cached(
+            "INSERT INTO article_categories (category, published_ns, article_id)
+             SELECT unnest($1::text[]), $2::bigint, $3::text",
+        )
+        .await?;
+    let unbury = tx
+        .prepare_cached("DELETE FROM tombstones WHERE article_id = $1")
+        .await?;
+
+    let published: Vec<i64> = plans.iter().map(|p| nanos(p.article.published)).collect();
+    let filed: Vec<Vec<&str>> = plans.iter().map(|p| slugs(&p.article.categories)).collect();
+    let unfiled: Vec<Option<Vec<&str>>> = plans
+        .iter()
+        .map(|p| {
+            p.unfile
+                .as_ref()
+                .map(|c| c.iter().map(String::as_str).collect())
+        })
+        .collect();
+    const PLUS: i64 = 1;
+    const MINUS: i64 = -1;
+
+    let ids: Vec<&str> = plans.iter().map(|p| p.article.id.as_str()).collect();
+    let mut pipeline: Vec<Pending<'_>> = Vec::with_capacity(plans.len() * 8);
+    // `execute_raw` takes its parameters by value, so each queued statement owns its list.
+    macro_rules! queue {
+        ($statement:expr, [$($param:expr),*]) => {
+            pipeline.push(Box::pin(tx.execute_raw(
+                $statement,
+                vec![$($param as &(dyn ToSql + Sync)),*],
+            )))
+        };
+    }
+    for (i, plan) in plans.iter().enumerate() {
+        queue!(&insert_change, [&plan.seq, &ids[i], &plan.kind, &at_ns]);
+        queue!(&insert_touched, [&plan.touched, &plan.seq]);
+        if let Some(old) = &unfiled[i] {
+            queue!(&unfile, [&ids[i]]);
+            queue!(&count, [old, &MINUS]);
+        }
+        queue!(&upsert, [&ids[i], &plan.body, &published[i], &plan.seq]);
+        queue!(&file, [&filed[i], &published[i], &ids[i]]);
+        queue!(&count, [&filed[i], &PLUS]);
+        if plan.was_killed {
+            queue!(&unbury, [&ids[i]]);
+        }
+    }
+    try_join_all(pipeline).await?;
+    tx.execute("DELETE FROM category_counts WHERE articles <= 0", &[])
+        .await?;
+    tx.execute(
+        "SELECT pg_notify($1, current_schema() || ':' || $2::text)",
+        &[&CHANNEL, &seq.to_string()],
+    )
+    .await?;
+    Ok(outcomes)
+}
