@@ -95,32 +95,49 @@ nginx_etag=$(etag_of "http://$NGINX_ADDR$feed")
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $wf_etag" "http://$WF_ADDR$feed")" = 304 ]
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $nginx_etag" "http://$NGINX_ADDR$feed")" = 304 ]
 
-# Prints "req/s p50_ms p99_ms" for one wrk run.
+# CPU time (clock ticks, user + system) used so far by the given processes.
+cpu_ticks() {
+    local total=0 pid
+    for pid in "$@"; do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+
+# Prints "req/s p50_ms p99_ms cpu_us_per_request" for one wrk run against the server whose
+# processes are listed in $server_pids.
 run_wrk() {
     local conns=$1 url=$2
     shift 2
-    local out
+    local out before after
+    before=$(cpu_ticks $server_pids)
     out=$(wrk -t"$THREADS" -c"$conns" -d"$DURATION" --latency "$@" "$url")
+    after=$(cpu_ticks $server_pids)
     if echo "$out" | grep -q "Non-2xx or 3xx"; then
         echo "unexpected status codes from $url:" >&2
         echo "$out" >&2
         exit 1
     fi
-    echo "$out" | awk '
+    echo "$out" | awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
         function ms(v) {
             if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
             if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
             if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
             return v
         }
+        /requests in/ { n = $1 }
         /Requests\/sec/ { rps = $2 }
         $1 == "50%" { p50 = ms($2) }
         $1 == "99%" { p99 = ms($2) }
-        END { printf "%.0f %.3f %.3f\n", rps, p50, p99 }'
+        END { printf "%.0f %.3f %.3f %.1f\n", rps, p50, p99, ticks * 1e6 / hz / n }'
 }
 
-printf '\n%-9s %5s | %11s %9s %9s | %11s %9s %9s | %6s\n' \
-    case conns "wf req/s" "wf p50ms" "wf p99ms" "nginx req/s" "ng p50ms" "ng p99ms" ratio
+wf_pids=$wf_pid
+ng_pids="$(cat "$work/nginx.pid") $(pgrep -P "$(cat "$work/nginx.pid")" | tr '\n' ' ')"
+echo "== CPU us/req: server CPU time (user + system) per request, from /proc; the client (wrk)"
+echo "   shares the same cores, so where req/s are close the server using less CPU wins."
+printf '\n%-9s %5s | %11s %9s %9s %7s | %11s %9s %9s %7s | %6s\n' \
+    case conns "wf req/s" "wf p50ms" "wf p99ms" "cpu/req" "nginx req/s" "ng p50ms" "ng p99ms" "cpu/req" ratio
 for case in identity gzip 304; do
     for conns in $CONNS; do
         case $case in
@@ -128,10 +145,10 @@ for case in identity gzip 304; do
         gzip) wf_h=(-H "Accept-Encoding: gzip"); ng_h=(-H "Accept-Encoding: gzip") ;;
         304) wf_h=(-H "If-None-Match: $wf_etag"); ng_h=(-H "If-None-Match: $nginx_etag") ;;
         esac
-        read -r wf_rps wf_p50 wf_p99 < <(run_wrk "$conns" "http://$WF_ADDR$feed" "${wf_h[@]}")
-        read -r ng_rps ng_p50 ng_p99 < <(run_wrk "$conns" "http://$NGINX_ADDR$feed" "${ng_h[@]}")
+        read -r wf_rps wf_p50 wf_p99 wf_cpu < <(server_pids=$wf_pids run_wrk "$conns" "http://$WF_ADDR$feed" "${wf_h[@]}")
+        read -r ng_rps ng_p50 ng_p99 ng_cpu < <(server_pids=$ng_pids run_wrk "$conns" "http://$NGINX_ADDR$feed" "${ng_h[@]}")
         ratio=$(awk -v a="$wf_rps" -v b="$ng_rps" 'BEGIN { printf "%.2f", a / b }')
-        printf '%-9s %5s | %11s %9s %9s | %11s %9s %9s | %6s\n' \
-            "$case" "$conns" "$wf_rps" "$wf_p50" "$wf_p99" "$ng_rps" "$ng_p50" "$ng_p99" "$ratio"
+        printf '%-9s %5s | %11s %9s %9s %7s | %11s %9s %9s %7s | %6s\n' \
+            "$case" "$conns" "$wf_rps" "$wf_p50" "$wf_p99" "$wf_cpu" "$ng_rps" "$ng_p50" "$ng_p99" "$ng_cpu" "$ratio"
     done
 done
