@@ -13,7 +13,7 @@ use wirefeed::site::{FeedFormat, Site};
 pub fn bench_articles() -> Vec<Article> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/fixtures/wire-50.ndjson");
     let mut articles = Vec::new();
-    files::read_file(&path, |_, record| {
+    files::read_file(&path, |_, record, _| {
         articles.push(record.expect("valid fixture"))
     })
     .unwrap();

@@ -45,6 +45,9 @@ struct Args {
     samples: usize,
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     postgres_url: String,
+    /// Keep the PostgreSQL schema afterwards (to inspect query plans).
+    #[arg(long)]
+    keep: bool,
     /// Directory for the SQLite file (default: a temporary directory).
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
@@ -185,7 +188,7 @@ async fn main() {
             );
         }
     }
-    if let Backend::Postgres = args.backend {
+    if let (Backend::Postgres, false) = (args.backend, args.keep) {
         let schema = format!("wf_scale_{}", std::process::id());
         let (client, connection) =
             tokio_postgres::connect(&args.postgres_url, tokio_postgres::NoTls)

@@ -16,6 +16,7 @@ use crate::config::{Config, Flags};
 use crate::http::auth::Tokens;
 use crate::http::politeness::PollLimiter;
 use crate::http::{App, server};
+use crate::ingest::progress::ImportProgress;
 use crate::ingest::{import, sample};
 use crate::site::Site;
 use crate::store::{self, listen};
@@ -255,19 +256,12 @@ async fn shutdown_signal() {
 
 async fn import(config: Config, path: &Path) -> anyhow::Result<ExitCode> {
     let store = open_store(&config).await?.store;
-    let report = import::import_path(store.as_ref(), path).await?;
-    for (location, reason) in &report.rejected {
-        eprintln!("rejected {location}: {reason}");
-    }
-    let c = report.counts;
-    println!(
-        "imported {} new, {} updated, {} unchanged, {} rejected",
-        c.created,
-        c.updated,
-        c.unchanged,
-        report.rejected.len()
-    );
-    Ok(if report.rejected.is_empty() {
+    let mut progress = ImportProgress::new();
+    let counts = import::import_with(store.as_ref(), path, &mut progress).await;
+    let rejected = progress.rejected_count();
+    println!("{}", progress.finish());
+    counts?;
+    Ok(if rejected == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -44,6 +44,41 @@ async fn import_reports_rejections_by_line_and_is_idempotent() {
 }
 
 #[tokio::test]
+async fn a_large_json_array_imports_with_progress_lines_and_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3,000 stories in one JSON array, built from the fixture, one bad one in the middle.
+    let template: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("publish-g20-bilateral.json")).unwrap(),
+    )
+    .unwrap();
+    let mut stories = Vec::new();
+    for i in 0..3000 {
+        let mut story = template.clone();
+        story["id"] = if i == 1500 {
+            "not an id".into()
+        } else {
+            format!("wf-archive-{i:05}").into()
+        };
+        stories.push(serde_json::to_string_pretty(&story).unwrap());
+    }
+    let file = dir.path().join("archive.json");
+    std::fs::write(&file, format!("[\n{}\n]\n", stories.join(",\n"))).unwrap();
+    let line_of_bad = 2 + 1500 * stories[0].lines().count();
+
+    let (ok, stdout, stderr) = output(wirefeed(dir.path()).arg("import").arg(&file));
+    assert!(!ok);
+    assert!(
+        stdout.contains("imported 2999 new, 0 updated, 0 unchanged, 1 rejected in")
+            && stdout.contains("stories/s"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(&format!("archive.json:{line_of_bad}: /id")),
+        "the rejection names file and line: {stderr}"
+    );
+}
+
+#[tokio::test]
 async fn imported_stories_and_corrections_are_served() {
     let dir = tempfile::tempdir().unwrap();
     output(

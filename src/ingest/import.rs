@@ -30,45 +30,95 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-/// Imports every article file under `path`.
+/// What an import tells whoever watches it, as it goes.
+pub trait Progress: Send {
+    /// `read` of `total` bytes of article files have been read.
+    fn read(&mut self, _read: u64, _total: u64) {}
+    /// Totals written to the store so far (after each batch).
+    fn stored(&mut self, _counts: &ImportCounts) {}
+    /// A record that was not imported, and why.
+    fn rejected(&mut self, at: Location, reason: String);
+}
+
+/// Keeps every rejection, for callers that report at the end.
+#[derive(Debug, Default)]
+pub struct Collect {
+    pub rejected: Vec<(Location, String)>,
+}
+
+impl Progress for Collect {
+    fn rejected(&mut self, at: Location, reason: String) {
+        self.rejected.push((at, reason));
+    }
+}
+
+/// Imports every article file under `path`, keeping the rejections for the report.
 pub async fn import_path(store: &dyn Store, path: &Path) -> Result<Report, ImportError> {
+    let mut collect = Collect::default();
+    let counts = import_with(store, path, &mut collect).await?;
+    Ok(Report {
+        counts,
+        rejected: collect.rejected,
+    })
+}
+
+/// Imports every article file under `path`, telling `progress` as it goes. Memory stays
+/// bounded whatever the size of the import: one batch of stories and one story being read.
+pub async fn import_with(
+    store: &dyn Store,
+    path: &Path,
+    progress: &mut dyn Progress,
+) -> Result<ImportCounts, ImportError> {
     let paths = files::article_files(path)?;
-    let (tx, mut rx) = mpsc::channel::<(Location, Record)>(BATCH * 2);
+    let total: u64 = paths
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let (tx, mut rx) = mpsc::channel::<(Location, Record, u64)>(BATCH * 2);
     let reader = tokio::task::spawn_blocking(move || read_all(&paths, &tx));
 
-    let mut report = Report::default();
+    let mut counts = ImportCounts::default();
     let mut batch = Vec::with_capacity(BATCH);
-    while let Some((location, record)) = rx.recv().await {
+    while let Some((location, record, read)) = rx.recv().await {
         match record {
             Ok(article) => batch.push(article),
-            Err(reason) => report.rejected.push((location, reason)),
+            Err(reason) => progress.rejected(location, reason),
         }
         if batch.len() == BATCH {
             add(
-                &mut report.counts,
+                &mut counts,
                 store.put_many(std::mem::take(&mut batch)).await?,
             );
+            progress.stored(&counts);
         }
+        progress.read(read, total);
     }
     if !batch.is_empty() {
-        add(&mut report.counts, store.put_many(batch).await?);
+        add(&mut counts, store.put_many(batch).await?);
+        progress.stored(&counts);
     }
     reader
         .await
         .map_err(|e| StoreError::Worker(e.to_string()))??;
-    Ok(report)
+    Ok(counts)
 }
 
-fn read_all(paths: &[PathBuf], tx: &mpsc::Sender<(Location, Record)>) -> Result<(), FilesError> {
+fn read_all(
+    paths: &[PathBuf],
+    tx: &mpsc::Sender<(Location, Record, u64)>,
+) -> Result<(), FilesError> {
+    let mut done = 0u64;
     for path in paths {
         let mut open = true;
-        files::read_file(path, |location, record| {
+        files::read_file(path, |location, record, read| {
             // A closed channel means the importer stopped on a store error; it reports that.
-            open = open && tx.blocking_send((location, record)).is_ok();
+            open = open && tx.blocking_send((location, record, done + read)).is_ok();
         })?;
         if !open {
             break;
         }
+        done += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     }
     Ok(())
 }

@@ -5,4 +5,5 @@
 pub mod files;
 pub mod import;
 pub mod ninjs;
+pub mod progress;
 pub mod sample;
