@@ -65,17 +65,31 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the feeds (the default when no command is given)
+    #[command(after_help = "Examples:\n  \
+        wirefeed serve                                    127.0.0.1:8080, SQLite in ./data\n  \
+        wirefeed serve --listen 0.0.0.0:8080 --public-url https://wire.example.com\n  \
+        WIREFEED_INGEST_TOKEN=s3cret wirefeed serve       turn the publishing API on\n  \
+        WIREFEED_STORE_URL=postgres://db/wire wirefeed serve   share PostgreSQL with replicas\n\n\
+        Stops cleanly on Ctrl-C or SIGTERM: requests in flight finish first.")]
     Serve,
     /// Import article files (.json with one article or an array, .ndjson/.jsonl with one per
     /// line) from a file or a directory; re-importing the same stories changes nothing
-    #[command(
-        after_help = "Examples:\n  wirefeed import sample/wire.json\n  wirefeed import /srv/wire/archive/"
-    )]
+    #[command(after_help = "Examples:\n  \
+            wirefeed import sample/wire.json\n  \
+            wirefeed import /srv/wire/archive/            every .json/.ndjson/.jsonl below, in name order\n\n\
+            On a terminal a progress bar shows bytes read, rate and ETA; otherwise a line every 5 s.\n\
+            Each rejected story is printed with file, line and reason, then a summary; the exit\n\
+            status is 1 if any story was rejected. Importing the same files again changes nothing.")]
     Import {
         /// A file or a directory to walk
         path: PathBuf,
     },
     /// Check the config file and feed definitions, print every problem, exit non-zero on any
+    #[command(after_help = "Examples:\n  \
+        wirefeed check                               the default config and ./feeds\n  \
+        wirefeed --config /etc/wirefeed/wirefeed.toml check\n  \
+        WIREFEED_FEEDS_DIR=/etc/wirefeed/feeds wirefeed check\n\n\
+        Each problem is printed with its file and line; the exit status is 1 if there is any.")]
     Check,
 }
 
