@@ -243,6 +243,19 @@ pub async fn a_batch_naming_a_story_twice_keeps_the_last_version_once(store: &dy
     );
 }
 
+pub async fn a_correction_is_read_back_at_its_new_version(store: &dyn Store) {
+    let world = Selection::Categories(vec![category("world")]);
+    let mut first = story("c", &["world"], "2026-11-25T08:00:00Z");
+    store.put(first.clone()).await.unwrap();
+    assert_eq!(store.latest(&world, 10).await.unwrap(), [first.clone()]);
+    first.title = "Corrected: death toll revised to 12".into();
+    store.put(first.clone()).await.unwrap();
+    for selection in [&world, &Selection::All] {
+        let read = store.latest(selection, 10).await.unwrap();
+        assert_eq!(read[0].title, "Corrected: death toll revised to 12");
+    }
+}
+
 /// Instantiates each named suite test for SQLite and for PostgreSQL.
 macro_rules! store_suite {
     ($($name:ident),* $(,)?) => {
@@ -269,6 +282,7 @@ macro_rules! store_suite {
 }
 
 store_suite!(
+    a_correction_is_read_back_at_its_new_version,
     a_batch_naming_a_story_twice_keeps_the_last_version_once,
     changes_since_lists_each_change_with_the_categories_it_touched,
     putting_the_same_story_twice_changes_nothing_the_second_time,

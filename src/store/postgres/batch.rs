@@ -162,8 +162,8 @@ pub async fn put_all(
         .await?;
     let file = tx
         .prepare_cached(
-            "INSERT INTO article_categories (category, published_ns, article_id)
-             SELECT unnest($1::text[]), $2::bigint, $3::text",
+            "INSERT INTO article_categories (category, published_ns, article_id, seq)
+             SELECT unnest($1::text[]), $2::bigint, $3::text, $4::bigint",
         )
         .await?;
     let unbury = tx
@@ -202,7 +202,7 @@ pub async fn put_all(
             queue!(&count, [old, &MINUS]);
         }
         queue!(&upsert, [&ids[i], &plan.body, &published[i], &plan.seq]);
-        queue!(&file, [&filed[i], &published[i], &ids[i]]);
+        queue!(&file, [&filed[i], &published[i], &ids[i], &plan.seq]);
         queue!(&count, [&filed[i], &PLUS]);
         if plan.was_killed {
             queue!(&unbury, [&ids[i]]);

@@ -12,6 +12,7 @@
 
 mod batch;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -85,11 +86,30 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX tombstones_by_article ON tombstones (article_id);
     "#,
+    // 2: the version (seq) of each filed story beside its place in the category, covered by
+    // the index, so the newest N of a category is an index-only scan and stories the replica
+    // already holds in memory at that version need not be fetched again.
+    r#"
+    ALTER TABLE article_categories ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
+    UPDATE article_categories c SET seq = a.seq FROM articles a WHERE a.id = c.article_id;
+    ALTER TABLE article_categories ALTER COLUMN seq DROP DEFAULT;
+    ALTER TABLE article_categories DROP CONSTRAINT article_categories_pkey;
+    CREATE UNIQUE INDEX article_categories_newest
+        ON article_categories (category, published_ns, article_id) INCLUDE (seq);
+    CREATE INDEX articles_live_by_published_seq ON articles (published_ns DESC, id DESC)
+        INCLUDE (seq) WHERE killed_seq IS NULL;
+    DROP INDEX articles_live_by_published;
+    "#,
 ];
+
+/// Parsed stories kept per replica, by id with the version they were read at.
+const ARTICLE_CACHE_ENTRIES: u64 = 20_000;
 
 pub struct PostgresStore {
     pool: Pool,
     schema: String,
+    /// id → (seq, story): a story read once is not read again until its version changes.
+    articles: moka::sync::Cache<String, (i64, Arc<Article>)>,
 }
 
 impl PostgresStore {
@@ -114,6 +134,7 @@ impl PostgresStore {
         Ok(Self {
             pool,
             schema: schema.to_owned(),
+            articles: moka::sync::Cache::new(ARTICLE_CACHE_ENTRIES),
         })
     }
 
@@ -412,11 +433,12 @@ impl Store for PostgresStore {
     ) -> Result<Vec<Article>, StoreError> {
         let client = self.client().await?;
         let limit = limit as i64;
+        // First which stories, at which versions: from the indexes alone.
         let rows = match selection {
             Selection::All => {
                 let stmt = client
                     .prepare_cached(
-                        "SELECT published_ns, id, body FROM articles WHERE killed_seq IS NULL
+                        "SELECT published_ns, id, seq FROM articles WHERE killed_seq IS NULL
                          ORDER BY published_ns DESC, id DESC LIMIT $1",
                     )
                     .await?;
@@ -428,21 +450,55 @@ impl Store for PostgresStore {
                 let stmt = client
                     .prepare_cached(
                         "SELECT DISTINCT ON (c.published_ns, c.article_id)
-                                c.published_ns, c.article_id, a.body
+                                c.published_ns, c.article_id, c.seq
                          FROM unnest($1::text[]) AS s(category)
                          CROSS JOIN LATERAL (
-                             SELECT published_ns, article_id FROM article_categories
+                             SELECT published_ns, article_id, seq FROM article_categories
                              WHERE category = s.category
                              ORDER BY published_ns DESC, article_id DESC LIMIT $2
                          ) c
-                         JOIN articles a ON a.id = c.article_id
                          ORDER BY c.published_ns DESC, c.article_id DESC LIMIT $2",
                     )
                     .await?;
                 client.query(&stmt, &[&slugs(categories), &limit]).await?
             }
         };
-        rows.iter().map(|r| parse_body(r.get(2))).collect()
+        let wanted: Vec<(String, i64)> = rows.iter().map(|r| (r.get(1), r.get(2))).collect();
+        // Then only the stories not already held at that version.
+        let mut found: std::collections::HashMap<&str, Arc<Article>> =
+            std::collections::HashMap::with_capacity(wanted.len());
+        let mut missing: Vec<&str> = Vec::new();
+        for (id, seq) in &wanted {
+            match self.articles.get(id) {
+                Some((held, article)) if held == *seq => {
+                    found.insert(id.as_str(), article);
+                }
+                _ => missing.push(id.as_str()),
+            }
+        }
+        if !missing.is_empty() {
+            let stmt = client
+                .prepare_cached("SELECT id, seq, body FROM articles WHERE id = ANY($1)")
+                .await?;
+            for row in client.query(&stmt, &[&missing]).await? {
+                let id: &str = row.get(0);
+                let article = Arc::new(parse_body(row.get(2))?);
+                self.articles
+                    .insert(id.to_owned(), (row.get(1), Arc::clone(&article)));
+                if let Some(key) = missing.iter().find(|m| **m == id) {
+                    found.insert(key, article);
+                }
+            }
+        }
+        wanted
+            .iter()
+            .map(|(id, _)| {
+                found
+                    .get(id.as_str())
+                    .map(|article| Article::clone(article))
+                    .ok_or_else(|| StoreError::Corrupt(format!("story {id} is filed but missing")))
+            })
+            .collect()
     }
 
     async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError> {
