@@ -64,7 +64,14 @@ async fn an_article_page_shows_the_story_in_its_language() {
     assert!(html.contains("HANGZHOU, China"));
     assert!(html.contains("By Li Wei, Sarah Okafor"));
     assert!(html.contains("<figcaption>"));
-    assert!(html.contains("<h1>G20 sidelines: leaders trade &quot;frank&quot; views on tariffs &amp; supply chains in Hangzhou</h1>"));
+    // Escaped exactly once (the templates write numeric character references).
+    assert!(html.contains("<h1>G20 sidelines: leaders trade &#34;frank&#34; views on tariffs &#38; supply chains in Hangzhou</h1>"), "{html}");
+    assert!(!html.contains("&#38;#") && !html.contains("&amp;amp;"));
+    assert!(html.contains("Off the wire"), "related headlines");
+    assert!(
+        html.contains("readonly value=\"http"),
+        "copyable feed addresses"
+    );
     let arabic = server.text("/articles/wf-20261125-world-arabic").await;
     assert!(arabic.contains("<html lang=\"ar\">"));
 }

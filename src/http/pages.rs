@@ -12,6 +12,8 @@ use crate::store::{Lookup, Selection};
 
 /// Headlines on the home page.
 const HOME_HEADLINES: usize = 30;
+/// Related headlines beside a story.
+const RELATED: usize = 6;
 
 pub async fn index(app: &App) -> Result<Response<Body>, HttpError> {
     let feeds = app.feeds().await?;
@@ -47,10 +49,20 @@ pub async fn article(app: &App, id: &ArticleId) -> Result<Response<Body>, HttpEr
             for category in &article.categories {
                 feeds.extend(app.feed(category.as_str()).await?);
             }
+            // "Off the wire": the newest other stories from the same categories.
+            let selection = Selection::Categories(article.categories.clone());
+            let related: Vec<_> = app
+                .store
+                .latest(&selection, RELATED + 1)
+                .await?
+                .into_iter()
+                .filter(|other| other.id != article.id)
+                .take(RELATED)
+                .collect();
             Ok(response::bytes(
                 StatusCode::OK,
                 response::HTML,
-                html::article(&app.site, &article, &feeds),
+                html::article(&app.site, &article, &feeds, &related),
             ))
         }
         Lookup::Killed(_) => Err(HttpError::Gone(format!(
