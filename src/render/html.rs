@@ -17,6 +17,7 @@ const STYLE: &str = include_str!("../../templates/style.css");
 /// What every page has: head, masthead and footer.
 struct Chrome {
     lang: String,
+    dir: &'static str,
     title: String,
     style: &'static str,
     site_name: String,
@@ -45,6 +46,7 @@ impl Chrome {
             .collect();
         Self {
             lang: lang.to_owned(),
+            dir: direction(lang),
             title,
             style: STYLE,
             site_name: site.title.clone(),
@@ -87,6 +89,7 @@ impl SubscribeBox {
 
 struct Headline {
     lang: String,
+    dir: &'static str,
     href: String,
     title: String,
     dateline: Option<String>,
@@ -99,6 +102,7 @@ fn headlines(site: &Site, articles: &[Article]) -> Vec<Headline> {
         .iter()
         .map(|a| Headline {
             lang: a.language.clone(),
+            dir: direction(&a.language),
             href: site.permalink(&a.id),
             title: a.title.clone(),
             dateline: a.dateline.clone(),
@@ -111,6 +115,20 @@ fn headlines(site: &Site, articles: &[Article]) -> Vec<Headline> {
 struct Link {
     href: String,
     title: String,
+}
+
+/// The writing direction of a language tag: right to left for Arabic, Hebrew, Persian, Urdu,
+/// Pashto, Sindhi, Uyghur, Yiddish and Dhivehi, left to right otherwise.
+fn direction(lang: &str) -> &'static str {
+    let primary = lang
+        .split('-')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match primary.as_str() {
+        "ar" | "he" | "fa" | "ur" | "ps" | "sd" | "ug" | "yi" | "dv" => "rtl",
+        _ => "ltr",
+    }
 }
 
 fn machine_time(t: chrono::DateTime<chrono::Utc>) -> String {
