@@ -73,7 +73,10 @@ async fn an_article_page_shows_the_story_in_its_language() {
         "copyable feed addresses"
     );
     let arabic = server.text("/articles/wf-20261125-world-arabic").await;
-    assert!(arabic.contains("<html lang=\"ar\">"));
+    assert!(
+        arabic.contains("<html lang=\"ar\" dir=\"rtl\">"),
+        "Arabic reads right to left"
+    );
 }
 
 #[tokio::test]
