@@ -5,6 +5,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY sample ./sample
+COPY templates ./templates
 # Cargo.toml names the benches; cargo reads them even when it builds only the binary.
 COPY benches ./benches
 RUN cargo build --release --locked
