@@ -89,11 +89,11 @@ impl FeedDef {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FeedFile {
-    title: Option<String>,
+    title: Option<toml::Spanned<String>>,
     description: Option<String>,
     /// Category slugs gathered into this feed; `["*"]` for all. Defaults to the file's own slug.
-    categories: Option<Vec<String>>,
-    entries: Option<usize>,
+    categories: Option<toml::Spanned<Vec<String>>>,
+    entries: Option<toml::Spanned<usize>>,
     max_age: Option<u32>,
     stale_while_revalidate: Option<u32>,
     language: Option<String>,
@@ -223,27 +223,36 @@ fn parse_definition(path: &Path, text: &str, site_title: &str) -> Result<FeedDef
         FeedDef::default_for(&slug_category, site_title)
     };
     let mut problems = Vec::new();
+    // Each problem names the line of the setting it is about.
+    let at = |span: std::ops::Range<usize>| {
+        let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+        format!("line {line}: ")
+    };
     if let Some(categories) = file.categories {
+        let line = at(categories.span());
+        let categories = categories.into_inner();
         if categories.iter().any(|c| c == "*") {
             def.selection = Selection::All;
         } else if categories.is_empty() {
-            problems.push(
-                "`categories` must list at least one category slug, or \"*\" for all".to_owned(),
-            );
+            problems.push(format!(
+                "{line}`categories` must list at least one category slug, or \"*\" for all"
+            ));
         } else {
             let mut parsed = Vec::new();
             for raw in &categories {
                 match Category::parse(raw) {
                     Ok(c) => parsed.push(c),
-                    Err(m) => problems.push(format!("`categories`: {m}")),
+                    Err(m) => problems.push(format!("{line}`categories`: {m}")),
                 }
             }
             def.selection = Selection::Categories(parsed);
         }
     }
     if let Some(title) = file.title {
+        let line = at(title.span());
+        let title = title.into_inner();
         if title.trim().is_empty() {
-            problems.push("`title` must not be empty".to_owned());
+            problems.push(format!("{line}`title` must not be empty"));
         }
         def.title = title.trim().to_owned();
     }
@@ -251,9 +260,11 @@ fn parse_definition(path: &Path, text: &str, site_title: &str) -> Result<FeedDef
         def.description = description.trim().to_owned();
     }
     if let Some(entries) = file.entries {
+        let line = at(entries.span());
+        let entries = entries.into_inner();
         if !(1..=MAX_ENTRIES).contains(&entries) {
             problems.push(format!(
-                "`entries` must be between 1 and {MAX_ENTRIES}, not {entries}"
+                "{line}`entries` must be between 1 and {MAX_ENTRIES}, not {entries}"
             ));
         }
         def.entries = entries;

@@ -150,7 +150,7 @@ fn check_reports_every_bad_feed_definition_with_its_line() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("world.toml") && stderr.contains("entries"),
+        stderr.contains("world.toml: line 2: `entries` must be between 1 and 500"),
         "{stderr}"
     );
     assert!(stderr.contains("2 problem(s)"), "{stderr}");
