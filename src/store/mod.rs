@@ -197,6 +197,21 @@ pub trait Store: Send + Sync + 'static {
     async fn changes_since(&self, seq: u64, limit: usize) -> Result<Vec<ChangeRecord>, StoreError>;
 }
 
+/// A time as the stores keep it: UTC nanoseconds since 1970 in an i64.
+pub(crate) fn nanos(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt()
+        .expect("article times are validated to fit in i64 nanoseconds")
+}
+
+pub(crate) fn from_nanos(ns: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(ns)
+}
+
+/// A story from the JSON a store wrote with [`Article::to_json`].
+pub(crate) fn parse_body(body: &str) -> Result<Article, StoreError> {
+    Article::from_stored_json(body).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 /// An opened store, and for PostgreSQL what the change listener needs.
 pub struct Opened {
     pub store: Arc<dyn Store>,

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::{
     CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup, Selection, Store,
-    StoreError, Tombstone, WriteOutcome,
+    StoreError, Tombstone, WriteOutcome, from_nanos, nanos, parse_body,
 };
 use crate::model::{Article, ArticleId, Category};
 
@@ -178,19 +178,6 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tracing::info!(version = step + 1, "migrated the SQLite store");
     }
     Ok(())
-}
-
-fn nanos(t: DateTime<Utc>) -> i64 {
-    t.timestamp_nanos_opt()
-        .expect("article times are validated to fit in i64 nanoseconds")
-}
-
-fn from_nanos(ns: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_nanos(ns)
-}
-
-fn parse_body(body: &str) -> Result<Article, StoreError> {
-    Article::from_stored_json(body).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Appends one entry to the change sequence, recorded against every category it touched.

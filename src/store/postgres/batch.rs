@@ -9,14 +9,14 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
-use chrono::Utc;
 use deadpool_postgres::Transaction;
 use futures_util::future::try_join_all;
 use tokio_postgres::types::ToSql;
 
-use super::{CHANNEL, from_nanos, nanos, parse_body, slugs};
+use super::{CHANNEL, COUNT, INSERT_CHANGE, INSERT_TOUCHED, NOTIFY, UNFILE, change_head, slugs};
 use crate::model::Article;
 use crate::store::{Change, StoreError, WriteOutcome};
+use crate::store::{from_nanos, nanos, parse_body};
 
 /// What one story's write does, decided before anything is sent.
 struct Planned<'a> {
@@ -37,15 +37,8 @@ pub async fn put_all(
     tx: &Transaction<'_>,
     articles: &[Article],
 ) -> Result<Vec<WriteOutcome>, StoreError> {
-    let head = tx
-        .query_opt(
-            "SELECT seq, at_ns FROM changes ORDER BY seq DESC LIMIT 1",
-            &[],
-        )
-        .await?;
-    let (mut seq, previous_at) = head.map_or((0, 0), |r| (r.get::<_, i64>(0), r.get(1)));
-    // One time for the batch; never earlier than the last change, whatever the clock says.
-    let at_ns = nanos(Utc::now()).max(previous_at);
+    // One time for the whole batch.
+    let (mut seq, at_ns) = change_head(tx).await?;
 
     let ids: Vec<&str> = articles.iter().map(|a| a.id.as_str()).collect();
     let rows = tx
@@ -133,26 +126,10 @@ pub async fn put_all(
         return Ok(outcomes);
     }
 
-    let insert_change = tx
-        .prepare_cached(
-            "INSERT INTO changes (seq, article_id, kind, at_ns) VALUES ($1, $2, $3, $4)",
-        )
-        .await?;
-    let insert_touched = tx
-        .prepare_cached(
-            "INSERT INTO change_categories (category, seq)
-             SELECT DISTINCT unnest($1::text[]), $2::bigint ON CONFLICT DO NOTHING",
-        )
-        .await?;
-    let unfile = tx
-        .prepare_cached("DELETE FROM article_categories WHERE article_id = $1")
-        .await?;
-    let count = tx
-        .prepare_cached(
-            "INSERT INTO category_counts (category, articles) SELECT unnest($1::text[]), $2::bigint
-             ON CONFLICT (category) DO UPDATE SET articles = category_counts.articles + excluded.articles",
-        )
-        .await?;
+    let insert_change = tx.prepare_cached(INSERT_CHANGE).await?;
+    let insert_touched = tx.prepare_cached(INSERT_TOUCHED).await?;
+    let unfile = tx.prepare_cached(UNFILE).await?;
+    let count = tx.prepare_cached(COUNT).await?;
     let upsert = tx
         .prepare_cached(
             "INSERT INTO articles (id, body, published_ns, seq, killed_seq) VALUES ($1, $2, $3, $4, NULL)
@@ -211,10 +188,6 @@ pub async fn put_all(
     try_join_all(pipeline).await?;
     tx.execute("DELETE FROM category_counts WHERE articles <= 0", &[])
         .await?;
-    tx.execute(
-        "SELECT pg_notify($1, current_schema() || ':' || $2::text)",
-        &[&CHANNEL, &seq.to_string()],
-    )
-    .await?;
+    tx.execute(NOTIFY, &[&CHANNEL, &seq.to_string()]).await?;
     Ok(outcomes)
 }

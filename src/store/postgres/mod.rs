@@ -24,7 +24,7 @@ use tokio_postgres::NoTls;
 
 use super::{
     CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup, Selection, Store,
-    StoreError, Tombstone, WriteOutcome,
+    StoreError, Tombstone, WriteOutcome, from_nanos, nanos, parse_body,
 };
 use crate::model::{Article, ArticleId, Category};
 
@@ -250,21 +250,33 @@ async fn migrate(config: &tokio_postgres::Config, schema: &str) -> Result<(), St
     Ok(())
 }
 
-fn nanos(t: DateTime<Utc>) -> i64 {
-    t.timestamp_nanos_opt()
-        .expect("article times are validated to fit in i64 nanoseconds")
-}
-
-fn from_nanos(ns: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_nanos(ns)
-}
-
-fn parse_body(body: &str) -> Result<Article, StoreError> {
-    Article::from_stored_json(body).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
 fn slugs<'a>(categories: impl IntoIterator<Item = &'a Category>) -> Vec<&'a str> {
     categories.into_iter().map(Category::as_str).collect()
+}
+
+// Statements every write sends; `batch` pipelines them, `kill` sends them one by one.
+const INSERT_CHANGE: &str =
+    "INSERT INTO changes (seq, article_id, kind, at_ns) VALUES ($1, $2, $3, $4)";
+const INSERT_TOUCHED: &str = "INSERT INTO change_categories (category, seq)
+     SELECT DISTINCT unnest($1::text[]), $2::bigint ON CONFLICT DO NOTHING";
+const NOTIFY: &str = "SELECT pg_notify($1, current_schema() || ':' || $2::text)";
+const COUNT: &str =
+    "INSERT INTO category_counts (category, articles) SELECT unnest($1::text[]), $2::bigint
+     ON CONFLICT (category) DO UPDATE SET articles = category_counts.articles + excluded.articles";
+const UNFILE: &str = "DELETE FROM article_categories WHERE article_id = $1";
+
+/// The newest change's number, and the time to record for the next ones: now, but never
+/// earlier than the newest change, even if a replica's clock is behind. The caller holds the
+/// write lock, so the next numbers are its own.
+async fn change_head(tx: &Transaction<'_>) -> Result<(i64, i64), StoreError> {
+    let head = tx
+        .query_opt(
+            "SELECT seq, at_ns FROM changes ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .await?;
+    let (seq, previous_at) = head.map_or((0, 0), |r| (r.get::<_, i64>(0), r.get(1)));
+    Ok((seq, nanos(Utc::now()).max(previous_at)))
 }
 
 /// Appends one entry to the change sequence (the caller holds the write lock), recorded
@@ -275,34 +287,15 @@ async fn record_change(
     kind: &str,
     touched: &[&Category],
 ) -> Result<Change, StoreError> {
-    let head = tx
-        .query_opt(
-            "SELECT seq, at_ns FROM changes ORDER BY seq DESC LIMIT 1",
-            &[],
-        )
-        .await?;
-    let (previous_seq, previous_at) = head.map_or((0, 0), |r| (r.get::<_, i64>(0), r.get(1)));
+    let (previous_seq, at_ns) = change_head(tx).await?;
     let seq = previous_seq + 1;
-    // The recorded time never goes backwards, even if a replica's clock does.
-    let at_ns = nanos(Utc::now()).max(previous_at);
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO changes (seq, article_id, kind, at_ns) VALUES ($1, $2, $3, $4)",
-        )
-        .await?;
+    let insert = tx.prepare_cached(INSERT_CHANGE).await?;
     tx.execute(&insert, &[&seq, &id.as_str(), &kind, &at_ns])
         .await?;
-    let categories = tx
-        .prepare_cached(
-            "INSERT INTO change_categories (category, seq)
-             SELECT DISTINCT unnest($1::text[]), $2::bigint ON CONFLICT DO NOTHING",
-        )
-        .await?;
+    let categories = tx.prepare_cached(INSERT_TOUCHED).await?;
     tx.execute(&categories, &[&slugs(touched.iter().copied()), &seq])
         .await?;
-    let notify = tx
-        .prepare_cached("SELECT pg_notify($1, current_schema() || ':' || $2::text)")
-        .await?;
+    let notify = tx.prepare_cached(NOTIFY).await?;
     tx.execute(&notify, &[&CHANNEL, &seq.to_string()]).await?;
     Ok(Change {
         seq: seq as u64,
@@ -315,12 +308,7 @@ async fn adjust_counts(
     categories: &[Category],
     delta: i64,
 ) -> Result<(), StoreError> {
-    let upsert = tx
-        .prepare_cached(
-            "INSERT INTO category_counts (category, articles) SELECT unnest($1::text[]), $2::bigint
-             ON CONFLICT (category) DO UPDATE SET articles = category_counts.articles + excluded.articles",
-        )
-        .await?;
+    let upsert = tx.prepare_cached(COUNT).await?;
     tx.execute(&upsert, &[&slugs(categories), &delta]).await?;
     if delta < 0 {
         let prune = tx
@@ -334,9 +322,7 @@ async fn adjust_counts(
 }
 
 async fn unfile_categories(tx: &Transaction<'_>, article: &Article) -> Result<(), StoreError> {
-    let delete = tx
-        .prepare_cached("DELETE FROM article_categories WHERE article_id = $1")
-        .await?;
+    let delete = tx.prepare_cached(UNFILE).await?;
     tx.execute(&delete, &[&article.id.as_str()]).await?;
     adjust_counts(tx, &article.categories, -1).await
 }
