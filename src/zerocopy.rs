@@ -111,10 +111,13 @@ impl hyper::rt::Write for Connection {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         #[cfg(target_os = "linux")]
-        if let Some(at) = bufs.iter().position(|b| linux::lookup(b).is_some()) {
+        if let Some((at, source)) = bufs
+            .iter()
+            .enumerate()
+            .find_map(|(i, b)| linux::lookup(b).map(|source| (i, source)))
+        {
             let stream = self.io.inner();
             if at == 0 {
-                let source = linux::lookup(&bufs[0]).expect("found above");
                 return linux::poll_sendfile(stream, cx, source);
             }
             // The response head (and anything else before the body) first, marked as more to
@@ -264,25 +267,11 @@ mod linux {
         cx: &mut Context<'_>,
         source: Source,
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(stream.poll_write_ready(cx))?;
-            let sent = stream.try_io(Interest::WRITABLE, || {
-                let mut offset = source.offset as libc::off_t;
-                // SAFETY: both descriptors are open; `offset` is a valid pointer.
-                let n = unsafe {
-                    libc::sendfile(stream.as_raw_fd(), source.fd, &mut offset, source.len)
-                };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(n as usize)
-                }
-            });
-            match sent {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                other => return Poll::Ready(other),
-            }
-        }
+        poll_send(stream, cx, || {
+            let mut offset = source.offset as libc::off_t;
+            // SAFETY: both descriptors are open; `offset` is a valid pointer.
+            unsafe { libc::sendfile(stream.as_raw_fd(), source.fd, &mut offset, source.len) }
+        })
     }
 
     /// Writes `bufs` with `MSG_MORE`: more data follows at once.
@@ -291,21 +280,33 @@ mod linux {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        poll_send(stream, cx, || {
+            // SAFETY: an all-zero msghdr is valid; the iovecs outlive the call, and
+            // IoSlice is ABI-compatible with iovec on Unix.
+            let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+            message.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+            message.msg_iovlen = bufs.len() as _;
+            unsafe {
+                libc::sendmsg(
+                    stream.as_raw_fd(),
+                    &message,
+                    libc::MSG_MORE | libc::MSG_NOSIGNAL,
+                )
+            }
+        })
+    }
+
+    /// Runs a sending system call (returning bytes sent, or -1 with errno) once the socket is
+    /// writable, waiting again while it would block.
+    fn poll_send(
+        stream: &TcpStream,
+        cx: &mut Context<'_>,
+        mut call: impl FnMut() -> isize,
+    ) -> Poll<io::Result<usize>> {
         loop {
             ready!(stream.poll_write_ready(cx))?;
             let sent = stream.try_io(Interest::WRITABLE, || {
-                // SAFETY: an all-zero msghdr is valid; the iovecs outlive the call, and
-                // IoSlice is ABI-compatible with iovec on Unix.
-                let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
-                message.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-                message.msg_iovlen = bufs.len() as _;
-                let n = unsafe {
-                    libc::sendmsg(
-                        stream.as_raw_fd(),
-                        &message,
-                        libc::MSG_MORE | libc::MSG_NOSIGNAL,
-                    )
-                };
+                let n = call();
                 if n < 0 {
                     Err(io::Error::last_os_error())
                 } else {
