@@ -113,7 +113,7 @@ pub fn read_file(
         let record = match std::str::from_utf8(&bytes) {
             Ok(text) if text.trim().is_empty() => continue,
             Ok(text) => parse_record(text),
-            Err(e) => Err(format!("not valid UTF-8: {e}")),
+            Err(e) => Err(not_utf8(e)),
         };
         each(at(line), record, read);
     }
@@ -163,11 +163,7 @@ fn json_stream<R: BufRead>(
                     each(line, Err(reason), reader.bytes);
                     break;
                 }
-                let record = match std::str::from_utf8(&element) {
-                    Ok(text) => parse_record(text),
-                    Err(e) => Err(format!("not valid UTF-8: {e}")),
-                };
-                each(line, record, reader.bytes);
+                each(line, parse_bytes(&element), reader.bytes);
                 match reader.skip_whitespace()? {
                     Some(b',') => {
                         reader.next()?;
@@ -190,11 +186,7 @@ fn json_stream<R: BufRead>(
             while let Some(b) = reader.next()? {
                 text.push(b);
             }
-            let record = match std::str::from_utf8(&text) {
-                Ok(text) => parse_record(text),
-                Err(e) => Err(format!("not valid UTF-8: {e}")),
-            };
-            each(line, record, reader.bytes);
+            each(line, parse_bytes(&text), reader.bytes);
         }
     }
     Ok(())
@@ -277,6 +269,17 @@ impl<R: BufRead> Counting<R> {
             self.next()?;
         }
     }
+}
+
+fn parse_bytes(bytes: &[u8]) -> Record {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_record(text),
+        Err(e) => Err(not_utf8(e)),
+    }
+}
+
+fn not_utf8(e: std::str::Utf8Error) -> String {
+    format!("not valid UTF-8: {e}")
 }
 
 fn parse_record(text: &str) -> Record {
