@@ -109,6 +109,9 @@ pub fn to_draft(doc: &Map<String, Value>, now: DateTime<Utc>) -> Result<Mapped, 
     }
 }
 
+/// A picked list item: its pointer, content type and value.
+type Picked<'a> = (String, &'a str, &'a str);
+
 struct Mapper<'a> {
     doc: &'a Map<String, Value>,
     errors: Vec<FieldError>,
@@ -209,15 +212,12 @@ impl<'a> Mapper<'a> {
     }
 
     /// Picks one `{role, contenttype, value}` item from a 2.x list (`headlines`, `bodies`,
-    /// `descriptions`): the first whose content type is acceptable, preferring `role`.
-    fn pick(
-        &mut self,
-        key: &str,
-        role: &str,
-        accept: fn(&str) -> bool,
-    ) -> Option<(String, &'a str, &'a str)> {
+    /// `descriptions`): of the items whose content type one of `accept` takes, those taken by
+    /// an earlier predicate first, then those with `role`, then the first in the list. The list
+    /// is walked once, so each malformed item is reported once.
+    fn pick(&mut self, key: &str, role: &str, accept: &[fn(&str) -> bool]) -> Option<Picked<'a>> {
         let items = self.array(self.doc, "", key);
-        let mut candidates = Vec::new();
+        let mut best: Option<((usize, bool), Picked<'a>)> = None;
         for (i, item) in items.iter().enumerate() {
             let at = format!("/{key}/{i}");
             let Some(object) = item.as_object() else {
@@ -228,51 +228,51 @@ impl<'a> Mapper<'a> {
                 .string(object, &at, "contenttype")
                 .unwrap_or("text/plain");
             let item_role = self.string(object, &at, "role").unwrap_or_default();
-            if let Some(value) = self.string(object, &at, "value") {
-                if accept(content_type) {
-                    candidates.push((format!("{at}/value"), content_type, value, item_role));
-                }
+            let Some(value) = self.string(object, &at, "value") else {
+                continue;
+            };
+            let Some(rank) = accept.iter().position(|takes| takes(content_type)) else {
+                continue;
+            };
+            let order = (rank, item_role != role);
+            if best.as_ref().is_none_or(|(o, _)| order < *o) {
+                best = Some((order, (format!("{at}/value"), content_type, value)));
             }
         }
-        let best = candidates
-            .iter()
-            .position(|c| c.3 == role)
-            .unwrap_or_default();
-        (!candidates.is_empty()).then(|| {
-            let (at, content_type, value, _) = candidates.swap_remove(best);
-            (at, content_type, value)
-        })
+        best.map(|(_, picked)| picked)
+    }
+
+    /// Plain text from a 2.x list, or else from the 1.x single field `single`, recorded as the
+    /// origin of wirefeed's `ours`.
+    fn text(
+        &mut self,
+        ours: &str,
+        (list, role, accept): (&str, &str, fn(&str) -> bool),
+        single: &str,
+    ) -> Option<String> {
+        let (at, value) = match self.pick(list, role, &[accept]) {
+            Some((at, _, value)) => (at, Some(value)),
+            None => (format!("/{single}"), self.string(self.doc, "", single)),
+        };
+        self.from(ours, &at);
+        value.map(str::to_owned)
     }
 
     fn title(&mut self) -> Option<String> {
-        let (at, value) = match self.pick("headlines", "main", |_| true) {
-            Some((at, _, value)) => (at, Some(value)),
-            None => (
-                "/headline".to_owned(),
-                self.string(self.doc, "", "headline"),
-            ),
-        };
-        self.from("/title", &at);
-        value.map(str::to_owned)
+        self.text("/title", ("headlines", "main", |_| true), "headline")
     }
 
     fn summary(&mut self) -> Option<String> {
-        let (at, value) = match self.pick("descriptions", "summary", |t| t == "text/plain") {
-            Some((at, _, value)) => (at, Some(value)),
-            None => (
-                "/description_text".to_owned(),
-                self.string(self.doc, "", "description_text"),
-            ),
-        };
-        self.from("/summary", &at);
-        value.map(str::to_owned)
+        self.text(
+            "/summary",
+            ("descriptions", "summary", |t| t == "text/plain"),
+            "description_text",
+        )
     }
 
     fn body(&mut self) -> Option<String> {
         let html = |t: &str| t == "text/html" || t == "application/xhtml+xml";
-        let picked = self
-            .pick("bodies", "", html)
-            .or_else(|| self.pick("bodies", "", |t| t == "text/plain"));
+        let picked = self.pick("bodies", "", &[html, |t| t == "text/plain"]);
         let (at, value) = match picked {
             Some((at, t, value)) if html(t) => (at, Some(value.to_owned())),
             Some((at, _, value)) => (at, Some(paragraphs(value))),
@@ -592,6 +592,15 @@ mod tests {
         let errors = map(r#"{"uri": 7, "subjects": "world"}"#).unwrap_err();
         let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
         assert_eq!(pointers, ["/uri", "/subjects"]);
+    }
+
+    #[test]
+    fn a_malformed_list_item_is_reported_once() {
+        let errors =
+            map(r#"{"uri": "a", "bodies": [7, {"contenttype": "text/plain", "value": "x"}]}"#)
+                .unwrap_err();
+        let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/bodies/0"]);
     }
 
     #[test]
