@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 
 use crate::cache::{self, FeedCache};
 use crate::catalog::Catalog;
-use crate::config::{Config, Flags};
+use crate::config::{Config, Flags, HubSetting};
 use crate::http::auth::Tokens;
 use crate::http::politeness::PollLimiter;
 use crate::http::{App, server};
@@ -20,6 +20,7 @@ use crate::ingest::progress::ImportProgress;
 use crate::ingest::{import, sample};
 use crate::site::Site;
 use crate::store::{self, listen};
+use crate::websub;
 
 /// How often the server looks for changes written by other processes (an import, a replica).
 const WATCH_EVERY: Duration = Duration::from_millis(500);
@@ -188,11 +189,21 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("could not listen on {}", config.listen))?;
     let bound = listener.local_addr()?;
     let public_url = config.public_url(bound);
+    let role = match &config.websub_hub {
+        HubSetting::Off => None,
+        HubSetting::Builtin => Some(websub::Role::Builtin),
+        HubSetting::External(url) => Some(websub::Role::External(url.clone())),
+    };
+    let hub_url = role.as_ref().map(|role| match role {
+        websub::Role::Builtin => format!("{}/hub", public_url.as_str()),
+        websub::Role::External(url) => url.clone(),
+    });
     let site = Site::new(
         public_url.as_str(),
         &config.site_title,
         &config.tag_authority(&public_url),
-    );
+    )
+    .with_hub(hub_url);
     let tokens = config.tokens();
     if tokens.is_empty() {
         tracing::info!(
@@ -223,11 +234,37 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             tokio::spawn(cache::watch(Arc::clone(&cache), WATCH_EVERY));
         }
     }
+    let hub = match role {
+        None => None,
+        Some(role) => {
+            let hub_config = websub::HubConfig {
+                leases: websub::request::Leases {
+                    default: Duration::from_secs(config.websub_lease_default_secs),
+                    min: Duration::from_secs(config.websub_lease_min_secs),
+                    max: Duration::from_secs(config.websub_lease_max_secs),
+                },
+                timeout: Duration::from_secs(config.websub_timeout_secs),
+                queue: config.websub_queue,
+                attempts: config.websub_attempts,
+                retry_first: Duration::from_millis(config.websub_retry_ms),
+                per_host: config.websub_per_host,
+                max_subscriptions_per_host: config.websub_max_subscriptions_per_host,
+                allowed_networks: config
+                    .websub_allowed_networks()
+                    .map_err(anyhow::Error::msg)?,
+            };
+            let hub = websub::Hub::new(role, hub_config, Arc::clone(&store), Arc::clone(&cache))?;
+            tokio::spawn(Arc::clone(&hub).run());
+            tracing::info!(hub = site.hub_url().unwrap_or_default(), "WebSub is on");
+            Some(hub)
+        }
+    };
     let app = Arc::new(App {
         store,
         catalog,
         site,
         cache,
+        hub,
         tokens: Tokens::new(tokens),
         max_body_bytes: config.max_body_bytes,
         poll_limiter: PollLimiter::per_minute(config.poll_limit_per_minute),

@@ -60,6 +60,29 @@ pub struct Config {
     pub tag_authority: Option<TagAuthority>,
     /// Load the sample wire when the store has never been written to.
     pub load_sample: bool,
+    /// WebSub: `off`, `builtin` (this server is the hub, at `/hub`), or the URL of an
+    /// external hub that is pinged on every publish.
+    pub websub_hub: HubSetting,
+    /// Lease given when a subscriber asks for none, in seconds.
+    pub websub_lease_default_secs: u64,
+    /// Shortest and longest lease granted; requests outside are clamped.
+    pub websub_lease_min_secs: u64,
+    pub websub_lease_max_secs: u64,
+    /// Networks (CIDR, comma-separated) callbacks may resolve to although they are loopback,
+    /// private or link-local, e.g. `"127.0.0.1/32"` for tests. Empty: public addresses only.
+    pub websub_allowed_networks: String,
+    /// Seconds a verification or a delivery may take before it counts as failed.
+    pub websub_timeout_secs: u64,
+    /// Deliveries waiting or in flight at most; beyond, new ones are dropped (and counted).
+    pub websub_queue: usize,
+    /// Attempts per delivery before it is given up.
+    pub websub_attempts: u32,
+    /// Wait before the first retry, in milliseconds; each later one waits twice as long.
+    pub websub_retry_ms: u64,
+    /// Deliveries in flight at once to one callback host.
+    pub websub_per_host: usize,
+    /// Live subscriptions one callback host may hold.
+    pub websub_max_subscriptions_per_host: u64,
 }
 
 impl Default for Config {
@@ -85,6 +108,17 @@ impl Default for Config {
             site_title: "Wirefeed".to_owned(),
             tag_authority: None,
             load_sample: true,
+            websub_hub: HubSetting::Off,
+            websub_lease_default_secs: 10 * 86_400,
+            websub_lease_min_secs: 3_600,
+            websub_lease_max_secs: 30 * 86_400,
+            websub_allowed_networks: String::new(),
+            websub_timeout_secs: 10,
+            websub_queue: 10_000,
+            websub_attempts: 6,
+            websub_retry_ms: 5_000,
+            websub_per_host: 2,
+            websub_max_subscriptions_per_host: 10_000,
         }
     }
 }
@@ -117,7 +151,47 @@ const KEYS: &[(&str, Kind)] = &[
     ("site_title", Kind::Text),
     ("tag_authority", Kind::Text),
     ("load_sample", Kind::Boolean),
+    ("websub_hub", Kind::Text),
+    ("websub_lease_default_secs", Kind::Integer),
+    ("websub_lease_min_secs", Kind::Integer),
+    ("websub_lease_max_secs", Kind::Integer),
+    ("websub_allowed_networks", Kind::Text),
+    ("websub_timeout_secs", Kind::Integer),
+    ("websub_queue", Kind::Integer),
+    ("websub_attempts", Kind::Integer),
+    ("websub_retry_ms", Kind::Integer),
+    ("websub_per_host", Kind::Integer),
+    ("websub_max_subscriptions_per_host", Kind::Integer),
 ];
+
+/// Which WebSub hub the feeds name, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum HubSetting {
+    Off,
+    /// This server is the hub.
+    Builtin,
+    /// Another hub, told of every publish.
+    External(String),
+}
+
+impl TryFrom<String> for HubSetting {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        match raw.trim() {
+            "" | "off" => Ok(Self::Off),
+            "builtin" => Ok(Self::Builtin),
+            url if (url.starts_with("https://") || url.starts_with("http://"))
+                && url.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                Ok(Self::External(url.to_owned()))
+            }
+            _ => Err(format!(
+                "{raw:?} is not a hub setting: use \"off\", \"builtin\" or the URL of an external hub"
+            )),
+        }
+    }
+}
 
 /// An absolute `http://` or `https://` URL with a host, kept without a trailing slash.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -329,6 +403,20 @@ impl Config {
         }
         tokens.retain(|(_, token)| !token.is_empty());
         tokens
+    }
+
+    /// The networks exempt from the WebSub hub's refusal of private callback addresses.
+    pub fn websub_allowed_networks(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.websub_allowed_networks
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| {
+                n.parse::<ipnet::IpNet>()
+                    .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("websub_allowed_networks: {n:?} is not an address or a network like 127.0.0.1/32"))
+            })
+            .collect()
     }
 
     /// Where the SQLite store file lives.

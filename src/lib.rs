@@ -16,4 +16,5 @@ pub mod render;
 pub mod sanitize;
 pub mod site;
 pub mod store;
+pub mod websub;
 pub mod zerocopy;

@@ -57,6 +57,8 @@ pub struct Site {
     pub title: String,
     /// The `authority,date` part of tag: URIs (RFC 4151), e.g. `wire.example.com,2026`.
     tag_authority: String,
+    /// The WebSub hub named in feeds (`rel="hub"`), when push is on.
+    hub: Option<String>,
 }
 
 impl Site {
@@ -65,6 +67,7 @@ impl Site {
             origin: public_url.trim_end_matches('/').to_owned(),
             title: title.to_owned(),
             tag_authority: tag_authority.to_owned(),
+            hub: None,
         }
     }
 
@@ -78,6 +81,29 @@ impl Site {
 
     pub fn feed_url(&self, slug: &str, format: FeedFormat) -> String {
         format!("{}/feeds/{slug}.{}", self.origin, format.extension())
+    }
+
+    /// The feed a URL names, when it is one of this site's feed URLs.
+    pub fn feed_from_url(&self, url: &str) -> Option<(String, FeedFormat)> {
+        let file = url.strip_prefix(&self.origin)?.strip_prefix("/feeds/")?;
+        let (slug, ext) = file.rsplit_once('.')?;
+        let format = FeedFormat::from_extension(ext)?;
+        let valid = !slug.is_empty()
+            && slug
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        valid.then(|| (slug.to_owned(), format))
+    }
+
+    /// The WebSub hub the feeds name, if any.
+    pub fn hub_url(&self) -> Option<&str> {
+        self.hub.as_deref()
+    }
+
+    /// Names a WebSub hub in every feed.
+    pub fn with_hub(mut self, hub: Option<String>) -> Self {
+        self.hub = hub;
+        self
     }
 
     pub fn opml_url(&self) -> String {

@@ -139,8 +139,13 @@ pub struct FeedCache {
     tombstone_retention: chrono::Duration,
     /// The newest change applied by [`FeedCache::catch_up`].
     seen: tokio::sync::Mutex<u64>,
+    /// Every change applied, for whoever pushes updates (the WebSub hub).
+    changes: tokio::sync::broadcast::Sender<ChangeRecord>,
     pub stats: Stats,
 }
+
+/// Changes held for a slow listener before it is told it lagged.
+const CHANGES_BUFFERED: usize = 4096;
 
 #[derive(Default)]
 struct Floors {
@@ -181,6 +186,7 @@ impl FeedCache {
             site,
             tombstone_retention,
             seen: tokio::sync::Mutex::new(0),
+            changes: tokio::sync::broadcast::channel(CHANGES_BUFFERED).0,
             stats: Stats::default(),
         }
     }
@@ -224,6 +230,23 @@ impl FeedCache {
 
     pub fn site(&self) -> &Site {
         &self.site
+    }
+
+    /// Every change applied from now on, after the feeds it touched were dropped.
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<ChangeRecord> {
+        self.changes.subscribe()
+    }
+
+    /// Every feed worth listing, as the store stands now.
+    pub async fn feeds(&self) -> Result<Vec<FeedDef>, StoreError> {
+        let categories: Vec<Category> = self
+            .store
+            .categories()
+            .await?
+            .into_iter()
+            .map(|c| c.category)
+            .collect();
+        Ok(self.catalog.list(&categories))
     }
 
     async fn build(&self, key: &FeedKey) -> Result<Arc<Rendered>, CacheError> {
@@ -324,6 +347,8 @@ impl FeedCache {
             self.entries.invalidate(key.as_ref()).await;
             Stats::bump(&self.stats.invalidations);
         }
+        // Nobody listening is fine: push is optional.
+        let _ = self.changes.send(record.clone());
     }
 }
 
@@ -366,7 +391,10 @@ fn assemble(
         SystemTime::UNIX_EPOCH + Duration::from_secs(changed.timestamp().max(0) as u64);
     let last_modified = HeaderValue::from_str(&httpdate(modified_at)).expect("ASCII");
 
-    let link = format!("<{}>; rel=\"self\"", site.feed_url(&def.slug, format));
+    let mut link = format!("<{}>; rel=\"self\"", site.feed_url(&def.slug, format));
+    if let Some(hub) = site.hub_url() {
+        link.push_str(&format!(", <{hub}>; rel=\"hub\""));
+    }
     Ok(Rendered {
         cache_control: HeaderValue::from_str(&format!(
             "public, max-age={}, stale-while-revalidate={}",

@@ -12,6 +12,7 @@ use crate::cache::CacheError;
 use crate::render::RenderError;
 use crate::site::Site;
 use crate::store::StoreError;
+use crate::websub::HubError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -39,6 +40,8 @@ pub enum HttpError {
     Internal(String),
     #[error(transparent)]
     Render(#[from] RenderError),
+    #[error(transparent)]
+    Hub(#[from] HubError),
 }
 
 impl From<Problem> for HttpError {
@@ -146,6 +149,29 @@ impl HttpError {
                     response::TEXT,
                     "Internal server error.\n",
                 )
+            }
+            HttpError::Hub(e) => {
+                let status = match &e {
+                    HubError::BadRequest(_) => StatusCode::BAD_REQUEST,
+                    HubError::NotAForm => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    HubError::Refused(_) => StatusCode::FORBIDDEN,
+                    HubError::Busy | HubError::Unavailable(_) | HubError::Store(_) => {
+                        tracing::warn!(error = %e, "the WebSub hub could not take a request");
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
+                };
+                let detail = match &e {
+                    HubError::Store(_) | HubError::Unavailable(_) => {
+                        "The hub cannot take requests just now; try again shortly.".to_owned()
+                    }
+                    e => e.to_string(),
+                };
+                let mut r = response::bytes(status, response::TEXT, format!("{detail}\n"));
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+                }
+                r
             }
             HttpError::Render(e) => {
                 tracing::error!(error = %e, "render error while serving a request");

@@ -14,6 +14,13 @@ pub fn render(app: &App) -> Response<Body> {
             "# TYPE wirefeed_{name}_total counter\nwirefeed_{name}_total {value}\n"
         ));
     }
+    if let Some(hub) = &app.hub {
+        for (name, help, value) in hub.stats.snapshot() {
+            out.push_str(&format!(
+                "# HELP wirefeed_{name}_total {help}\n# TYPE wirefeed_{name}_total counter\nwirefeed_{name}_total {value}\n"
+            ));
+        }
+    }
     response::bytes(
         StatusCode::OK,
         "text/plain; version=0.0.4; charset=utf-8",

@@ -11,6 +11,7 @@ pub mod conditional;
 pub mod encoding;
 pub mod error;
 pub mod feeds;
+pub mod hub;
 pub mod metrics;
 pub mod pages;
 pub mod politeness;
@@ -33,6 +34,8 @@ pub struct App {
     pub catalog: Catalog,
     pub site: Site,
     pub cache: Arc<FeedCache>,
+    /// The WebSub hub, when push is on.
+    pub hub: Option<Arc<crate::websub::Hub>>,
     pub tokens: auth::Tokens,
     /// Largest ingest request body, in bytes.
     pub max_body_bytes: u64,
@@ -64,6 +67,6 @@ impl App {
 
     /// Every feed worth listing: `all`, each definition, each category with stories.
     pub async fn feeds(&self) -> Result<Vec<FeedDef>, StoreError> {
-        Ok(self.catalog.list(&self.categories().await?))
+        self.cache.feeds().await
     }
 }

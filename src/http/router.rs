@@ -14,6 +14,8 @@ pub enum Route {
         format: FeedFormat,
     },
     Opml,
+    /// The built-in WebSub hub.
+    Hub,
     Health,
     Metrics,
     /// `/api/articles` (None) or `/api/articles/{id}`; the id is checked by the API itself.
@@ -27,6 +29,7 @@ impl Route {
             "/" => return Route::Index,
             "/feeds.opml" => return Route::Opml,
             "/healthz" => return Route::Health,
+            "/hub" => return Route::Hub,
             "/metrics" => return Route::Metrics,
             "/api/articles" => return Route::Api(None),
             _ => {}

@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use super::error::HttpError;
 use super::response::{self, Body};
 use super::router::Route;
-use super::{App, ClientAddr, api, feeds, metrics, pages};
+use super::{App, ClientAddr, api, feeds, hub, metrics, pages};
 use crate::zerocopy;
 
 /// How long shutdown waits for in-flight requests.
@@ -145,6 +145,7 @@ pub async fn handle(app: &App, request: Request<Incoming>, timeout: Duration) ->
     let head = request.method() == Method::HEAD;
     let result = match route {
         Route::Api(id) => within(timeout, api::handle(app, request, id.as_deref())).await,
+        Route::Hub => within(timeout, hub::handle(app, request)).await,
         route if request.method() == Method::GET || head => route_get(app, &request, route).await,
         _ => Err(HttpError::MethodNotAllowed),
     };
@@ -173,7 +174,9 @@ async fn route_get(
             response::TEXT,
             "ok\n",
         )),
-        Route::Api(_) => unreachable!("the API is routed before GET-only resources"),
+        Route::Api(_) | Route::Hub => {
+            unreachable!("the API and the hub are routed before GET-only resources")
+        }
         Route::NotFound => Err(HttpError::NotFound(
             "Nothing lives at this address.".to_owned(),
         )),

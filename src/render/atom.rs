@@ -61,7 +61,14 @@ pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
                 FeedFormat::Atom.media_type(),
             ),
             link(site.feed_page_url(&def.slug), "alternate", "text/html"),
-        ],
+        ]
+        .into_iter()
+        .chain(site.hub_url().map(|hub| Link {
+            href: hub.to_owned(),
+            rel: "hub".to_owned(),
+            ..Link::default()
+        }))
+        .collect(),
         subtitle: (!def.description.is_empty()).then(|| Text::plain(def.description.clone())),
         entries: doc.articles.iter().map(|a| entry(doc, a)).collect(),
         lang: doc.language().map(str::to_owned),

@@ -22,7 +22,17 @@ struct JsonFeed<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     language: Option<&'a str>,
     authors: Vec<Author<'a>>,
+    /// Where to subscribe for pushed updates (JSON Feed 1.1 `hubs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hubs: Vec<Hub<'a>>,
     items: Vec<Item<'a>>,
+}
+
+#[derive(Serialize)]
+struct Hub<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: &'a str,
 }
 
 #[derive(Serialize)]
@@ -80,6 +90,14 @@ pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
         description: &def.description,
         language: doc.language(),
         authors: vec![Author { name: &site.title }],
+        hubs: site
+            .hub_url()
+            .map(|url| Hub {
+                kind: "WebSub",
+                url,
+            })
+            .into_iter()
+            .collect(),
         items: doc.articles.iter().map(|a| item(doc, a)).collect(),
     };
     let mut out = Vec::with_capacity(4096 + doc.articles.len() * 4096);

@@ -46,7 +46,13 @@ pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
         docs: Some("https://www.rssboard.org/rss-specification".into()),
         ttl: Some(def.ttl_minutes().to_string()),
         atom_ext: Some(AtomExtension {
-            links: vec![self_link],
+            links: std::iter::once(self_link)
+                .chain(site.hub_url().map(|hub| Link {
+                    href: hub.to_owned(),
+                    rel: "hub".into(),
+                    ..Link::default()
+                }))
+                .collect(),
         }),
         items: doc.articles.iter().map(|a| item(doc, a)).collect(),
         namespaces,

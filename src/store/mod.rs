@@ -96,6 +96,19 @@ pub struct CategoryCount {
     pub articles: u64,
 }
 
+/// A verified WebSub subscription: deliver `topic` to `callback` until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub topic: String,
+    pub callback: String,
+    /// The callback's host, for per-host limits.
+    pub callback_host: String,
+    /// Key of the HMAC signature on each delivery, when the subscriber gave one.
+    pub secret: Option<String>,
+    pub lease_seconds: u64,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// Counts from an import run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportCounts {
@@ -195,6 +208,41 @@ pub trait Store: Send + Sync + 'static {
     /// Changes after `seq`, oldest first, at most `limit` of them: how a cache catches up with
     /// writes made by another process or replica.
     async fn changes_since(&self, seq: u64, limit: usize) -> Result<Vec<ChangeRecord>, StoreError>;
+
+    // WebSub subscriptions, kept here so they survive restarts and are shared by replicas.
+
+    /// Creates a subscription, or renews it (new lease, new secret) when the topic and callback
+    /// are already subscribed.
+    async fn subscribe(&self, subscription: &Subscription) -> Result<(), StoreError>;
+
+    /// Ends a subscription; `false` when there was none.
+    async fn unsubscribe(&self, topic: &str, callback: &str) -> Result<bool, StoreError>;
+
+    /// Subscriptions to `topic` whose lease runs past `now`.
+    async fn subscribers(
+        &self,
+        topic: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Subscription>, StoreError>;
+
+    /// Every topic with at least one subscription whose lease runs past `now`, with how many.
+    async fn subscribed_topics(&self, now: DateTime<Utc>)
+    -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Live subscriptions whose callback is on `host`.
+    async fn subscriptions_on_host(
+        &self,
+        host: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// Deletes subscriptions whose lease ended before `now`, and delivery claims older than a
+    /// day; returns how many subscriptions went.
+    async fn expire_subscriptions(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Claims the delivery of change `seq`: `true` for exactly one caller across every process
+    /// sharing the store, so each publish is pushed once however many replicas see it.
+    async fn claim_change(&self, seq: u64, now: DateTime<Utc>) -> Result<bool, StoreError>;
 }
 
 /// A time as the stores keep it: UTC nanoseconds since 1970 in an i64.

@@ -11,6 +11,7 @@
 //! replica. Text columns use the "C" collation so ordering matches SQLite byte for byte.
 
 mod batch;
+mod hub;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +25,7 @@ use tokio_postgres::NoTls;
 
 use super::{
     CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup, Selection, Store,
-    StoreError, Tombstone, WriteOutcome, from_nanos, nanos, parse_body,
+    StoreError, Subscription, Tombstone, WriteOutcome, from_nanos, nanos, parse_body,
 };
 use crate::model::{Article, ArticleId, Category};
 
@@ -99,6 +100,24 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX articles_live_by_published_seq ON articles (published_ns DESC, id DESC)
         INCLUDE (seq) WHERE killed_seq IS NULL;
     DROP INDEX articles_live_by_published;
+    "#,
+    // 3: WebSub subscriptions, and which replica pushes each change (SQLite's step 3).
+    r#"
+    CREATE TABLE websub_subscriptions (
+        topic         TEXT COLLATE "C" NOT NULL,
+        callback      TEXT COLLATE "C" NOT NULL,
+        callback_host TEXT COLLATE "C" NOT NULL,
+        secret        TEXT,
+        lease_seconds BIGINT NOT NULL,
+        expires_ns    BIGINT NOT NULL,
+        PRIMARY KEY (topic, callback)
+    );
+    CREATE INDEX websub_subscriptions_by_host ON websub_subscriptions (callback_host);
+    CREATE INDEX websub_subscriptions_by_expiry ON websub_subscriptions (expires_ns);
+    CREATE TABLE websub_claims (
+        seq        BIGINT PRIMARY KEY,
+        claimed_ns BIGINT NOT NULL
+    );
     "#,
 ];
 
@@ -604,6 +623,45 @@ impl Store for PostgresStore {
             }
         }
         Ok(out)
+    }
+
+    async fn subscribe(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        hub::subscribe(&self.client().await?, subscription).await
+    }
+
+    async fn unsubscribe(&self, topic: &str, callback: &str) -> Result<bool, StoreError> {
+        hub::unsubscribe(&self.client().await?, topic, callback).await
+    }
+
+    async fn subscribers(
+        &self,
+        topic: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        hub::subscribers(&self.client().await?, topic, now).await
+    }
+
+    async fn subscribed_topics(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        hub::subscribed_topics(&self.client().await?, now).await
+    }
+
+    async fn subscriptions_on_host(
+        &self,
+        host: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        hub::on_host(&self.client().await?, host, now).await
+    }
+
+    async fn expire_subscriptions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        hub::expire(&self.client().await?, now).await
+    }
+
+    async fn claim_change(&self, seq: u64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        hub::claim(&self.client().await?, seq, now).await
     }
 }
 

@@ -13,9 +13,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+mod hub;
+
 use super::{
     CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup, Selection, Store,
-    StoreError, Tombstone, WriteOutcome, from_nanos, nanos, parse_body,
+    StoreError, Subscription, Tombstone, WriteOutcome, from_nanos, nanos, parse_body,
 };
 use crate::model::{Article, ArticleId, Category};
 
@@ -68,6 +70,24 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (category, killed_ns, article_id)
     ) WITHOUT ROWID;
     CREATE INDEX tombstones_by_article ON tombstones (article_id);
+    "#,
+    // 3: WebSub subscriptions, and which replica pushes each change.
+    r#"
+    CREATE TABLE websub_subscriptions (
+        topic         TEXT NOT NULL,
+        callback      TEXT NOT NULL,
+        callback_host TEXT NOT NULL,
+        secret        TEXT,
+        lease_seconds INTEGER NOT NULL,
+        expires_ns    INTEGER NOT NULL,
+        PRIMARY KEY (topic, callback)
+    ) WITHOUT ROWID;
+    CREATE INDEX websub_subscriptions_by_host ON websub_subscriptions (callback_host);
+    CREATE INDEX websub_subscriptions_by_expiry ON websub_subscriptions (expires_ns);
+    CREATE TABLE websub_claims (
+        seq        INTEGER PRIMARY KEY,
+        claimed_ns INTEGER NOT NULL
+    );
     "#,
 ];
 
@@ -559,6 +579,53 @@ impl Store for SqliteStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn subscribe(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        let subscription = subscription.clone();
+        self.write(move |tx| hub::subscribe(tx, &subscription))
+            .await
+    }
+
+    async fn unsubscribe(&self, topic: &str, callback: &str) -> Result<bool, StoreError> {
+        let (topic, callback) = (topic.to_owned(), callback.to_owned());
+        self.write(move |tx| hub::unsubscribe(tx, &topic, &callback))
+            .await
+    }
+
+    async fn subscribers(
+        &self,
+        topic: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        let topic = topic.to_owned();
+        self.read(move |conn| hub::subscribers(conn, &topic, now))
+            .await
+    }
+
+    async fn subscribed_topics(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(move |conn| hub::subscribed_topics(conn, now))
+            .await
+    }
+
+    async fn subscriptions_on_host(
+        &self,
+        host: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let host = host.to_owned();
+        self.read(move |conn| hub::on_host(conn, &host, now)).await
+    }
+
+    async fn expire_subscriptions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.write(move |tx| hub::expire(tx, now)).await
+    }
+
+    async fn claim_change(&self, seq: u64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.write(move |tx| hub::claim(tx, seq, now)).await
     }
 }
 

@@ -1,0 +1,449 @@
+//! Push: a WebSub (W3C Recommendation) hub, so aggregators need not poll.
+//!
+//! With `websub_hub = "builtin"` this server is the hub for its own feeds: subscribers POST to
+//! `/hub` ([`request`] checks the form), the hub verifies their intent with a GET to the
+//! callback carrying `hub.challenge`, and keeps verified subscriptions in the store with their
+//! lease, so they survive restarts and are shared by replicas. Every change the feed cache
+//! applies is claimed by exactly one replica, which delivers the updated feed to each subscriber
+//! of every feed the change touched ([`deliver`]): signed with `X-Hub-Signature` when the
+//! subscriber gave a secret, retried with exponential backoff, through a bounded queue with a
+//! limit per callback host. Callback addresses are checked by [`address`]. With an external hub
+//! URL instead, that hub is pinged (`hub.mode=publish`) for every feed a change touched.
+
+pub mod address;
+mod deliver;
+pub mod request;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
+
+use crate::cache::{CacheError, FeedCache, FeedKey};
+use crate::model::Category;
+use crate::site::{FeedFormat, Site};
+use crate::store::{ChangeRecord, Store, StoreError, Subscription};
+use address::{AddressPolicy, GuardedResolver};
+use request::{Intent, Leases, Mode};
+
+/// How often expired subscriptions are deleted.
+const EXPIRY_EVERY: Duration = Duration::from_secs(60);
+
+/// Largest verification answer read; the challenge is 48 characters.
+const MAX_CHALLENGE_ANSWER: usize = 1024;
+
+/// Which hub the feeds name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// This server.
+    Builtin,
+    /// Another hub, pinged on publish.
+    External(String),
+}
+
+/// The hub's settings, from the configuration.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    pub leases: Leases,
+    pub timeout: Duration,
+    pub queue: usize,
+    pub attempts: u32,
+    pub retry_first: Duration,
+    pub per_host: usize,
+    pub max_subscriptions_per_host: u64,
+    pub allowed_networks: Vec<ipnet::IpNet>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// The request is malformed or names something this hub does not serve.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Well-formed, but this hub will not act on it (callback address, per-host limit).
+    #[error("{0}")]
+    Refused(String),
+    #[error("send the request as application/x-www-form-urlencoded")]
+    NotAForm,
+    #[error("the hub has too much work queued; try again in a minute")]
+    Busy,
+    #[error("the feed cannot be read: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the hub did, for /metrics.
+#[derive(Debug, Default)]
+pub struct HubStats {
+    pub requests: AtomicU64,
+    pub verified: AtomicU64,
+    pub verify_failures: AtomicU64,
+    pub deliveries: AtomicU64,
+    pub delivery_failures: AtomicU64,
+    pub given_up: AtomicU64,
+    pub dropped: AtomicU64,
+    pub superseded: AtomicU64,
+    pub pings: AtomicU64,
+    pub ping_failures: AtomicU64,
+}
+
+impl HubStats {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(name, help, value)` for /metrics.
+    pub fn snapshot(&self) -> [(&'static str, &'static str, u64); 10] {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        [
+            (
+                "websub_requests",
+                "Subscription requests accepted for verification.",
+                get(&self.requests),
+            ),
+            (
+                "websub_verified",
+                "Subscriptions and unsubscriptions confirmed by the subscriber.",
+                get(&self.verified),
+            ),
+            (
+                "websub_verify_failures",
+                "Verifications of intent the subscriber did not confirm.",
+                get(&self.verify_failures),
+            ),
+            (
+                "websub_deliveries",
+                "Feed updates delivered (answered 2xx).",
+                get(&self.deliveries),
+            ),
+            (
+                "websub_delivery_failures",
+                "Delivery attempts that failed (to be retried).",
+                get(&self.delivery_failures),
+            ),
+            (
+                "websub_given_up",
+                "Deliveries given up after every attempt failed.",
+                get(&self.given_up),
+            ),
+            (
+                "websub_dropped",
+                "Deliveries dropped because the queue was full.",
+                get(&self.dropped),
+            ),
+            (
+                "websub_superseded",
+                "Waiting deliveries replaced by a newer one of the same feed.",
+                get(&self.superseded),
+            ),
+            (
+                "websub_pings",
+                "Publish pings accepted by the external hub.",
+                get(&self.pings),
+            ),
+            (
+                "websub_ping_failures",
+                "Publish pings the external hub did not accept.",
+                get(&self.ping_failures),
+            ),
+        ]
+    }
+}
+
+pub struct Hub {
+    role: Role,
+    config: HubConfig,
+    store: Arc<dyn Store>,
+    cache: Arc<FeedCache>,
+    site: Site,
+    /// For callbacks: resolves through the address policy, follows no redirect, uses no proxy.
+    client: reqwest::Client,
+    policy: Arc<AddressPolicy>,
+    /// One permit per verification or delivery waiting or in flight.
+    queue: Arc<Semaphore>,
+    /// Deliveries in flight per callback host.
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// The newest delivery queued per (callback, topic); an older one still waiting gives way.
+    generations: Mutex<HashMap<(String, String), u64>>,
+    pub stats: HubStats,
+}
+
+impl Hub {
+    pub fn new(
+        role: Role,
+        config: HubConfig,
+        store: Arc<dyn Store>,
+        cache: Arc<FeedCache>,
+    ) -> Result<Arc<Self>, HubError> {
+        let policy = Arc::new(AddressPolicy::new(config.allowed_networks.clone()));
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver(Arc::clone(&policy))))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(config.timeout)
+            .timeout(config.timeout)
+            .user_agent(concat!(
+                "wirefeed/",
+                env!("CARGO_PKG_VERSION"),
+                " (WebSub hub)"
+            ))
+            .build()
+            .map_err(|e| HubError::Unavailable(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Arc::new(Self {
+            role,
+            site: cache.site().clone(),
+            queue: Arc::new(Semaphore::new(config.queue.max(1))),
+            config,
+            store,
+            cache,
+            client,
+            policy,
+            hosts: Mutex::new(HashMap::new()),
+            generations: Mutex::new(HashMap::new()),
+            stats: HubStats::default(),
+        }))
+    }
+
+    pub fn role(&self) -> &Role {
+        &self.role
+    }
+
+    /// Checks a subscriber's request (the body of a POST to `/hub`); when it is acceptable the
+    /// intent is verified in the background and `Ok` means "202 Accepted".
+    pub async fn request(self: &Arc<Self>, form: &[u8]) -> Result<(), HubError> {
+        let intent =
+            request::parse(form, &self.site, self.config.leases).map_err(HubError::BadRequest)?;
+        match self.cache.get(&intent.feed).await {
+            Ok(_) => {}
+            Err(e) if matches!(*e, CacheError::UnknownFeed(_)) => {
+                return Err(HubError::BadRequest(format!(
+                    "{} is not a feed of this hub: no story has been filed in that category",
+                    intent.topic
+                )));
+            }
+            Err(e) => return Err(HubError::Unavailable(e.to_string())),
+        }
+        let host = intent.callback.host_str().unwrap_or_default().to_owned();
+        let port = intent.callback.port_or_known_default().unwrap_or(80);
+        self.policy
+            .resolve(&host, port)
+            .await
+            .map_err(|why| HubError::Refused(format!("hub.callback is refused: {why}")))?;
+        if intent.mode == Mode::Subscribe
+            && self.store.subscriptions_on_host(&host, Utc::now()).await?
+                >= self.config.max_subscriptions_per_host
+        {
+            return Err(HubError::Refused(format!(
+                "{host} already holds the most subscriptions one callback host may have here"
+            )));
+        }
+        let slot = Arc::clone(&self.queue)
+            .try_acquire_owned()
+            .map_err(|_| HubError::Busy)?;
+        HubStats::bump(&self.stats.requests);
+        tokio::spawn(Arc::clone(self).verify(intent, host, slot));
+        Ok(())
+    }
+
+    /// Verification of intent (WebSub §5.3): the subscriber must echo `hub.challenge`.
+    async fn verify(self: Arc<Self>, intent: Intent, host: String, _slot: OwnedSemaphorePermit) {
+        let challenge = challenge();
+        let mut url = intent.callback.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("hub.mode", intent.mode.as_str())
+                .append_pair("hub.topic", &intent.topic)
+                .append_pair("hub.challenge", &challenge);
+            if intent.mode == Mode::Subscribe {
+                query.append_pair("hub.lease_seconds", &intent.lease.as_secs().to_string());
+            }
+        }
+        let confirmed = {
+            let _host = self.host_slot(&host).acquire_owned().await;
+            match self.client.get(url).send().await {
+                Ok(response) if response.status().is_success() => {
+                    read_capped(response, MAX_CHALLENGE_ANSWER)
+                        .await
+                        .is_some_and(|answer| answer.trim_ascii() == challenge.as_bytes())
+                }
+                Ok(response) => {
+                    tracing::info!(%host, status = %response.status(), "subscriber did not confirm");
+                    false
+                }
+                Err(e) => {
+                    tracing::info!(%host, error = %e, "could not reach the subscriber to verify");
+                    false
+                }
+            }
+        };
+        if !confirmed {
+            HubStats::bump(&self.stats.verify_failures);
+            return;
+        }
+        let stored = match intent.mode {
+            Mode::Subscribe => {
+                let lease =
+                    chrono::Duration::from_std(intent.lease).unwrap_or(chrono::Duration::days(30));
+                self.store
+                    .subscribe(&Subscription {
+                        topic: intent.topic.clone(),
+                        callback: intent.callback.to_string(),
+                        callback_host: host.clone(),
+                        secret: intent.secret.clone(),
+                        lease_seconds: intent.lease.as_secs(),
+                        expires_at: Utc::now() + lease,
+                    })
+                    .await
+            }
+            Mode::Unsubscribe => self
+                .store
+                .unsubscribe(&intent.topic, intent.callback.as_str())
+                .await
+                .map(|_| ()),
+        };
+        match stored {
+            Ok(()) => {
+                HubStats::bump(&self.stats.verified);
+                tracing::info!(%host, topic = %intent.topic, mode = intent.mode.as_str(), "subscription verified");
+            }
+            Err(e) => tracing::error!(error = %e, "could not store a verified subscription"),
+        }
+    }
+
+    /// Follows the changes the cache applies and pushes them; deletes expired subscriptions
+    /// once a minute. Runs until the process ends.
+    pub async fn run(self: Arc<Self>) {
+        let mut changes = self.cache.changes();
+        let mut expiry = tokio::time::interval(EXPIRY_EVERY);
+        expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                received = changes.recv() => {
+                    let mut batch = Vec::new();
+                    let mut lagged = false;
+                    match received {
+                        Ok(record) => batch.push(record),
+                        Err(broadcast::error::RecvError::Lagged(_)) => lagged = true,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                    loop {
+                        match changes.try_recv() {
+                            Ok(record) => batch.push(record),
+                            Err(broadcast::error::TryRecvError::Lagged(_)) => lagged = true,
+                            Err(_) => break,
+                        }
+                    }
+                    if let Err(e) = self.publish(batch, lagged).await {
+                        tracing::warn!(error = %e, "could not push a change to subscribers");
+                    }
+                }
+                _ = expiry.tick() => {
+                    match self.store.expire_subscriptions(Utc::now()).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(expired = n, "WebSub leases ended"),
+                        Err(e) => tracing::warn!(error = %e, "could not expire WebSub subscriptions"),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Pushes the changes this replica claims. `lagged` means some changes were missed, so
+    /// every feed is treated as touched.
+    async fn publish(
+        self: &Arc<Self>,
+        batch: Vec<ChangeRecord>,
+        lagged: bool,
+    ) -> Result<(), HubError> {
+        let now = Utc::now();
+        let mut touched: BTreeSet<Category> = BTreeSet::new();
+        let mut claimed = lagged;
+        for record in batch {
+            if self.store.claim_change(record.change.seq, now).await? {
+                claimed = true;
+                touched.extend(record.categories);
+            }
+        }
+        if !claimed {
+            return Ok(());
+        }
+        let touches = |selection: &crate::store::Selection| {
+            lagged || touched.iter().any(|c| selection.covers(c))
+        };
+        match &self.role {
+            Role::Builtin => {
+                for (topic, _) in self.store.subscribed_topics(now).await? {
+                    let Some((slug, format)) = self.site.feed_from_url(&topic) else {
+                        continue;
+                    };
+                    let key = FeedKey { slug, format };
+                    let Ok(current) = self.cache.get(&key).await else {
+                        continue;
+                    };
+                    if !touches(&current.def.selection) {
+                        continue;
+                    }
+                    for subscription in self.store.subscribers(&topic, now).await? {
+                        self.enqueue(subscription, key.clone());
+                    }
+                }
+            }
+            Role::External(hub) => {
+                let topics: Vec<String> = self
+                    .cache
+                    .feeds()
+                    .await?
+                    .iter()
+                    .filter(|def| touches(&def.selection))
+                    .flat_map(|def| FeedFormat::ALL.map(|f| self.site.feed_url(&def.slug, f)))
+                    .collect();
+                if !topics.is_empty() {
+                    tokio::spawn(Arc::clone(self).ping(hub.clone(), topics));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn host_slot(&self, host: &str) -> Arc<Semaphore> {
+        let mut hosts = self.hosts.lock().expect("hosts lock");
+        Arc::clone(
+            hosts
+                .entry(host.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_host.max(1)))),
+        )
+    }
+}
+
+/// A fresh `hub.challenge`: 24 random bytes in hex.
+fn challenge() -> String {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).expect("the operating system's random source works");
+    hex(&bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+/// A response body, unless it is longer than `cap`.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.ok()? {
+        if body.len() + chunk.len() > cap {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body)
+}
