@@ -35,10 +35,7 @@ fn cache_hit(c: &mut Criterion) {
         "wire.example.com,2026",
     );
     let cache = FeedCache::new(store, catalog, site, 64 << 20, chrono::Duration::days(30));
-    let key = FeedKey {
-        slug: "bench".into(),
-        format: FeedFormat::Rss,
-    };
+    let key = FeedKey::current("bench", FeedFormat::Rss);
     let current = runtime.block_on(cache.get(&key)).unwrap();
 
     let mut gzip = HeaderMap::new();

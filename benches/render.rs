@@ -39,6 +39,7 @@ fn render_50(c: &mut Criterion) {
         def: &def,
         articles: &articles,
         deleted: &[],
+        history: &wirefeed::render::NO_HISTORY,
     };
     let mut group = c.benchmark_group("render_50_entries");
     for format in FeedFormat::ALL {

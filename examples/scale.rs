@@ -133,6 +133,7 @@ async fn build_feeds(store: &dyn Store, categories: usize, samples: usize) -> (D
             def: &def,
             articles: &articles,
             deleted: &deleted,
+            history: &wirefeed::render::NO_HISTORY,
         };
         let bytes = render::feed(FeedFormat::Rss, &doc).unwrap();
         times.push(started.elapsed());

@@ -41,6 +41,7 @@ fuzz_target!(|data: &[u8]| {
         def: &def,
         articles: &articles,
         deleted: &[],
+        history: &wirefeed::render::NO_HISTORY,
     };
     for format in FeedFormat::ALL {
         let bytes = render::feed(format, &doc).expect("renders");

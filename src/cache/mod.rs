@@ -9,6 +9,7 @@
 //! the [`watch`] task, which follows the store's change sequence.
 
 pub mod coding;
+pub mod history;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +21,7 @@ use chrono::{DateTime, Utc};
 use hyper::header::HeaderValue;
 
 pub use coding::Coding;
+pub use history::Part;
 
 use crate::catalog::{Catalog, FeedDef};
 use crate::model::{Article, ArticleId, Category};
@@ -32,6 +34,18 @@ use crate::store::{ChangeRecord, Selection, Store, StoreError, Tombstone};
 pub struct FeedKey {
     pub slug: String,
     pub format: FeedFormat,
+    pub part: Part,
+}
+
+impl FeedKey {
+    /// A feed's subscription document.
+    pub fn current(slug: impl Into<String>, format: FeedFormat) -> Self {
+        Self {
+            slug: slug.into(),
+            format,
+            part: Part::Current,
+        }
+    }
 }
 
 /// One coding of one version of a feed.
@@ -114,6 +128,8 @@ impl Stats {
 pub enum CacheError {
     #[error("no feed called {0:?}")]
     UnknownFeed(String),
+    #[error("feed {0:?} has no such page or archive")]
+    NoSuchPart(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -121,6 +137,9 @@ pub enum CacheError {
     #[error("the render worker stopped: {0}")]
     Worker(String),
 }
+
+/// Freshness of an archive that can no longer change: a year, the longest RFC 9111 advises.
+const IMMUTABLE_MAX_AGE: u32 = 31_536_000;
 
 /// Versions of feeds remembered for deltas, by tag.
 const VERSIONS_KEPT: u64 = 4096;
@@ -263,15 +282,23 @@ impl FeedCache {
             .catalog
             .feed(&key.slug, |c| categories.contains(c))
             .ok_or_else(|| CacheError::UnknownFeed(key.slug.clone()))?;
-        let articles = self.store.latest(&def.selection, def.entries).await?;
+        let Some(selected) =
+            history::select(self.store.as_ref(), &self.site, &def, key.format, key.part).await?
+        else {
+            return Err(CacheError::NoSuchPart(key.slug.clone()));
+        };
         let last_change = self.store.last_change_in(&def.selection).await?;
         // Retention counts back from the feed's newest change, not from "now", so the same
-        // store always renders the same bytes.
-        let since = last_change.map_or(DateTime::UNIX_EPOCH, |c| c.at) - self.tombstone_retention;
-        let deleted = self
-            .store
-            .tombstones(&def.selection, since, def.entries)
-            .await?;
+        // store always renders the same bytes. Only the subscription document has tombstones.
+        let deleted = if key.part == Part::Current {
+            let since =
+                last_change.map_or(DateTime::UNIX_EPOCH, |c| c.at) - self.tombstone_retention;
+            self.store
+                .tombstones(&def.selection, since, def.entries)
+                .await?
+        } else {
+            Vec::new()
+        };
 
         let site = self.site.clone();
         let format = key.format;
@@ -280,7 +307,7 @@ impl FeedCache {
                 &site,
                 def,
                 format,
-                &articles,
+                &selected,
                 &deleted,
                 built_at_seq,
                 last_change.map(|c| c.at),
@@ -357,20 +384,20 @@ fn assemble(
     site: &Site,
     def: FeedDef,
     format: FeedFormat,
-    articles: &[Article],
+    selected: &history::Selected,
     deleted: &[Tombstone],
     built_at_seq: u64,
     last_change: Option<DateTime<Utc>>,
 ) -> Result<Rendered, RenderError> {
-    let body = render::feed(
-        format,
-        &FeedDoc {
-            site,
-            def: &def,
-            articles,
-            deleted,
-        },
-    )?;
+    let articles = selected.articles.as_slice();
+    let doc = FeedDoc {
+        site,
+        def: &def,
+        articles,
+        deleted,
+        history: &selected.history,
+    };
+    let body = render::feed(format, &doc)?;
     let tag = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&body));
     let variants = Coding::ALL.map(|coding| {
         let etag = format!("\"{tag}{}\"", coding.etag_suffix());
@@ -391,16 +418,20 @@ fn assemble(
         SystemTime::UNIX_EPOCH + Duration::from_secs(changed.timestamp().max(0) as u64);
     let last_modified = HeaderValue::from_str(&httpdate(modified_at)).expect("ASCII");
 
-    let mut link = format!("<{}>; rel=\"self\"", site.feed_url(&def.slug, format));
-    if let Some(hub) = site.hub_url() {
+    let mut link = format!("<{}>; rel=\"self\"", doc.self_url(format));
+    if let Some(hub) = doc.hub() {
         link.push_str(&format!(", <{hub}>; rel=\"hub\""));
     }
-    Ok(Rendered {
-        cache_control: HeaderValue::from_str(&format!(
+    let cache_control = if selected.immutable {
+        format!("public, max-age={IMMUTABLE_MAX_AGE}, immutable")
+    } else {
+        format!(
             "public, max-age={}, stale-while-revalidate={}",
             def.max_age, def.stale_while_revalidate
-        ))
-        .expect("ASCII"),
+        )
+    };
+    Ok(Rendered {
+        cache_control: HeaderValue::from_str(&cache_control).expect("ASCII"),
         content_type: HeaderValue::from_str(&format!("{}; charset=utf-8", format.media_type()))
             .expect("ASCII"),
         link: HeaderValue::from_str(&link).expect("feed URLs are ASCII"),

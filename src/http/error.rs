@@ -56,6 +56,9 @@ impl From<Arc<CacheError>> for HttpError {
             CacheError::UnknownFeed(slug) => HttpError::NotFound(format!(
                 "There is no feed called “{slug}”: no story has been filed in that category."
             )),
+            CacheError::NoSuchPart(slug) => {
+                HttpError::NotFound(format!("The feed “{slug}” has no such page or archive."))
+            }
             _ => HttpError::Internal(e.to_string()),
         }
     }

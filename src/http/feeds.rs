@@ -13,23 +13,34 @@ use super::encoding;
 use super::error::HttpError;
 use super::response::{self, Body};
 use super::{App, ClientAddr};
-use crate::cache::{Coding, FeedKey, Rendered};
+use crate::cache::{Coding, FeedKey, Part, Rendered};
 use crate::render::{self, FeedDoc};
 use crate::site::FeedFormat;
 
 static VARY: HeaderValue = HeaderValue::from_static("accept-encoding");
+
+/// The `page` of a query string: `None` when there is none, `Some(None)` when it is not a
+/// page number. Other parameters (`utm_source`, ...) are ignored.
+pub fn page(query: Option<&str>) -> Option<Option<u32>> {
+    let value = url::form_urlencoded::parse(query?.as_bytes())
+        .find(|(key, _)| key == "page")?
+        .1;
+    Some(value.parse::<u32>().ok().filter(|n| *n >= 1))
+}
 
 pub async fn feed(
     app: &App,
     request: &Request<Incoming>,
     slug: &str,
     format: FeedFormat,
+    part: Part,
 ) -> Result<Response<Body>, HttpError> {
     let client = request.extensions().get::<ClientAddr>().map(|c| c.0.ip());
     let request = request.headers();
     let key = FeedKey {
         slug: slug.to_owned(),
         format,
+        part,
     };
     let current = app.cache.get(&key).await?;
     let coding = encoding::negotiate(request.get(header::ACCEPT_ENCODING))
@@ -44,7 +55,7 @@ pub async fn feed(
             .check(client, &key)
             .map_err(HttpError::TooManyPolls)?;
     }
-    if wants_feed_delta(request) {
+    if key.part == Part::Current && wants_feed_delta(request) {
         if let Some(response) = delta(app, request, &current, coding).await? {
             return Ok(response);
         }
@@ -136,6 +147,7 @@ async fn delta(
             def: &current.def,
             articles: &articles,
             deleted: &[],
+            history: &crate::render::NO_HISTORY,
         },
     )?;
     let im_used = StatusCode::from_u16(226).expect("226 is a valid status");

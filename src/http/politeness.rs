@@ -53,10 +53,7 @@ mod tests {
     use crate::site::FeedFormat;
 
     fn feed(slug: &str) -> FeedKey {
-        FeedKey {
-            slug: slug.to_owned(),
-            format: FeedFormat::Rss,
-        }
+        FeedKey::current(slug, FeedFormat::Rss)
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Routing: which resource a request path names. Pure string work on the path; the query
 //! string is ignored, so `/feeds/world.rss?utm_source=x` is the same feed.
 
+use crate::cache::Part;
 use crate::model::ArticleId;
 use crate::site::FeedFormat;
 
@@ -9,9 +10,12 @@ pub enum Route {
     Index,
     Category(String),
     Article(ArticleId),
+    /// A feed document: the subscription document or a day's archive (`?page=N` is read
+    /// from the query by the handler).
     Feed {
         slug: String,
         format: FeedFormat,
+        part: Part,
     },
     Opml,
     /// The built-in WebSub hub.
@@ -35,15 +39,32 @@ impl Route {
             _ => {}
         }
         if let Some(file) = path.strip_prefix("/feeds/") {
-            let Some((slug, ext)) = file.rsplit_once('.') else {
+            let Some((name, ext)) = file.rsplit_once('.') else {
                 return Route::NotFound;
             };
-            return match FeedFormat::from_extension(ext) {
-                Some(format) if !slug.is_empty() && !slug.contains('/') => Route::Feed {
+            let Some(format) = FeedFormat::from_extension(ext) else {
+                return Route::NotFound;
+            };
+            let (slug, part) = match name.split_once("/archive/") {
+                None => (name, Part::Current),
+                Some((slug, day)) => {
+                    match chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d") {
+                        // Only the canonical spelling, so one archive has one URL.
+                        Ok(date) if date.format("%Y-%m-%d").to_string() == day => {
+                            (slug, Part::Archive(date))
+                        }
+                        _ => return Route::NotFound,
+                    }
+                }
+            };
+            return if slug.is_empty() || slug.contains('/') {
+                Route::NotFound
+            } else {
+                Route::Feed {
                     slug: slug.to_owned(),
                     format,
-                },
-                _ => Route::NotFound,
+                    part,
+                }
             };
         }
         if let Some(slug) = path.strip_prefix("/categories/") {
@@ -73,8 +94,25 @@ mod tests {
             Route::parse("/feeds/asia-pacific.atom"),
             Route::Feed {
                 slug: "asia-pacific".into(),
-                format: FeedFormat::Atom
+                format: FeedFormat::Atom,
+                part: Part::Current,
             }
+        );
+        assert_eq!(
+            Route::parse("/feeds/world/archive/2026-11-24.rss"),
+            Route::Feed {
+                slug: "world".into(),
+                format: FeedFormat::Rss,
+                part: Part::Archive(chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()),
+            }
+        );
+        assert_eq!(
+            Route::parse("/feeds/world/archive/2026-11-4.rss"),
+            Route::NotFound
+        );
+        assert_eq!(
+            Route::parse("/feeds/world/archive/2026-02-30.rss"),
+            Route::NotFound
         );
         assert_eq!(Route::parse("/feeds/world.xml"), Route::NotFound);
         assert_eq!(Route::parse("/feeds/.rss"), Route::NotFound);

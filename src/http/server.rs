@@ -22,6 +22,7 @@ use super::error::HttpError;
 use super::response::{self, Body};
 use super::router::Route;
 use super::{App, ClientAddr, api, feeds, hub, metrics, pages};
+use crate::cache::Part;
 use crate::zerocopy;
 
 /// How long shutdown waits for in-flight requests.
@@ -166,7 +167,19 @@ async fn route_get(
         Route::Index => pages::index(app).await,
         Route::Category(slug) => pages::category(app, &slug).await,
         Route::Article(id) => pages::article(app, &id).await,
-        Route::Feed { slug, format } => feeds::feed(app, request, &slug, format).await,
+        Route::Feed { slug, format, part } => {
+            let part = match (part, feeds::page(request.uri().query())) {
+                (part, None) => part,
+                (Part::Current, Some(Some(1))) => Part::Current,
+                (Part::Current, Some(Some(n))) => Part::Page(n),
+                _ => {
+                    return Err(HttpError::NotFound(
+                        "There is no such page: pages are numbered from 1 (?page=2).".to_owned(),
+                    ));
+                }
+            };
+            feeds::feed(app, request, &slug, format, part).await
+        }
         Route::Metrics => Ok(metrics::render(app)),
         Route::Opml => feeds::opml(app).await,
         Route::Health => Ok(response::bytes(

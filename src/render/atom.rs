@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use atom_syndication::extension::Extension;
 use chrono::{DateTime, Utc};
 
-use super::{FeedDoc, RenderError};
+use super::{FeedDoc, HISTORY_NS, RenderError};
 use crate::model::Article;
 use crate::site::FeedFormat;
 use crate::store::Tombstone;
@@ -56,24 +56,38 @@ pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
         }),
         links: vec![
             link(
-                site.feed_url(&def.slug, FeedFormat::Atom),
+                doc.self_url(FeedFormat::Atom),
                 "self",
                 FeedFormat::Atom.media_type(),
             ),
             link(site.feed_page_url(&def.slug), "alternate", "text/html"),
         ]
         .into_iter()
-        .chain(site.hub_url().map(|hub| Link {
+        .chain(doc.hub().map(|hub| Link {
             href: hub.to_owned(),
             rel: "hub".to_owned(),
             ..Link::default()
         }))
+        .chain(
+            doc.history
+                .links
+                .iter()
+                .map(|(rel, href)| link(href.clone(), rel, FeedFormat::Atom.media_type())),
+        )
         .collect(),
         subtitle: (!def.description.is_empty()).then(|| Text::plain(def.description.clone())),
         entries: doc.articles.iter().map(|a| entry(doc, a)).collect(),
         lang: doc.language().map(str::to_owned),
         ..Feed::default()
     };
+    if doc.history.archive {
+        feed.namespaces
+            .insert("fh".to_owned(), HISTORY_NS.to_owned());
+        feed.extensions.insert(
+            "fh".to_owned(),
+            BTreeMap::from([("archive".to_owned(), vec![archive_marker()])]),
+        );
+    }
     if !doc.deleted.is_empty() {
         feed.namespaces
             .insert("at".to_owned(), TOMBSTONES_NS.to_owned());
@@ -85,6 +99,14 @@ pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
     }
     feed.write_to(Vec::with_capacity(4096 + doc.articles.len() * 4096))
         .map_err(|e| RenderError::Xml(e.to_string()))
+}
+
+/// RFC 5005 §4: `<fh:archive/>` marks an archive document.
+pub(super) fn archive_marker() -> Extension {
+    Extension {
+        name: "fh:archive".to_owned(),
+        ..Extension::default()
+    }
 }
 
 /// RFC 6721: tells readers to remove a story they already have.
@@ -165,6 +187,7 @@ mod tests {
             def: &def,
             articles: &[],
             deleted: &[],
+            history: &crate::render::NO_HISTORY,
         };
         let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
         assert!(
@@ -189,6 +212,7 @@ mod tests {
             def: &def,
             articles: &[],
             deleted: &deleted,
+            history: &crate::render::NO_HISTORY,
         };
         let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
         assert!(
@@ -212,6 +236,7 @@ mod tests {
             def: &def,
             articles: &articles,
             deleted: &[],
+            history: &crate::render::NO_HISTORY,
         };
         let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
         assert!(xml.contains(r#"<content xml:lang="#));

@@ -17,6 +17,9 @@ struct JsonFeed<'a> {
     title: &'a str,
     home_page_url: String,
     feed_url: String,
+    /// The next (older) stories: the next page, or the previous day's archive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_url: Option<&'a str>,
     #[serde(skip_serializing_if = "str::is_empty")]
     description: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,11 +90,15 @@ pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
         title: &def.title,
         home_page_url: site.feed_page_url(&def.slug),
         feed_url: site.feed_url(&def.slug, FeedFormat::Json),
+        next_url: doc
+            .history
+            .link("next")
+            .or_else(|| doc.history.link("prev-archive")),
         description: &def.description,
         language: doc.language(),
         authors: vec![Author { name: &site.title }],
-        hubs: site
-            .hub_url()
+        hubs: doc
+            .hub()
             .map(|url| Hub {
                 kind: "WebSub",
                 url,
@@ -147,6 +154,7 @@ mod tests {
             def: &def,
             articles: &articles,
             deleted: &[],
+            history: &crate::render::NO_HISTORY,
         };
         let value: serde_json::Value = serde_json::from_slice(&render(&doc).unwrap()).unwrap();
         assert_eq!(value["version"], VERSION);

@@ -17,6 +17,37 @@ use crate::model::Article;
 use crate::site::{FeedFormat, Site};
 use crate::store::Tombstone;
 
+/// RFC 5005 links and markers of one document of a feed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    /// The document's own URL, when it is not the subscription document (a page or archive).
+    pub this: Option<String>,
+    /// `(rel, href)`: `first`, `previous`, `next`, `last`, `prev-archive`, `next-archive`,
+    /// `current`, in the order they are written.
+    pub links: Vec<(&'static str, String)>,
+    /// An archive document (`fh:archive`).
+    pub archive: bool,
+}
+
+/// The history of a document with no paging or archive links.
+pub static NO_HISTORY: History = History {
+    this: None,
+    links: Vec::new(),
+    archive: false,
+};
+
+impl History {
+    pub fn link(&self, rel: &str) -> Option<&str> {
+        self.links
+            .iter()
+            .find(|(r, _)| *r == rel)
+            .map(|(_, href)| href.as_str())
+    }
+}
+
+/// The RFC 5005 namespace, for `fh:archive`.
+pub const HISTORY_NS: &str = "http://purl.org/syndication/history/1.0";
+
 /// Everything a feed document is made from.
 #[derive(Debug, Clone, Copy)]
 pub struct FeedDoc<'a> {
@@ -26,9 +57,28 @@ pub struct FeedDoc<'a> {
     pub articles: &'a [Article],
     /// Stories killed from this feed within the retention time, newest first (Atom only).
     pub deleted: &'a [Tombstone],
+    /// Paging and archive links (RFC 5005).
+    pub history: &'a History,
 }
 
 impl FeedDoc<'_> {
+    /// The document's own URL: the feed's, or the page's or archive's.
+    pub fn self_url(&self, format: FeedFormat) -> String {
+        self.history
+            .this
+            .clone()
+            .unwrap_or_else(|| self.site.feed_url(&self.def.slug, format))
+    }
+
+    /// The hub, named only in subscription documents (pages and archives are not topics).
+    pub fn hub(&self) -> Option<&str> {
+        self.history
+            .this
+            .is_none()
+            .then(|| self.site.hub_url())
+            .flatten()
+    }
+
     /// When the feed last changed, as far as its content can tell: the newest `updated` of its
     /// stories or kill of a story, or the Unix epoch for an empty feed (never "now", which would make the bytes
     /// differ on every render).

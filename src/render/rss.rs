@@ -10,7 +10,7 @@ use rss::extension::atom::{AtomExtension, Link};
 use rss::extension::dublincore::DublinCoreExtension;
 use rss::{Category, Channel, Guid, Item};
 
-use super::{FeedDoc, RenderError};
+use super::{FeedDoc, HISTORY_NS, RenderError};
 use crate::model::{Article, Image};
 use crate::site::FeedFormat;
 
@@ -26,7 +26,7 @@ pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
     let site = doc.site;
     let def = doc.def;
     let self_link = Link {
-        href: site.feed_url(&def.slug, FeedFormat::Rss),
+        href: doc.self_url(FeedFormat::Rss),
         rel: "self".into(),
         mime_type: Some(FeedFormat::Rss.media_type().into()),
         ..Link::default()
@@ -36,7 +36,23 @@ pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
     if doc.articles.iter().any(|a| !a.images.is_empty()) {
         namespaces.insert("media".to_owned(), MEDIA_NS.to_owned());
     }
+    let mut extensions = rss::extension::ExtensionMap::default();
+    if doc.history.archive {
+        // RFC 5005 appendix B: the same element in an RSS 2.0 channel.
+        namespaces.insert("fh".to_owned(), HISTORY_NS.to_owned());
+        extensions.insert(
+            "fh".to_owned(),
+            BTreeMap::from([(
+                "archive".to_owned(),
+                vec![Extension {
+                    name: "fh:archive".to_owned(),
+                    ..Extension::default()
+                }],
+            )]),
+        );
+    }
     let channel = Channel {
+        extensions,
         title: def.title.clone(),
         link: site.feed_page_url(&def.slug),
         description: def.description.clone(),
@@ -47,9 +63,15 @@ pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
         ttl: Some(def.ttl_minutes().to_string()),
         atom_ext: Some(AtomExtension {
             links: std::iter::once(self_link)
-                .chain(site.hub_url().map(|hub| Link {
+                .chain(doc.hub().map(|hub| Link {
                     href: hub.to_owned(),
                     rel: "hub".into(),
+                    ..Link::default()
+                }))
+                .chain(doc.history.links.iter().map(|(rel, href)| Link {
+                    href: href.clone(),
+                    rel: (*rel).into(),
+                    mime_type: Some(FeedFormat::Rss.media_type().into()),
                     ..Link::default()
                 }))
                 .collect(),
@@ -158,6 +180,7 @@ mod tests {
             def: &def,
             articles: &articles,
             deleted: &[],
+            history: &crate::render::NO_HISTORY,
         };
         String::from_utf8(render(&doc).unwrap()).unwrap()
     }

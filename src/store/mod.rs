@@ -13,6 +13,7 @@ pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;
+mod window;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -38,6 +39,22 @@ impl Selection {
             Selection::Categories(list) => list.contains(category),
         }
     }
+}
+
+/// A slice of a selection's live stories, for paged and archived feeds (RFC 5005). Bounds
+/// combine; stories come newest first (ties broken by id, descending) unless `oldest_first`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Window {
+    /// Only stories published at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Only stories that come after this one in feed order: published earlier, or at the same
+    /// time with a smaller id.
+    pub before: Option<(DateTime<Utc>, ArticleId)>,
+    /// Only stories published before this time.
+    pub until: Option<DateTime<Utc>>,
+    pub oldest_first: bool,
+    pub offset: usize,
+    pub limit: usize,
 }
 
 /// One entry of the change sequence.
@@ -186,6 +203,16 @@ pub trait Store: Send + Sync + 'static {
     /// by id, descending), each story once however many selected categories it is filed in.
     async fn latest(&self, selection: &Selection, limit: usize)
     -> Result<Vec<Article>, StoreError>;
+
+    /// The stories of a [`Window`] of the selection.
+    async fn window(
+        &self,
+        selection: &Selection,
+        window: &Window,
+    ) -> Result<Vec<Article>, StoreError>;
+
+    /// How many live stories the selection holds (each once).
+    async fn count(&self, selection: &Selection) -> Result<u64, StoreError>;
 
     /// Every category that has at least one live story, in slug order.
     async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError>;

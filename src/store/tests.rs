@@ -342,6 +342,79 @@ pub async fn subscriptions_are_renewed_listed_by_lease_and_expired(store: &dyn S
     assert!(store.claim_change(8, now).await.unwrap());
 }
 
+pub async fn windows_page_and_bound_a_selection_in_feed_order(store: &dyn Store) {
+    let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    for (id, cats, at) in [
+        ("a", &["world"][..], "2026-11-20T08:00:00Z"),
+        ("b", &["world", "g20"][..], "2026-11-21T08:00:00Z"),
+        ("c", &["g20"][..], "2026-11-21T08:00:00Z"),
+        ("d", &["world"][..], "2026-11-22T08:00:00Z"),
+        ("e", &["china"][..], "2026-11-23T08:00:00Z"),
+    ] {
+        store.put(story(id, cats, at)).await.unwrap();
+    }
+    store.kill(&ArticleId::parse("e").unwrap()).await.unwrap();
+    let both = Selection::Categories(vec![category("world"), category("g20")]);
+    let window =
+        |w: Window| async move { ids(&store.window(&both_of(), &w).await.unwrap()).join(",") };
+    fn both_of() -> Selection {
+        Selection::Categories(vec![category("world"), category("g20")])
+    }
+    let all = Window {
+        limit: 10,
+        ..Window::default()
+    };
+    assert_eq!(window(all.clone()).await, "d,c,b,a");
+    assert_eq!(
+        window(Window {
+            offset: 1,
+            limit: 2,
+            ..all.clone()
+        })
+        .await,
+        "c,b"
+    );
+    let cursor = Some((t("2026-11-21T08:00:00Z"), ArticleId::parse("c").unwrap()));
+    assert_eq!(
+        window(Window {
+            before: cursor.clone(),
+            ..all.clone()
+        })
+        .await,
+        "b,a"
+    );
+    assert_eq!(
+        window(Window {
+            from: Some(t("2026-11-21T00:00:00Z")),
+            until: Some(t("2026-11-22T00:00:00Z")),
+            ..all.clone()
+        })
+        .await,
+        "c,b"
+    );
+    assert_eq!(
+        window(Window {
+            from: Some(t("2026-11-21T00:00:00Z")),
+            oldest_first: true,
+            limit: 2,
+            ..all.clone()
+        })
+        .await,
+        "b,c"
+    );
+    let every = store.window(&Selection::All, &all).await.unwrap();
+    assert_eq!(ids(&every), ["d", "c", "b", "a"]);
+    assert_eq!(store.count(&both).await.unwrap(), 4);
+    assert_eq!(
+        store
+            .count(&Selection::Categories(vec![category("g20")]))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.count(&Selection::All).await.unwrap(), 4);
+}
+
 /// Instantiates each named suite test for SQLite and for PostgreSQL.
 macro_rules! store_suite {
     ($($name:ident),* $(,)?) => {
@@ -368,6 +441,7 @@ macro_rules! store_suite {
 }
 
 store_suite!(
+    windows_page_and_bound_a_selection_in_feed_order,
     subscriptions_are_renewed_listed_by_lease_and_expired,
     a_correction_is_read_back_at_its_new_version,
     a_batch_naming_a_story_twice_keeps_the_last_version_once,

@@ -380,7 +380,7 @@ impl Hub {
                     let Some((slug, format)) = self.site.feed_from_url(&topic) else {
                         continue;
                     };
-                    let key = FeedKey { slug, format };
+                    let key = FeedKey::current(slug, format);
                     let Ok(current) = self.cache.get(&key).await else {
                         continue;
                     };

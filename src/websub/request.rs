@@ -116,7 +116,7 @@ pub fn parse(form: &[u8], site: &Site, leases: Leases) -> Result<Intent, String>
     Ok(Intent {
         mode,
         topic: site.feed_url(&slug, format),
-        feed: FeedKey { slug, format },
+        feed: FeedKey::current(slug, format),
         callback,
         lease,
         secret,
@@ -163,13 +163,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(intent.mode, Mode::Subscribe);
-        assert_eq!(
-            intent.feed,
-            FeedKey {
-                slug: "g20".into(),
-                format: FeedFormat::Atom
-            }
-        );
+        assert_eq!(intent.feed, FeedKey::current("g20", FeedFormat::Atom));
         assert_eq!(intent.callback.query(), Some("feed=7"));
         assert_eq!(intent.lease, LEASES.default);
         assert_eq!(intent.secret.as_deref(), Some("s3cret"));

@@ -25,7 +25,8 @@ use tokio_postgres::NoTls;
 
 use super::{
     CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup, Selection, Store,
-    StoreError, Subscription, Tombstone, WriteOutcome, from_nanos, nanos, parse_body,
+    StoreError, Subscription, Tombstone, Window, WriteOutcome, from_nanos, nanos, parse_body,
+    window,
 };
 use crate::model::{Article, ArticleId, Category};
 
@@ -120,6 +121,16 @@ const MIGRATIONS: &[&str] = &[
     );
     "#,
 ];
+
+/// A window query's arguments as tokio-postgres takes them.
+fn pg_args(args: &[window::Arg]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+    args.iter()
+        .map(|a| match a {
+            window::Arg::Int(n) => n as &(dyn tokio_postgres::types::ToSql + Sync),
+            window::Arg::Text(t) => t as &(dyn tokio_postgres::types::ToSql + Sync),
+        })
+        .collect()
+}
 
 /// Parsed stories kept per replica, by id with the version they were read at.
 const ARTICLE_CACHE_ENTRIES: u64 = 20_000;
@@ -504,6 +515,25 @@ impl Store for PostgresStore {
                     .ok_or_else(|| StoreError::Corrupt(format!("story {id} is filed but missing")))
             })
             .collect()
+    }
+
+    async fn window(
+        &self,
+        selection: &Selection,
+        window: &Window,
+    ) -> Result<Vec<Article>, StoreError> {
+        let query = window::select(window::Dialect::Postgres, selection, window);
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(&query.sql).await?;
+        let rows = client.query(&stmt, &pg_args(&query.args)).await?;
+        rows.iter().map(|r| parse_body(r.get(0))).collect()
+    }
+
+    async fn count(&self, selection: &Selection) -> Result<u64, StoreError> {
+        let query = window::count(window::Dialect::Postgres, selection);
+        let client = self.client().await?;
+        let row = client.query_one(&query.sql, &pg_args(&query.args)).await?;
+        Ok(row.get::<_, i64>(0) as u64)
     }
 
     async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError> {

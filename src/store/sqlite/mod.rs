@@ -17,7 +17,8 @@ mod hub;
 
 use super::{
     CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup, Selection, Store,
-    StoreError, Subscription, Tombstone, WriteOutcome, from_nanos, nanos, parse_body,
+    StoreError, Subscription, Tombstone, Window, WriteOutcome, from_nanos, nanos, parse_body,
+    window,
 };
 use crate::model::{Article, ArticleId, Category};
 
@@ -90,6 +91,15 @@ const MIGRATIONS: &[&str] = &[
     );
     "#,
 ];
+
+impl rusqlite::ToSql for window::Arg {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            window::Arg::Int(n) => n.to_sql(),
+            window::Arg::Text(t) => t.to_sql(),
+        }
+    }
+}
 
 /// Reader connections kept open between queries.
 const READER_POOL: usize = 4;
@@ -448,6 +458,33 @@ impl Store for SqliteStore {
                 }
             }
             rows.iter().map(|(_, _, body)| parse_body(body)).collect()
+        })
+        .await
+    }
+
+    async fn window(
+        &self,
+        selection: &Selection,
+        window: &Window,
+    ) -> Result<Vec<Article>, StoreError> {
+        let query = window::select(window::Dialect::Sqlite, selection, window);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&query.sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(query.args.iter()), |r| {
+                r.get::<_, String>(0)
+            })?;
+            rows.map(|body| parse_body(&body?)).collect()
+        })
+        .await
+    }
+
+    async fn count(&self, selection: &Selection) -> Result<u64, StoreError> {
+        let query = window::count(window::Dialect::Sqlite, selection);
+        self.read(move |conn| {
+            let n: i64 = conn
+                .prepare_cached(&query.sql)?
+                .query_row(rusqlite::params_from_iter(query.args.iter()), |r| r.get(0))?;
+            Ok(n as u64)
         })
         .await
     }

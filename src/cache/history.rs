@@ -1,0 +1,251 @@
+//! RFC 5005 history: which stories each document of a feed holds, and how the documents link.
+//!
+//! - The *subscription document* (`/feeds/world.atom`) holds the newest `entries` stories.
+//! - *Paged feeds* (§3): `?page=N` holds the N-th `entries` stories, newest first; every page
+//!   links `first`, `last` and its `previous`/`next` neighbours. Pages move as stories arrive.
+//! - *Archived feeds* (§4): `/feeds/world/archive/2026-11-24.atom` holds the stories published
+//!   that UTC day that are older than the subscription document's oldest one, so the
+//!   subscription document and the archives together hold every story exactly once. The
+//!   subscription document links `prev-archive` to the newest archive; each archive links
+//!   `prev-archive`/`next-archive` to its neighbours (empty days are skipped) and `current`.
+//!   A day that ended before the subscription document's oldest story can no longer gain or
+//!   lose stories as new ones arrive, and is served as immutable.
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+
+use crate::catalog::FeedDef;
+use crate::model::{Article, ArticleId};
+use crate::render::History;
+use crate::site::{FeedFormat, Site};
+use crate::store::{Store, StoreError, Window};
+
+/// Most stories one day's archive holds.
+const MAX_ARCHIVE_ENTRIES: usize = 10_000;
+
+/// Which document of a feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Part {
+    /// The subscription document.
+    Current,
+    /// A page after the first (`?page=N`, N ≥ 2).
+    Page(u32),
+    /// One UTC day's archive.
+    Archive(NaiveDate),
+}
+
+impl Part {
+    /// The document's own URL.
+    pub fn url(self, site: &Site, slug: &str, format: FeedFormat) -> String {
+        match self {
+            Part::Current => site.feed_url(slug, format),
+            Part::Page(n) => format!("{}?page={n}", site.feed_url(slug, format)),
+            Part::Archive(day) => archive_url(site, slug, format, day),
+        }
+    }
+}
+
+pub fn archive_url(site: &Site, slug: &str, format: FeedFormat, day: NaiveDate) -> String {
+    format!(
+        "{}/feeds/{slug}/archive/{}.{}",
+        site.origin(),
+        day.format("%Y-%m-%d"),
+        format.extension()
+    )
+}
+
+/// What a document holds.
+pub struct Selected {
+    pub articles: Vec<Article>,
+    pub history: History,
+    /// The document can no longer change as stories are published.
+    pub immutable: bool,
+}
+
+/// The stories and links of `part`, or `None` when there is no such page or archive.
+pub async fn select(
+    store: &dyn Store,
+    site: &Site,
+    def: &FeedDef,
+    format: FeedFormat,
+    part: Part,
+) -> Result<Option<Selected>, StoreError> {
+    let url = |part: Part| part.url(site, &def.slug, format);
+    let per_page = def.entries.max(1);
+    match part {
+        Part::Current => {
+            let articles = store.latest(&def.selection, per_page).await?;
+            let mut history = History::default();
+            history.links.extend(paging(store, def, 1, &url).await?);
+            if let Some(prev) = archive_before_current(store, def, &articles).await? {
+                history
+                    .links
+                    .push(("prev-archive", archive_url(site, &def.slug, format, prev)));
+            }
+            Ok(Some(Selected {
+                articles,
+                history,
+                immutable: false,
+            }))
+        }
+        Part::Page(n) => {
+            let window = Window {
+                offset: (n as usize - 1).saturating_mul(per_page),
+                limit: per_page,
+                ..Window::default()
+            };
+            let articles = store.window(&def.selection, &window).await?;
+            if n < 2 || articles.is_empty() {
+                return Ok(None);
+            }
+            let history = History {
+                this: Some(url(part)),
+                links: paging(store, def, n, &url).await?,
+                archive: false,
+            };
+            Ok(Some(Selected {
+                articles,
+                history,
+                immutable: false,
+            }))
+        }
+        Part::Archive(day) => archive(store, site, def, format, day).await,
+    }
+}
+
+/// `first`, `previous`, `next` and `last` of page `n`.
+async fn paging(
+    store: &dyn Store,
+    def: &FeedDef,
+    n: u32,
+    url: &impl Fn(Part) -> String,
+) -> Result<Vec<(&'static str, String)>, StoreError> {
+    let total = store.count(&def.selection).await?;
+    let pages = total.div_ceil(def.entries.max(1) as u64).max(1);
+    let pages = u32::try_from(pages).unwrap_or(u32::MAX);
+    let page = |k: u32| url(if k <= 1 { Part::Current } else { Part::Page(k) });
+    let mut links = vec![("first", page(1))];
+    if n > 1 {
+        links.push(("previous", page(n - 1)));
+    }
+    if n < pages {
+        links.push(("next", page(n + 1)));
+    }
+    links.push(("last", page(pages)));
+    Ok(links)
+}
+
+/// Where the archives end: the subscription document's oldest story, when it is full.
+fn boundary(def: &FeedDef, current: &[Article]) -> Option<(DateTime<Utc>, ArticleId)> {
+    if current.len() < def.entries.max(1) {
+        return None;
+    }
+    current.last().map(|a| (a.published, a.id.clone()))
+}
+
+async fn archive_before_current(
+    store: &dyn Store,
+    def: &FeedDef,
+    current: &[Article],
+) -> Result<Option<NaiveDate>, StoreError> {
+    let Some(boundary) = boundary(def, current) else {
+        return Ok(None);
+    };
+    newest_day(
+        store,
+        def,
+        Window {
+            before: Some(boundary),
+            ..Window::default()
+        },
+    )
+    .await
+}
+
+/// The day of the newest story in the window, if any.
+async fn newest_day(
+    store: &dyn Store,
+    def: &FeedDef,
+    window: Window,
+) -> Result<Option<NaiveDate>, StoreError> {
+    let window = Window { limit: 1, ..window };
+    Ok(store
+        .window(&def.selection, &window)
+        .await?
+        .first()
+        .map(|a| a.published.date_naive()))
+}
+
+fn start_of(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
+}
+
+async fn archive(
+    store: &dyn Store,
+    site: &Site,
+    def: &FeedDef,
+    format: FeedFormat,
+    day: NaiveDate,
+) -> Result<Option<Selected>, StoreError> {
+    let current = store.latest(&def.selection, def.entries.max(1)).await?;
+    let Some(boundary) = boundary(def, &current) else {
+        return Ok(None);
+    };
+    let (start, end) = (
+        start_of(day),
+        start_of(day.checked_add_days(Days::new(1)).unwrap_or(day)),
+    );
+    let articles = store
+        .window(
+            &def.selection,
+            &Window {
+                from: Some(start),
+                until: Some(end),
+                before: Some(boundary.clone()),
+                limit: MAX_ARCHIVE_ENTRIES,
+                ..Window::default()
+            },
+        )
+        .await?;
+    if articles.is_empty() {
+        return Ok(None);
+    }
+    let prev = newest_day(
+        store,
+        def,
+        Window {
+            until: Some(start),
+            ..Window::default()
+        },
+    )
+    .await?;
+    let next = store
+        .window(
+            &def.selection,
+            &Window {
+                from: Some(end),
+                before: Some(boundary.clone()),
+                oldest_first: true,
+                limit: 1,
+                ..Window::default()
+            },
+        )
+        .await?
+        .first()
+        .map(|a| a.published.date_naive());
+    let mut links = vec![("current", site.feed_url(&def.slug, format))];
+    if let Some(prev) = prev {
+        links.push(("prev-archive", archive_url(site, &def.slug, format, prev)));
+    }
+    if let Some(next) = next {
+        links.push(("next-archive", archive_url(site, &def.slug, format, next)));
+    }
+    Ok(Some(Selected {
+        articles,
+        history: History {
+            this: Some(archive_url(site, &def.slug, format, day)),
+            links,
+            archive: true,
+        },
+        immutable: end <= boundary.0,
+    }))
+}

@@ -1,0 +1,240 @@
+//! RFC 5005 against the real server: walking the archives from the subscription document to
+//! the oldest day, and the pages from the first to the last, sees every story exactly once.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Server, fixture, wirefeed};
+
+const TOKEN: &str = "history-test-token";
+
+fn start() -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let status = wirefeed(dir.path())
+        .arg("import")
+        .arg(fixture("markets-week.ndjson"))
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let server = Server::start_in(dir.path(), |cmd| {
+        cmd.env("WIREFEED_FEEDS_DIR", fixture("feeds-history"))
+            .env("WIREFEED_INGEST_TOKEN", TOKEN);
+    });
+    (dir, server)
+}
+
+fn fixture_ids() -> BTreeSet<String> {
+    std::fs::read_to_string(fixture("markets-week.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The href of the `<link>` / `<atom:link>` with `rel`, in an Atom or RSS document.
+fn link(xml: &str, rel: &str) -> Option<String> {
+    xml.split('<').find_map(|tag| {
+        let tag = tag.split('>').next()?;
+        if !(tag.starts_with("link ") || tag.starts_with("atom:link "))
+            || !tag.contains(&format!("rel=\"{rel}\""))
+        {
+            return None;
+        }
+        let href = tag.split("href=\"").nth(1)?.split('"').next()?;
+        Some(href.replace("&amp;", "&"))
+    })
+}
+
+/// The story ids of a document (entry ids are tag URIs ending in the story id).
+fn ids(xml: &str) -> Vec<String> {
+    let feed = feed_rs::parser::parse(xml.as_bytes()).unwrap();
+    feed.entries
+        .iter()
+        .map(|e| e.id.rsplit(':').next().unwrap().to_owned())
+        .collect()
+}
+
+fn path_of(server: &Server, href: &str) -> String {
+    let public = server.base.as_str();
+    href.strip_prefix(public)
+        .unwrap_or_else(|| panic!("{href} is not on {public}"))
+        .to_owned()
+}
+
+/// Walks from the subscription document back through `prev-archive`, checking each archive.
+/// `newest_open`: the newest archive's day still holds the subscription document's oldest
+/// story, so it can still change and must not be immutable.
+async fn walk_archives(server: &Server, feed: &str, newest_open: bool) -> (Vec<String>, usize) {
+    let mut seen = Vec::new();
+    let current = server.text(feed).await;
+    assert!(!current.contains("fh:archive"));
+    seen.extend(ids(&current));
+    let mut next = link(&current, "prev-archive");
+    let mut archives = 0;
+    let mut newer: Option<String> = None;
+    while let Some(href) = next {
+        let path = path_of(server, &href);
+        let response = server.get(&path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let cache_control = response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let etag = response.headers()["etag"].clone();
+        let xml = response.text().await.unwrap();
+        assert!(
+            xml.contains("<fh:archive"),
+            "{path} is not marked as an archive"
+        );
+        assert_eq!(
+            link(&xml, "current").as_deref(),
+            Some(server.url(feed).as_str())
+        );
+        assert_eq!(link(&xml, "self").as_deref(), Some(href.as_str()));
+        assert_eq!(
+            link(&xml, "next-archive"),
+            newer,
+            "{path} links back to the newer archive"
+        );
+        // Days that ended before the subscription document's oldest story cannot change.
+        let open = newest_open && archives == 0;
+        assert_eq!(
+            !open,
+            cache_control.contains("immutable"),
+            "{path}: {cache_control}"
+        );
+        let revalidated = reqwest::Client::new()
+            .get(server.url(&path))
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revalidated.status(), 304, "{path}");
+        seen.extend(ids(&xml));
+        archives += 1;
+        newer = Some(href);
+        next = link(&xml, "prev-archive");
+    }
+    (seen, archives)
+}
+
+fn exactly_once(seen: &[String], expected: &BTreeSet<String>) {
+    let unique: BTreeSet<String> = seen.iter().cloned().collect();
+    assert_eq!(unique.len(), seen.len(), "a story was seen twice: {seen:?}");
+    assert_eq!(&unique, expected);
+}
+
+#[tokio::test]
+async fn walking_the_archives_sees_every_story_exactly_once_in_atom_and_rss() {
+    let (_dir, server) = start();
+    let mut expected = fixture_ids();
+    for feed in ["/feeds/markets.atom", "/feeds/markets.rss"] {
+        let (seen, archives) = walk_archives(&server, feed, false).await;
+        exactly_once(&seen, &expected);
+        // 19, 20, 21, 23 and 24 November; the 22nd had no story and is skipped.
+        assert_eq!(archives, 5, "{feed}");
+    }
+    assert_eq!(
+        server
+            .get("/feeds/markets/archive/2026-11-22.atom")
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        server
+            .get("/feeds/markets/archive/2026-11-25.atom")
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        server
+            .get("/feeds/markets/archive/2026-13-01.atom")
+            .await
+            .status(),
+        404
+    );
+
+    // A publish moves the subscription document along; the history still holds every story once.
+    let late: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("markets-late.json")).unwrap())
+            .unwrap();
+    let response = reqwest::Client::new()
+        .post(server.url("/api/articles"))
+        .bearer_auth(TOKEN)
+        .json(&late)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    expected.insert(late["id"].as_str().unwrap().to_owned());
+    let (seen, _) = walk_archives(&server, "/feeds/markets.atom", true).await;
+    exactly_once(&seen, &expected);
+}
+
+#[tokio::test]
+async fn pages_link_first_previous_next_and_last_and_json_feed_follows_next_url() {
+    let (_dir, server) = start();
+    let expected = fixture_ids();
+    let first = server.text("/feeds/markets.atom").await;
+    assert_eq!(
+        link(&first, "first").as_deref(),
+        Some(server.url("/feeds/markets.atom").as_str())
+    );
+    assert_eq!(
+        link(&first, "last").as_deref(),
+        Some(server.url("/feeds/markets.atom?page=5").as_str())
+    );
+    assert!(link(&first, "previous").is_none());
+    let mut seen = ids(&first);
+    let mut next = link(&first, "next");
+    let mut pages = 1;
+    while let Some(href) = next {
+        let page = server.text(&path_of(&server, &href)).await;
+        pages += 1;
+        assert_eq!(link(&page, "self").as_deref(), Some(href.as_str()));
+        assert!(link(&page, "previous").is_some());
+        assert!(link(&page, "hub").is_none());
+        seen.extend(ids(&page));
+        next = link(&page, "next");
+    }
+    assert_eq!(pages, 5);
+    exactly_once(&seen, &expected);
+    for missing in ["?page=6", "?page=0", "?page=two"] {
+        let status = server
+            .get(&format!("/feeds/markets.atom{missing}"))
+            .await
+            .status();
+        assert_eq!(status, 404, "{missing}");
+    }
+    // ?page=1 is the subscription document, and other parameters are ignored.
+    assert_eq!(
+        server.text("/feeds/markets.atom?page=1&utm_source=x").await,
+        first
+    );
+
+    let mut seen = Vec::new();
+    let mut next = Some(server.url("/feeds/markets.json"));
+    while let Some(url) = next {
+        let doc: serde_json::Value =
+            serde_json::from_str(&server.text(&path_of(&server, &url)).await).unwrap();
+        seen.extend(doc["items"].as_array().unwrap().iter().map(|i| {
+            i["id"]
+                .as_str()
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .to_owned()
+        }));
+        next = doc["next_url"].as_str().map(str::to_owned);
+    }
+    exactly_once(&seen, &expected);
+}
