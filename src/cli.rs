@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 
 use crate::cache::{self, FeedCache};
 use crate::catalog::Catalog;
-use crate::config::{Config, Flags, HubSetting};
+use crate::config::{Config, Flags, HubSetting, LogFormat};
 use crate::http::auth::Tokens;
 use crate::http::politeness::PollLimiter;
 use crate::http::{App, server};
@@ -102,7 +102,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         feeds_dir: cli.feeds_dir.clone(),
     };
     let config = Config::load(cli.config.as_deref(), |var| std::env::var(var).ok(), &flags)?;
-    init_logging(&config.log);
+    init_logging(&config.log, config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -114,14 +114,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn init_logging(filter: &str) {
+fn init_logging(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<store::Opened> {
@@ -260,6 +268,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         }
     };
     let app = Arc::new(App {
+        metrics: crate::metrics::Metrics::new(Arc::clone(&cache), hub.clone()),
         store,
         catalog,
         site,

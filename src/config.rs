@@ -53,6 +53,8 @@ pub struct Config {
     pub poll_limit_per_minute: u32,
     /// Log filter, e.g. `info` or `wirefeed=debug,info`.
     pub log: String,
+    /// `human` (default) or `json`: one JSON object per line, for log collectors.
+    pub log_format: LogFormat,
     /// The site's name, in feed titles and as the feeds' author.
     pub site_title: String,
     /// `authority,year` of entry ids (RFC 4151 tag: URIs); defaults to the public URL's host
@@ -105,6 +107,7 @@ impl Default for Config {
             max_header_bytes: 64 * 1024,
             poll_limit_per_minute: 0,
             log: "info".to_owned(),
+            log_format: LogFormat::Human,
             site_title: "Wirefeed".to_owned(),
             tag_authority: None,
             load_sample: true,
@@ -148,6 +151,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("max_header_bytes", Kind::Integer),
     ("poll_limit_per_minute", Kind::Integer),
     ("log", Kind::Text),
+    ("log_format", Kind::Text),
     ("site_title", Kind::Text),
     ("tag_authority", Kind::Text),
     ("load_sample", Kind::Boolean),
@@ -163,6 +167,14 @@ const KEYS: &[(&str, Kind)] = &[
     ("websub_per_host", Kind::Integer),
     ("websub_max_subscriptions_per_host", Kind::Integer),
 ];
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
 
 /// Which WebSub hub the feeds name, if any.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -19,8 +19,30 @@ use crate::ingest::ninjs;
 use crate::model::{Article, ArticleDraft, ArticleId, FieldError};
 use crate::store::{Lookup, WriteOutcome};
 
-/// `/api/articles` (no id) or `/api/articles/{id}`.
+/// `/api/articles` (no id) or `/api/articles/{id}`. Writes refused for what they carry (bad
+/// token, bad story) are counted as rejected in the metrics.
 pub async fn handle(
+    app: &App,
+    request: Request<Incoming>,
+    id: Option<&str>,
+) -> Result<Response<Body>, HttpError> {
+    let write = matches!(
+        *request.method(),
+        Method::POST | Method::PUT | Method::DELETE
+    );
+    let result = answer(app, request, id).await;
+    if write
+        && matches!(
+            result,
+            Err(HttpError::Problem(_) | HttpError::Unauthorized(..))
+        )
+    {
+        app.metrics.ingested("rejected");
+    }
+    result
+}
+
+async fn answer(
     app: &App,
     request: Request<Incoming>,
     id: Option<&str>,
@@ -253,10 +275,12 @@ async fn publish(
     let outcome = app.store.put(article.clone()).await?;
     tracing::info!(token, %id, ?outcome, "article stored");
     refresh(app).await;
-    let status = match outcome {
-        WriteOutcome::Created(_) => StatusCode::CREATED,
-        WriteOutcome::Updated(_) | WriteOutcome::Unchanged => StatusCode::OK,
+    let (status, counted) = match outcome {
+        WriteOutcome::Created(_) => (StatusCode::CREATED, "created"),
+        WriteOutcome::Updated(_) => (StatusCode::OK, "updated"),
+        WriteOutcome::Unchanged => (StatusCode::OK, "unchanged"),
     };
+    app.metrics.ingested(counted);
     let mut response = json(status, &article);
     let location = format!("{}/api/articles/{id}", app.site.origin());
     response.headers_mut().insert(
@@ -270,6 +294,7 @@ async fn kill(app: &App, token: &str, id: &ArticleId) -> Result<Response<Body>, 
     match app.store.kill(id).await? {
         Some(killed) => {
             tracing::info!(token, %id, seq = killed.killed.seq, "article killed");
+            app.metrics.ingested("killed");
             refresh(app).await;
         }
         None => match app.store.get(id).await? {

@@ -34,6 +34,8 @@ pub struct App {
     pub catalog: Catalog,
     pub site: Site,
     pub cache: Arc<FeedCache>,
+    /// What the server counts, for /metrics.
+    pub metrics: crate::metrics::Metrics,
     /// The WebSub hub, when push is on.
     pub hub: Option<Arc<crate::websub::Hub>>,
     pub tokens: auth::Tokens,

@@ -28,6 +28,26 @@ pub enum Route {
 }
 
 impl Route {
+    /// The route's name in metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Route::Index => "index",
+            Route::Category(_) => "category",
+            Route::Article(_) => "article",
+            Route::Feed {
+                part: Part::Archive(_),
+                ..
+            } => "feed_archive",
+            Route::Feed { .. } => "feed",
+            Route::Opml => "opml",
+            Route::Hub => "hub",
+            Route::Health => "health",
+            Route::Metrics => "metrics",
+            Route::Api(_) => "api",
+            Route::NotFound => "not_found",
+        }
+    }
+
     pub fn parse(path: &str) -> Self {
         match path {
             "/" => return Route::Index,

@@ -5,10 +5,12 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
 use hyper::body::Incoming;
+use hyper::header::HeaderValue;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -17,6 +19,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::panic::AssertUnwindSafe;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use super::error::HttpError;
 use super::response::{self, Body};
@@ -140,9 +143,49 @@ async fn within(
         })
 }
 
-/// Answers one request.
+/// Answers one request, counted in the metrics, inside a span carrying its request id (the
+/// client's `X-Request-Id` when it sent a sane one), so every log line about it can be found.
 pub async fn handle(app: &App, request: Request<Incoming>, timeout: Duration) -> Response<Body> {
     let route = Route::parse(request.uri().path());
+    let name = route.name();
+    let id = request_id(request.headers().get("x-request-id"));
+    let span = tracing::info_span!("request", id = %id, method = %request.method(), path = request.uri().path());
+    let mut response = answer(app, request, route, timeout).instrument(span).await;
+    app.metrics.request(name, response.status().as_u16());
+    if let Ok(value) = HeaderValue::try_from(id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(0);
+
+/// The client's request id when it is short, visible ASCII; otherwise a new one, unique within
+/// this process and unlikely to repeat across restarts.
+fn request_id(given: Option<&HeaderValue>) -> String {
+    if let Some(given) = given.and_then(|v| v.to_str().ok()) {
+        if !given.is_empty() && given.len() <= 64 && given.bytes().all(|b| b.is_ascii_graphic()) {
+            return given.to_owned();
+        }
+    }
+    static START: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let start = START.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as u32)
+    });
+    format!(
+        "{start:08x}-{:x}",
+        NEXT_REQUEST.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+async fn answer(
+    app: &App,
+    request: Request<Incoming>,
+    route: Route,
+    timeout: Duration,
+) -> Response<Body> {
     let head = request.method() == Method::HEAD;
     let result = match route {
         Route::Api(id) => within(timeout, api::handle(app, request, id.as_deref())).await,
@@ -180,7 +223,7 @@ async fn route_get(
             };
             feeds::feed(app, request, &slug, format, part).await
         }
-        Route::Metrics => Ok(metrics::render(app)),
+        Route::Metrics => Ok(metrics::render(app).await),
         Route::Opml => feeds::opml(app).await,
         Route::Health => Ok(response::bytes(
             hyper::StatusCode::OK,

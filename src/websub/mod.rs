@@ -101,52 +101,52 @@ impl HubStats {
         [
             (
                 "websub_requests",
-                "Subscription requests accepted for verification.",
+                "Subscription requests accepted for verification",
                 get(&self.requests),
             ),
             (
                 "websub_verified",
-                "Subscriptions and unsubscriptions confirmed by the subscriber.",
+                "Subscriptions and unsubscriptions confirmed by the subscriber",
                 get(&self.verified),
             ),
             (
                 "websub_verify_failures",
-                "Verifications of intent the subscriber did not confirm.",
+                "Verifications of intent the subscriber did not confirm",
                 get(&self.verify_failures),
             ),
             (
                 "websub_deliveries",
-                "Feed updates delivered (answered 2xx).",
+                "Feed updates delivered (answered 2xx)",
                 get(&self.deliveries),
             ),
             (
                 "websub_delivery_failures",
-                "Delivery attempts that failed (to be retried).",
+                "Delivery attempts that failed (to be retried)",
                 get(&self.delivery_failures),
             ),
             (
                 "websub_given_up",
-                "Deliveries given up after every attempt failed.",
+                "Deliveries given up after every attempt failed",
                 get(&self.given_up),
             ),
             (
                 "websub_dropped",
-                "Deliveries dropped because the queue was full.",
+                "Deliveries dropped because the queue was full",
                 get(&self.dropped),
             ),
             (
                 "websub_superseded",
-                "Waiting deliveries replaced by a newer one of the same feed.",
+                "Waiting deliveries replaced by a newer one of the same feed",
                 get(&self.superseded),
             ),
             (
                 "websub_pings",
-                "Publish pings accepted by the external hub.",
+                "Publish pings accepted by the external hub",
                 get(&self.pings),
             ),
             (
                 "websub_ping_failures",
-                "Publish pings the external hub did not accept.",
+                "Publish pings the external hub did not accept",
                 get(&self.ping_failures),
             ),
         ]

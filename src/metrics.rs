@@ -1,0 +1,197 @@
+//! What the server counts, served at `/metrics` in the Prometheus text format through the
+//! `prometheus-client` crate: requests by route and status, the share of feed polls answered
+//! 304, the feed cache (hits, misses, evictions, bytes), render time, ingest outcomes, WebSub
+//! deliveries and failures. Counters kept elsewhere as plain atomics (the cache's, the hub's)
+//! are read at scrape time by collectors; the two counters every feed poll bumps are resolved
+//! once, so the hot path is one atomic add.
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use crate::cache::FeedCache;
+use crate::websub::Hub;
+
+/// The `Content-Type` of the Prometheus text format.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IngestLabels {
+    outcome: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    feed_ok: Counter,
+    feed_not_modified: Counter,
+    ingest: Family<IngestLabels, Counter>,
+}
+
+impl Metrics {
+    pub fn new(cache: Arc<FeedCache>, hub: Option<Arc<Hub>>) -> Self {
+        let mut registry = Registry::with_prefix("wirefeed");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "Requests answered, by route and status",
+            requests.clone(),
+        );
+        let ingest = Family::<IngestLabels, Counter>::default();
+        registry.register(
+            "ingest",
+            "Stories sent to the ingest API, by outcome (created, updated, unchanged, killed, rejected)",
+            ingest.clone(),
+        );
+        registry.register(
+            "render_seconds",
+            "Time to render and compress one feed document on a cache miss",
+            cache.stats.render_seconds.clone(),
+        );
+        let feed_ok = requests
+            .get_or_create(&RequestLabels {
+                route: "feed",
+                status: 200,
+            })
+            .clone();
+        let feed_not_modified = requests
+            .get_or_create(&RequestLabels {
+                route: "feed",
+                status: 304,
+            })
+            .clone();
+        registry.register_collector(Box::new(CacheCollector {
+            cache,
+            feed_ok: feed_ok.clone(),
+            feed_not_modified: feed_not_modified.clone(),
+        }));
+        if let Some(hub) = hub {
+            registry.register_collector(Box::new(HubCollector(hub)));
+        }
+        Self {
+            registry,
+            requests,
+            feed_ok,
+            feed_not_modified,
+            ingest,
+        }
+    }
+
+    /// Counts one answered request.
+    pub fn request(&self, route: &'static str, status: u16) {
+        match (route, status) {
+            ("feed", 200) => self.feed_ok.inc(),
+            ("feed", 304) => self.feed_not_modified.inc(),
+            _ => self
+                .requests
+                .get_or_create(&RequestLabels { route, status })
+                .inc(),
+        };
+    }
+
+    /// Counts one story through the ingest API.
+    pub fn ingested(&self, outcome: &'static str) {
+        self.ingest.get_or_create(&IngestLabels { outcome }).inc();
+    }
+
+    /// Everything, in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    let metric = ConstCounter::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: f64,
+) -> Result<(), std::fmt::Error> {
+    let metric = ConstGauge::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+struct CacheCollector {
+    cache: Arc<FeedCache>,
+    feed_ok: Counter,
+    feed_not_modified: Counter,
+}
+
+impl Collector for CacheCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for (name, help, value) in self.cache.stats.snapshot() {
+            counter(&mut encoder, name, help, value)?;
+        }
+        let (bytes, entries) = self.cache.size();
+        gauge(
+            &mut encoder,
+            "cache_bytes",
+            "Bytes of rendered feeds held, all codings",
+            bytes as f64,
+        )?;
+        gauge(
+            &mut encoder,
+            "cache_entries",
+            "Feed documents held",
+            entries as f64,
+        )?;
+        let (ok, not_modified) = (self.feed_ok.get(), self.feed_not_modified.get());
+        let ratio = if ok + not_modified == 0 {
+            0.0
+        } else {
+            not_modified as f64 / (ok + not_modified) as f64
+        };
+        gauge(
+            &mut encoder,
+            "feed_not_modified_ratio",
+            "Share of feed polls answered 304 Not Modified (of 200s and 304s) since start",
+            ratio,
+        )
+    }
+}
+
+struct HubCollector(Arc<Hub>);
+
+impl std::fmt::Debug for CacheCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CacheCollector")
+    }
+}
+
+impl std::fmt::Debug for HubCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HubCollector")
+    }
+}
+
+impl Collector for HubCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for (name, help, value) in self.0.stats.snapshot() {
+            counter(&mut encoder, name, help, value)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,163 @@
+//! `/metrics` scraped and parsed with an independent Prometheus text-format parser, and the
+//! JSON logs carrying each request's id.
+
+mod common;
+
+use common::{Server, fixture};
+use prometheus_parse::{Sample, Scrape, Value};
+
+const TOKEN: &str = "metrics-test-token";
+
+async fn scrape(server: &Server) -> Scrape {
+    let response = server.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    Scrape::parse(lines).unwrap()
+}
+
+fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let sample: &Sample = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .unwrap_or_else(|| panic!("no {name} {labels:?}"));
+    match &sample.value {
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+        other => panic!("{name} is {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_requests_polls_renders_and_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), |cmd| {
+        cmd.env("WIREFEED_INGEST_TOKEN", TOKEN);
+    });
+    let client = reqwest::Client::new();
+    let first = server.get("/feeds/world.atom").await;
+    let etag = first.headers()["etag"].clone();
+    for _ in 0..3 {
+        let polled = client
+            .get(server.url("/feeds/world.atom"))
+            .header("if-none-match", etag.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(polled.status(), 304);
+    }
+    assert_eq!(server.get("/feeds/no-such-desk.rss").await.status(), 404);
+    let story: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("publish-g20-bilateral.json")).unwrap(),
+    )
+    .unwrap();
+    let publish = |body: serde_json::Value| {
+        client
+            .post(server.url("/api/articles"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(publish(story.clone()).await.unwrap().status(), 201);
+    let mut bad = story.clone();
+    bad["title"] = serde_json::json!("");
+    assert_eq!(publish(bad).await.unwrap().status(), 422);
+    assert_eq!(server.get("/feeds/g20.rss").await.status(), 200);
+
+    let scrape = scrape(&server).await;
+    assert_eq!(
+        value(
+            &scrape,
+            "wirefeed_http_requests_total",
+            &[("route", "feed"), ("status", "200")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &scrape,
+            "wirefeed_http_requests_total",
+            &[("route", "feed"), ("status", "304")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        value(
+            &scrape,
+            "wirefeed_http_requests_total",
+            &[("route", "feed"), ("status", "404")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &scrape,
+            "wirefeed_http_requests_total",
+            &[("route", "api"), ("status", "201")]
+        ),
+        1.0
+    );
+    assert_eq!(value(&scrape, "wirefeed_feed_not_modified_ratio", &[]), 0.6);
+    assert_eq!(
+        value(&scrape, "wirefeed_ingest_total", &[("outcome", "created")]),
+        1.0
+    );
+    assert_eq!(
+        value(&scrape, "wirefeed_ingest_total", &[("outcome", "rejected")]),
+        1.0
+    );
+    assert_eq!(value(&scrape, "wirefeed_cache_hits_total", &[]), 3.0);
+    assert!(value(&scrape, "wirefeed_cache_bytes", &[]) > 1000.0);
+    let renders = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "wirefeed_render_seconds")
+        .expect("the render time histogram");
+    let Value::Histogram(buckets) = &renders.value else {
+        panic!("render_seconds is {:?}", renders.value)
+    };
+    assert!(buckets.iter().any(|b| b.count >= 1.0), "{buckets:?}");
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id_of_every_line_about_a_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), |cmd| {
+        cmd.env("WIREFEED_INGEST_TOKEN", TOKEN)
+            .env("WIREFEED_LOG", "info")
+            .env("WIREFEED_LOG_FORMAT", "json");
+    });
+    let story: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("publish-g20-bilateral.json")).unwrap(),
+    )
+    .unwrap();
+    let response = reqwest::Client::new()
+        .post(server.url("/api/articles"))
+        .bearer_auth(TOKEN)
+        .header("x-request-id", "desk-7f3a")
+        .json(&story)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["x-request-id"], "desk-7f3a");
+    // A request without an id gets one.
+    let generated = server.get("/healthz").await;
+    assert!(!generated.headers()["x-request-id"].is_empty());
+
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let stored = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "article stored")
+        .unwrap_or_else(|| panic!("no JSON line for the publish in:\n{log}"));
+    assert_eq!(stored["span"]["id"], "desk-7f3a", "{stored}");
+    assert_eq!(stored["span"]["path"], "/api/articles");
+    assert_eq!(stored["level"], "INFO");
+}
