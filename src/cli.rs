@@ -267,8 +267,15 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             Some(hub)
         }
     };
+    let audience = Arc::new(crate::audience::Audience::new(Arc::clone(&store)));
+    tokio::spawn(Arc::clone(&audience).run());
     let app = Arc::new(App {
-        metrics: crate::metrics::Metrics::new(Arc::clone(&cache), hub.clone()),
+        metrics: crate::metrics::Metrics::new(
+            Arc::clone(&cache),
+            hub.clone(),
+            Arc::clone(&audience),
+        ),
+        audience,
         store,
         catalog,
         site,

@@ -5,6 +5,7 @@
 //! request → [`http`] → [`store`] + [`render`] → bytes → [`http`]. The store never knows about
 //! HTTP, renderers never do I/O, and HTTP never builds XML. See `DESIGN.md` for the contract.
 
+pub mod audience;
 pub mod cache;
 pub mod catalog;
 pub mod cli;

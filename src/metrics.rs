@@ -14,6 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use crate::audience::Audience;
 use crate::cache::FeedCache;
 use crate::websub::Hub;
 
@@ -40,7 +41,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(cache: Arc<FeedCache>, hub: Option<Arc<Hub>>) -> Self {
+    pub fn new(cache: Arc<FeedCache>, hub: Option<Arc<Hub>>, audience: Arc<Audience>) -> Self {
         let mut registry = Registry::with_prefix("wirefeed");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -79,6 +80,7 @@ impl Metrics {
         if let Some(hub) = hub {
             registry.register_collector(Box::new(HubCollector(hub)));
         }
+        registry.register_collector(Box::new(AudienceCollector(audience)));
         Self {
             registry,
             requests,
@@ -174,6 +176,51 @@ impl Collector for CacheCollector {
 }
 
 struct HubCollector(Arc<Hub>);
+
+/// Today's readers per feed, as of the last flush.
+struct AudienceCollector(Arc<Audience>);
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FeedLabels {
+    feed: String,
+}
+
+impl Collector for AudienceCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let today = self.0.today();
+        let subscribers = Family::<FeedLabels, prometheus_client::metrics::gauge::Gauge>::default();
+        let clients = Family::<FeedLabels, prometheus_client::metrics::gauge::Gauge>::default();
+        for feed in &today {
+            let labels = FeedLabels {
+                feed: feed.feed.clone(),
+            };
+            subscribers
+                .get_or_create(&labels)
+                .set(feed.subscribers as i64);
+            clients
+                .get_or_create(&labels)
+                .set(feed.direct_clients as i64);
+        }
+        subscribers.encode(encoder.encode_descriptor(
+            "feed_subscribers",
+            "Readers of each feed today: aggregators' reported subscribers plus distinct direct clients",
+            None,
+            subscribers.metric_type(),
+        )?)?;
+        clients.encode(encoder.encode_descriptor(
+            "feed_direct_clients",
+            "Distinct clients (address and User-Agent) polling each feed directly today",
+            None,
+            clients.metric_type(),
+        )?)
+    }
+}
+
+impl std::fmt::Debug for AudienceCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AudienceCollector")
+    }
+}
 
 impl std::fmt::Debug for CacheCollector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

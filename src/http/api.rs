@@ -84,7 +84,7 @@ async fn answer(
     }
 }
 
-fn unauthorized(e: AuthError) -> HttpError {
+pub(super) fn unauthorized(e: AuthError) -> HttpError {
     let (status, detail, challenge) = match e {
         AuthError::Disabled => (
             StatusCode::FORBIDDEN,

@@ -22,10 +22,15 @@ static VARY: HeaderValue = HeaderValue::from_static("accept-encoding");
 /// The `page` of a query string: `None` when there is none, `Some(None)` when it is not a
 /// page number. Other parameters (`utm_source`, ...) are ignored.
 pub fn page(query: Option<&str>) -> Option<Option<u32>> {
-    let value = url::form_urlencoded::parse(query?.as_bytes())
-        .find(|(key, _)| key == "page")?
-        .1;
+    let value = query_value(query, "page")?;
     Some(value.parse::<u32>().ok().filter(|n| *n >= 1))
+}
+
+/// One parameter of a query string.
+pub fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query?.as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
 }
 
 pub async fn feed(
@@ -43,6 +48,11 @@ pub async fn feed(
         part,
     };
     let current = app.cache.get(&key).await?;
+    let user_agent = request
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    app.audience.note(&key, client, user_agent);
     let coding = encoding::negotiate(request.get(header::ACCEPT_ENCODING))
         .ok_or(HttpError::NotAcceptable)?;
     if conditional::not_modified(request, &current, SystemTime::now()) {

@@ -19,6 +19,7 @@ pub mod problem;
 pub mod response;
 pub mod router;
 pub mod server;
+pub mod stats;
 
 use std::sync::Arc;
 
@@ -34,6 +35,8 @@ pub struct App {
     pub catalog: Catalog,
     pub site: Site,
     pub cache: Arc<FeedCache>,
+    /// Readers per feed per day.
+    pub audience: Arc<crate::audience::Audience>,
     /// What the server counts, for /metrics.
     pub metrics: crate::metrics::Metrics,
     /// The WebSub hub, when push is on.

@@ -22,6 +22,8 @@ pub enum Route {
     Hub,
     Health,
     Metrics,
+    /// `/api/stats`: readers per feed per day.
+    Stats,
     /// `/api/articles` (None) or `/api/articles/{id}`; the id is checked by the API itself.
     Api(Option<String>),
     NotFound,
@@ -44,6 +46,7 @@ impl Route {
             Route::Health => "health",
             Route::Metrics => "metrics",
             Route::Api(_) => "api",
+            Route::Stats => "stats",
             Route::NotFound => "not_found",
         }
     }
@@ -56,6 +59,7 @@ impl Route {
             "/hub" => return Route::Hub,
             "/metrics" => return Route::Metrics,
             "/api/articles" => return Route::Api(None),
+            "/api/stats" => return Route::Stats,
             _ => {}
         }
         if let Some(file) = path.strip_prefix("/feeds/") {

@@ -24,7 +24,7 @@ use tracing::Instrument;
 use super::error::HttpError;
 use super::response::{self, Body};
 use super::router::Route;
-use super::{App, ClientAddr, api, feeds, hub, metrics, pages};
+use super::{App, ClientAddr, api, feeds, hub, metrics, pages, stats};
 use crate::cache::Part;
 use crate::zerocopy;
 
@@ -224,6 +224,7 @@ async fn route_get(
             feeds::feed(app, request, &slug, format, part).await
         }
         Route::Metrics => Ok(metrics::render(app).await),
+        Route::Stats => stats::render(app, request).await,
         Route::Opml => feeds::opml(app).await,
         Route::Health => Ok(response::bytes(
             hyper::StatusCode::OK,

@@ -126,6 +126,17 @@ pub struct Subscription {
     pub expires_at: DateTime<Utc>,
 }
 
+/// One feed's readers on one UTC day, as the audience module keeps them: its own encodings of
+/// the distinct direct clients and of what each aggregator reported. The store only keeps them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AudienceRow {
+    pub clients: String,
+    pub agents: String,
+}
+
+/// Merges new figures into a stored day (or into nothing, for a new day).
+pub type AudienceMerge = Box<dyn FnOnce(Option<AudienceRow>) -> AudienceRow + Send>;
+
 /// Counts from an import run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportCounts {
@@ -270,6 +281,23 @@ pub trait Store: Send + Sync + 'static {
     /// Claims the delivery of change `seq`: `true` for exactly one caller across every process
     /// sharing the store, so each publish is pushed once however many replicas see it.
     async fn claim_change(&self, seq: u64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    // Readers per feed per day (the stats API, metrics and the operator's page).
+
+    /// Replaces `feed`'s figures for `day` with `merge` of the stored ones, atomically: figures
+    /// merged at once by several replicas are all kept.
+    async fn merge_audience(
+        &self,
+        day: chrono::NaiveDate,
+        feed: &str,
+        merge: AudienceMerge,
+    ) -> Result<(), StoreError>;
+
+    /// Every feed's figures from `since` on, by day then feed.
+    async fn audience(
+        &self,
+        since: chrono::NaiveDate,
+    ) -> Result<Vec<(chrono::NaiveDate, String, AudienceRow)>, StoreError>;
 }
 
 /// A time as the stores keep it: UTC nanoseconds since 1970 in an i64.

@@ -24,9 +24,9 @@ use deadpool_postgres::{
 use tokio_postgres::NoTls;
 
 use super::{
-    CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup, Selection, Store,
-    StoreError, Subscription, Tombstone, Window, WriteOutcome, from_nanos, nanos, parse_body,
-    window,
+    AudienceMerge, AudienceRow, CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup,
+    Selection, Store, StoreError, Subscription, Tombstone, Window, WriteOutcome, from_nanos, nanos,
+    parse_body, window,
 };
 use crate::model::{Article, ArticleId, Category};
 
@@ -102,7 +102,7 @@ const MIGRATIONS: &[&str] = &[
         INCLUDE (seq) WHERE killed_seq IS NULL;
     DROP INDEX articles_live_by_published;
     "#,
-    // 3: WebSub subscriptions, and which replica pushes each change (SQLite's step 3).
+    // 3: WebSub subscriptions, which replica pushes each change, readers per feed per day (SQLite's step 3).
     r#"
     CREATE TABLE websub_subscriptions (
         topic         TEXT COLLATE "C" NOT NULL,
@@ -118,6 +118,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE websub_claims (
         seq        BIGINT PRIMARY KEY,
         claimed_ns BIGINT NOT NULL
+    );
+
+    -- Readers per feed per UTC day (YYYY-MM-DD).
+    CREATE TABLE audience (
+        day     TEXT COLLATE "C" NOT NULL,
+        feed    TEXT COLLATE "C" NOT NULL,
+        clients TEXT NOT NULL,
+        agents  TEXT NOT NULL,
+        PRIMARY KEY (day, feed)
     );
     "#,
 ];
@@ -692,6 +701,71 @@ impl Store for PostgresStore {
 
     async fn claim_change(&self, seq: u64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         hub::claim(&self.client().await?, seq, now).await
+    }
+
+    async fn merge_audience(
+        &self,
+        day: chrono::NaiveDate,
+        feed: &str,
+        merge: AudienceMerge,
+    ) -> Result<(), StoreError> {
+        let day = day.to_string();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // The row exists and is locked before it is read, so merges from replicas queue up.
+        tx.execute(
+            "INSERT INTO audience (day, feed, clients, agents) VALUES ($1, $2, '', '')
+             ON CONFLICT (day, feed) DO NOTHING",
+            &[&day, &feed],
+        )
+        .await?;
+        let row = tx
+            .query_one(
+                "SELECT clients, agents FROM audience WHERE day = $1 AND feed = $2 FOR UPDATE",
+                &[&day, &feed],
+            )
+            .await?;
+        let old = AudienceRow {
+            clients: row.get(0),
+            agents: row.get(1),
+        };
+        let new = merge((!old.clients.is_empty() || !old.agents.is_empty()).then_some(old));
+        tx.execute(
+            "UPDATE audience SET clients = $3, agents = $4 WHERE day = $1 AND feed = $2",
+            &[&day, &feed, &new.clients, &new.agents],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn audience(
+        &self,
+        since: chrono::NaiveDate,
+    ) -> Result<Vec<(chrono::NaiveDate, String, AudienceRow)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT day, feed, clients, agents FROM audience WHERE day >= $1 ORDER BY day, feed",
+                &[&since.to_string()],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let day: &str = r.get(0);
+                let day = day
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("audience day {day:?}")))?;
+                Ok((
+                    day,
+                    r.get(1),
+                    AudienceRow {
+                        clients: r.get(2),
+                        agents: r.get(3),
+                    },
+                ))
+            })
+            .collect()
     }
 }
 

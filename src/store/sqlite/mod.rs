@@ -16,9 +16,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 mod hub;
 
 use super::{
-    CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup, Selection, Store,
-    StoreError, Subscription, Tombstone, Window, WriteOutcome, from_nanos, nanos, parse_body,
-    window,
+    AudienceMerge, AudienceRow, CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup,
+    Selection, Store, StoreError, Subscription, Tombstone, Window, WriteOutcome, from_nanos, nanos,
+    parse_body, window,
 };
 use crate::model::{Article, ArticleId, Category};
 
@@ -72,7 +72,7 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX tombstones_by_article ON tombstones (article_id);
     "#,
-    // 3: WebSub subscriptions, and which replica pushes each change.
+    // 3: WebSub subscriptions, which replica pushes each change, readers per feed per day.
     r#"
     CREATE TABLE websub_subscriptions (
         topic         TEXT NOT NULL,
@@ -88,6 +88,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE websub_claims (
         seq        INTEGER PRIMARY KEY,
         claimed_ns INTEGER NOT NULL
+    );
+
+    -- Readers per feed per UTC day (YYYY-MM-DD).
+    CREATE TABLE audience (
+        day     TEXT NOT NULL,
+        feed    TEXT NOT NULL,
+        clients TEXT NOT NULL,
+        agents  TEXT NOT NULL,
+        PRIMARY KEY (day, feed)
     );
     "#,
 ];
@@ -663,6 +672,69 @@ impl Store for SqliteStore {
 
     async fn claim_change(&self, seq: u64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.write(move |tx| hub::claim(tx, seq, now)).await
+    }
+
+    async fn merge_audience(
+        &self,
+        day: chrono::NaiveDate,
+        feed: &str,
+        merge: AudienceMerge,
+    ) -> Result<(), StoreError> {
+        let (day, feed) = (day.to_string(), feed.to_owned());
+        self.write(move |tx| {
+            let old = tx
+                .prepare_cached(
+                    "SELECT clients, agents FROM audience WHERE day = ?1 AND feed = ?2",
+                )?
+                .query_row(params![day, feed], |r| {
+                    Ok(AudienceRow {
+                        clients: r.get(0)?,
+                        agents: r.get(1)?,
+                    })
+                })
+                .optional()?;
+            let new = merge(old);
+            tx.prepare_cached(
+                "INSERT INTO audience (day, feed, clients, agents) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (day, feed) DO UPDATE SET clients = excluded.clients,
+                     agents = excluded.agents",
+            )?
+            .execute(params![day, feed, new.clients, new.agents])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audience(
+        &self,
+        since: chrono::NaiveDate,
+    ) -> Result<Vec<(chrono::NaiveDate, String, AudienceRow)>, StoreError> {
+        let since = since.to_string();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT day, feed, clients, agents FROM audience WHERE day >= ?1 ORDER BY day, feed",
+            )?;
+            let rows = stmt.query_map(params![since], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    AudienceRow {
+                        clients: r.get(2)?,
+                        agents: r.get(3)?,
+                    },
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (day, feed, figures) = row?;
+                let day = day
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("audience day {day:?}")))?;
+                out.push((day, feed, figures));
+            }
+            Ok(out)
+        })
+        .await
     }
 }
 
