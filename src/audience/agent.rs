@@ -14,6 +14,10 @@ pub struct Reported {
 
 /// The aggregator and its subscriber count, when the User-Agent carries one.
 pub fn parse(agent: &str) -> Option<Reported> {
+    // Every feed poll comes through here: most agents name no count, and say so cheaply.
+    if !mentions(agent, b"subscriber") && !mentions(agent, b"reader") {
+        return None;
+    }
     let subscribers = count(agent)?;
     let name = name(agent)?;
     let key = match feed_id(agent) {
@@ -25,6 +29,14 @@ pub fn parse(agent: &str) -> Option<Reported> {
         name: name.to_owned(),
         subscribers,
     })
+}
+
+/// Whether `agent` holds `word`, in any case, without allocating.
+fn mentions(agent: &str, word: &[u8]) -> bool {
+    agent
+        .as_bytes()
+        .windows(word.len())
+        .any(|w| w.eq_ignore_ascii_case(word))
 }
 
 /// The number before "subscriber(s)" or "reader(s)", thousands separators allowed.

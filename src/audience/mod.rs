@@ -1,10 +1,13 @@
-//! Who reads each feed, as hosted feed services report it: per feed URL and UTC day, the
-//! subscribers aggregators announce in their User-Agent ([`agent`]) plus the distinct clients
-//! polling directly (IP address and User-Agent), counted with a HyperLogLog++ sketch so the
-//! memory per feed is fixed however many readers there are, and sketches from several replicas
-//! or flushes merge exactly. A poll costs a hash and a sketch update in memory; figures are
-//! merged into the store every minute (and before every stats or metrics read), so they survive
-//! restarts and add up across replicas.
+//! Who reads each feed and how they poll it. Per feed URL and UTC day: the subscribers
+//! aggregators announce in their User-Agent ([`agent`]) plus the distinct clients polling
+//! directly (IP address and User-Agent), counted with a HyperLogLog++ sketch so the memory per
+//! feed is fixed however many readers there are, and sketches from several replicas or flushes
+//! merge exactly. Per feed and UTC hour: polls, how many were answered 304, bytes sent and
+//! bytes saved (by 304s, compression and deltas, against the whole uncompressed feed).
+//!
+//! A poll costs a hash and a few additions in memory; figures are merged into the store every
+//! minute (and before every stats, metrics or operator's page read), so they survive restarts
+//! and add up across replicas.
 
 pub mod agent;
 
@@ -19,10 +22,33 @@ use hyperloglogplus::{HyperLogLog, HyperLogLogPlus};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{FeedKey, Part};
-use crate::store::{AudienceRow, Store, StoreError};
+use crate::store::{AudienceRow, Store, StoreError, TrafficRow};
 
 /// How often figures are merged into the store.
 const FLUSH_EVERY: Duration = Duration::from_secs(60);
+
+/// How long stored figures are kept: the stats API reaches back this far.
+pub const KEEP_DAYS: u32 = 90;
+
+/// How one poll was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Poll {
+    /// Answered 304 Not Modified.
+    pub not_modified: bool,
+    /// Body bytes sent.
+    pub sent: u64,
+    /// Body bytes not sent, against the whole uncompressed feed.
+    pub saved: u64,
+}
+
+/// One feed's polls in one hour, in memory.
+#[derive(Debug, Clone, Copy, Default)]
+struct Polls {
+    polls: u64,
+    not_modified: u64,
+    sent: u64,
+    saved: u64,
+}
 
 /// 2^12 registers: about 1.6% standard error, a few KB per feed per day at most.
 const PRECISION: u8 = 12;
@@ -80,6 +106,10 @@ struct Pending {
     feeds: HashMap<FeedKey, Tally>,
     /// Days that ended before they were flushed.
     ended: Vec<(NaiveDate, HashMap<FeedKey, Tally>)>,
+    /// Polls by feed, then by the start of the UTC hour in Unix seconds, oldest first.
+    hours: HashMap<FeedKey, Vec<(i64, Polls)>>,
+    /// The last day old figures were forgotten.
+    pruned: Option<NaiveDate>,
 }
 
 pub struct Audience {
@@ -102,7 +132,7 @@ impl Audience {
     }
 
     /// Counts one poll of a subscription document.
-    pub fn note(&self, feed: &FeedKey, client: Option<IpAddr>, user_agent: &str) {
+    pub fn note(&self, feed: &FeedKey, client: Option<IpAddr>, user_agent: &str, poll: Poll) {
         if feed.part != Part::Current {
             return;
         }
@@ -117,8 +147,22 @@ impl Audience {
             hasher.write(user_agent.as_bytes());
             hasher.finish()
         });
-        let today = Utc::now().date_naive();
+        let now = Utc::now();
+        let today = now.date_naive();
+        let hour = now.timestamp() - now.timestamp().rem_euclid(3600);
         let mut pending = self.pending.lock().expect("audience lock");
+        let hours = match pending.hours.get_mut(feed) {
+            Some(hours) => hours,
+            None => pending.hours.entry(feed.clone()).or_default(),
+        };
+        if hours.last().is_none_or(|(last, _)| *last != hour) {
+            hours.push((hour, Polls::default()));
+        }
+        let polls = &mut hours.last_mut().expect("pushed above").1;
+        polls.polls += 1;
+        polls.not_modified += u64::from(poll.not_modified);
+        polls.sent += poll.sent;
+        polls.saved += poll.saved;
         if pending.day != Some(today) {
             if let Some(ended) = pending.day.replace(today) {
                 let feeds = std::mem::take(&mut pending.feeds);
@@ -141,23 +185,50 @@ impl Audience {
     /// Merges what was counted since the last flush into the store.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let _one = self.flushing.lock().await;
-        let batches = {
+        let today = Utc::now().date_naive();
+        let (batches, hours, prune) = {
             let mut pending = self.pending.lock().expect("audience lock");
             let mut batches = std::mem::take(&mut pending.ended);
             if let Some(day) = pending.day {
                 batches.push((day, std::mem::take(&mut pending.feeds)));
             }
-            batches
+            let prune = pending.pruned.replace(today) != Some(today);
+            (batches, std::mem::take(&mut pending.hours), prune)
         };
+        let rows = hours
+            .into_iter()
+            .flat_map(|(key, hours)| {
+                let feed = feed_name(&key);
+                hours
+                    .into_iter()
+                    .map(move |(hour, polls)| (feed.clone(), hour, polls))
+            })
+            .filter_map(|(feed, hour, polls)| {
+                Some(TrafficRow {
+                    hour: chrono::DateTime::from_timestamp(hour, 0)?,
+                    feed,
+                    polls: polls.polls,
+                    not_modified: polls.not_modified,
+                    bytes_sent: polls.sent,
+                    bytes_saved: polls.saved,
+                })
+            })
+            .collect::<Vec<_>>();
+        if !rows.is_empty() {
+            self.store.add_traffic(rows).await?;
+        }
+        if prune {
+            let before = today - chrono::Days::new(u64::from(KEEP_DAYS));
+            self.store.forget_audience(before).await?;
+        }
         for (day, feeds) in batches {
             for (key, tally) in feeds {
-                let feed = format!("{}.{}", key.slug, key.format.extension());
+                let feed = feed_name(&key);
                 self.store
                     .merge_audience(day, &feed, Box::new(move |old| merge(old, tally)))
                     .await?;
             }
         }
-        let today = Utc::now().date_naive();
         let figures = self.figures(today).await?;
         *self.today.lock().expect("audience lock") = figures;
         Ok(())
@@ -172,6 +243,16 @@ impl Audience {
             .into_iter()
             .map(|(day, feed, row)| summarise(day, feed, &row))
             .collect())
+    }
+
+    /// Every feed's polls per hour from the hour holding `since` on, by hour then feed.
+    pub async fn hourly(
+        &self,
+        since: chrono::DateTime<Utc>,
+    ) -> Result<Vec<TrafficRow>, StoreError> {
+        let since = since.timestamp() - since.timestamp().rem_euclid(3600);
+        let since = chrono::DateTime::from_timestamp(since, 0).unwrap_or_default();
+        self.store.traffic(since).await
     }
 
     /// Today's figures as of the last flush.
@@ -190,6 +271,11 @@ impl Audience {
             }
         }
     }
+}
+
+/// How a feed is named in stored figures: its path under `/feeds/`, e.g. `world.atom`.
+fn feed_name(key: &FeedKey) -> String {
+    format!("{}.{}", key.slug, key.format.extension())
 }
 
 fn decode(row: &AudienceRow) -> Tally {
@@ -233,46 +319,45 @@ mod tests {
     use super::*;
     use crate::site::FeedFormat;
 
-    #[tokio::test]
-    async fn readers_add_up_across_flushes_and_aggregators_count_their_subscribers() {
+    const NETNEWSWIRE: &str = "NetNewsWire (RSS Reader; https://netnewswire.com/)";
+    const FULL: Poll = Poll {
+        not_modified: false,
+        sent: 40_000,
+        saved: 200_000,
+    };
+    const UNCHANGED: Poll = Poll {
+        not_modified: true,
+        sent: 0,
+        saved: 240_000,
+    };
+
+    fn audience() -> (tempfile::TempDir, Audience) {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(
             crate::store::sqlite::SqliteStore::open(&dir.path().join("w.sqlite3")).unwrap(),
         );
-        let audience = Audience::new(Arc::clone(&store));
+        (dir, Audience::new(store))
+    }
+
+    #[tokio::test]
+    async fn readers_add_up_across_flushes_and_aggregators_count_their_subscribers() {
+        let (_dir, audience) = audience();
         let world = FeedKey::current("world", FeedFormat::Atom);
         let ip = |n: u8| Some(IpAddr::from([192, 0, 2, n]));
         for n in 1..=3 {
-            audience.note(
-                &world,
-                ip(n),
-                "NetNewsWire (RSS Reader; https://netnewswire.com/)",
-            );
-            audience.note(
-                &world,
-                ip(n),
-                "NetNewsWire (RSS Reader; https://netnewswire.com/)",
-            );
+            audience.note(&world, ip(n), NETNEWSWIRE, FULL);
+            audience.note(&world, ip(n), NETNEWSWIRE, UNCHANGED);
         }
-        audience.note(
-            &world,
-            ip(9),
-            "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 120 subscribers; )",
-        );
+        let feedly = "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 120 subscribers; )";
+        audience.note(&world, ip(9), feedly, UNCHANGED);
         audience.flush().await.unwrap();
         // A later flush (or another replica) adds new readers; known ones count once.
-        audience.note(
-            &world,
-            ip(1),
-            "NetNewsWire (RSS Reader; https://netnewswire.com/)",
-        );
-        audience.note(&world, ip(4), "Miniflux/2.2.3 (https://miniflux.app)");
-        audience.note(
-            &world,
-            ip(9),
-            "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 125 subscribers; )",
-        );
-        audience.note(&world, ip(8), "Feedbin feed-id:1373711 - 7 subscribers");
+        audience.note(&world, ip(1), NETNEWSWIRE, UNCHANGED);
+        audience.note(&world, ip(4), "Miniflux/2.2.3 (https://miniflux.app)", FULL);
+        let feedly = "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 125 subscribers; )";
+        audience.note(&world, ip(9), feedly, UNCHANGED);
+        let feedbin = "Feedbin feed-id:1373711 - 7 subscribers";
+        audience.note(&world, ip(8), feedbin, UNCHANGED);
         audience.flush().await.unwrap();
         let today = audience.today();
         assert_eq!(today.len(), 1);
@@ -284,15 +369,41 @@ mod tests {
         );
         assert_eq!(today[0].subscribers, 136);
         // Pages and archives are not subscriptions.
-        audience.note(
-            &FeedKey {
-                part: Part::Page(2),
-                ..world.clone()
-            },
-            ip(5),
-            "x",
-        );
+        let page = FeedKey {
+            part: Part::Page(2),
+            ..world.clone()
+        };
+        audience.note(&page, ip(5), "x", FULL);
         audience.flush().await.unwrap();
         assert_eq!(audience.today()[0].direct_clients, 4);
+    }
+
+    #[tokio::test]
+    async fn polls_per_hour_sum_across_flushes() {
+        let (_dir, audience) = audience();
+        let world = FeedKey::current("world", FeedFormat::Rss);
+        let g20 = FeedKey::current("g20", FeedFormat::Json);
+        let ip = Some(IpAddr::from([198, 51, 100, 7]));
+        audience.note(&world, ip, NETNEWSWIRE, FULL);
+        audience.note(&world, ip, NETNEWSWIRE, UNCHANGED);
+        audience.flush().await.unwrap();
+        audience.note(&world, ip, NETNEWSWIRE, UNCHANGED);
+        audience.note(&g20, ip, NETNEWSWIRE, FULL);
+        audience.flush().await.unwrap();
+        let hour_ago = Utc::now() - chrono::Duration::hours(1);
+        let rows = audience.hourly(hour_ago).await.unwrap();
+        let world = rows.iter().filter(|r| r.feed == "world.rss");
+        let (polls, not_modified, sent, saved) = world.fold((0, 0, 0, 0), |t, r| {
+            (
+                t.0 + r.polls,
+                t.1 + r.not_modified,
+                t.2 + r.bytes_sent,
+                t.3 + r.bytes_saved,
+            )
+        });
+        assert_eq!((polls, not_modified), (3, 2));
+        assert_eq!((sent, saved), (40_000, 680_000));
+        assert!(rows.iter().any(|r| r.feed == "g20.json" && r.polls == 1));
+        assert!(rows.iter().all(|r| r.hour.timestamp() % 3600 == 0));
     }
 }

@@ -13,6 +13,7 @@ use super::encoding;
 use super::error::HttpError;
 use super::response::{self, Body};
 use super::{App, ClientAddr};
+use crate::audience::Poll;
 use crate::cache::{Coding, FeedKey, Part, Rendered};
 use crate::render::{self, FeedDoc};
 use crate::site::FeedFormat;
@@ -48,31 +49,55 @@ pub async fn feed(
         part,
     };
     let current = app.cache.get(&key).await?;
+    let response = answer(app, request, &key, &current, client).await?;
     let user_agent = request
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    app.audience.note(&key, client, user_agent);
+    app.audience
+        .note(&key, client, user_agent, poll(&response, &current));
+    Ok(response)
+}
+
+/// A 200, 304 or 226 for the feed's current version.
+async fn answer(
+    app: &App,
+    request: &HeaderMap,
+    key: &FeedKey,
+    current: &Rendered,
+    client: Option<std::net::IpAddr>,
+) -> Result<Response<Body>, HttpError> {
     let coding = encoding::negotiate(request.get(header::ACCEPT_ENCODING))
         .ok_or(HttpError::NotAcceptable)?;
-    if conditional::not_modified(request, &current, SystemTime::now()) {
-        return Ok(not_modified(&current, coding));
+    if conditional::not_modified(request, current, SystemTime::now()) {
+        return Ok(not_modified(current, coding));
     }
     let conditional = request.contains_key(header::IF_NONE_MATCH)
         || request.contains_key(header::IF_MODIFIED_SINCE);
     if let (Some(limiter), Some(client), false) = (&app.poll_limiter, client, conditional) {
         limiter
-            .check(client, &key)
+            .check(client, key)
             .map_err(HttpError::TooManyPolls)?;
     }
     if key.part == Part::Current && wants_feed_delta(request) {
-        if let Some(response) = delta(app, request, &current, coding).await? {
+        if let Some(response) = delta(app, request, current, coding).await? {
             return Ok(response);
         }
     }
     let body = current.variant(coding).body.clone();
-    let response = with_body(StatusCode::OK, body, &current, coding);
-    Ok(response)
+    Ok(with_body(StatusCode::OK, body, current, coding))
+}
+
+/// What one answered poll cost and saved, against sending the whole feed uncompressed.
+fn poll(response: &Response<Body>, current: &Rendered) -> Poll {
+    use hyper::body::Body as _;
+    let whole = current.variant(Coding::Identity).body.len() as u64;
+    let sent = response.body().size_hint().exact().unwrap_or(whole);
+    Poll {
+        not_modified: response.status() == StatusCode::NOT_MODIFIED,
+        sent,
+        saved: whole.saturating_sub(sent),
+    }
 }
 
 /// A feed body in `coding`, with its content headers and validators.

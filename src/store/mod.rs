@@ -134,6 +134,19 @@ pub struct AudienceRow {
     pub agents: String,
 }
 
+/// One feed's polls in one UTC hour. Counts are added, never replaced, so the figures of
+/// several replicas and flushes sum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrafficRow {
+    /// The start of the hour.
+    pub hour: DateTime<Utc>,
+    pub feed: String,
+    pub polls: u64,
+    pub not_modified: u64,
+    pub bytes_sent: u64,
+    pub bytes_saved: u64,
+}
+
 /// Merges new figures into a stored day (or into nothing, for a new day).
 pub type AudienceMerge = Box<dyn FnOnce(Option<AudienceRow>) -> AudienceRow + Send>;
 
@@ -298,6 +311,15 @@ pub trait Store: Send + Sync + 'static {
         &self,
         since: chrono::NaiveDate,
     ) -> Result<Vec<(chrono::NaiveDate, String, AudienceRow)>, StoreError>;
+
+    /// Adds polls to the stored counts of their hour and feed.
+    async fn add_traffic(&self, rows: Vec<TrafficRow>) -> Result<(), StoreError>;
+
+    /// Every feed's polls from the hour `since` on, by hour then feed.
+    async fn traffic(&self, since: DateTime<Utc>) -> Result<Vec<TrafficRow>, StoreError>;
+
+    /// Deletes reader and poll figures from before `day`.
+    async fn forget_audience(&self, day: chrono::NaiveDate) -> Result<(), StoreError>;
 }
 
 /// A time as the stores keep it: UTC nanoseconds since 1970 in an i64.

@@ -10,6 +10,7 @@
 //! `<schema>:<seq>` at commit; [`super::listen`] turns those into cache invalidation on every
 //! replica. Text columns use the "C" collation so ordering matches SQLite byte for byte.
 
+mod audience;
 mod batch;
 mod hub;
 
@@ -25,8 +26,8 @@ use tokio_postgres::NoTls;
 
 use super::{
     AudienceMerge, AudienceRow, CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup,
-    Selection, Store, StoreError, Subscription, Tombstone, Window, WriteOutcome, from_nanos, nanos,
-    parse_body, window,
+    Selection, Store, StoreError, Subscription, Tombstone, TrafficRow, Window, WriteOutcome,
+    from_nanos, nanos, parse_body, window,
 };
 use crate::model::{Article, ArticleId, Category};
 
@@ -127,6 +128,17 @@ const MIGRATIONS: &[&str] = &[
         clients TEXT NOT NULL,
         agents  TEXT NOT NULL,
         PRIMARY KEY (day, feed)
+    );
+
+    -- Feed polls per UTC hour (Unix seconds at its start).
+    CREATE TABLE traffic (
+        hour         BIGINT NOT NULL,
+        feed         TEXT COLLATE "C" NOT NULL,
+        polls        BIGINT NOT NULL,
+        not_modified BIGINT NOT NULL,
+        bytes_sent   BIGINT NOT NULL,
+        bytes_saved  BIGINT NOT NULL,
+        PRIMARY KEY (hour, feed)
     );
     "#,
 ];
@@ -709,63 +721,27 @@ impl Store for PostgresStore {
         feed: &str,
         merge: AudienceMerge,
     ) -> Result<(), StoreError> {
-        let day = day.to_string();
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        // The row exists and is locked before it is read, so merges from replicas queue up.
-        tx.execute(
-            "INSERT INTO audience (day, feed, clients, agents) VALUES ($1, $2, '', '')
-             ON CONFLICT (day, feed) DO NOTHING",
-            &[&day, &feed],
-        )
-        .await?;
-        let row = tx
-            .query_one(
-                "SELECT clients, agents FROM audience WHERE day = $1 AND feed = $2 FOR UPDATE",
-                &[&day, &feed],
-            )
-            .await?;
-        let old = AudienceRow {
-            clients: row.get(0),
-            agents: row.get(1),
-        };
-        let new = merge((!old.clients.is_empty() || !old.agents.is_empty()).then_some(old));
-        tx.execute(
-            "UPDATE audience SET clients = $3, agents = $4 WHERE day = $1 AND feed = $2",
-            &[&day, &feed, &new.clients, &new.agents],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        audience::merge(&mut client, &day.to_string(), feed, merge).await
     }
 
     async fn audience(
         &self,
         since: chrono::NaiveDate,
     ) -> Result<Vec<(chrono::NaiveDate, String, AudienceRow)>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT day, feed, clients, agents FROM audience WHERE day >= $1 ORDER BY day, feed",
-                &[&since.to_string()],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let day: &str = r.get(0);
-                let day = day
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("audience day {day:?}")))?;
-                Ok((
-                    day,
-                    r.get(1),
-                    AudienceRow {
-                        clients: r.get(2),
-                        agents: r.get(3),
-                    },
-                ))
-            })
-            .collect()
+        audience::days(&self.client().await?, &since.to_string()).await
+    }
+
+    async fn add_traffic(&self, rows: Vec<TrafficRow>) -> Result<(), StoreError> {
+        audience::add_traffic(&self.client().await?, &rows).await
+    }
+
+    async fn traffic(&self, since: DateTime<Utc>) -> Result<Vec<TrafficRow>, StoreError> {
+        audience::traffic(&self.client().await?, since.timestamp()).await
+    }
+
+    async fn forget_audience(&self, day: chrono::NaiveDate) -> Result<(), StoreError> {
+        audience::forget(&self.client().await?, day).await
     }
 }
 

@@ -13,12 +13,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+mod audience;
 mod hub;
 
 use super::{
     AudienceMerge, AudienceRow, CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup,
-    Selection, Store, StoreError, Subscription, Tombstone, Window, WriteOutcome, from_nanos, nanos,
-    parse_body, window,
+    Selection, Store, StoreError, Subscription, Tombstone, TrafficRow, Window, WriteOutcome,
+    from_nanos, nanos, parse_body, window,
 };
 use crate::model::{Article, ArticleId, Category};
 
@@ -98,6 +99,17 @@ const MIGRATIONS: &[&str] = &[
         agents  TEXT NOT NULL,
         PRIMARY KEY (day, feed)
     );
+
+    -- Feed polls per UTC hour (Unix seconds at its start).
+    CREATE TABLE traffic (
+        hour         INTEGER NOT NULL,
+        feed         TEXT NOT NULL,
+        polls        INTEGER NOT NULL,
+        not_modified INTEGER NOT NULL,
+        bytes_sent   INTEGER NOT NULL,
+        bytes_saved  INTEGER NOT NULL,
+        PRIMARY KEY (hour, feed)
+    ) WITHOUT ROWID;
     "#,
 ];
 
@@ -681,28 +693,8 @@ impl Store for SqliteStore {
         merge: AudienceMerge,
     ) -> Result<(), StoreError> {
         let (day, feed) = (day.to_string(), feed.to_owned());
-        self.write(move |tx| {
-            let old = tx
-                .prepare_cached(
-                    "SELECT clients, agents FROM audience WHERE day = ?1 AND feed = ?2",
-                )?
-                .query_row(params![day, feed], |r| {
-                    Ok(AudienceRow {
-                        clients: r.get(0)?,
-                        agents: r.get(1)?,
-                    })
-                })
-                .optional()?;
-            let new = merge(old);
-            tx.prepare_cached(
-                "INSERT INTO audience (day, feed, clients, agents) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (day, feed) DO UPDATE SET clients = excluded.clients,
-                     agents = excluded.agents",
-            )?
-            .execute(params![day, feed, new.clients, new.agents])?;
-            Ok(())
-        })
-        .await
+        self.write(move |tx| audience::merge(tx, &day, &feed, merge))
+            .await
     }
 
     async fn audience(
@@ -710,31 +702,20 @@ impl Store for SqliteStore {
         since: chrono::NaiveDate,
     ) -> Result<Vec<(chrono::NaiveDate, String, AudienceRow)>, StoreError> {
         let since = since.to_string();
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT day, feed, clients, agents FROM audience WHERE day >= ?1 ORDER BY day, feed",
-            )?;
-            let rows = stmt.query_map(params![since], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    AudienceRow {
-                        clients: r.get(2)?,
-                        agents: r.get(3)?,
-                    },
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (day, feed, figures) = row?;
-                let day = day
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("audience day {day:?}")))?;
-                out.push((day, feed, figures));
-            }
-            Ok(out)
-        })
-        .await
+        self.read(move |conn| audience::days(conn, &since)).await
+    }
+
+    async fn add_traffic(&self, rows: Vec<TrafficRow>) -> Result<(), StoreError> {
+        self.write(move |tx| audience::add_traffic(tx, &rows)).await
+    }
+
+    async fn traffic(&self, since: DateTime<Utc>) -> Result<Vec<TrafficRow>, StoreError> {
+        let since = since.timestamp();
+        self.read(move |conn| audience::traffic(conn, since)).await
+    }
+
+    async fn forget_audience(&self, day: chrono::NaiveDate) -> Result<(), StoreError> {
+        self.write(move |tx| audience::forget(tx, day)).await
     }
 }
 
