@@ -139,3 +139,97 @@ async fn aggregators_subscribers_and_distinct_readers_reach_the_stats_api_and_me
     let stats = self::stats(&server).await;
     assert_eq!(feed(&stats, "world.atom")["subscribers"], total + 1);
 }
+
+/// The cells of the operator's page's row for `feed`, after the chart.
+fn admin_row(html: &str, feed: &str) -> Vec<String> {
+    let start = html
+        .find(&format!(">{feed}</a>"))
+        .unwrap_or_else(|| panic!("no row for {feed}"));
+    let row = &html[start..start + html[start..].find("</tr>").unwrap()];
+    row.split("<td>")
+        .skip(2)
+        .map(|cell| cell.split("</td>").next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_operators_page_shows_where_the_polls_go_and_who_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let client = reqwest::Client::new();
+    let feedly = "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 1,024 subscribers; )";
+    let first = client
+        .get(server.url("/feeds/world.rss"))
+        .header("user-agent", feedly)
+        .send()
+        .await
+        .unwrap();
+    let etag = first.headers()["etag"].clone();
+    let whole = first.bytes().await.unwrap().len();
+    for _ in 0..3 {
+        let polled = client
+            .get(server.url("/feeds/world.rss"))
+            .header("user-agent", feedly)
+            .header("if-none-match", etag.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(polled.status(), 304);
+    }
+
+    // Signing in: a browser is asked for Basic credentials; a wrong password is refused.
+    let anonymous = server.get("/admin").await;
+    assert_eq!(anonymous.status(), 401);
+    assert!(
+        anonymous.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic realm=")
+    );
+    let wrong = client
+        .get(server.url("/admin"))
+        .basic_auth("editor", Some("not-the-token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let page = client
+        .get(server.url("/admin"))
+        .basic_auth("editor", Some(TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "private, no-store");
+    let html = page.text().await.unwrap();
+
+    // Polls, per hour over 24 hours, last hour, answered 304, bytes saved, bytes sent,
+    // readers today, WebSub subscriptions.
+    let cells = admin_row(&html, "world.rss");
+    assert_eq!(cells[0], "4");
+    assert_eq!(cells[2], "4");
+    assert_eq!(cells[3], "75.0%");
+    assert_eq!(cells[7], "0");
+    assert!(
+        cells[5].ends_with(" B") || cells[5].ends_with("KiB"),
+        "{cells:?}"
+    );
+    assert!(html.contains("Feedly 1,024"));
+    assert_eq!(cells[6], "1,024");
+    // Three whole feeds not sent.
+    let saved_kib = 3.0 * whole as f64 / 1024.0;
+    assert!(
+        cells[4] == format!("{saved_kib:.1} KiB"),
+        "{cells:?} vs {saved_kib}"
+    );
+    // Every feed has a row and a chart; the page has one more for the whole server.
+    assert!(html.contains(">g20.json</a>"));
+    assert_eq!(html.matches("<svg").count(), html.matches("<tr>").count());
+    let bearer = client
+        .get(server.url("/admin"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), 200);
+}

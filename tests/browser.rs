@@ -2,7 +2,8 @@
 //! WebDriver API, loads each page type at a phone width (375 px) and a desktop width (1280 px)
 //! from the real server, checks that nothing overflows sideways, that the feed autodiscovery
 //! links and the story's images (with alt text) are there, and saves a screenshot of each in
-//! `target/screenshots/` for a person to look at.
+//! `target/screenshots/` for a person to look at. The operator's page is loaded the same way,
+//! signed in with Basic credentials.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them); without them the
 //! test says SKIPPED on stderr and passes.
@@ -19,6 +20,12 @@ use serde_json::{Value, json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const TOKEN: &str = "browser-test-token";
+
+/// `url` with operator credentials in it (a browser sends them as Basic authentication).
+fn signed_in(url: &str) -> String {
+    url.replacen("http://", &format!("http://operator:{TOKEN}@"), 1)
+}
 
 struct Driver {
     child: Child,
@@ -128,6 +135,8 @@ const INSPECT: &str = r#"
         images: Array.from(document.images).map(i => ({ src: i.getAttribute('src'), alt: i.alt })),
         landmarks: ['header', 'main', 'footer'].every(t => document.querySelector(t) !== null),
         copyable: document.querySelectorAll('input[readonly]').length,
+        charts: document.querySelectorAll('svg.chart').length,
+        bars: document.querySelectorAll('svg.chart rect').length,
     };
 "#;
 
@@ -142,7 +151,14 @@ async fn every_page_type_fits_a_phone_and_a_desktop_in_chromium() {
         );
         return;
     }
-    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), |cmd| {
+        cmd.env("WIREFEED_INGEST_TOKEN", TOKEN);
+    });
+    // Some polls, so the operator's page has bars to draw.
+    for path in ["/feeds/world.atom", "/feeds/g20.rss", "/feeds/all.json"] {
+        assert_eq!(server.get(path).await.status(), 200);
+    }
     let driver = Driver::start().await;
     let shots = common::repo().join("target/screenshots");
     std::fs::create_dir_all(&shots).unwrap();
@@ -156,6 +172,7 @@ async fn every_page_type_fits_a_phone_and_a_desktop_in_chromium() {
         ("category", "/categories/g20".to_owned()),
         ("article", format!("/articles/{pictured_id}")),
         ("not-found", "/articles/no-such-story".to_owned()),
+        ("operator", "/admin".to_owned()),
     ];
     for width in [375, 1280] {
         let profile = tempfile::tempdir().unwrap();
@@ -166,7 +183,7 @@ async fn every_page_type_fits_a_phone_and_a_desktop_in_chromium() {
                 .call(
                     reqwest::Method::POST,
                     &at("/url"),
-                    Some(json!({"url": server.url(path)})),
+                    Some(json!({"url": signed_in(&server.url(path))})),
                 )
                 .await;
             let seen = driver
@@ -183,7 +200,11 @@ async fn every_page_type_fits_a_phone_and_a_desktop_in_chromium() {
                 "horizontal overflow, {what}"
             );
             assert_eq!(seen["landmarks"], true, "header, main and footer, {what}");
-            if *name != "not-found" {
+            if *name == "operator" {
+                // One chart for the whole server and one per feed, each with its bars.
+                assert!(seen["charts"].as_u64().unwrap() >= 4, "charts, {what}");
+                assert!(seen["bars"].as_u64().unwrap() > 0, "bars, {what}");
+            } else if *name != "not-found" {
                 assert!(
                     seen["alternates"].as_u64().unwrap() >= 3,
                     "autodiscovery, {what}"

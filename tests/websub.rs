@@ -222,6 +222,19 @@ async fn a_verified_subscriber_gets_each_publish_signed_and_again_after_a_restar
     assert!(server.wait_exit(Duration::from_secs(15)).success());
     drop(server);
     let server = hub_server(dir.path());
+    // The operator's page counts the subscription against its feed.
+    let admin = reqwest::Client::new()
+        .get(server.url("/admin"))
+        .basic_auth("operator", Some(TOKEN))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let row = &admin[admin.find(">world.atom</a>").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.ends_with("<td>1</td>\n"), "{row}");
     publish(&server, &stories[1]).await;
     let delivery = subscriber
         .next("delivery", Duration::from_secs(5))

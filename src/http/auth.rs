@@ -1,6 +1,10 @@
-//! Bearer-token authentication for the ingest API (RFC 6750). Tokens are compared in constant
-//! time, every configured token on every request, and are never logged: only a token's name is.
+//! Bearer-token authentication for the ingest API (RFC 6750), and for the operator's page also
+//! Basic authentication (RFC 7617) with a token as the password, so a browser can sign in.
+//! Tokens are compared in constant time, every configured token on every request, and are
+//! never logged: only a token's name is.
 
+use headers::HeaderMapExt;
+use headers::authorization::{Authorization, Basic};
 use hyper::HeaderMap;
 use hyper::header::AUTHORIZATION;
 use subtle::ConstantTimeEq;
@@ -46,6 +50,22 @@ impl Tokens {
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
             .ok_or(AuthError::Missing)?;
+        self.matching(presented)
+    }
+
+    /// Like [`Tokens::check`], and also accepts a token as the password of `Authorization:
+    /// Basic` with any user name: what a browser sends for the operator's page.
+    pub fn check_operator(&self, headers: &HeaderMap) -> Result<&str, AuthError> {
+        if !self.enabled() {
+            return Err(AuthError::Disabled);
+        }
+        match headers.typed_get::<Authorization<Basic>>() {
+            Some(basic) => self.matching(basic.password()),
+            None => self.check(headers),
+        }
+    }
+
+    fn matching(&self, presented: &str) -> Result<&str, AuthError> {
         let mut found = None;
         for (name, token) in &self.named {
             // No early exit: the time taken does not say which token came close.
@@ -85,6 +105,25 @@ mod tests {
             Err(AuthError::Missing)
         );
         assert_eq!(tokens.check(&HeaderMap::new()), Err(AuthError::Missing));
+    }
+
+    #[test]
+    fn the_operators_page_also_takes_a_token_as_a_basic_password() {
+        let tokens = Tokens::new(vec![("desk".into(), "s3cret".into())]);
+        // "editor:s3cret" and "editor:wrong".
+        assert_eq!(
+            tokens.check_operator(&with("Basic ZWRpdG9yOnMzY3JldA==")),
+            Ok("desk")
+        );
+        assert_eq!(
+            tokens.check_operator(&with("Basic ZWRpdG9yOndyb25n")),
+            Err(AuthError::Invalid)
+        );
+        assert_eq!(tokens.check_operator(&with("Bearer s3cret")), Ok("desk"));
+        assert_eq!(
+            tokens.check_operator(&HeaderMap::new()),
+            Err(AuthError::Missing)
+        );
     }
 
     #[test]

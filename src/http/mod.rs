@@ -5,6 +5,7 @@
 //! where errors become status codes. Handlers reach stories only through the store trait and
 //! documents only through `render`; nothing here builds XML.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod conditional;

@@ -24,6 +24,8 @@ pub enum Route {
     Metrics,
     /// `/api/stats`: readers per feed per day.
     Stats,
+    /// `/admin`: the operator's page.
+    Admin,
     /// `/api/articles` (None) or `/api/articles/{id}`; the id is checked by the API itself.
     Api(Option<String>),
     NotFound,
@@ -47,6 +49,7 @@ impl Route {
             Route::Metrics => "metrics",
             Route::Api(_) => "api",
             Route::Stats => "stats",
+            Route::Admin => "admin",
             Route::NotFound => "not_found",
         }
     }
@@ -60,6 +63,7 @@ impl Route {
             "/metrics" => return Route::Metrics,
             "/api/articles" => return Route::Api(None),
             "/api/stats" => return Route::Stats,
+            "/admin" => return Route::Admin,
             _ => {}
         }
         if let Some(file) = path.strip_prefix("/feeds/") {

@@ -24,7 +24,7 @@ use tracing::Instrument;
 use super::error::HttpError;
 use super::response::{self, Body};
 use super::router::Route;
-use super::{App, ClientAddr, api, feeds, hub, metrics, pages, stats};
+use super::{App, ClientAddr, admin, api, feeds, hub, metrics, pages, stats};
 use crate::cache::Part;
 use crate::zerocopy;
 
@@ -225,6 +225,7 @@ async fn route_get(
         }
         Route::Metrics => Ok(metrics::render(app).await),
         Route::Stats => stats::render(app, request).await,
+        Route::Admin => admin::render(app, request).await,
         Route::Opml => feeds::opml(app).await,
         Route::Health => Ok(response::bytes(
             hyper::StatusCode::OK,

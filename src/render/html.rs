@@ -15,25 +15,25 @@ use crate::site::{FeedFormat, Site};
 const STYLE: &str = include_str!("../../templates/style.css");
 
 /// What every page has: head, masthead and footer.
-struct Chrome {
-    lang: String,
-    dir: &'static str,
-    title: String,
-    style: &'static str,
-    site_name: String,
-    home_url: String,
-    opml_url: String,
-    alternates: Vec<Alternate>,
+pub(super) struct Chrome {
+    pub(super) lang: String,
+    pub(super) dir: &'static str,
+    pub(super) title: String,
+    pub(super) style: &'static str,
+    pub(super) site_name: String,
+    pub(super) home_url: String,
+    pub(super) opml_url: String,
+    pub(super) alternates: Vec<Alternate>,
 }
 
-struct Alternate {
-    media_type: &'static str,
-    title: String,
-    href: String,
+pub(super) struct Alternate {
+    pub(super) media_type: &'static str,
+    pub(super) title: String,
+    pub(super) href: String,
 }
 
 impl Chrome {
-    fn new(site: &Site, title: String, lang: &str, feeds: &[&FeedDef]) -> Self {
+    pub(super) fn new(site: &Site, title: String, lang: &str, feeds: &[&FeedDef]) -> Self {
         let alternates = feeds
             .iter()
             .flat_map(|def| {
@@ -196,7 +196,7 @@ struct MessagePage {
     way_back: &'static str,
 }
 
-fn render(page: impl Template) -> String {
+pub(super) fn render(page: impl Template) -> String {
     page.render()
         .expect("templates only format owned strings and numbers")
 }

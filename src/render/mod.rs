@@ -1,9 +1,11 @@
 //! Rendering: turns a feed definition and its stories into the bytes of a document.
 //!
-//! One file per output format (`rss`, `atom`, `json`, `opml`, `html`). Renderers are pure
-//! functions of their input — no clock, no I/O, no HTTP — so the same stories always give the
-//! same bytes, on every replica and after every restart, and a cache can call them freely.
+//! One file per output format (`rss`, `atom`, `json`, `opml`, `html`, and `admin` for the
+//! operator's page). Renderers are pure functions of their input — no clock, no I/O, no HTTP —
+//! so the same stories always give the same bytes, on every replica and after every restart,
+//! and a cache can call them freely.
 
+pub mod admin;
 pub mod atom;
 pub mod html;
 pub mod json;

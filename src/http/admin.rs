@@ -1,0 +1,134 @@
+//! `GET /admin`: the operator's page. Signs in with an ingest token, as a bearer token or as
+//! the password of Basic authentication (any user name) so a browser can open it; gathers the
+//! last 24 hours of polls, today's readers and the live WebSub subscriptions per feed, and
+//! hands them to the renderer.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+
+use super::App;
+use super::auth::AuthError;
+use super::error::HttpError;
+use super::problem::Problem;
+use super::response::{self, Body};
+use crate::render::admin::{FeedReport, HourPolls, Report};
+use crate::site::FeedFormat;
+
+/// Hours shown, the one now running included.
+const HOURS: i64 = 24;
+
+pub async fn render(app: &App, request: &Request<Incoming>) -> Result<Response<Body>, HttpError> {
+    app.tokens
+        .check_operator(request.headers())
+        .map_err(unauthorized)?;
+    app.audience.flush().await?;
+    let now = Utc::now();
+    let this_hour = now - Duration::seconds(now.timestamp().rem_euclid(3600));
+    let this_hour =
+        this_hour - Duration::nanoseconds(i64::from(this_hour.timestamp_subsec_nanos()));
+    let hours: Vec<DateTime<Utc>> = (0..HOURS)
+        .rev()
+        .map(|back| this_hour - Duration::hours(back))
+        .collect();
+
+    // Every feed there is, then any name the figures hold besides (a category since emptied).
+    let mut feeds = Feeds {
+        origin: app.site.origin().to_owned(),
+        slots: hours.len(),
+        by_name: BTreeMap::new(),
+    };
+    for def in app.feeds().await? {
+        for format in FeedFormat::ALL {
+            feeds.entry(&format!("{}.{}", def.slug, format.extension()));
+        }
+    }
+    for row in app.audience.hourly(hours[0]).await? {
+        let Some(at) = hours.iter().position(|h| *h == row.hour) else {
+            continue;
+        };
+        feeds.entry(&row.feed).hourly[at].add(HourPolls {
+            polls: row.polls,
+            not_modified: row.not_modified,
+            sent: row.bytes_sent,
+            saved: row.bytes_saved,
+        });
+    }
+    for day in app.audience.figures(now.date_naive()).await? {
+        let feed = feeds.entry(&day.feed);
+        feed.subscribers = day.subscribers;
+        feed.aggregators = day.aggregators;
+    }
+    for (topic, count) in app.store.subscribed_topics(now).await? {
+        if let Some((slug, format)) = app.site.feed_from_url(&topic) {
+            feeds
+                .entry(&format!("{slug}.{}", format.extension()))
+                .websub += count;
+        }
+    }
+
+    let mut feeds: Vec<FeedReport> = feeds.by_name.into_values().collect();
+    // The busiest first: where the traffic goes is what the page is for.
+    feeds.sort_by_key(|f| std::cmp::Reverse(f.hourly.iter().map(|h| h.polls).sum::<u64>()));
+    let html = crate::render::admin::page(
+        &app.site,
+        &Report {
+            hours,
+            feeds,
+            generated: now,
+        },
+    );
+    let mut response = response::bytes(StatusCode::OK, response::HTML, html);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    headers.insert("x-robots-tag", HeaderValue::from_static("noindex"));
+    Ok(response)
+}
+
+/// The page's feeds by name, each added the first time a figure names it.
+struct Feeds {
+    origin: String,
+    slots: usize,
+    by_name: BTreeMap<String, FeedReport>,
+}
+
+impl Feeds {
+    fn entry(&mut self, name: &str) -> &mut FeedReport {
+        let (origin, slots) = (&self.origin, self.slots);
+        self.by_name
+            .entry(name.to_owned())
+            .or_insert_with(|| FeedReport {
+                name: name.to_owned(),
+                href: format!("{origin}/feeds/{name}"),
+                hourly: vec![HourPolls::default(); slots],
+                ..FeedReport::default()
+            })
+    }
+}
+
+fn unauthorized(e: AuthError) -> HttpError {
+    let (status, detail, challenge) = match e {
+        AuthError::Disabled => (
+            StatusCode::FORBIDDEN,
+            "The operator's page needs an ingest token, and none is set: set WIREFEED_INGEST_TOKEN (or ingest_tokens in the config file).",
+            None,
+        ),
+        AuthError::Missing => (
+            StatusCode::UNAUTHORIZED,
+            "Sign in with any user name and an ingest token as the password.",
+            Some("Basic realm=\"wirefeed operators\", charset=\"UTF-8\""),
+        ),
+        AuthError::Invalid => (
+            StatusCode::UNAUTHORIZED,
+            "That password is not an ingest token this server accepts.",
+            Some("Basic realm=\"wirefeed operators\", charset=\"UTF-8\""),
+        ),
+    };
+    HttpError::Unauthorized(Problem::new(status, "Not authorised", detail), challenge)
+}

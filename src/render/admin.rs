@@ -1,0 +1,378 @@
+//! The operator's page: per feed, polls per hour, the share answered 304, bytes saved, readers
+//! and WebSub subscriptions over the last 24 hours, as a table and small bar charts drawn as
+//! SVG on the server (no JavaScript). Pure: it is handed the figures and returns HTML.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use chrono::{DateTime, Utc};
+
+use super::html::Chrome;
+use crate::site::Site;
+
+/// One feed's polls in one hour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HourPolls {
+    pub polls: u64,
+    pub not_modified: u64,
+    pub sent: u64,
+    pub saved: u64,
+}
+
+impl HourPolls {
+    pub fn add(&mut self, other: HourPolls) {
+        self.polls += other.polls;
+        self.not_modified += other.not_modified;
+        self.sent += other.sent;
+        self.saved += other.saved;
+    }
+}
+
+/// What the page shows of one feed.
+#[derive(Debug, Clone, Default)]
+pub struct FeedReport {
+    /// Its path under `/feeds/`, e.g. `world.atom`.
+    pub name: String,
+    pub href: String,
+    /// One per hour of [`Report::hours`].
+    pub hourly: Vec<HourPolls>,
+    /// Today's readers: aggregators' reported subscribers plus distinct direct clients.
+    pub subscribers: u64,
+    pub aggregators: BTreeMap<String, u64>,
+    /// Live WebSub subscriptions.
+    pub websub: u64,
+}
+
+/// The figures the page is drawn from.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The start of each hour shown, oldest first; the last is the hour now running.
+    pub hours: Vec<DateTime<Utc>>,
+    pub feeds: Vec<FeedReport>,
+    /// When the figures were read.
+    pub generated: DateTime<Utc>,
+}
+
+struct Bar {
+    x: u32,
+    /// Top of the whole bar (every poll) and its height.
+    y: u32,
+    height: u32,
+    /// Top and height of the part answered 304.
+    y_304: u32,
+    height_304: u32,
+    title: String,
+}
+
+struct Chart {
+    /// `chart` or `chart chart-large`.
+    class: &'static str,
+    bar_width: u32,
+    width: u32,
+    height: u32,
+    label: String,
+    bars: Vec<Bar>,
+    /// Hour marks under a large chart: (x, text).
+    ticks: Vec<(u32, String)>,
+}
+
+struct Row {
+    name: String,
+    href: String,
+    polls: String,
+    per_hour: String,
+    last_hour: String,
+    share_304: String,
+    saved: String,
+    sent: String,
+    subscribers: String,
+    aggregators: String,
+    websub: String,
+    chart: Chart,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    chrome: Chrome,
+    generated: String,
+    generated_datetime: String,
+    summary: Vec<(&'static str, String)>,
+    chart: Chart,
+    rows: Vec<Row>,
+}
+
+/// The operator's page.
+pub fn page(site: &Site, report: &Report) -> String {
+    let mut total = vec![HourPolls::default(); report.hours.len()];
+    for feed in &report.feeds {
+        for (sum, hour) in total.iter_mut().zip(&feed.hourly) {
+            sum.add(*hour);
+        }
+    }
+    let whole = sum(&total);
+    let summary = vec![
+        ("Polls in 24 hours", thousands(whole.polls)),
+        ("Answered 304", share(whole.not_modified, whole.polls)),
+        ("Bytes saved", bytes(whole.saved)),
+        ("Bytes sent", bytes(whole.sent)),
+        (
+            "Readers today",
+            thousands(report.feeds.iter().map(|f| f.subscribers).sum()),
+        ),
+        (
+            "WebSub subscriptions",
+            thousands(report.feeds.iter().map(|f| f.websub).sum()),
+        ),
+    ];
+    let rows = report
+        .feeds
+        .iter()
+        .map(|feed| {
+            let polls = sum(&feed.hourly);
+            let hours = feed.hourly.len().max(1) as f64;
+            Row {
+                name: feed.name.clone(),
+                href: feed.href.clone(),
+                polls: thousands(polls.polls),
+                per_hour: rate(polls.polls as f64 / hours),
+                last_hour: thousands(feed.hourly.last().map_or(0, |h| h.polls)),
+                share_304: share(polls.not_modified, polls.polls),
+                saved: bytes(polls.saved),
+                sent: bytes(polls.sent),
+                subscribers: thousands(feed.subscribers),
+                aggregators: feed
+                    .aggregators
+                    .iter()
+                    .map(|(name, n)| format!("{name} {}", thousands(*n)))
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+                websub: thousands(feed.websub),
+                chart: chart(&report.hours, &feed.hourly, Size::Small, &feed.name),
+            }
+        })
+        .collect();
+    super::html::render(AdminPage {
+        chrome: Chrome::new(site, format!("Operator — {}", site.title), "en", &[]),
+        generated: report
+            .generated
+            .format("%-d %b %Y %H:%M:%S UTC")
+            .to_string(),
+        generated_datetime: report
+            .generated
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        summary,
+        chart: chart(&report.hours, &total, Size::Large, "every feed"),
+        rows,
+    })
+}
+
+fn sum(hours: &[HourPolls]) -> HourPolls {
+    let mut total = HourPolls::default();
+    for hour in hours {
+        total.add(*hour);
+    }
+    total
+}
+
+#[derive(Clone, Copy)]
+enum Size {
+    Small,
+    Large,
+}
+
+/// Bars of polls per hour, the part answered 304 drawn darker, scaled to the busiest hour.
+fn chart(hours: &[DateTime<Utc>], polls: &[HourPolls], size: Size, what: &str) -> Chart {
+    let (bar, gap, plot) = match size {
+        Size::Small => (5, 1, 28),
+        Size::Large => (18, 2, 100),
+    };
+    let busiest = polls.iter().map(|h| h.polls).max().unwrap_or(0).max(1);
+    let scale = |n: u64| ((n * plot as u64).div_ceil(busiest)) as u32;
+    let bars = hours
+        .iter()
+        .zip(polls)
+        .enumerate()
+        .map(|(i, (hour, p))| {
+            let height = scale(p.polls);
+            let height_304 = scale(p.not_modified).min(height);
+            Bar {
+                x: i as u32 * (bar + gap),
+                y: plot - height,
+                height,
+                y_304: plot - height_304,
+                height_304,
+                title: format!(
+                    "{}: {} polls, {} answered 304",
+                    hour.format("%H:00 UTC"),
+                    thousands(p.polls),
+                    thousands(p.not_modified)
+                ),
+            }
+        })
+        .collect();
+    let ticks = match size {
+        Size::Small => Vec::new(),
+        Size::Large => hours
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 6 == 0)
+            .map(|(i, hour)| (i as u32 * (bar + gap), hour.format("%H:00").to_string()))
+            .collect(),
+    };
+    let whole = sum(polls);
+    Chart {
+        class: match size {
+            Size::Small => "chart",
+            Size::Large => "chart chart-large",
+        },
+        bar_width: bar,
+        width: hours.len() as u32 * (bar + gap),
+        height: plot + if ticks.is_empty() { 0 } else { 16 },
+        label: format!(
+            "Polls per hour of {what} over the last {} hours: {} in all, {} answered 304",
+            hours.len(),
+            thousands(whole.polls),
+            thousands(whole.not_modified)
+        ),
+        bars,
+        ticks,
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Polls per hour: one decimal, two below one an hour.
+fn rate(per_hour: f64) -> String {
+    if per_hour > 0.0 && per_hour < 1.0 {
+        format!("{per_hour:.2}")
+    } else {
+        format!("{per_hour:.1}")
+    }
+}
+
+fn share(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "—".to_owned()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+/// A byte count in the binary units an operator reads disk and traffic in.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64;
+    let mut unit = "B";
+    for next in UNITS {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = next;
+    }
+    format!("{value:.1} {unit}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hours() -> Vec<DateTime<Utc>> {
+        let first: DateTime<Utc> = "2026-11-30T19:00:00Z".parse().unwrap();
+        (0..24)
+            .map(|i| first + chrono::Duration::hours(i))
+            .collect()
+    }
+
+    #[test]
+    fn figures_read_the_way_an_operator_writes_them() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+        assert_eq!(share(0, 0), "—");
+        assert_eq!(share(7, 8), "87.5%");
+        assert_eq!(rate(1.0 / 24.0), "0.04");
+        assert_eq!(rate(0.0), "0.0");
+        assert_eq!(rate(12.25), "12.2");
+    }
+
+    #[test]
+    fn bars_scale_to_the_busiest_hour_and_the_304s_sit_inside_them() {
+        let mut polls = vec![HourPolls::default(); 24];
+        polls[3] = HourPolls {
+            polls: 200,
+            not_modified: 150,
+            ..Default::default()
+        };
+        polls[23] = HourPolls {
+            polls: 50,
+            not_modified: 50,
+            ..Default::default()
+        };
+        let chart = chart(&hours(), &polls, Size::Large, "world.atom");
+        assert_eq!(chart.bars.len(), 24);
+        assert_eq!((chart.bars[3].y, chart.bars[3].height), (0, 100));
+        assert_eq!(chart.bars[3].height_304, 75);
+        assert_eq!(chart.bars[23].height, 25);
+        assert_eq!(chart.bars[23].height_304, 25);
+        assert_eq!(chart.bars[0].height, 0);
+        assert_eq!(
+            chart.bars[3].title,
+            "22:00 UTC: 200 polls, 150 answered 304"
+        );
+        assert_eq!(chart.ticks.len(), 4);
+        assert!(chart.label.contains("250 in all, 200 answered 304"));
+    }
+
+    #[test]
+    fn the_page_escapes_what_it_is_given_and_draws_a_chart_per_feed() {
+        let site = Site::new("http://127.0.0.1:8080", "Wirefeed", "127.0.0.1,2026");
+        let mut aggregators = BTreeMap::new();
+        aggregators.insert("<Feedly>".to_owned(), 1024);
+        let report = Report {
+            hours: hours(),
+            feeds: vec![FeedReport {
+                name: "world.atom".into(),
+                href: site.feed_url("world", crate::site::FeedFormat::Atom),
+                hourly: vec![
+                    HourPolls {
+                        polls: 4,
+                        not_modified: 3,
+                        sent: 10,
+                        saved: 990
+                    };
+                    24
+                ],
+                subscribers: 1030,
+                aggregators,
+                websub: 2,
+            }],
+            generated: "2026-12-01T18:30:00Z".parse().unwrap(),
+        };
+        let html = page(&site, &report);
+        assert!(html.contains("&#60;Feedly&#62; 1,024") || html.contains("&lt;Feedly&gt; 1,024"));
+        assert!(!html.contains("<Feedly>"));
+        assert_eq!(html.matches("<svg").count(), 2);
+        assert!(html.contains("75.0%"));
+        assert!(html.contains("1 Dec 2026 18:30:00 UTC"));
+    }
+}
