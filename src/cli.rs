@@ -183,6 +183,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    crate::zerocopy::keep_bodies_in(&config.data_dir);
     if let Some(open_files) = crate::zerocopy::raise_open_files_limit() {
         if open_files < config.max_connections as u64 + 1024 {
             tracing::warn!(
@@ -192,10 +193,10 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let listeners = server::bind(config.listen, shards)
         .with_context(|| format!("could not listen on {}", config.listen))?;
-    let bound = listener.local_addr()?;
+    let bound = listeners[0].local_addr()?;
     let public_url = config.public_url(bound);
     let role = match &config.websub_hub {
         HubSetting::Off => None,
@@ -296,7 +297,9 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         max_connections: config.max_connections,
         max_header_bytes: config.max_header_bytes,
     };
-    server::run(listener, app, limits, shutdown_signal()).await;
+    server::run(listeners, app, limits, shutdown_signal())
+        .await
+        .context("could not start the HTTP threads")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,9 +1,17 @@
 //! The listener: accepts TCP connections, speaks HTTP/1.1 and HTTP/2 through hyper, hands
 //! each request to [`handle`], and shuts down gracefully — in-flight requests finish before
 //! the process exits.
+//!
+//! Connections are served the way nginx's workers serve them: one thread per core, each with
+//! its own single-threaded runtime and its own listening socket on the same address
+//! (`SO_REUSEPORT`), so the kernel spreads connections across threads and a connection lives
+//! its whole life on one — no work-stealing, no cross-thread wake-ups on the hot path.
+//! Background work (the change follower, the WebSub hub, flushing reader counts) stays on the
+//! main runtime.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -40,11 +48,91 @@ pub struct Limits {
     pub max_header_bytes: usize,
 }
 
-/// Serves until `shutdown` resolves, then drains open connections.
+/// Listening sockets for `shards` threads on one address (`SO_REUSEPORT`). The first is bound
+/// to `addr` (port 0 picks a free port); the others to the address it got.
+pub fn bind(addr: SocketAddr, shards: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let mut listeners = Vec::with_capacity(shards.max(1));
+    let mut at = addr;
+    for _ in 0..shards.max(1) {
+        let socket = match at {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.set_nodelay(true)?;
+        socket.bind(at)?;
+        at = socket.local_addr()?;
+        // A std listener, registered with a runtime only inside the shard that serves it.
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        // SAFETY: the descriptor comes from `into_raw_fd`, so the listener is its only owner.
+        let listener = unsafe { std::net::TcpListener::from_raw_fd(socket.into_raw_fd()) };
+        listen(&listener, 1024)?;
+        listener.set_nonblocking(true)?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+fn listen(listener: &std::net::TcpListener, backlog: i32) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen(2) on a socket this function borrows; no memory is passed.
+    if unsafe { libc::listen(listener.as_raw_fd(), backlog) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Serves on one thread per listener until `shutdown` resolves, then drains open connections.
 pub async fn run(
+    listeners: Vec<std::net::TcpListener>,
+    app: Arc<App>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut done = Vec::new();
+    for (n, listener) in listeners.into_iter().enumerate() {
+        let (finished, finish) = tokio::sync::oneshot::channel::<()>();
+        let (app, slots, mut stopped) = (Arc::clone(&app), Arc::clone(&slots), stopped.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name(format!("wirefeed-http-{n}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match TcpListener::from_std(listener) {
+                        Ok(listener) => {
+                            let stop = async move {
+                                let _ = stopped.wait_for(|stop| *stop).await;
+                            };
+                            shard(listener, app, limits, slots, stop).await;
+                        }
+                        Err(e) => tracing::error!(error = %e, "could not serve a listener"),
+                    }
+                });
+                let _ = finished.send(());
+            })?;
+        done.push(finish);
+    }
+    shutdown.await;
+    tracing::info!("shutting down: finishing requests in flight");
+    let _ = stop.send(true);
+    for finish in done {
+        let _ = finish.await;
+    }
+    Ok(())
+}
+
+/// One thread's accept loop: serves its listener until `shutdown`, then drains.
+async fn shard(
     listener: TcpListener,
     app: Arc<App>,
     limits: Limits,
+    slots: Arc<Semaphore>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -59,7 +147,6 @@ pub async fn run(
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let slot = tokio::select! {
@@ -99,7 +186,6 @@ pub async fn run(
         });
     }
     drop(listener);
-    tracing::info!("shutting down: finishing requests in flight");
     if tokio::time::timeout(DRAIN, graceful.shutdown())
         .await
         .is_err()
