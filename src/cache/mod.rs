@@ -275,6 +275,11 @@ impl FeedCache {
             return Ok(hit);
         }
         Stats::bump(&self.stats.misses);
+        // Boxed, so the future of a hit stays small: a miss holds a whole render.
+        Box::pin(self.miss(key)).await
+    }
+
+    async fn miss(&self, key: &FeedKey) -> Result<Arc<Rendered>, Arc<CacheError>> {
         loop {
             let entry = self
                 .entries

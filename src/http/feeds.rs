@@ -80,7 +80,7 @@ async fn answer(
             .map_err(HttpError::TooManyPolls)?;
     }
     if key.part == Part::Current && wants_feed_delta(request) {
-        if let Some(response) = delta(app, request, current, coding).await? {
+        if let Some(response) = Box::pin(delta(app, request, current, coding)).await? {
             return Ok(response);
         }
     }

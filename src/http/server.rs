@@ -235,35 +235,51 @@ pub async fn handle(app: &App, request: Request<Incoming>, timeout: Duration) ->
     let route = Route::parse(request.uri().path());
     let name = route.name();
     let id = request_id(request.headers().get("x-request-id"));
-    let span = tracing::info_span!("request", id = %id, method = %request.method(), path = request.uri().path());
+    let span = tracing::info_span!(
+        "request",
+        id = id.to_str().unwrap_or_default(),
+        method = %request.method(),
+        path = request.uri().path()
+    );
     let mut response = answer(app, request, route, timeout).instrument(span).await;
     app.metrics.request(name, response.status().as_u16());
-    if let Ok(value) = HeaderValue::try_from(id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
+    response.headers_mut().insert("x-request-id", id);
     response
 }
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(0);
 
 /// The client's request id when it is short, visible ASCII; otherwise a new one, unique within
-/// this process and unlikely to repeat across restarts.
-fn request_id(given: Option<&HeaderValue>) -> String {
-    if let Some(given) = given.and_then(|v| v.to_str().ok()) {
-        if !given.is_empty() && given.len() <= 64 && given.bytes().all(|b| b.is_ascii_graphic()) {
-            return given.to_owned();
+/// this process and unlikely to repeat across restarts: the start time and a counter, in hex.
+fn request_id(given: Option<&HeaderValue>) -> HeaderValue {
+    if let Some(given) = given {
+        let bytes = given.as_bytes();
+        if !bytes.is_empty() && bytes.len() <= 64 && bytes.iter().all(u8::is_ascii_graphic) {
+            return given.clone();
         }
     }
     static START: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    let start = START.get_or_init(|| {
+    let start = *START.get_or_init(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as u32)
     });
-    format!(
-        "{start:08x}-{:x}",
-        NEXT_REQUEST.fetch_add(1, Ordering::Relaxed)
-    )
+    let n = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
+    // "xxxxxxxx-" then the counter's hex digits, without going through the formatter.
+    let mut id = [0u8; 8 + 1 + 16];
+    hex(u64::from(start), &mut id[..8]);
+    id[8] = b'-';
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1) as usize;
+    hex(n, &mut id[9..9 + digits]);
+    HeaderValue::from_bytes(&id[..9 + digits]).expect("hex digits and a dash")
+}
+
+/// `n`'s lowest hex digits, filling `out`.
+fn hex(mut n: u64, out: &mut [u8]) {
+    for byte in out.iter_mut().rev() {
+        *byte = b"0123456789abcdef"[(n & 0xf) as usize];
+        n >>= 4;
+    }
 }
 
 async fn answer(
@@ -273,9 +289,11 @@ async fn answer(
     timeout: Duration,
 ) -> Response<Body> {
     let head = request.method() == Method::HEAD;
+    // Every route but feeds is boxed, so the future of a feed poll stays small: hyper moves
+    // it into place on every request.
     let result = match route {
-        Route::Api(id) => within(timeout, api::handle(app, request, id.as_deref())).await,
-        Route::Hub => within(timeout, hub::handle(app, request)).await,
+        Route::Api(id) => Box::pin(within(timeout, api::handle(app, request, id.as_deref()))).await,
+        Route::Hub => Box::pin(within(timeout, hub::handle(app, request))).await,
         route if request.method() == Method::GET || head => route_get(app, &request, route).await,
         _ => Err(HttpError::MethodNotAllowed),
     };
@@ -293,9 +311,9 @@ async fn route_get(
     route: Route,
 ) -> Result<Response<Body>, HttpError> {
     match route {
-        Route::Index => pages::index(app).await,
-        Route::Category(slug) => pages::category(app, &slug).await,
-        Route::Article(id) => pages::article(app, &id).await,
+        Route::Index => Box::pin(pages::index(app)).await,
+        Route::Category(slug) => Box::pin(pages::category(app, &slug)).await,
+        Route::Article(id) => Box::pin(pages::article(app, &id)).await,
         Route::Feed { slug, format, part } => {
             let part = match (part, feeds::page(request.uri().query())) {
                 (part, None) => part,
@@ -309,10 +327,10 @@ async fn route_get(
             };
             feeds::feed(app, request, &slug, format, part).await
         }
-        Route::Metrics => Ok(metrics::render(app).await),
-        Route::Stats => stats::render(app, request).await,
-        Route::Admin => admin::render(app, request).await,
-        Route::Opml => feeds::opml(app).await,
+        Route::Metrics => Ok(Box::pin(metrics::render(app)).await),
+        Route::Stats => Box::pin(stats::render(app, request)).await,
+        Route::Admin => Box::pin(admin::render(app, request)).await,
+        Route::Opml => Box::pin(feeds::opml(app)).await,
         Route::Health => Ok(response::bytes(
             hyper::StatusCode::OK,
             response::TEXT,
@@ -330,6 +348,24 @@ async fn route_get(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_the_clients_when_sane_and_new_and_distinct_otherwise() {
+        let given = HeaderValue::from_static("desk-7f3a");
+        assert_eq!(request_id(Some(&given)), "desk-7f3a");
+        let junk = HeaderValue::from_bytes(b"two words").unwrap();
+        let (a, b) = (request_id(Some(&junk)), request_id(None));
+        assert_ne!(a, b);
+        for id in [a, b] {
+            let (start, n) = id.to_str().unwrap().split_once('-').unwrap();
+            assert_eq!(start.len(), 8);
+            assert!(u32::from_str_radix(start, 16).is_ok(), "{id:?}");
+            assert!(u64::from_str_radix(n, 16).is_ok(), "{id:?}");
+        }
+        let mut out = [0u8; 4];
+        hex(0xbeef, &mut out);
+        assert_eq!(&out, b"beef");
+    }
 
     #[tokio::test]
     async fn a_panicking_handler_becomes_a_500() {
