@@ -11,9 +11,11 @@
 
 pub mod agent;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -108,49 +110,19 @@ struct Pending {
     ended: Vec<(NaiveDate, HashMap<FeedKey, Tally>)>,
     /// Polls by feed, then by the start of the UTC hour in Unix seconds, oldest first.
     hours: HashMap<FeedKey, Vec<(i64, Polls)>>,
-    /// The last day old figures were forgotten.
-    pruned: Option<NaiveDate>,
 }
 
-pub struct Audience {
-    store: Arc<dyn Store>,
-    pending: Mutex<Pending>,
-    /// Today's figures as of the last flush, for /metrics.
-    today: Mutex<Vec<FeedAudience>>,
-    /// One flush at a time.
-    flushing: tokio::sync::Mutex<()>,
-}
-
-impl Audience {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self {
-            store,
-            pending: Mutex::new(Pending::default()),
-            today: Mutex::new(Vec::new()),
-            flushing: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    /// Counts one poll of a subscription document.
-    pub fn note(&self, feed: &FeedKey, client: Option<IpAddr>, user_agent: &str, poll: Poll) {
-        if feed.part != Part::Current {
-            return;
-        }
-        let reported = agent::parse(user_agent);
-        let client_hash = reported.is_none().then(|| {
-            let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-            match client {
-                Some(IpAddr::V4(ip)) => hasher.write(&ip.octets()),
-                Some(IpAddr::V6(ip)) => hasher.write(&ip.octets()),
-                None => {}
-            }
-            hasher.write(user_agent.as_bytes());
-            hasher.finish()
-        });
-        let now = Utc::now();
-        let today = now.date_naive();
-        let hour = now.timestamp() - now.timestamp().rem_euclid(3600);
-        let mut pending = self.pending.lock().expect("audience lock");
+impl Pending {
+    fn count(
+        &mut self,
+        feed: &FeedKey,
+        today: NaiveDate,
+        hour: i64,
+        poll: Poll,
+        reported: Option<agent::Reported>,
+        client_hash: Option<u64>,
+    ) {
+        let pending = self;
         let hours = match pending.hours.get_mut(feed) {
             Some(hours) => hours,
             None => pending.hours.entry(feed.clone()).or_default(),
@@ -181,22 +153,105 @@ impl Audience {
             (None, None) => {}
         }
     }
+}
+
+/// Distinguishes audiences in [`LOCAL`] (a process has one; tests have many).
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's own counts, per audience: each serving thread notes polls into its own
+    /// [`Pending`], so polls on different cores never touch the same lock or map.
+    static LOCAL: RefCell<Vec<(u64, Arc<Mutex<Pending>>)>> = const { RefCell::new(Vec::new()) };
+}
+
+pub struct Audience {
+    id: u64,
+    store: Arc<dyn Store>,
+    /// Every thread's counts since the last flush.
+    shards: Mutex<Vec<Arc<Mutex<Pending>>>>,
+    /// The last day old figures were forgotten.
+    pruned: Mutex<Option<NaiveDate>>,
+    /// Today's figures as of the last flush, for /metrics.
+    today: Mutex<Vec<FeedAudience>>,
+    /// One flush at a time.
+    flushing: tokio::sync::Mutex<()>,
+}
+
+impl Audience {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            store,
+            shards: Mutex::new(Vec::new()),
+            pruned: Mutex::new(None),
+            today: Mutex::new(Vec::new()),
+            flushing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Counts one poll of a subscription document.
+    pub fn note(&self, feed: &FeedKey, client: Option<IpAddr>, user_agent: &str, poll: Poll) {
+        if feed.part != Part::Current {
+            return;
+        }
+        let reported = agent::parse(user_agent);
+        let client_hash = reported.is_none().then(|| {
+            let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+            match client {
+                Some(IpAddr::V4(ip)) => hasher.write(&ip.octets()),
+                Some(IpAddr::V6(ip)) => hasher.write(&ip.octets()),
+                None => {}
+            }
+            hasher.write(user_agent.as_bytes());
+            hasher.finish()
+        });
+        let now = Utc::now();
+        let today = now.date_naive();
+        let hour = now.timestamp() - now.timestamp().rem_euclid(3600);
+        self.with_local(|pending| {
+            pending.count(feed, today, hour, poll, reported, client_hash);
+        });
+    }
+
+    /// Runs `f` on this thread's counts, made on its first poll.
+    fn with_local(&self, f: impl FnOnce(&mut Pending)) {
+        LOCAL.with(|local| {
+            let mut local = local.borrow_mut();
+            let shard = match local.iter().find(|(id, _)| *id == self.id) {
+                Some((_, shard)) => shard,
+                None => {
+                    let shard = Arc::new(Mutex::new(Pending::default()));
+                    self.shards
+                        .lock()
+                        .expect("audience lock")
+                        .push(Arc::clone(&shard));
+                    local.push((self.id, shard));
+                    &local.last().expect("pushed above").1
+                }
+            };
+            f(&mut shard.lock().expect("audience lock"));
+        });
+    }
 
     /// Merges what was counted since the last flush into the store.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let _one = self.flushing.lock().await;
         let today = Utc::now().date_naive();
-        let (batches, hours, prune) = {
-            let mut pending = self.pending.lock().expect("audience lock");
-            let mut batches = std::mem::take(&mut pending.ended);
+        let shards = self.shards.lock().expect("audience lock").clone();
+        let mut batches = Vec::new();
+        let mut hours = Vec::new();
+        for shard in shards {
+            let mut pending = shard.lock().expect("audience lock");
+            batches.append(&mut pending.ended);
             if let Some(day) = pending.day {
                 batches.push((day, std::mem::take(&mut pending.feeds)));
             }
-            let prune = pending.pruned.replace(today) != Some(today);
-            (batches, std::mem::take(&mut pending.hours), prune)
-        };
+            hours.push(std::mem::take(&mut pending.hours));
+        }
+        let prune = self.pruned.lock().expect("audience lock").replace(today) != Some(today);
         let rows = hours
             .into_iter()
+            .flatten()
             .flat_map(|(key, hours)| {
                 let feed = feed_name(&key);
                 hours
