@@ -49,8 +49,13 @@ pub struct Limits {
 }
 
 /// Listening sockets for `shards` threads on one address (`SO_REUSEPORT`). The first is bound
-/// to `addr` (port 0 picks a free port); the others to the address it got.
+/// to `addr` (port 0 picks a free port); the others to the address it got. An address another
+/// process already listens on is refused, as without `SO_REUSEPORT`: a second server started
+/// on the same port by mistake must fail, not quietly take half the connections.
 pub fn bind(addr: SocketAddr, shards: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    if addr.port() != 0 {
+        drop(std::net::TcpListener::bind(addr)?);
+    }
     let mut listeners = Vec::with_capacity(shards.max(1));
     let mut at = addr;
     for _ in 0..shards.max(1) {
@@ -348,6 +353,18 @@ async fn route_get(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_shard_listens_on_one_port_that_nobody_else_may_take() {
+        let listeners = bind("127.0.0.1:0".parse().unwrap(), 3).unwrap();
+        let at = listeners[0].local_addr().unwrap();
+        assert!(listeners.iter().all(|l| l.local_addr().unwrap() == at));
+        let again = bind(at, 2).unwrap_err();
+        assert_eq!(again.kind(), std::io::ErrorKind::AddrInUse);
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let err = bind(taken.local_addr().unwrap(), 2).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    }
 
     #[test]
     fn request_ids_are_the_clients_when_sane_and_new_and_distinct_otherwise() {
