@@ -76,8 +76,27 @@ fn sketch() -> Sketch {
 #[derive(Clone)]
 struct Tally {
     clients: Sketch,
-    /// Aggregator (with feed id) → subscribers it reported last.
-    agents: BTreeMap<String, u64>,
+    /// Aggregator (with feed id) → what it reported last.
+    agents: BTreeMap<String, Report>,
+}
+
+/// An aggregator's subscriber count and when it said so. Polls land on different threads and
+/// replicas, so the latest report is found by its time, not by the order figures merge in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Report {
+    subscribers: u64,
+    /// UTC nanoseconds since 1970.
+    at: i64,
+}
+
+/// Keeps, per aggregator, the later of two reports.
+fn latest(into: &mut BTreeMap<String, Report>, from: BTreeMap<String, Report>) {
+    for (key, report) in from {
+        let kept = into.entry(key).or_insert(report);
+        if report.at > kept.at {
+            *kept = report;
+        }
+    }
 }
 
 impl Tally {
@@ -118,6 +137,7 @@ impl Pending {
         feed: &FeedKey,
         today: NaiveDate,
         hour: i64,
+        at: i64,
         poll: Poll,
         reported: Option<agent::Reported>,
         client_hash: Option<u64>,
@@ -147,7 +167,14 @@ impl Pending {
         };
         match (reported, client_hash) {
             (Some(reported), _) => {
-                tally.agents.insert(reported.key, reported.subscribers);
+                let report = Report {
+                    subscribers: reported.subscribers,
+                    at,
+                };
+                let kept = tally.agents.entry(reported.key).or_insert(report);
+                if report.at > kept.at {
+                    *kept = report;
+                }
             }
             (None, Some(hash)) => tally.clients.insert(&hash),
             (None, None) => {}
@@ -209,7 +236,8 @@ impl Audience {
         let today = now.date_naive();
         let hour = now.timestamp() - now.timestamp().rem_euclid(3600);
         self.with_local(|pending| {
-            pending.count(feed, today, hour, poll, reported, client_hash);
+            let at = now.timestamp_nanos_opt().unwrap_or(i64::MAX);
+            pending.count(feed, today, hour, at, poll, reported, client_hash);
         });
     }
 
@@ -345,7 +373,7 @@ fn merge(old: Option<AudienceRow>, new: Tally) -> AudienceRow {
     if merged.clients.merge(&new.clients).is_err() {
         merged.clients = new.clients;
     }
-    merged.agents.extend(new.agents);
+    latest(&mut merged.agents, new.agents);
     AudienceRow {
         clients: serde_json::to_string(&merged.clients).expect("a sketch serialises"),
         agents: serde_json::to_string(&merged.agents).expect("a map serialises"),
@@ -356,9 +384,9 @@ fn summarise(day: NaiveDate, feed: String, row: &AudienceRow) -> FeedAudience {
     let mut tally = decode(row);
     let direct_clients = tally.clients.count().round() as u64;
     let mut aggregators: BTreeMap<String, u64> = BTreeMap::new();
-    for (key, subscribers) in &tally.agents {
+    for (key, report) in &tally.agents {
         let name = key.split(' ').next().unwrap_or(key);
-        *aggregators.entry(name.to_owned()).or_default() += subscribers;
+        *aggregators.entry(name.to_owned()).or_default() += report.subscribers;
     }
     FeedAudience {
         day,
@@ -431,6 +459,36 @@ mod tests {
         audience.note(&page, ip(5), "x", FULL);
         audience.flush().await.unwrap();
         assert_eq!(audience.today()[0].direct_clients, 4);
+    }
+
+    #[tokio::test]
+    async fn an_aggregators_latest_report_wins_whichever_thread_heard_it() {
+        let (_dir, audience) = audience();
+        let world = FeedKey::current("world", FeedFormat::Atom);
+        let ip = Some(IpAddr::from([203, 0, 113, 9]));
+        // This thread's tallies come first when figures are gathered ...
+        audience.note(&world, ip, NETNEWSWIRE, FULL);
+        // ... another thread hears Feedly first ...
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let early = "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 1234 subscribers; )";
+                audience.note(&world, ip, early, UNCHANGED);
+            });
+        });
+        // ... and this one later, with the figure that stands.
+        let late = "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 1,024 subscribers; )";
+        audience.note(&world, ip, late, UNCHANGED);
+        audience.flush().await.unwrap();
+        assert_eq!(audience.today()[0].aggregators["Feedly"], 1024);
+        // An earlier report merged later (a replica flushing late) does not overwrite it.
+        let today = Utc::now().date_naive();
+        let stored = audience.store.audience(today).await.unwrap().remove(0).2;
+        let mut pending = Pending::default();
+        let stale = agent::parse("Feedly/1.0 (x; 999 subscribers; )");
+        pending.count(&world, today, 0, 0, FULL, stale, None);
+        let merged = merge(Some(stored), pending.feeds.remove(&world).unwrap());
+        let figures = summarise(today, "world.atom".into(), &merged);
+        assert_eq!(figures.aggregators["Feedly"], 1024);
     }
 
     #[tokio::test]
