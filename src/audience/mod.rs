@@ -131,17 +131,39 @@ struct Pending {
     hours: HashMap<FeedKey, Vec<(i64, Polls)>>,
 }
 
+/// When a poll was counted: its UTC day, the start of its hour (Unix seconds) and the
+/// instant (UTC nanoseconds).
+#[derive(Debug, Clone, Copy)]
+struct Moment {
+    day: NaiveDate,
+    hour: i64,
+    at: i64,
+}
+
+impl Moment {
+    fn of(now: chrono::DateTime<Utc>) -> Self {
+        Self {
+            day: now.date_naive(),
+            hour: now.timestamp() - now.timestamp().rem_euclid(3600),
+            at: now.timestamp_nanos_opt().unwrap_or(i64::MAX),
+        }
+    }
+}
+
 impl Pending {
     fn count(
         &mut self,
         feed: &FeedKey,
-        today: NaiveDate,
-        hour: i64,
-        at: i64,
+        when: Moment,
         poll: Poll,
         reported: Option<agent::Reported>,
         client_hash: Option<u64>,
     ) {
+        let Moment {
+            day: today,
+            hour,
+            at,
+        } = when;
         let pending = self;
         let hours = match pending.hours.get_mut(feed) {
             Some(hours) => hours,
@@ -232,12 +254,9 @@ impl Audience {
             hasher.write(user_agent.as_bytes());
             hasher.finish()
         });
-        let now = Utc::now();
-        let today = now.date_naive();
-        let hour = now.timestamp() - now.timestamp().rem_euclid(3600);
+        let when = Moment::of(Utc::now());
         self.with_local(|pending| {
-            let at = now.timestamp_nanos_opt().unwrap_or(i64::MAX);
-            pending.count(feed, today, hour, at, poll, reported, client_hash);
+            pending.count(feed, when, poll, reported, client_hash);
         });
     }
 
@@ -485,7 +504,12 @@ mod tests {
         let stored = audience.store.audience(today).await.unwrap().remove(0).2;
         let mut pending = Pending::default();
         let stale = agent::parse("Feedly/1.0 (x; 999 subscribers; )");
-        pending.count(&world, today, 0, 0, FULL, stale, None);
+        let long_ago = Moment {
+            day: today,
+            hour: 0,
+            at: 0,
+        };
+        pending.count(&world, long_ago, FULL, stale, None);
         let merged = merge(Some(stored), pending.feeds.remove(&world).unwrap());
         let figures = summarise(today, "world.atom".into(), &merged);
         assert_eq!(figures.aggregators["Feedly"], 1024);
