@@ -154,10 +154,6 @@ async fn shard(
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let slot = tokio::select! {
-            slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
-            () = &mut shutdown => break,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -168,6 +164,13 @@ async fn shard(
                     continue;
                 }
             },
+            () = &mut shutdown => break,
+        };
+        // The cap counts served connections across every thread. A connection beyond it waits,
+        // unread, until one ends; meanwhile this thread accepts no other, so the rest wait in
+        // the kernel's queue as they would for a single listener.
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
             () = &mut shutdown => break,
         };
         if let Err(e) = stream.set_nodelay(true) {
