@@ -24,6 +24,7 @@ use hyperloglogplus::{HyperLogLog, HyperLogLogPlus};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{FeedKey, Part};
+use crate::site::FeedFormat;
 use crate::store::{AudienceRow, Store, StoreError, TrafficRow};
 
 /// How often figures are merged into the store.
@@ -144,7 +145,7 @@ impl Moment {
     fn of(now: chrono::DateTime<Utc>) -> Self {
         Self {
             day: now.date_naive(),
-            hour: now.timestamp() - now.timestamp().rem_euclid(3600),
+            hour: hour_start(now),
             at: now.timestamp_nanos_opt().unwrap_or(i64::MAX),
         }
     }
@@ -300,7 +301,7 @@ impl Audience {
             .into_iter()
             .flatten()
             .flat_map(|(key, hours)| {
-                let feed = feed_name(&key);
+                let feed = feed_name(&key.slug, key.format);
                 hours
                     .into_iter()
                     .map(move |(hour, polls)| (feed.clone(), hour, polls))
@@ -325,7 +326,7 @@ impl Audience {
         }
         for (day, feeds) in batches {
             for (key, tally) in feeds {
-                let feed = feed_name(&key);
+                let feed = feed_name(&key.slug, key.format);
                 self.store
                     .merge_audience(day, &feed, Box::new(move |old| merge(old, tally)))
                     .await?;
@@ -352,8 +353,7 @@ impl Audience {
         &self,
         since: chrono::DateTime<Utc>,
     ) -> Result<Vec<TrafficRow>, StoreError> {
-        let since = since.timestamp() - since.timestamp().rem_euclid(3600);
-        let since = chrono::DateTime::from_timestamp(since, 0).unwrap_or_default();
+        let since = chrono::DateTime::from_timestamp(hour_start(since), 0).unwrap_or_default();
         self.store.traffic(since).await
     }
 
@@ -376,8 +376,13 @@ impl Audience {
 }
 
 /// How a feed is named in stored figures: its path under `/feeds/`, e.g. `world.atom`.
-fn feed_name(key: &FeedKey) -> String {
-    format!("{}.{}", key.slug, key.format.extension())
+pub fn feed_name(slug: &str, format: FeedFormat) -> String {
+    format!("{slug}.{}", format.extension())
+}
+
+/// The start of the UTC hour holding `t`, in Unix seconds.
+pub fn hour_start(t: chrono::DateTime<Utc>) -> i64 {
+    t.timestamp() - t.timestamp().rem_euclid(3600)
 }
 
 fn decode(row: &AudienceRow) -> Tally {
@@ -419,7 +424,6 @@ fn summarise(day: NaiveDate, feed: String, row: &AudienceRow) -> FeedAudience {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::site::FeedFormat;
 
     const NETNEWSWIRE: &str = "NetNewsWire (RSS Reader; https://netnewswire.com/)";
     const FULL: Poll = Poll {

@@ -15,6 +15,7 @@ use super::auth::AuthError;
 use super::error::HttpError;
 use super::problem::Problem;
 use super::response::{self, Body};
+use crate::audience::{feed_name, hour_start};
 use crate::render::admin::{FeedReport, HourPolls, Report};
 use crate::site::FeedFormat;
 
@@ -27,9 +28,7 @@ pub async fn render(app: &App, request: &Request<Incoming>) -> Result<Response<B
         .map_err(unauthorized)?;
     app.audience.flush().await?;
     let now = Utc::now();
-    let this_hour = now - Duration::seconds(now.timestamp().rem_euclid(3600));
-    let this_hour =
-        this_hour - Duration::nanoseconds(i64::from(this_hour.timestamp_subsec_nanos()));
+    let this_hour = DateTime::from_timestamp(hour_start(now), 0).unwrap_or(now);
     let hours: Vec<DateTime<Utc>> = (0..HOURS)
         .rev()
         .map(|back| this_hour - Duration::hours(back))
@@ -43,7 +42,7 @@ pub async fn render(app: &App, request: &Request<Incoming>) -> Result<Response<B
     };
     for def in app.feeds().await? {
         for format in FeedFormat::ALL {
-            feeds.entry(&format!("{}.{}", def.slug, format.extension()));
+            feeds.entry(&feed_name(&def.slug, format));
         }
     }
     for row in app.audience.hourly(hours[0]).await? {
@@ -64,9 +63,7 @@ pub async fn render(app: &App, request: &Request<Incoming>) -> Result<Response<B
     }
     for (topic, count) in app.store.subscribed_topics(now).await? {
         if let Some((slug, format)) = app.site.feed_from_url(&topic) {
-            feeds
-                .entry(&format!("{slug}.{}", format.extension()))
-                .websub += count;
+            feeds.entry(&feed_name(&slug, format)).websub += count;
         }
     }
 

@@ -205,17 +205,12 @@ async fn read_article(
         return Err(too_large());
     }
     let body = collected
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                too_large()
-            } else {
-                Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "Incomplete body",
-                    "The request body could not be read.",
-                )
-                .into()
-            }
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "Incomplete body",
+                "The request body could not be read.",
+            )
         })?
         .to_bytes();
     let text = std::str::from_utf8(&body).map_err(|e| {
