@@ -59,34 +59,26 @@ pub fn bind(addr: SocketAddr, shards: usize) -> std::io::Result<Vec<std::net::Tc
     let mut listeners = Vec::with_capacity(shards.max(1));
     let mut at = addr;
     for _ in 0..shards.max(1) {
-        let socket = match at {
-            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-        };
-        socket.set_reuseaddr(true)?;
-        socket.set_reuseport(true)?;
-        socket.set_nodelay(true)?;
-        socket.bind(at)?;
-        at = socket.local_addr()?;
-        // A std listener, registered with a runtime only inside the shard that serves it.
-        use std::os::fd::{FromRawFd, IntoRawFd};
-        // SAFETY: the descriptor comes from `into_raw_fd`, so the listener is its only owner.
-        let listener = unsafe { std::net::TcpListener::from_raw_fd(socket.into_raw_fd()) };
-        listen(&listener, 1024)?;
-        listener.set_nonblocking(true)?;
-        listeners.push(listener);
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(at),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        // Accepted connections inherit it.
+        socket.set_tcp_nodelay(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&at.into())?;
+        socket.listen(1024)?;
+        at = socket
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| std::io::Error::other("a TCP socket without an IP address"))?;
+        // A std listener, registered with a runtime only inside the thread that serves it.
+        listeners.push(std::net::TcpListener::from(socket));
     }
     Ok(listeners)
-}
-
-fn listen(listener: &std::net::TcpListener, backlog: i32) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: listen(2) on a socket this function borrows; no memory is passed.
-    if unsafe { libc::listen(listener.as_raw_fd(), backlog) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }
 
 /// Serves on one thread per listener until `shutdown` resolves, then drains open connections.
