@@ -52,13 +52,18 @@ async fn request_from(server: &Server, from: IpAddr, user_agent: &str, path: &st
     response.status().as_u16()
 }
 
-async fn stats(server: &Server) -> Value {
-    let response = reqwest::Client::new()
-        .get(server.url("/api/stats?days=2"))
+/// GET `path` with the ingest token as a bearer token.
+async fn with_token(server: &Server, path: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(server.url(path))
         .bearer_auth(TOKEN)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn stats(server: &Server) -> Value {
+    let response = with_token(server, "/api/stats?days=2").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "private, no-store");
     response.json().await.unwrap()
@@ -107,13 +112,7 @@ async fn aggregators_subscribers_and_distinct_readers_reach_the_stats_api_and_me
     assert!(page == 200 || page == 404);
 
     assert_eq!(server.get("/api/stats").await.status(), 401);
-    let bad_days = reqwest::Client::new()
-        .get(server.url("/api/stats?days=0"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad_days.status(), 400);
+    assert_eq!(with_token(&server, "/api/stats?days=0").await.status(), 400);
 
     let stats = stats(&server).await;
     let world = feed(&stats, "world.atom");
@@ -225,11 +224,5 @@ async fn the_operators_page_shows_where_the_polls_go_and_who_reads() {
     // Every feed has a row and a chart; the page has one more for the whole server.
     assert!(html.contains(">g20.json</a>"));
     assert_eq!(html.matches("<svg").count(), html.matches("<tr>").count());
-    let bearer = client
-        .get(server.url("/admin"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bearer.status(), 200);
+    assert_eq!(with_token(&server, "/admin").await.status(), 200);
 }
