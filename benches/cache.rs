@@ -8,11 +8,12 @@ use std::time::SystemTime;
 use criterion::{Criterion, criterion_group, criterion_main};
 use hyper::HeaderMap;
 use hyper::header::{ACCEPT_ENCODING, HeaderValue, IF_NONE_MATCH};
-use wirefeed::cache::{Coding, FeedCache, FeedKey};
+use wirefeed::cache::FeedCache;
 use wirefeed::catalog::Catalog;
 use wirefeed::http::{conditional, encoding};
 use wirefeed::ingest::import;
-use wirefeed::site::{FeedFormat, Site};
+use wirefeed::model::{Coding, FeedFormat, FeedKey};
+use wirefeed::site::Site;
 use wirefeed::store::Store;
 use wirefeed::store::sqlite::SqliteStore;
 

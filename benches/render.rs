@@ -6,9 +6,9 @@ use std::path::Path;
 use criterion::{Criterion, criterion_group, criterion_main};
 use wirefeed::catalog::Catalog;
 use wirefeed::ingest::files;
-use wirefeed::model::Article;
+use wirefeed::model::{Article, FeedFormat};
 use wirefeed::render::{self, FeedDoc};
-use wirefeed::site::{FeedFormat, Site};
+use wirefeed::site::Site;
 
 pub fn bench_articles() -> Vec<Article> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/fixtures/wire-50.ndjson");

@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use clap::{Parser, ValueEnum};
-use wirefeed::catalog::FeedDef;
-use wirefeed::model::{ArticleDraft, Category};
+use wirefeed::model::{ArticleDraft, Category, FeedDef, FeedFormat};
 use wirefeed::render::{self, FeedDoc};
-use wirefeed::site::{FeedFormat, Site};
+use wirefeed::site::Site;
 use wirefeed::store::Store;
 use wirefeed::store::postgres::PostgresStore;
 use wirefeed::store::sqlite::SqliteStore;

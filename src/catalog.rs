@@ -12,78 +12,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::model::Category;
-use crate::store::Selection;
-
-/// The slug of the feed of every category together.
-pub const ALL_SLUG: &str = "all";
-/// Entries in a feed without a definition.
-pub const DEFAULT_ENTRIES: usize = 50;
-/// Seconds a client may reuse a feed without asking again, when the definition doesn't say.
-pub const DEFAULT_MAX_AGE: u32 = 300;
-/// Seconds a cache may serve a stale feed while it revalidates, when the definition doesn't say.
-pub const DEFAULT_STALE_WHILE_REVALIDATE: u32 = 600;
-/// The most entries a definition may ask for.
-pub const MAX_ENTRIES: usize = 500;
-
-/// One feed, ready to render.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeedDef {
-    /// The name in the URL: `/feeds/{slug}.rss`.
-    pub slug: String,
-    pub title: String,
-    pub description: String,
-    pub selection: Selection,
-    /// How many of the newest stories the feed shows.
-    pub entries: usize,
-    /// `Cache-Control: max-age`, and RSS `<ttl>` in minutes.
-    pub max_age: u32,
-    pub stale_while_revalidate: u32,
-    /// The feed's language (RSS `<language>`, Atom `xml:lang`), when all its stories share one.
-    pub language: Option<String>,
-    /// When the definition file was last changed, which counts as a change to the feed for
-    /// `Last-Modified`. `None` for defaults.
-    pub defined_at: Option<DateTime<Utc>>,
-}
-
-impl FeedDef {
-    /// The feed a category gets when `feeds/` has no file for it.
-    pub fn default_for(category: &Category, site_title: &str) -> Self {
-        let label = category.label();
-        Self {
-            slug: category.as_str().to_owned(),
-            title: format!("{label} — {site_title}"),
-            description: format!("The latest {label} stories off the {site_title} wire."),
-            selection: Selection::Categories(vec![category.clone()]),
-            entries: DEFAULT_ENTRIES,
-            max_age: DEFAULT_MAX_AGE,
-            stale_while_revalidate: DEFAULT_STALE_WHILE_REVALIDATE,
-            language: None,
-            defined_at: None,
-        }
-    }
-
-    /// The whole wire, when `feeds/all.toml` doesn't exist.
-    pub fn default_all(site_title: &str) -> Self {
-        Self {
-            slug: ALL_SLUG.to_owned(),
-            title: format!("Off the wire — {site_title}"),
-            description: format!("Every story off the {site_title} wire, newest first."),
-            selection: Selection::All,
-            entries: DEFAULT_ENTRIES,
-            max_age: DEFAULT_MAX_AGE,
-            stale_while_revalidate: DEFAULT_STALE_WHILE_REVALIDATE,
-            language: None,
-            defined_at: None,
-        }
-    }
-
-    /// RSS `<ttl>`: `max_age` in whole minutes, rounded up so a reader never polls sooner than
-    /// `Cache-Control` allows.
-    pub fn ttl_minutes(&self) -> u32 {
-        self.max_age.div_ceil(60).max(1)
-    }
-}
+use crate::model::{ALL_SLUG, Category, FeedDef, MAX_ENTRIES, Selection};
 
 /// One `feeds/*.toml` file as written.
 #[derive(Debug, Deserialize)]
@@ -286,6 +215,7 @@ fn parse_definition(path: &Path, text: &str, site_title: &str) -> Result<FeedDef
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::DEFAULT_ENTRIES;
 
     fn write(dir: &Path, name: &str, text: &str) {
         std::fs::write(dir.join(name), text).unwrap();

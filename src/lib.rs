@@ -15,7 +15,6 @@ pub mod ingest;
 pub mod metrics;
 pub mod model;
 pub mod render;
-pub mod sanitize;
 pub mod site;
 pub mod store;
 pub mod websub;

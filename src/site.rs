@@ -4,50 +4,9 @@
 //! here, from the configured public URL and tag authority, so that renderers and HTTP handlers
 //! agree on them byte for byte.
 
-use crate::model::{Article, ArticleId};
+use chrono::NaiveDate;
 
-/// Where a feed is, and in which format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FeedFormat {
-    Rss,
-    Atom,
-    Json,
-}
-
-impl FeedFormat {
-    pub const ALL: [FeedFormat; 3] = [FeedFormat::Rss, FeedFormat::Atom, FeedFormat::Json];
-
-    /// The file extension in feed URLs.
-    pub fn extension(self) -> &'static str {
-        match self {
-            FeedFormat::Rss => "rss",
-            FeedFormat::Atom => "atom",
-            FeedFormat::Json => "json",
-        }
-    }
-
-    pub fn from_extension(ext: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.extension() == ext)
-    }
-
-    /// The registered media type, as used in `Content-Type` and in autodiscovery links.
-    pub fn media_type(self) -> &'static str {
-        match self {
-            FeedFormat::Rss => "application/rss+xml",
-            FeedFormat::Atom => "application/atom+xml",
-            FeedFormat::Json => "application/feed+json",
-        }
-    }
-
-    /// A name people recognise.
-    pub fn label(self) -> &'static str {
-        match self {
-            FeedFormat::Rss => "RSS",
-            FeedFormat::Atom => "Atom",
-            FeedFormat::Json => "JSON Feed",
-        }
-    }
-}
+use crate::model::{Article, ArticleId, FeedFormat, Part};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Site {
@@ -84,6 +43,25 @@ impl Site {
     }
 
     /// The feed a URL names, when it is one of this site's feed URLs.
+    /// The URL of one document of a feed: the subscription document, a page or a day's archive.
+    pub fn document_url(&self, slug: &str, format: FeedFormat, part: Part) -> String {
+        match part {
+            Part::Current => self.feed_url(slug, format),
+            Part::Page(n) => format!("{}?page={n}", self.feed_url(slug, format)),
+            Part::Archive(day) => self.archive_url(slug, format, day),
+        }
+    }
+
+    /// One UTC day's archive of a feed (RFC 5005 §4).
+    pub fn archive_url(&self, slug: &str, format: FeedFormat, day: NaiveDate) -> String {
+        format!(
+            "{}/feeds/{slug}/archive/{}.{}",
+            self.origin,
+            day.format("%Y-%m-%d"),
+            format.extension()
+        )
+    }
+
     pub fn feed_from_url(&self, url: &str) -> Option<(String, FeedFormat)> {
         let file = url.strip_prefix(&self.origin)?.strip_prefix("/feeds/")?;
         let (slug, ext) = file.rsplit_once('.')?;
@@ -112,7 +90,7 @@ impl Site {
 
     /// The HTML page of a feed: its category page, or the home page for the whole wire.
     pub fn feed_page_url(&self, slug: &str) -> String {
-        if slug == crate::catalog::ALL_SLUG {
+        if slug == crate::model::ALL_SLUG {
             self.home_url()
         } else {
             format!("{}/categories/{slug}", self.origin)

@@ -4,9 +4,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use wirefeed::catalog::Catalog;
-use wirefeed::model::ArticleDraft;
+use wirefeed::model::{ArticleDraft, FeedFormat};
 use wirefeed::render::{self, FeedDoc};
-use wirefeed::site::{FeedFormat, Site};
+use wirefeed::site::Site;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -23,8 +23,7 @@ use chrono::{NaiveDate, Utc};
 use hyperloglogplus::{HyperLogLog, HyperLogLogPlus};
 use serde::{Deserialize, Serialize};
 
-use crate::cache::{FeedKey, Part};
-use crate::site::FeedFormat;
+use crate::model::{FeedFormat, FeedKey, Part};
 use crate::store::{AudienceRow, Store, StoreError, TrafficRow};
 
 /// How often figures are merged into the store.

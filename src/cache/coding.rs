@@ -4,45 +4,10 @@ use std::io::Write;
 
 use bytes::Bytes;
 
+use crate::model::Coding;
 use crate::zerocopy;
 
-/// A content coding (RFC 9110 §8.4.1) wirefeed can send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Coding {
-    Identity,
-    Gzip,
-    Brotli,
-    Zstd,
-}
-
 impl Coding {
-    /// Every coding, in the order variants are stored.
-    pub const ALL: [Coding; 4] = [Coding::Identity, Coding::Gzip, Coding::Brotli, Coding::Zstd];
-
-    /// The token in Accept-Encoding and Content-Encoding.
-    pub fn token(self) -> &'static str {
-        match self {
-            Coding::Identity => "identity",
-            Coding::Gzip => "gzip",
-            Coding::Brotli => "br",
-            Coding::Zstd => "zstd",
-        }
-    }
-
-    /// The suffix that makes this coding's ETag distinct from the others'.
-    pub fn etag_suffix(self) -> &'static str {
-        match self {
-            Coding::Identity => "",
-            Coding::Gzip => "-gzip",
-            Coding::Brotli => "-br",
-            Coding::Zstd => "-zstd",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
     /// `body` in this coding. Levels favour size: a version is compressed once and then served
     /// many thousands of times. The identity body, the largest, is made sendable without a
     /// copy (one memfd per cached version); compressed ones are a quarter of the size and stay

@@ -13,45 +13,13 @@
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
-use crate::catalog::FeedDef;
-use crate::model::{Article, ArticleId};
+use crate::model::{Article, ArticleId, FeedDef, FeedFormat, Part};
 use crate::render::History;
-use crate::site::{FeedFormat, Site};
+use crate::site::Site;
 use crate::store::{Store, StoreError, Window};
 
 /// Most stories one day's archive holds.
 const MAX_ARCHIVE_ENTRIES: usize = 10_000;
-
-/// Which document of a feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Part {
-    /// The subscription document.
-    Current,
-    /// A page after the first (`?page=N`, N ≥ 2).
-    Page(u32),
-    /// One UTC day's archive.
-    Archive(NaiveDate),
-}
-
-impl Part {
-    /// The document's own URL.
-    pub fn url(self, site: &Site, slug: &str, format: FeedFormat) -> String {
-        match self {
-            Part::Current => site.feed_url(slug, format),
-            Part::Page(n) => format!("{}?page={n}", site.feed_url(slug, format)),
-            Part::Archive(day) => archive_url(site, slug, format, day),
-        }
-    }
-}
-
-pub fn archive_url(site: &Site, slug: &str, format: FeedFormat, day: NaiveDate) -> String {
-    format!(
-        "{}/feeds/{slug}/archive/{}.{}",
-        site.origin(),
-        day.format("%Y-%m-%d"),
-        format.extension()
-    )
-}
 
 /// What a document holds.
 pub struct Selected {
@@ -69,7 +37,7 @@ pub async fn select(
     format: FeedFormat,
     part: Part,
 ) -> Result<Option<Selected>, StoreError> {
-    let url = |part: Part| part.url(site, &def.slug, format);
+    let url = |part: Part| site.document_url(&def.slug, format, part);
     let per_page = def.entries.max(1);
     match part {
         Part::Current => {
@@ -79,7 +47,7 @@ pub async fn select(
             if let Some(prev) = archive_before_current(store, def, &articles).await? {
                 history
                     .links
-                    .push(("prev-archive", archive_url(site, &def.slug, format, prev)));
+                    .push(("prev-archive", site.archive_url(&def.slug, format, prev)));
             }
             Ok(Some(Selected {
                 articles,
@@ -234,15 +202,15 @@ async fn archive(
         .map(|a| a.published.date_naive());
     let mut links = vec![("current", site.feed_url(&def.slug, format))];
     if let Some(prev) = prev {
-        links.push(("prev-archive", archive_url(site, &def.slug, format, prev)));
+        links.push(("prev-archive", site.archive_url(&def.slug, format, prev)));
     }
     if let Some(next) = next {
-        links.push(("next-archive", archive_url(site, &def.slug, format, next)));
+        links.push(("next-archive", site.archive_url(&def.slug, format, next)));
     }
     Ok(Some(Selected {
         articles,
         history: History {
-            this: Some(archive_url(site, &def.slug, format, day)),
+            this: Some(site.archive_url(&def.slug, format, day)),
             links,
             archive: true,
         },

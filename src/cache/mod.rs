@@ -20,33 +20,15 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hyper::header::HeaderValue;
 
-pub use coding::Coding;
-pub use history::Part;
+use crate::catalog::Catalog;
 
-use crate::catalog::{Catalog, FeedDef};
-use crate::model::{Article, ArticleId, Category};
+use crate::model::{
+    Article, ArticleId, Category, ChangeRecord, Coding, FeedDef, FeedFormat, FeedKey, Part,
+    Selection, Tombstone,
+};
 use crate::render::{self, FeedDoc, RenderError};
-use crate::site::{FeedFormat, Site};
-use crate::store::{ChangeRecord, Selection, Store, StoreError, Tombstone};
-
-/// Which cached document.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FeedKey {
-    pub slug: String,
-    pub format: FeedFormat,
-    pub part: Part,
-}
-
-impl FeedKey {
-    /// A feed's subscription document.
-    pub fn current(slug: impl Into<String>, format: FeedFormat) -> Self {
-        Self {
-            slug: slug.into(),
-            format,
-            part: Part::Current,
-        }
-    }
-}
+use crate::site::Site;
+use crate::store::{Store, StoreError};
 
 /// One coding of one version of a feed.
 #[derive(Debug, Clone)]

@@ -16,8 +16,8 @@ use super::error::HttpError;
 use super::problem::Problem;
 use super::response::{self, Body};
 use crate::audience::{feed_name, hour_start};
+use crate::model::FeedFormat;
 use crate::render::admin::{FeedReport, HourPolls, Report};
-use crate::site::FeedFormat;
 
 /// Hours shown, the one now running included.
 const HOURS: i64 = 24;

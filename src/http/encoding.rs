@@ -5,7 +5,7 @@
 
 use hyper::header::HeaderValue;
 
-use crate::cache::Coding;
+use crate::model::Coding;
 
 /// Codings in the order preferred when the client weighs them equally: smallest first.
 const PREFERENCE: [Coding; 4] = [Coding::Brotli, Coding::Zstd, Coding::Gzip, Coding::Identity];

@@ -14,9 +14,9 @@ use super::error::HttpError;
 use super::response::{self, Body};
 use super::{App, ClientAddr};
 use crate::audience::Poll;
-use crate::cache::{Coding, FeedKey, Part, Rendered};
+use crate::cache::Rendered;
+use crate::model::{Coding, FeedFormat, FeedKey, Part};
 use crate::render::{self, FeedDoc};
-use crate::site::FeedFormat;
 
 static VARY: HeaderValue = HeaderValue::from_static("accept-encoding");
 

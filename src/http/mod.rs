@@ -25,8 +25,8 @@ pub mod stats;
 use std::sync::Arc;
 
 use crate::cache::FeedCache;
-use crate::catalog::{Catalog, FeedDef};
-use crate::model::Category;
+use crate::catalog::Catalog;
+use crate::model::{Category, FeedDef};
 use crate::site::Site;
 use crate::store::{Store, StoreError};
 

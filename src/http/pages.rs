@@ -5,10 +5,9 @@ use hyper::{Response, StatusCode};
 use super::App;
 use super::error::HttpError;
 use super::response::{self, Body};
-use crate::catalog::ALL_SLUG;
-use crate::model::ArticleId;
+use crate::model::{ALL_SLUG, ArticleId, Selection};
 use crate::render::html;
-use crate::store::{Lookup, Selection};
+use crate::store::Lookup;
 
 /// Headlines on the home page.
 const HOME_HEADLINES: usize = 30;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::cache::FeedKey;
+use crate::model::FeedKey;
 
 pub struct PollLimiter {
     per_window: u32,
@@ -50,7 +50,7 @@ impl PollLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::site::FeedFormat;
+    use crate::model::FeedFormat;
 
     fn feed(slug: &str) -> FeedKey {
         FeedKey::current(slug, FeedFormat::Rss)

@@ -1,9 +1,7 @@
 //! Routing: which resource a request path names. Pure string work on the path; the query
 //! string is ignored, so `/feeds/world.rss?utm_source=x` is the same feed.
 
-use crate::cache::Part;
-use crate::model::ArticleId;
-use crate::site::FeedFormat;
+use crate::model::{ArticleId, FeedFormat, Part};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {

@@ -33,7 +33,7 @@ use super::error::HttpError;
 use super::response::{self, Body};
 use super::router::Route;
 use super::{App, ClientAddr, admin, api, feeds, hub, metrics, pages, stats};
-use crate::cache::Part;
+use crate::model::Part;
 use crate::zerocopy;
 
 /// How long shutdown waits for in-flight requests.

@@ -132,7 +132,7 @@ fn add(total: &mut ImportCounts, batch: ImportCounts) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Selection;
+    use crate::model::Selection;
     use crate::store::sqlite::SqliteStore;
 
     #[tokio::test]

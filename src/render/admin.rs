@@ -352,7 +352,7 @@ mod tests {
             hours: hours(),
             feeds: vec![FeedReport {
                 name: "world.atom".into(),
-                href: site.feed_url("world", crate::site::FeedFormat::Atom),
+                href: site.feed_url("world", crate::model::FeedFormat::Atom),
                 hourly: vec![
                     HourPolls {
                         polls: 4,

@@ -14,9 +14,7 @@ use atom_syndication::extension::Extension;
 use chrono::{DateTime, Utc};
 
 use super::{FeedDoc, HISTORY_NS, RenderError};
-use crate::model::Article;
-use crate::site::FeedFormat;
-use crate::store::Tombstone;
+use crate::model::{Article, FeedFormat, Tombstone};
 
 const TOMBSTONES_NS: &str = "http://purl.org/atompub/tombstones/1.0";
 

@@ -8,9 +8,8 @@
 
 use askama::Template;
 
-use crate::catalog::FeedDef;
-use crate::model::Article;
-use crate::site::{FeedFormat, Site};
+use crate::model::{Article, FeedDef, FeedFormat};
+use crate::site::Site;
 
 const STYLE: &str = include_str!("../../templates/style.css");
 

@@ -6,8 +6,7 @@
 use serde::Serialize;
 
 use super::{FeedDoc, RenderError};
-use crate::model::{Article, Image};
-use crate::site::FeedFormat;
+use crate::model::{Article, FeedFormat, Image};
 
 const VERSION: &str = "https://jsonfeed.org/version/1.1";
 

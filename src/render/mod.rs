@@ -14,10 +14,8 @@ pub mod rss;
 
 use chrono::{DateTime, Utc};
 
-use crate::catalog::FeedDef;
-use crate::model::Article;
-use crate::site::{FeedFormat, Site};
-use crate::store::Tombstone;
+use crate::model::{Article, FeedDef, FeedFormat, Tombstone};
+use crate::site::Site;
 
 /// RFC 5005 links and markers of one document of a feed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -5,8 +5,8 @@ use std::fmt::Write;
 
 use quick_xml::escape::escape;
 
-use crate::catalog::FeedDef;
-use crate::site::{FeedFormat, Site};
+use crate::model::{FeedDef, FeedFormat};
+use crate::site::Site;
 
 /// One `<outline type="rss">` per feed, pointing at its RSS document (the format every reader
 /// accepts); the Atom and JSON documents are linked from each feed's HTML page.

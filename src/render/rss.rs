@@ -11,8 +11,7 @@ use rss::extension::dublincore::DublinCoreExtension;
 use rss::{Category, Channel, Guid, Item};
 
 use super::{FeedDoc, HISTORY_NS, RenderError};
-use crate::model::{Article, Image};
-use crate::site::FeedFormat;
+use crate::model::{Article, FeedFormat, Image};
 
 const MEDIA_NS: &str = "http://search.yahoo.com/mrss/";
 const ATOM_NS: &str = "http://www.w3.org/2005/Atom";

@@ -21,25 +21,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::model::{Article, ArticleId, Category};
-
-/// Which categories a query covers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Selection {
-    /// Every category: the wire as a whole.
-    All,
-    /// Stories filed in any of these categories.
-    Categories(Vec<Category>),
-}
-
-impl Selection {
-    pub fn covers(&self, category: &Category) -> bool {
-        match self {
-            Selection::All => true,
-            Selection::Categories(list) => list.contains(category),
-        }
-    }
-}
+use crate::model::{Article, ArticleId, Category, Change, ChangeRecord, Selection, Tombstone};
 
 /// A slice of a selection's live stories, for paged and archived feeds (RFC 5005). Bounds
 /// combine; stories come newest first (ties broken by id, descending) unless `oldest_first`.
@@ -55,22 +37,6 @@ pub struct Window {
     pub oldest_first: bool,
     pub offset: usize,
     pub limit: usize,
-}
-
-/// One entry of the change sequence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Change {
-    /// Position in the store's change sequence; larger is newer.
-    pub seq: u64,
-    /// When the change was committed.
-    pub at: DateTime<Utc>,
-}
-
-/// An entry of the change sequence with the categories it touched, for cache invalidation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangeRecord {
-    pub change: Change,
-    pub categories: Vec<Category>,
 }
 
 /// What a write did.
@@ -89,13 +55,6 @@ pub enum WriteOutcome {
 pub struct Killed {
     pub article: Article,
     pub killed: Change,
-}
-
-/// A killed story as a feed remembers it (RFC 6721 `at:deleted-entry`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tombstone {
-    pub id: ArticleId,
-    pub killed_at: DateTime<Utc>,
 }
 
 /// What the store knows about one id.

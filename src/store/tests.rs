@@ -6,7 +6,7 @@
 use chrono::DateTime;
 
 use super::*;
-use crate::model::ArticleDraft;
+use crate::model::{ArticleDraft, Selection, Tombstone};
 
 pub mod pg;
 

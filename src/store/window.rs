@@ -1,7 +1,8 @@
 //! The SQL of [`Window`] and count queries, shared by both backends: only the placeholder
 //! style differs (`?N` for SQLite, `$N` for PostgreSQL).
 
-use super::{Selection, Window, nanos};
+use super::{Window, nanos};
+use crate::model::Selection;
 
 /// A value bound to a placeholder.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,7 @@ use hyper::header;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::{Hub, HubStats, hex};
-use crate::cache::{Coding, FeedKey};
+use crate::model::{Coding, FeedKey};
 use crate::store::Subscription;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;

@@ -22,10 +22,11 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
-use crate::cache::{CacheError, FeedCache, FeedKey};
-use crate::model::Category;
-use crate::site::{FeedFormat, Site};
-use crate::store::{ChangeRecord, Store, StoreError, Subscription};
+use crate::cache::{CacheError, FeedCache};
+
+use crate::model::{Category, ChangeRecord, FeedFormat, FeedKey};
+use crate::site::Site;
+use crate::store::{Store, StoreError, Subscription};
 use address::{AddressPolicy, GuardedResolver};
 use request::{Intent, Leases, Mode};
 
@@ -371,7 +372,7 @@ impl Hub {
         if !claimed {
             return Ok(());
         }
-        let touches = |selection: &crate::store::Selection| {
+        let touches = |selection: &crate::model::Selection| {
             lagged || touched.iter().any(|c| selection.covers(c))
         };
         match &self.role {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::cache::FeedKey;
+use crate::model::FeedKey;
 use crate::site::Site;
 
 /// Longest secret WebSub allows (§5.1: "MUST be less than 200 bytes").
@@ -86,7 +86,7 @@ pub fn parse(form: &[u8], site: &Site, leases: Leases) -> Result<Intent, String>
     let (slug, format) = site.feed_from_url(&topic).ok_or_else(|| {
         format!(
             "{topic:?} is not a feed of this hub; topics look like {}",
-            site.feed_url("world", crate::site::FeedFormat::Atom)
+            site.feed_url("world", crate::model::FeedFormat::Atom)
         )
     })?;
     let callback = callback.ok_or("hub.callback is missing")?;
@@ -126,7 +126,7 @@ pub fn parse(form: &[u8], site: &Site, leases: Leases) -> Result<Intent, String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::site::FeedFormat;
+    use crate::model::FeedFormat;
 
     const LEASES: Leases = Leases {
         default: Duration::from_secs(864_000),

@@ -14,8 +14,8 @@ use futures_util::future::try_join_all;
 use tokio_postgres::types::ToSql;
 
 use super::{CHANNEL, COUNT, INSERT_CHANGE, INSERT_TOUCHED, NOTIFY, UNFILE, change_head, slugs};
-use crate::model::Article;
-use crate::store::{Change, StoreError, WriteOutcome};
+use crate::model::{Article, Change};
+use crate::store::{StoreError, WriteOutcome};
 use crate::store::{from_nanos, nanos, parse_body};
 
 /// What one story's write does, decided before anything is sent.

@@ -25,11 +25,10 @@ use deadpool_postgres::{
 use tokio_postgres::NoTls;
 
 use super::{
-    AudienceMerge, AudienceRow, CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup,
-    Selection, Store, StoreError, Subscription, Tombstone, TrafficRow, Window, WriteOutcome,
-    from_nanos, nanos, parse_body, window,
+    AudienceMerge, AudienceRow, CategoryCount, ImportCounts, Killed, Lookup, Store, StoreError,
+    Subscription, TrafficRow, Window, WriteOutcome, from_nanos, nanos, parse_body, window,
 };
-use crate::model::{Article, ArticleId, Category};
+use crate::model::{Article, ArticleId, Category, Change, ChangeRecord, Selection, Tombstone};
 
 /// The notification channel every replica listens on.
 pub const CHANNEL: &str = "wirefeed_changes";

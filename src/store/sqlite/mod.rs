@@ -17,11 +17,10 @@ mod audience;
 mod hub;
 
 use super::{
-    AudienceMerge, AudienceRow, CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup,
-    Selection, Store, StoreError, Subscription, Tombstone, TrafficRow, Window, WriteOutcome,
-    from_nanos, nanos, parse_body, window,
+    AudienceMerge, AudienceRow, CategoryCount, ImportCounts, Killed, Lookup, Store, StoreError,
+    Subscription, TrafficRow, Window, WriteOutcome, from_nanos, nanos, parse_body, window,
 };
-use crate::model::{Article, ArticleId, Category};
+use crate::model::{Article, ArticleId, Category, Change, ChangeRecord, Selection, Tombstone};
 
 /// The schema, one step per version. Never edit a step that has shipped: add a new one.
 const MIGRATIONS: &[&str] = &[
