@@ -23,9 +23,10 @@ fn cache_hit(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("bench.sqlite3")).unwrap());
+    let desk = wirefeed::ingest::publish::Desk::standalone(Arc::clone(&store));
     runtime
         .block_on(import::import_path(
-            store.as_ref(),
+            &desk,
             &root.join("bench/fixtures/wire-50.ndjson"),
         ))
         .unwrap();
@@ -35,7 +36,17 @@ fn cache_hit(c: &mut Criterion) {
         "Wirefeed",
         "wire.example.com,2026",
     );
-    let cache = FeedCache::new(store, catalog, site, 64 << 20, chrono::Duration::days(30));
+    let cache = FeedCache::new(
+        store,
+        catalog,
+        site,
+        wirefeed::cache::Options {
+            max_bytes: 64 << 20,
+            tombstone_retention: chrono::Duration::days(30),
+            withdrawal: wirefeed::model::Withdrawal::default(),
+            identity_body: bytes::Bytes::copy_from_slice,
+        },
+    );
     let key = FeedKey::current("bench", FeedFormat::Rss);
     let current = runtime.block_on(cache.get(&key)).unwrap();
 
@@ -53,7 +64,8 @@ fn cache_hit(c: &mut Criterion) {
             b.to_async(&runtime).iter(|| async {
                 let entry = cache.get(&key).await.unwrap();
                 let coding = encoding::negotiate(headers.get(ACCEPT_ENCODING)).unwrap();
-                let fresh = conditional::not_modified(headers, &entry, SystemTime::now());
+                let dated = cache.is_dated(&entry);
+                let fresh = conditional::not_modified(headers, &entry, dated, SystemTime::now());
                 (entry.variant(coding).body.clone(), fresh)
             })
         });

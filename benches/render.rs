@@ -40,6 +40,7 @@ fn render_50(c: &mut Criterion) {
         articles: &articles,
         deleted: &[],
         history: &wirefeed::render::NO_HISTORY,
+        updated: None,
     };
     let mut group = c.benchmark_group("render_50_entries");
     for format in FeedFormat::ALL {

@@ -124,7 +124,7 @@ async fn build_feeds(store: &dyn Store, categories: usize, samples: usize) -> (D
         let started = Instant::now();
         let articles = store.latest(&def.selection, def.entries).await.unwrap();
         let deleted = store
-            .tombstones(&def.selection, DateTime::UNIX_EPOCH, 100)
+            .tombstones(&def.selection, DateTime::UNIX_EPOCH, None, 100)
             .await
             .unwrap();
         let doc = FeedDoc {
@@ -133,6 +133,7 @@ async fn build_feeds(store: &dyn Store, categories: usize, samples: usize) -> (D
             articles: &articles,
             deleted: &deleted,
             history: &wirefeed::render::NO_HISTORY,
+            updated: None,
         };
         let bytes = render::feed(FeedFormat::Rss, &doc).unwrap();
         times.push(started.elapsed());

@@ -12,12 +12,15 @@ use clap::{Parser, Subcommand};
 
 use crate::cache::{self, FeedCache};
 use crate::catalog::Catalog;
+use crate::changes::ChangeBus;
 use crate::config::{Config, Flags, HubSetting, LogFormat};
 use crate::http::auth::Tokens;
 use crate::http::politeness::PollLimiter;
 use crate::http::{App, server};
 use crate::ingest::progress::ImportProgress;
+use crate::ingest::publish::Desk;
 use crate::ingest::{import, sample};
+use crate::shutdown::Trigger;
 use crate::site::Site;
 use crate::store::{self, listen};
 use crate::websub;
@@ -25,8 +28,10 @@ use crate::websub;
 /// How often the server looks for changes written by other processes (an import, a replica).
 const WATCH_EVERY: Duration = Duration::from_millis(500);
 /// On PostgreSQL, notifications bring changes at once; the sequence is still read this often
-/// as a safety net.
-const WATCH_EVERY_WITH_NOTIFY: Duration = Duration::from_secs(30);
+/// as a safety net, and so that Last-Modified dates are handed out soon after a change.
+const WATCH_EVERY_WITH_NOTIFY: Duration = Duration::from_secs(2);
+/// How long background work (reader counts, WebSub deliveries) may take to finish at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -175,14 +180,6 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         store,
         listener: changes,
     } = open_store(&config).await?;
-    if config.load_sample {
-        if let Some(counts) = sample::load_if_empty(store.as_ref()).await? {
-            tracing::info!(
-                stories = counts.created,
-                "loaded the sample wire into the empty store"
-            );
-        }
-    }
     crate::zerocopy::keep_bodies_in(&config.data_dir);
     if let Some(open_files) = crate::zerocopy::raise_open_files_limit() {
         if open_files < config.max_connections as u64 + 1024 {
@@ -226,21 +223,40 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         Arc::clone(&store),
         catalog.clone(),
         site.clone(),
-        config.cache_max_bytes,
-        chrono::Duration::days(i64::from(config.tombstone_days)),
+        cache::Options {
+            max_bytes: config.cache_max_bytes,
+            tombstone_retention: chrono::Duration::days(i64::from(config.tombstone_days)),
+            withdrawal: crate::model::Withdrawal::default(),
+            identity_body: crate::zerocopy::sendable,
+        },
     ));
-    if let Err(e) = cache.start_at_current().await {
+    let bus = Arc::new(ChangeBus::new(
+        Arc::clone(&store),
+        vec![Arc::clone(&cache) as Arc<dyn crate::changes::Follower>],
+    ));
+    if let Err(e) = bus.start_at_current().await {
         tracing::error!(error = %e, "cannot read the change sequence; following it from the start");
     }
-    match changes {
+    let trigger = Trigger::new();
+    let mut background = tokio::task::JoinSet::new();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let every = match changes {
         Some((pg, schema)) => {
-            let wake = Arc::new(tokio::sync::Notify::new());
-            tokio::spawn(listen::listen(pg, schema, Arc::clone(&wake)));
-            tokio::spawn(cache::follow(Arc::clone(&cache), wake));
-            tokio::spawn(cache::watch(Arc::clone(&cache), WATCH_EVERY_WITH_NOTIFY));
+            background.spawn(listen::listen(pg, schema, Arc::clone(&wake)));
+            WATCH_EVERY_WITH_NOTIFY
         }
-        None => {
-            tokio::spawn(cache::watch(Arc::clone(&cache), WATCH_EVERY));
+        None => WATCH_EVERY,
+    };
+    // Subscribed before any write, so the hub misses none.
+    let hub_changes = bus.subscribe();
+    background.spawn(Arc::clone(&bus).run(every, wake, trigger.subscribe()));
+    let desk = Arc::new(Desk::new(Arc::clone(&store), Arc::clone(&bus)));
+    if config.load_sample {
+        if let Some(counts) = sample::load_if_empty(&desk).await? {
+            tracing::info!(
+                stories = counts.created,
+                "loaded the sample wire into the empty store"
+            );
         }
     }
     let hub = match role {
@@ -263,13 +279,13 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                     .map_err(anyhow::Error::msg)?,
             };
             let hub = websub::Hub::new(role, hub_config, Arc::clone(&store), Arc::clone(&cache))?;
-            tokio::spawn(Arc::clone(&hub).run());
+            background.spawn(Arc::clone(&hub).run(hub_changes, trigger.subscribe()));
             tracing::info!(hub = site.hub_url().unwrap_or_default(), "WebSub is on");
             Some(hub)
         }
     };
     let audience = Arc::new(crate::audience::Audience::new(Arc::clone(&store)));
-    tokio::spawn(Arc::clone(&audience).run());
+    background.spawn(Arc::clone(&audience).run(trigger.subscribe()));
     let app = Arc::new(App {
         metrics: crate::metrics::Metrics::new(
             Arc::clone(&cache),
@@ -278,6 +294,8 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         ),
         audience,
         store,
+        desk,
+        deltas: config.deltas,
         catalog,
         site,
         cache,
@@ -300,6 +318,18 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     server::run(listeners, app, limits, shutdown_signal())
         .await
         .context("could not start the HTTP threads")?;
+    // Requests are drained; now every background task finishes what it holds.
+    trigger.fire();
+    let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while background.join_next().await.is_some() {}
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!(
+            grace_secs = SHUTDOWN_GRACE.as_secs(),
+            "background work did not finish within the shutdown grace period"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -325,9 +355,9 @@ async fn shutdown_signal() {
 }
 
 async fn import(config: Config, path: &Path) -> anyhow::Result<ExitCode> {
-    let store = open_store(&config).await?.store;
+    let desk = Desk::standalone(open_store(&config).await?.store);
     let mut progress = ImportProgress::new();
-    let counts = import::import_with(store.as_ref(), path, &mut progress).await;
+    let counts = import::import_with(&desk, path, &mut progress).await;
     let rejected = progress.rejected_count();
     println!("{}", progress.finish());
     counts?;

@@ -38,8 +38,12 @@ pub struct Config {
     pub ingest_tokens: std::collections::BTreeMap<String, String>,
     /// Largest request body the ingest API accepts, in bytes.
     pub max_body_bytes: u64,
-    /// Days a killed story stays in Atom feeds as an RFC 6721 deleted-entry.
+    /// Days a killed story stays in subscription feeds as a withdrawal notice (and, in Atom,
+    /// an RFC 6721 deleted-entry).
     pub tombstone_days: u32,
+    /// Answer RFC 3229 `A-IM: feed` requests with 226 deltas. Off by default: several common
+    /// clients send `A-IM: feed` but cannot take a 226 (see the README).
+    pub deltas: bool,
     /// Seconds a client has to send a request's headers (and to send the next request on an
     /// idle keep-alive connection) before the connection is closed.
     pub header_read_timeout_secs: u64,
@@ -101,6 +105,7 @@ impl Default for Config {
             ingest_tokens: std::collections::BTreeMap::new(),
             max_body_bytes: 1024 * 1024,
             tombstone_days: 30,
+            deltas: false,
             header_read_timeout_secs: 10,
             request_timeout_secs: 30,
             max_connections: 10_000,
@@ -155,6 +160,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("site_title", Kind::Text),
     ("tag_authority", Kind::Text),
     ("load_sample", Kind::Boolean),
+    ("deltas", Kind::Boolean),
     ("websub_hub", Kind::Text),
     ("websub_lease_default_secs", Kind::Integer),
     ("websub_lease_min_secs", Kind::Integer),

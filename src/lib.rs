@@ -3,11 +3,12 @@
 //! A wire desk publishes stories into a [`store`]; wirefeed serves them as RSS 2.0, Atom 1.0
 //! and JSON Feed 1.1 per category, with OPML and HTML pages for discovery. Data flows one way:
 //! request → [`http`] → [`store`] + [`render`] → bytes → [`http`]. The store never knows about
-//! HTTP, renderers never do I/O, and HTTP never builds XML. See `DESIGN.md` for the contract.
+//! HTTP, renderers never do I/O, and HTTP never builds XML. `docs/ARCHITECTURE.md` is the contract.
 
 pub mod audience;
 pub mod cache;
 pub mod catalog;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod http;
@@ -15,6 +16,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod model;
 pub mod render;
+pub mod shutdown;
 pub mod site;
 pub mod store;
 pub mod websub;

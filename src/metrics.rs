@@ -144,7 +144,32 @@ struct CacheCollector {
 
 impl Collector for CacheCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for (name, help, value) in self.cache.stats.snapshot() {
+        let c = self.cache.stats.counts();
+        for (name, help, value) in [
+            ("cache_hits", "Feed requests answered from memory", c.hits),
+            (
+                "cache_misses",
+                "Feed requests that had to build the document",
+                c.misses,
+            ),
+            ("feed_renders", "Feed documents rendered", c.renders),
+            (
+                "feed_compressions",
+                "Compressed variants made (three per render)",
+                c.compressions,
+            ),
+            ("feed_store_reads", "Store reads for feeds", c.store_reads),
+            (
+                "cache_invalidations",
+                "Cached feeds dropped because a change touched them",
+                c.invalidations,
+            ),
+            (
+                "cache_evictions",
+                "Cached feeds dropped to stay within cache_max_bytes",
+                c.evictions,
+            ),
+        ] {
             counter(&mut encoder, name, help, value)?;
         }
         let (bytes, entries) = self.cache.size();

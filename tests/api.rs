@@ -137,7 +137,7 @@ async fn put_creates_then_a_correction_replaces_and_appears_once() {
 }
 
 #[tokio::test]
-async fn a_kill_removes_the_story_and_its_page_answers_410() {
+async fn a_kill_replaces_the_story_with_a_notice_and_its_page_answers_410() {
     let (_dir, server) = started();
     let path = "/api/articles/wf-20261125-g20-communique";
     let atom_before = server.get("/feeds/g20.rss").await.headers()["etag"].clone();
@@ -147,9 +147,16 @@ async fn a_kill_removes_the_story_and_its_page_answers_410() {
             .status(),
         StatusCode::NO_CONTENT
     );
-    for ext in ["rss", "json"] {
+    // Every format keeps the entry under its id, as a withdrawal notice without the text.
+    for ext in ["rss", "atom", "json"] {
         let body = server.text(&format!("/feeds/g20.{ext}")).await;
-        assert!(!body.contains("wf-20261125-g20-communique"), "{ext}");
+        assert!(body.contains("wf-20261125-g20-communique"), "{ext}");
+        assert!(body.contains("WITHDRAWN: G20 communiqué"), "{ext}: {body}");
+        assert!(body.contains("This story has been withdrawn."), "{ext}");
+        assert!(
+            !body.contains("Paragraph 14 acknowledges"),
+            "{ext}: the text stays"
+        );
     }
     assert_ne!(
         server.get("/feeds/g20.rss").await.headers()["etag"],

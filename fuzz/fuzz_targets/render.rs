@@ -42,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
         articles: &articles,
         deleted: &[],
         history: &wirefeed::render::NO_HISTORY,
+        updated: None,
     };
     for format in FeedFormat::ALL {
         let bytes = render::feed(format, &doc).expect("renders");

@@ -361,14 +361,20 @@ impl Audience {
         self.today.lock().expect("audience lock").clone()
     }
 
-    /// Flushes every minute until the process ends.
-    pub async fn run(self: Arc<Self>) {
+    /// Flushes every minute, and once more at shutdown.
+    pub async fn run(self: Arc<Self>, mut shutdown: crate::shutdown::Shutdown) {
         let mut ticker = tokio::time::interval(FLUSH_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            let stopping = tokio::select! {
+                _ = ticker.tick() => false,
+                () = shutdown.recv() => true,
+            };
             if let Err(e) = self.flush().await {
                 tracing::warn!(error = %e, "could not store reader counts; will retry");
+            }
+            if stopping {
+                return;
             }
         }
     }

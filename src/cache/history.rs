@@ -8,12 +8,16 @@
 //!   subscription document and the archives together hold every story exactly once. The
 //!   subscription document links `prev-archive` to the newest archive; each archive links
 //!   `prev-archive`/`next-archive` to its neighbours (empty days are skipped) and `current`.
-//!   A day that ended before the subscription document's oldest story can no longer gain or
-//!   lose stories as new ones arrive, and is served as immutable.
+//!
+//! Kills: the subscription document carries the feed's recent kills (within the retention the
+//! caller gives), and a day's archive every kill of a story published that day, so a reader
+//! who kept the story learns it was withdrawn. A day that ever had a story in the feed keeps
+//! answering, even when every story of it was killed or has moved into the subscription
+//! document; no archive is immutable, since a correction or kill can change a past day.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
-use crate::model::{Article, ArticleId, FeedDef, FeedFormat, Part};
+use crate::model::{Article, ArticleId, FeedDef, FeedFormat, Part, Tombstone};
 use crate::render::History;
 use crate::site::Site;
 use crate::store::{Store, StoreError, Window};
@@ -25,8 +29,8 @@ const MAX_ARCHIVE_ENTRIES: usize = 10_000;
 pub struct Selected {
     pub articles: Vec<Article>,
     pub history: History,
-    /// The document can no longer change as stories are published.
-    pub immutable: bool,
+    /// Stories of the document that were killed, newest kill first.
+    pub deleted: Vec<Tombstone>,
 }
 
 /// The stories and links of `part`, or `None` when there is no such page or archive.
@@ -36,6 +40,7 @@ pub async fn select(
     def: &FeedDef,
     format: FeedFormat,
     part: Part,
+    kills_since: DateTime<Utc>,
 ) -> Result<Option<Selected>, StoreError> {
     let url = |part: Part| site.document_url(&def.slug, format, part);
     let per_page = def.entries.max(1);
@@ -49,10 +54,13 @@ pub async fn select(
                     .links
                     .push(("prev-archive", site.archive_url(&def.slug, format, prev)));
             }
+            let deleted = store
+                .tombstones(&def.selection, kills_since, None, per_page)
+                .await?;
             Ok(Some(Selected {
                 articles,
                 history,
-                immutable: false,
+                deleted,
             }))
         }
         Part::Page(n) => {
@@ -73,7 +81,7 @@ pub async fn select(
             Ok(Some(Selected {
                 articles,
                 history,
-                immutable: false,
+                deleted: Vec::new(),
             }))
         }
         Part::Archive(day) => archive(store, site, def, format, day).await,
@@ -155,27 +163,46 @@ async fn archive(
     day: NaiveDate,
 ) -> Result<Option<Selected>, StoreError> {
     let current = store.latest(&def.selection, def.entries.max(1)).await?;
-    let Some(boundary) = boundary(def, &current) else {
-        return Ok(None);
-    };
+    let boundary = boundary(def, &current);
     let (start, end) = (
         start_of(day),
         start_of(day.checked_add_days(Days::new(1)).unwrap_or(day)),
     );
-    let articles = store
-        .window(
-            &def.selection,
-            &Window {
-                from: Some(start),
-                until: Some(end),
+    let day_window = Window {
+        from: Some(start),
+        until: Some(end),
+        limit: MAX_ARCHIVE_ENTRIES,
+        ..Window::default()
+    };
+    // Without a boundary every live story is in the subscription document.
+    let articles = match &boundary {
+        Some(boundary) => {
+            let window = Window {
                 before: Some(boundary.clone()),
-                limit: MAX_ARCHIVE_ENTRIES,
-                ..Window::default()
-            },
+                ..day_window.clone()
+            };
+            store.window(&def.selection, &window).await?
+        }
+        None => Vec::new(),
+    };
+    let deleted = store
+        .tombstones(
+            &def.selection,
+            DateTime::UNIX_EPOCH,
+            Some((start, end)),
+            MAX_ARCHIVE_ENTRIES,
         )
         .await?;
-    if articles.is_empty() {
-        return Ok(None);
+    if articles.is_empty() && deleted.is_empty() {
+        // Still a day of this feed if its stories have only moved into the subscription
+        // document; otherwise there is no such archive.
+        let window = Window {
+            limit: 1,
+            ..day_window
+        };
+        if store.window(&def.selection, &window).await?.is_empty() {
+            return Ok(None);
+        }
     }
     let prev = newest_day(
         store,
@@ -186,20 +213,23 @@ async fn archive(
         },
     )
     .await?;
-    let next = store
-        .window(
-            &def.selection,
-            &Window {
-                from: Some(end),
-                before: Some(boundary.clone()),
-                oldest_first: true,
-                limit: 1,
-                ..Window::default()
-            },
-        )
-        .await?
-        .first()
-        .map(|a| a.published.date_naive());
+    let next = match &boundary {
+        None => None,
+        Some(_) => store
+            .window(
+                &def.selection,
+                &Window {
+                    from: Some(end),
+                    before: boundary.clone(),
+                    oldest_first: true,
+                    limit: 1,
+                    ..Window::default()
+                },
+            )
+            .await?
+            .first()
+            .map(|a| a.published.date_naive()),
+    };
     let mut links = vec![("current", site.feed_url(&def.slug, format))];
     if let Some(prev) = prev {
         links.push(("prev-archive", site.archive_url(&def.slug, format, prev)));
@@ -214,6 +244,6 @@ async fn archive(
             links,
             archive: true,
         },
-        immutable: end <= boundary.0,
+        deleted,
     }))
 }

@@ -1,161 +1,40 @@
-//! The feed cache: rendered feeds in every content coding, with their validators and headers
-//! prebuilt, so that a hit is one lookup that hands out `Bytes` and `HeaderValue`s.
+//! The feed cache: rendered documents in every content coding, with their validators and
+//! headers prebuilt, so that a hit is one lookup that hands out `Bytes` and `HeaderValue`s.
 //!
-//! Entries are keyed by feed and format and weighed by their bytes (Moka). A miss reads the
-//! store, renders and compresses once — concurrent misses for one key wait for the same build.
-//! Entries are invalidated precisely: each change of the store names the categories it touched
-//! (before and after), and only feeds whose selection covers one of them are dropped. Changes
-//! arrive from this process directly ([`FeedCache::apply`]) and from any other writer through
-//! the [`watch`] task, which follows the store's change sequence.
+//! Entries are keyed by [`FeedKey`] and weighed by their bytes (Moka). A miss reads the store,
+//! renders and compresses once — concurrent misses for one key wait for the same build.
+//! Entries are invalidated precisely: the cache follows the change bus ([`Follower`]), each
+//! change names the categories it touched (before and after), and only documents whose
+//! selection covers one of them are dropped. Killed stories are carried as withdrawal notices
+//! (and Atom tombstones) in the documents they were in; RFC 3229 deltas are built here too.
 
 pub mod coding;
 pub mod history;
+mod rendered;
+mod stats;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hyper::header::HeaderValue;
 
-use crate::catalog::Catalog;
+pub use rendered::{CLOCK_SKEW, EntryStamp, Rendered, Variant, httpdate, modified_dates};
+pub use stats::{Counts, Stats};
 
+use crate::catalog::Catalog;
+use crate::changes::Follower;
 use crate::model::{
-    Article, ArticleId, Category, ChangeRecord, Coding, FeedDef, FeedFormat, FeedKey, Part,
-    Selection, Tombstone,
+    Article, Category, ChangeRecord, Coding, FeedDef, FeedFormat, FeedKey, Selection, Tombstone,
+    Withdrawal,
 };
-use crate::render::{self, FeedDoc, RenderError};
+use crate::render::{self, FeedDoc, History, RenderError};
 use crate::site::Site;
 use crate::store::{Store, StoreError};
-
-/// One coding of one version of a feed.
-#[derive(Debug, Clone)]
-pub struct Variant {
-    pub body: Bytes,
-    pub etag: HeaderValue,
-    /// Parsed once, for precondition checks.
-    pub typed_etag: headers::ETag,
-}
-
-/// What identifies an entry's version, for RFC 3229 deltas.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntryStamp {
-    pub id: ArticleId,
-    pub updated: DateTime<Utc>,
-}
-
-/// One version of one feed in one format, ready to send.
-#[derive(Debug)]
-pub struct Rendered {
-    pub def: FeedDef,
-    pub format: FeedFormat,
-    /// The store's change sequence before the stories were read.
-    pub built_at_seq: u64,
-    /// The content hash that every coding's ETag starts with.
-    pub tag: String,
-    /// Indexed by [`Coding::index`].
-    pub variants: [Variant; 4],
-    pub modified_at: SystemTime,
-    pub last_modified: HeaderValue,
-    pub cache_control: HeaderValue,
-    pub content_type: HeaderValue,
-    pub link: HeaderValue,
-    pub stamps: Arc<[EntryStamp]>,
-}
-
-impl Rendered {
-    pub fn variant(&self, coding: Coding) -> &Variant {
-        &self.variants[coding.index()]
-    }
-
-    fn weight(&self) -> u32 {
-        let bytes: usize = self.variants.iter().map(|v| v.body.len()).sum();
-        u32::try_from(bytes + 1024 + self.stamps.len() * 64).unwrap_or(u32::MAX)
-    }
-}
-
-/// Counters that show what the cache saved: a hit must move none but `hits`.
-#[derive(Debug)]
-pub struct Stats {
-    pub hits: AtomicU64,
-    pub misses: AtomicU64,
-    pub renders: AtomicU64,
-    pub compressions: AtomicU64,
-    pub store_reads: AtomicU64,
-    pub invalidations: AtomicU64,
-    /// Entries dropped to stay within `cache_max_bytes`.
-    pub evictions: Arc<AtomicU64>,
-    /// Render and compression time of each build, in seconds.
-    pub render_seconds: prometheus_client::metrics::histogram::Histogram,
-}
-
-impl Default for Stats {
-    fn default() -> Self {
-        Self {
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            renders: AtomicU64::new(0),
-            compressions: AtomicU64::new(0),
-            store_reads: AtomicU64::new(0),
-            invalidations: AtomicU64::new(0),
-            evictions: Arc::new(AtomicU64::new(0)),
-            // 50 µs to about 1.6 s.
-            render_seconds: prometheus_client::metrics::histogram::Histogram::new(
-                prometheus_client::metrics::histogram::exponential_buckets(0.000_05, 2.0, 16),
-            ),
-        }
-    }
-}
-
-impl Stats {
-    fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// `(name, help, value)` for /metrics.
-    pub fn snapshot(&self) -> [(&'static str, &'static str, u64); 7] {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        [
-            (
-                "cache_hits",
-                "Feed requests answered from memory",
-                get(&self.hits),
-            ),
-            (
-                "cache_misses",
-                "Feed requests that had to build the document",
-                get(&self.misses),
-            ),
-            (
-                "feed_renders",
-                "Feed documents rendered",
-                get(&self.renders),
-            ),
-            (
-                "feed_compressions",
-                "Compressed variants made (three per render)",
-                get(&self.compressions),
-            ),
-            (
-                "feed_store_reads",
-                "Store reads for feeds",
-                get(&self.store_reads),
-            ),
-            (
-                "cache_invalidations",
-                "Cached feeds dropped because a change touched them",
-                get(&self.invalidations),
-            ),
-            (
-                "cache_evictions",
-                "Cached feeds dropped to stay within cache_max_bytes",
-                get(&self.evictions),
-            ),
-        ]
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -171,11 +50,21 @@ pub enum CacheError {
     Worker(String),
 }
 
-/// Freshness of an archive that can no longer change: a year, the longest RFC 9111 advises.
-const IMMUTABLE_MAX_AGE: u32 = 31_536_000;
-
 /// Versions of feeds remembered for deltas, by tag.
 const VERSIONS_KEPT: u64 = 4096;
+
+/// How a cache is set up.
+pub struct Options {
+    /// Most bytes of documents held, all codings together.
+    pub max_bytes: u64,
+    /// How long a killed story stays in subscription documents as a notice and tombstone.
+    pub tombstone_retention: chrono::Duration,
+    /// How killed stories are shown.
+    pub withdrawal: Withdrawal,
+    /// Makes the identity body of a version sendable (e.g. from a file the kernel can send
+    /// without copying); `Bytes::copy_from_slice` keeps it on the heap.
+    pub identity_body: fn(&[u8]) -> Bytes,
+}
 
 pub struct FeedCache {
     entries: moka::future::Cache<FeedKey, Arc<Rendered>>,
@@ -184,20 +73,14 @@ pub struct FeedCache {
     /// Newest change seen per category, and overall: an entry built before the floor of any
     /// category it covers is stale.
     floors: Mutex<Floors>,
+    /// When the newest complete read of the change sequence began, in Unix nanoseconds.
+    horizon: AtomicU64,
     store: Arc<dyn Store>,
     catalog: Catalog,
     site: Site,
-    /// How long a killed story stays in Atom feeds as a deleted-entry.
-    tombstone_retention: chrono::Duration,
-    /// The newest change applied by [`FeedCache::catch_up`].
-    seen: tokio::sync::Mutex<u64>,
-    /// Every change applied, for whoever pushes updates (the WebSub hub).
-    changes: tokio::sync::broadcast::Sender<ChangeRecord>,
+    options: Options,
     pub stats: Stats,
 }
-
-/// Changes held for a slow listener before it is told it lagged.
-const CHANGES_BUFFERED: usize = 4096;
 
 #[derive(Default)]
 struct Floors {
@@ -218,19 +101,24 @@ impl Floors {
     }
 }
 
+/// What one document is made of, read from the store.
+struct Gathered {
+    def: FeedDef,
+    built_at_seq: u64,
+    /// Live stories and withdrawal notices, newest first.
+    entries: Vec<Article>,
+    deleted: Vec<Tombstone>,
+    history: History,
+    changed_at: DateTime<Utc>,
+}
+
 impl FeedCache {
-    pub fn new(
-        store: Arc<dyn Store>,
-        catalog: Catalog,
-        site: Site,
-        max_bytes: u64,
-        tombstone_retention: chrono::Duration,
-    ) -> Self {
+    pub fn new(store: Arc<dyn Store>, catalog: Catalog, site: Site, options: Options) -> Self {
         let stats = Stats::default();
         let evictions = Arc::clone(&stats.evictions);
         Self {
             entries: moka::future::Cache::builder()
-                .max_capacity(max_bytes)
+                .max_capacity(options.max_bytes)
                 .weigher(|_key: &FeedKey, value: &Arc<Rendered>| value.weight())
                 .eviction_listener(move |_key, _value, cause| {
                     if cause == moka::notification::RemovalCause::Size {
@@ -240,17 +128,16 @@ impl FeedCache {
                 .build(),
             versions: moka::sync::Cache::new(VERSIONS_KEPT),
             floors: Mutex::new(Floors::default()),
+            horizon: AtomicU64::new(0),
             store,
             catalog,
             site,
-            tombstone_retention,
-            seen: tokio::sync::Mutex::new(0),
-            changes: tokio::sync::broadcast::channel(CHANGES_BUFFERED).0,
+            options,
             stats,
         }
     }
 
-    /// The current version of a feed: from memory, or built once however many ask at once.
+    /// The current version of a document: from memory, or built once however many ask.
     pub async fn get(&self, key: &FeedKey) -> Result<Arc<Rendered>, Arc<CacheError>> {
         if let Some(hit) = self.entries.get(key).await {
             Stats::bump(&self.stats.hits);
@@ -269,27 +156,27 @@ impl FeedCache {
                 .await?;
             // A change may have been applied while this entry was being built; if so the
             // entry is already stale and is built again (see `apply`).
-            let floor = self
-                .floors
-                .lock()
-                .expect("floors lock")
-                .of(&entry.def.selection);
-            if entry.built_at_seq >= floor {
+            if entry.built_at_seq >= self.floor(&entry.def.selection) {
                 return Ok(entry);
             }
             self.entries.invalidate(key).await;
         }
     }
 
-    /// The entries of an earlier version of this feed, if it is still remembered.
-    pub fn version(&self, tag: &str) -> Option<Arc<[EntryStamp]>> {
-        self.versions.get(tag)
+    fn floor(&self, selection: &Selection) -> u64 {
+        self.floors.lock().expect("floors lock").of(selection)
     }
 
-    /// The stories of a feed as it is now, for a delta response.
-    pub async fn articles(&self, def: &FeedDef) -> Result<Vec<Article>, StoreError> {
-        Stats::bump(&self.stats.store_reads);
-        self.store.latest(&def.selection, def.entries).await
+    /// Whether `version`'s Last-Modified may be handed out now (see `rendered`'s doc).
+    pub fn is_dated(&self, version: &Rendered) -> bool {
+        let horizon = SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_nanos(self.horizon.load(Ordering::Acquire));
+        horizon >= version.dated_from
+    }
+
+    /// The entries of an earlier version of a document, if it is still remembered.
+    pub fn version(&self, tag: &str) -> Option<Arc<[EntryStamp]>> {
+        self.versions.get(tag)
     }
 
     pub fn site(&self) -> &Site {
@@ -306,71 +193,122 @@ impl FeedCache {
         (self.entries.weighted_size(), self.entries.entry_count())
     }
 
-    /// Every change applied from now on, after the feeds it touched were dropped.
-    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<ChangeRecord> {
-        self.changes.subscribe()
-    }
-
     /// Every feed worth listing, as the store stands now.
     pub async fn feeds(&self) -> Result<Vec<FeedDef>, StoreError> {
-        let categories: Vec<Category> = self
-            .store
-            .categories()
-            .await?
-            .into_iter()
-            .map(|c| c.category)
-            .collect();
-        Ok(self.catalog.list(&categories))
+        Ok(self.catalog.list(&self.categories().await?))
     }
 
-    async fn build(&self, key: &FeedKey) -> Result<Arc<Rendered>, CacheError> {
-        Stats::bump(&self.stats.store_reads);
-        let built_at_seq = self.store.last_change().await?.map_or(0, |c| c.seq);
-        let categories: Vec<Category> = self
+    async fn categories(&self) -> Result<Vec<Category>, StoreError> {
+        Ok(self
             .store
             .categories()
             .await?
             .into_iter()
             .map(|c| c.category)
+            .collect())
+    }
+
+    /// RFC 3229 `feed` delta: the document `current` with only the entries that are new or
+    /// changed since the version whose entries were `old` — withdrawal notices and tombstones
+    /// of kills included. `None` when the store has moved on since `current` was built (the
+    /// caller sends the whole document instead).
+    pub async fn delta(
+        &self,
+        key: &FeedKey,
+        current: &Rendered,
+        old: &[EntryStamp],
+    ) -> Result<Option<Vec<u8>>, CacheError> {
+        let Some(gathered) = self.gather(key).await? else {
+            return Ok(None);
+        };
+        if gathered.built_at_seq != current.built_at_seq {
+            return Ok(None);
+        }
+        let unchanged = |id: &crate::model::ArticleId, updated: DateTime<Utc>| {
+            old.iter().any(|s| &s.id == id && s.updated == updated)
+        };
+        let entries: Vec<Article> = gathered
+            .entries
+            .into_iter()
+            .filter(|a| !unchanged(&a.id, a.updated))
             .collect();
+        // A tombstone for every kill the old version had not seen as a notice.
+        let deleted: Vec<Tombstone> = gathered
+            .deleted
+            .into_iter()
+            .filter(|t| !unchanged(&t.id, t.killed_at.max(t.article.updated)))
+            .collect();
+        let doc = FeedDoc {
+            site: &self.site,
+            def: &gathered.def,
+            articles: &entries,
+            deleted: &deleted,
+            history: &render::NO_HISTORY,
+            updated: Some(gathered.changed_at),
+        };
+        Ok(Some(render::feed(current.format, &doc)?))
+    }
+
+    /// Reads what `key`'s document holds, or `None` when there is no such page or archive.
+    async fn gather(&self, key: &FeedKey) -> Result<Option<Gathered>, CacheError> {
+        Stats::bump(&self.stats.store_reads);
+        let built_at_seq = self.store.last_change().await?.map_or(0, |c| c.seq);
+        let categories = self.categories().await?;
         let def = self
             .catalog
             .feed(&key.slug, |c| categories.contains(c))
             .ok_or_else(|| CacheError::UnknownFeed(key.slug.clone()))?;
-        let Some(selected) =
-            history::select(self.store.as_ref(), &self.site, &def, key.format, key.part).await?
-        else {
-            return Err(CacheError::NoSuchPart(key.slug.clone()));
-        };
         let last_change = self.store.last_change_in(&def.selection).await?;
         // Retention counts back from the feed's newest change, not from "now", so the same
-        // store always renders the same bytes. Only the subscription document has tombstones.
-        let deleted = if key.part == Part::Current {
-            let since =
-                last_change.map_or(DateTime::UNIX_EPOCH, |c| c.at) - self.tombstone_retention;
-            self.store
-                .tombstones(&def.selection, since, def.entries)
-                .await?
-        } else {
-            Vec::new()
+        // store always renders the same bytes.
+        let kills_since =
+            last_change.map_or(DateTime::UNIX_EPOCH, |c| c.at) - self.options.tombstone_retention;
+        let Some(selected) = history::select(
+            self.store.as_ref(),
+            &self.site,
+            &def,
+            key.format,
+            key.part,
+            kills_since,
+        )
+        .await?
+        else {
+            return Ok(None);
         };
+        let mut entries = selected.articles;
+        entries.extend(
+            selected
+                .deleted
+                .iter()
+                .map(|t| self.options.withdrawal.notice_for(t)),
+        );
+        entries.sort_by(|a, b| (b.published, &b.id).cmp(&(a.published, &a.id)));
+        let changed_at = last_change
+            .map(|c| c.at)
+            .max(def.defined_at)
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        Ok(Some(Gathered {
+            def,
+            built_at_seq,
+            entries,
+            deleted: selected.deleted,
+            history: selected.history,
+            changed_at,
+        }))
+    }
 
+    async fn build(&self, key: &FeedKey) -> Result<Arc<Rendered>, CacheError> {
+        let Some(gathered) = self.gather(key).await? else {
+            return Err(CacheError::NoSuchPart(key.slug.clone()));
+        };
         let site = self.site.clone();
         let format = key.format;
+        let identity_body = self.options.identity_body;
         let started = std::time::Instant::now();
-        let rendered = tokio::task::spawn_blocking(move || {
-            assemble(
-                &site,
-                def,
-                format,
-                &selected,
-                &deleted,
-                built_at_seq,
-                last_change.map(|c| c.at),
-            )
-        })
-        .await
-        .map_err(|e| CacheError::Worker(e.to_string()))??;
+        let rendered =
+            tokio::task::spawn_blocking(move || assemble(&site, gathered, format, identity_body))
+                .await
+                .map_err(|e| CacheError::Worker(e.to_string()))??;
         self.stats
             .render_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -382,32 +320,12 @@ impl FeedCache {
             .insert(rendered.tag.clone(), Arc::clone(&rendered.stamps));
         Ok(Arc::new(rendered))
     }
+}
 
-    /// Applies every change the store has recorded since the last call. Called after each
-    /// write this process makes (so its own publishes are visible at once) and by [`watch`].
-    pub async fn catch_up(&self) -> Result<(), StoreError> {
-        let mut seen = self.seen.lock().await;
-        loop {
-            let records = self.store.changes_since(*seen, 1000).await?;
-            let Some(last) = records.last() else {
-                return Ok(());
-            };
-            let newest = last.change.seq;
-            for record in &records {
-                self.apply(record).await;
-            }
-            *seen = newest;
-        }
-    }
-
-    /// Starts following the store from its newest change: nothing before it can be cached yet.
-    pub async fn start_at_current(&self) -> Result<(), StoreError> {
-        *self.seen.lock().await = self.store.last_change().await?.map_or(0, |c| c.seq);
-        Ok(())
-    }
-
-    /// Drops every cached feed the change touched. Safe to call more than once for a change.
-    pub async fn apply(&self, record: &ChangeRecord) {
+#[async_trait]
+impl Follower for FeedCache {
+    /// Drops every cached document the change touched. Safe to call more than once.
+    async fn apply(&self, record: &ChangeRecord) {
         let seq = record.change.seq;
         {
             let mut floors = self.floors.lock().expect("floors lock");
@@ -433,111 +351,70 @@ impl FeedCache {
             self.entries.invalidate(key.as_ref()).await;
             Stats::bump(&self.stats.invalidations);
         }
-        // Nobody listening is fine: push is optional.
-        let _ = self.changes.send(record.clone());
+    }
+
+    fn caught_up(&self, started: SystemTime) {
+        let nanos = started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        self.horizon.fetch_max(nanos, Ordering::AcqRel);
     }
 }
 
 /// Renders, compresses and prebuilds every header of one version. Pure CPU work.
 fn assemble(
     site: &Site,
-    def: FeedDef,
+    gathered: Gathered,
     format: FeedFormat,
-    selected: &history::Selected,
-    deleted: &[Tombstone],
-    built_at_seq: u64,
-    last_change: Option<DateTime<Utc>>,
+    identity_body: fn(&[u8]) -> Bytes,
 ) -> Result<Rendered, RenderError> {
-    let articles = selected.articles.as_slice();
     let doc = FeedDoc {
         site,
-        def: &def,
-        articles,
-        deleted,
-        history: &selected.history,
+        def: &gathered.def,
+        articles: &gathered.entries,
+        deleted: &gathered.deleted,
+        history: &gathered.history,
+        updated: None,
     };
     let body = render::feed(format, &doc)?;
     let tag = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&body));
     let variants = Coding::ALL.map(|coding| {
         let etag = format!("\"{tag}{}\"", coding.etag_suffix());
         Variant {
-            body: coding.encode(&body),
+            body: match coding {
+                Coding::Identity => identity_body(&body),
+                _ => coding::encode(coding, &body),
+            },
             typed_etag: etag.parse().expect("a quoted hex string is a valid ETag"),
             etag: HeaderValue::from_str(&etag).expect("ASCII"),
         }
     });
-
-    // Last-Modified: the newest change to the feed's stories or to its definition, in whole
-    // seconds, never in the future.
-    let changed = last_change
-        .max(def.defined_at)
-        .unwrap_or(DateTime::UNIX_EPOCH);
-    let changed = changed.min(Utc::now());
-    let modified_at =
-        SystemTime::UNIX_EPOCH + Duration::from_secs(changed.timestamp().max(0) as u64);
-    let last_modified = HeaderValue::from_str(&httpdate(modified_at)).expect("ASCII");
-
+    let (modified_at, dated_from) = modified_dates(gathered.changed_at);
     let mut link = format!("<{}>; rel=\"self\"", doc.self_url(format));
     if let Some(hub) = doc.hub() {
         link.push_str(&format!(", <{hub}>; rel=\"hub\""));
     }
-    let cache_control = if selected.immutable {
-        format!("public, max-age={IMMUTABLE_MAX_AGE}, immutable")
-    } else {
-        format!(
-            "public, max-age={}, stale-while-revalidate={}",
-            def.max_age, def.stale_while_revalidate
-        )
-    };
     Ok(Rendered {
-        cache_control: HeaderValue::from_str(&cache_control).expect("ASCII"),
         content_type: HeaderValue::from_str(&format!("{}; charset=utf-8", format.media_type()))
             .expect("ASCII"),
         link: HeaderValue::from_str(&link).expect("feed URLs are ASCII"),
-        stamps: articles
+        stamps: gathered
+            .entries
             .iter()
             .map(|a| EntryStamp {
                 id: a.id.clone(),
                 updated: a.updated,
             })
             .collect(),
-        def,
         format,
-        built_at_seq,
+        built_at_seq: gathered.built_at_seq,
         tag,
         variants,
+        changed_at: gathered.changed_at,
         modified_at,
-        last_modified,
+        last_modified: HeaderValue::from_str(&httpdate(modified_at)).expect("ASCII"),
+        dated_from,
+        cache_control: OnceLock::new(),
+        def: gathered.def,
     })
-}
-
-/// An IMF-fixdate (RFC 9110 §5.6.7).
-pub fn httpdate(t: SystemTime) -> String {
-    DateTime::<Utc>::from(t)
-        .format("%a, %d %b %Y %H:%M:%S GMT")
-        .to_string()
-}
-
-/// Follows the store's change sequence, so writes by other processes (an import, another
-/// replica) reach the cache within `every`. Call [`FeedCache::start_at_current`] first.
-pub async fn watch(cache: Arc<FeedCache>, every: Duration) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        if let Err(e) = cache.catch_up().await {
-            tracing::warn!(error = %e, "cannot read the change sequence; will retry");
-        }
-    }
-}
-
-/// Catches up each time `wake` is notified (by the PostgreSQL change listener); notices that
-/// arrive while a catch-up runs are folded into the next one.
-pub async fn follow(cache: Arc<FeedCache>, wake: Arc<tokio::sync::Notify>) {
-    loop {
-        wake.notified().await;
-        if let Err(e) = cache.catch_up().await {
-            tracing::warn!(error = %e, "cannot read the change sequence; will retry");
-        }
-    }
 }

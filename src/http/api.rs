@@ -1,14 +1,15 @@
 //! The ingest API: the wire desk publishes (`POST /api/articles`), creates or replaces
 //! (`PUT /api/articles/{id}`), reads back (`GET`) and kills (`DELETE`) stories with a bearer
 //! token. A 2xx means the story is on disk; errors are problem+json naming the offending field,
-//! and a rejected request changes nothing.
+//! and a rejected request changes nothing. This module only reads the request and maps the
+//! answer: validation, the replacement rules and the write are the write path's
+//! (`ingest::publish`).
 
 use chrono::Utc;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use serde::Deserialize;
 
 use super::App;
 use super::auth::AuthError;
@@ -16,8 +17,9 @@ use super::error::HttpError;
 use super::problem::Problem;
 use super::response::Body;
 use crate::ingest::ninjs;
-use crate::model::{Article, ArticleDraft, ArticleId, FieldError};
-use crate::store::{Lookup, WriteOutcome};
+use crate::ingest::publish::{self, InputFormat, Mode, PublishError, Published, Submission};
+use crate::model::{Article, ArticleId};
+use crate::store::Lookup;
 
 /// `/api/articles` (no id) or `/api/articles/{id}`. Writes refused for what they carry (bad
 /// token, bad story) are counted as rejected in the metrics.
@@ -66,12 +68,17 @@ async fn answer(
     let method = request.method().clone();
     match (method, id) {
         (Method::POST, None) => {
-            let article = read_article(app, request, None).await?;
-            publish(app, &token, article, true).await
+            let submission = read_article(app, request, None).await?;
+            publish(app, &token, submission, Mode::Create).await
         }
         (Method::PUT, Some(id)) => {
-            let article = read_article(app, request, Some(&id)).await?;
-            publish(app, &token, article, false).await
+            let if_match = request
+                .headers()
+                .get(header::IF_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let submission = read_article(app, request, Some(&id)).await?;
+            publish(app, &token, submission, Mode::Replace { if_match }).await
         }
         (Method::GET | Method::HEAD, Some(id)) => match app.store.get(&id).await? {
             Lookup::Live(article) => Ok(json(StatusCode::OK, &article)),
@@ -147,7 +154,7 @@ async fn read_article(
     app: &App,
     request: Request<Incoming>,
     path_id: Option<&ArticleId>,
-) -> Result<Article, HttpError> {
+) -> Result<Submission, HttpError> {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -237,78 +244,30 @@ async fn read_article(
         )
         .into());
     }
-    let invalid = |errors| HttpError::from(Problem::invalid_article(errors));
-    match format {
-        InputFormat::Article => {
-            let mut draft = ArticleDraft::deserialize(value).map_err(|e| {
-                invalid(vec![FieldError {
-                    pointer: String::new(),
-                    message: e.to_string(),
-                }])
-            })?;
-            if let Some(id) = path_id {
-                match draft.id.as_deref() {
-                    None => draft.id = Some(id.to_string()),
-                    Some(given) if given == id.as_str() => {}
-                    Some(_) => {
-                        return Err(invalid(vec![FieldError {
-                            pointer: "/id".to_owned(),
-                            message: format!("must match the id in the URL, {id}"),
-                        }]));
-                    }
-                }
-            }
-            draft.validate().map_err(invalid)
-        }
-        InputFormat::Ninjs => {
-            let object = value.as_object().expect("checked above");
-            let mut mapped = ninjs::to_draft(object, Utc::now()).map_err(invalid)?;
-            // A PUT names the story in its URL; a POST takes the id from the ninjs `uri`.
-            if let Some(id) = path_id {
-                mapped.draft.id = Some(id.to_string());
-            }
-            mapped.validate().map_err(invalid)
-        }
-    }
-}
-
-/// What the request body holds, from its Content-Type.
-enum InputFormat {
-    /// wirefeed's own article JSON (DESIGN.md).
-    Article,
-    /// An IPTC ninjs 2.x document.
-    Ninjs,
+    publish::submission(format, value, path_id, Utc::now())
+        .map_err(|errors| Problem::invalid_article(errors).into())
 }
 
 async fn publish(
     app: &App,
     token: &str,
-    article: Article,
-    create_only: bool,
+    submission: Submission,
+    mode: Mode,
 ) -> Result<Response<Body>, HttpError> {
-    let id = article.id.clone();
-    if create_only {
-        if let Lookup::Live(existing) = app.store.get(&id).await? {
-            if existing != article {
-                return Err(Problem::new(
-                    StatusCode::CONFLICT,
-                    "Article exists",
-                    format!("A different story with the id {id} exists; PUT /api/articles/{id} replaces it."),
-                )
-                .into());
-            }
-        }
-    }
-    let outcome = app.store.put(article.clone()).await?;
-    tracing::info!(token, %id, ?outcome, "article stored");
-    refresh(app).await;
-    let (status, counted) = match outcome {
-        WriteOutcome::Created(_) => (StatusCode::CREATED, "created"),
-        WriteOutcome::Updated(_) => (StatusCode::OK, "updated"),
-        WriteOutcome::Unchanged => (StatusCode::OK, "unchanged"),
+    let id = submission.article.id.clone();
+    let published = app
+        .desk
+        .publish(submission, mode, Utc::now())
+        .await
+        .map_err(refused)?;
+    let (status, counted) = match &published {
+        Published::Created(_) => (StatusCode::CREATED, "created"),
+        Published::Updated(_) => (StatusCode::OK, "updated"),
+        Published::Unchanged(_) => (StatusCode::OK, "unchanged"),
     };
+    tracing::info!(token, %id, outcome = counted, "article stored");
     app.metrics.ingested(counted);
-    let mut response = json(status, &article);
+    let mut response = json(status, published.article());
     let location = format!("{}/api/articles/{id}", app.site.origin());
     response.headers_mut().insert(
         header::LOCATION,
@@ -317,37 +276,65 @@ async fn publish(
     Ok(response)
 }
 
+/// A write the write path refused, as the client should hear it.
+fn refused(e: PublishError) -> HttpError {
+    match e {
+        PublishError::Invalid(errors) => Problem::invalid_article(errors).into(),
+        PublishError::Exists(id) => Problem::new(
+            StatusCode::CONFLICT,
+            "Article exists",
+            format!("A different story with the id {id} exists; PUT /api/articles/{id} replaces it."),
+        )
+        .into(),
+        PublishError::Outdated { id, stored, given } => Problem::new(
+            StatusCode::CONFLICT,
+            "Older than the stored version",
+            format!(
+                "The story {id} was last updated at {}, later than the updated {} sent; nothing was changed. Send a later updated, or leave it out to stamp the correction with the time it is accepted.",
+                stored.to_rfc3339(),
+                given.to_rfc3339()
+            ),
+        )
+        .into(),
+        PublishError::VersionMismatch { id, expected } => Problem::new(
+            StatusCode::PRECONDITION_FAILED,
+            "Version changed",
+            format!(
+                "The story {id} is no longer at version {expected}; GET /api/articles/{id} for its current version (ETag) and apply the correction to it."
+            ),
+        )
+        .into(),
+        PublishError::Missing(id) => missing(&id),
+        PublishError::Store(e) => e.into(),
+    }
+}
+
 async fn kill(app: &App, token: &str, id: &ArticleId) -> Result<Response<Body>, HttpError> {
-    match app.store.kill(id).await? {
-        Some(killed) => {
-            tracing::info!(token, %id, seq = killed.killed.seq, "article killed");
-            app.metrics.ingested("killed");
-            refresh(app).await;
-        }
-        None => match app.store.get(id).await? {
-            // Killing a killed story again is a harmless retry.
-            Lookup::Killed(_) => {}
-            _ => return Err(missing(id)),
-        },
+    if let Some(killed) = app.desk.kill(id).await.map_err(refused)? {
+        tracing::info!(token, %id, seq = killed.killed.seq, "article killed");
+        app.metrics.ingested("killed");
     }
     let mut response = Response::new(Body::default());
     *response.status_mut() = StatusCode::NO_CONTENT;
     Ok(response)
 }
 
-/// Makes this process's write visible in its cache before the client hears back.
-async fn refresh(app: &App) {
-    if let Err(e) = app.cache.catch_up().await {
-        tracing::warn!(error = %e, "could not refresh the feed cache; the watcher will retry");
-    }
-}
-
+/// The story as JSON, with its version as the ETag (for `If-Match` on a correction).
 fn json(status: StatusCode, article: &Article) -> Response<Body> {
     let mut response = Response::new(Body::from(article.to_json()));
     *response.status_mut() = status;
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&publish::version(article)).expect("hex is ASCII"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
     );
     response
 }

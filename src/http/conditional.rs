@@ -3,8 +3,9 @@
 //!
 //! If-None-Match uses weak comparison, accepts lists and `*`, and matches any coding of the
 //! current version. If-Modified-Since counts only when If-None-Match is absent, and is ignored
-//! when it is not a valid HTTP-date or lies in the future. Parsing and comparison are the
-//! `headers` crate's.
+//! when it is not a valid HTTP-date, lies in the future, or while the version's Last-Modified
+//! is not yet handed out (`dated`, see the cache's rule for one-second dates). Parsing and
+//! comparison are the `headers` crate's.
 
 use std::time::SystemTime;
 
@@ -15,7 +16,7 @@ use hyper::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH};
 use crate::cache::Rendered;
 
 /// True when the client already has the current version (answer 304).
-pub fn not_modified(request: &HeaderMap, current: &Rendered, now: SystemTime) -> bool {
+pub fn not_modified(request: &HeaderMap, current: &Rendered, dated: bool, now: SystemTime) -> bool {
     if request.contains_key(IF_NONE_MATCH) {
         return match request.typed_get::<IfNoneMatch>() {
             Some(condition) => current
@@ -25,7 +26,7 @@ pub fn not_modified(request: &HeaderMap, current: &Rendered, now: SystemTime) ->
             None => false,
         };
     }
-    if request.get_all(IF_MODIFIED_SINCE).iter().count() != 1 {
+    if !dated || request.get_all(IF_MODIFIED_SINCE).iter().count() != 1 {
         return false;
     }
     match request.typed_get::<IfModifiedSince>() {

@@ -1,6 +1,7 @@
 //! Feed documents and the OPML list. A feed request is answered from the cache: negotiate the
 //! coding, check the client's validators, and send prebuilt bytes and headers — a 200, a 304,
-//! or for an RFC 3229 `A-IM: feed` client a 226 with only what changed.
+//! or, when the operator turned deltas on, for an RFC 3229 `A-IM: feed` client a 226 with only
+//! what changed.
 
 use std::time::SystemTime;
 
@@ -16,7 +17,7 @@ use super::{App, ClientAddr};
 use crate::audience::Poll;
 use crate::cache::Rendered;
 use crate::model::{Coding, FeedFormat, FeedKey, Part};
-use crate::render::{self, FeedDoc};
+use crate::render;
 
 static VARY: HeaderValue = HeaderValue::from_static("accept-encoding");
 
@@ -69,8 +70,9 @@ async fn answer(
 ) -> Result<Response<Body>, HttpError> {
     let coding = encoding::negotiate(request.get(header::ACCEPT_ENCODING))
         .ok_or(HttpError::NotAcceptable)?;
-    if conditional::not_modified(request, current, SystemTime::now()) {
-        return Ok(not_modified(current, coding));
+    let dated = app.cache.is_dated(current);
+    if conditional::not_modified(request, current, dated, SystemTime::now()) {
+        return Ok(not_modified(current, coding, dated));
     }
     let conditional = request.contains_key(header::IF_NONE_MATCH)
         || request.contains_key(header::IF_MODIFIED_SINCE);
@@ -79,13 +81,13 @@ async fn answer(
             .check(client, key)
             .map_err(HttpError::TooManyPolls)?;
     }
-    if key.part == Part::Current && wants_feed_delta(request) {
-        if let Some(response) = Box::pin(delta(app, request, current, coding)).await? {
+    if app.deltas && key.part == Part::Current && wants_feed_delta(request) {
+        if let Some(response) = Box::pin(delta(app, request, key, current, coding, dated)).await? {
             return Ok(response);
         }
     }
     let body = current.variant(coding).body.clone();
-    Ok(with_body(StatusCode::OK, body, current, coding))
+    Ok(with_body(StatusCode::OK, body, current, coding, dated))
 }
 
 /// What one answered poll cost and saved, against sending the whole feed uncompressed.
@@ -106,6 +108,7 @@ fn with_body(
     body: bytes::Bytes,
     current: &Rendered,
     coding: Coding,
+    dated: bool,
 ) -> Response<Body> {
     let mut response = Response::new(Body::new(body));
     *response.status_mut() = status;
@@ -117,23 +120,28 @@ fn with_body(
             HeaderValue::from_static(coding.token()),
         );
     }
-    insert_validators(headers, current, coding);
+    insert_validators(headers, current, coding, dated);
     response
 }
 
-/// The headers a 200, 304 and 226 of a feed all carry.
-fn insert_validators(headers: &mut HeaderMap, current: &Rendered, coding: Coding) {
+/// The headers a 200, 304 and 226 of a feed all carry. Last-Modified only once `dated`.
+fn insert_validators(headers: &mut HeaderMap, current: &Rendered, coding: Coding, dated: bool) {
     headers.insert(header::ETAG, current.variant(coding).etag.clone());
-    headers.insert(header::LAST_MODIFIED, current.last_modified.clone());
-    headers.insert(header::CACHE_CONTROL, current.cache_control.clone());
+    if dated {
+        headers.insert(header::LAST_MODIFIED, current.last_modified.clone());
+    }
+    let cache_control = current
+        .cache_control
+        .get_or_init(|| response::cache_control(&current.def));
+    headers.insert(header::CACHE_CONTROL, cache_control.clone());
     headers.insert(header::VARY, VARY.clone());
     headers.insert(header::LINK, current.link.clone());
 }
 
-fn not_modified(current: &Rendered, coding: Coding) -> Response<Body> {
+fn not_modified(current: &Rendered, coding: Coding, dated: bool) -> Response<Body> {
     let mut response = Response::new(Body::default());
     *response.status_mut() = StatusCode::NOT_MODIFIED;
-    insert_validators(response.headers_mut(), current, coding);
+    insert_validators(response.headers_mut(), current, coding, dated);
     response
 }
 
@@ -153,13 +161,16 @@ fn wants_feed_delta(request: &HeaderMap) -> bool {
 }
 
 /// RFC 3229 with the `feed` instance-manipulation: when If-None-Match names an earlier version
-/// we remember, send `226 IM Used` with only the entries added or changed since it. `None`
-/// means "send the whole feed".
+/// we remember, send `226 IM Used` with every entry added, corrected or withdrawn since it (and
+/// Atom tombstones for kills). `None` means "send the whole feed": the client's version is
+/// unknown or forgotten, or the feed moved on while the delta was being made.
 async fn delta(
     app: &App,
     request: &HeaderMap,
+    key: &FeedKey,
     current: &Rendered,
     coding: Coding,
+    dated: bool,
 ) -> Result<Option<Response<Body>>, HttpError> {
     let Some(old) = conditional::named_tags(request)
         .iter()
@@ -168,25 +179,17 @@ async fn delta(
     else {
         return Ok(None);
     };
-    let articles: Vec<_> = app
+    let Some(body) = app
         .cache
-        .articles(&current.def)
-        .await?
-        .into_iter()
-        .filter(|a| !old.iter().any(|s| s.id == a.id && s.updated == a.updated))
-        .collect();
-    let body = render::feed(
-        current.format,
-        &FeedDoc {
-            site: app.cache.site(),
-            def: &current.def,
-            articles: &articles,
-            deleted: &[],
-            history: &crate::render::NO_HISTORY,
-        },
-    )?;
+        .delta(key, current, &old)
+        .await
+        .map_err(std::sync::Arc::new)?
+    else {
+        return Ok(None);
+    };
     let im_used = StatusCode::from_u16(226).expect("226 is a valid status");
-    let mut response = with_body(im_used, coding.encode(&body), current, coding);
+    let body = crate::cache::coding::encode(coding, &body);
+    let mut response = with_body(im_used, body, current, coding, dated);
     let headers = response.headers_mut();
     // A delta is only meaningful to the client that named its version (RFC 3229 §10.5.3).
     headers.insert(

@@ -33,6 +33,10 @@ use crate::store::{Store, StoreError};
 /// What every request handler shares.
 pub struct App {
     pub store: Arc<dyn Store>,
+    /// The write path: every publish, correction and kill.
+    pub desk: Arc<crate::ingest::publish::Desk>,
+    /// Whether RFC 3229 `A-IM: feed` deltas are answered (off unless the operator turns them on).
+    pub deltas: bool,
     pub catalog: Catalog,
     pub site: Site,
     pub cache: Arc<FeedCache>,

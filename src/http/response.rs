@@ -5,6 +5,8 @@ use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
+use crate::model::FeedDef;
+
 pub type Body = Full<Bytes>;
 
 pub const HTML: &str = "text/html; charset=utf-8";
@@ -37,10 +39,14 @@ pub fn without_body(response: Response<Body>) -> Response<Body> {
     Response::from_parts(parts, Full::new(Bytes::new()))
 }
 
-/// `Cache-Control` for documents that change when the wire does.
-pub fn cache_control(max_age: u32, stale_while_revalidate: u32) -> HeaderValue {
+/// `Cache-Control` for every document of a feed — subscription document, pages and day
+/// archives alike. A correction or kill can change any of them, past days included, so none is
+/// `immutable`: each may be reused for the feed's `max_age` and must then be revalidated
+/// (cheaply, with its validators), which bounds how long any cache can keep a killed story.
+pub fn cache_control(def: &FeedDef) -> HeaderValue {
     HeaderValue::from_str(&format!(
-        "public, max-age={max_age}, stale-while-revalidate={stale_while_revalidate}"
+        "public, max-age={}, stale-while-revalidate={}",
+        def.max_age, def.stale_while_revalidate
     ))
     .expect("ASCII")
 }

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
 
 use super::files::{self, FilesError, Location, Record};
-use crate::store::{ImportCounts, Store, StoreError};
+use super::publish::Desk;
+use crate::store::{ImportCounts, StoreError};
 
 /// Stories written per transaction.
 pub const BATCH: usize = 500;
@@ -53,9 +54,9 @@ impl Progress for Collect {
 }
 
 /// Imports every article file under `path`, keeping the rejections for the report.
-pub async fn import_path(store: &dyn Store, path: &Path) -> Result<Report, ImportError> {
+pub async fn import_path(desk: &Desk, path: &Path) -> Result<Report, ImportError> {
     let mut collect = Collect::default();
-    let counts = import_with(store, path, &mut collect).await?;
+    let counts = import_with(desk, path, &mut collect).await?;
     Ok(Report {
         counts,
         rejected: collect.rejected,
@@ -65,7 +66,7 @@ pub async fn import_path(store: &dyn Store, path: &Path) -> Result<Report, Impor
 /// Imports every article file under `path`, telling `progress` as it goes. Memory stays
 /// bounded whatever the size of the import: one batch of stories and one story being read.
 pub async fn import_with(
-    store: &dyn Store,
+    desk: &Desk,
     path: &Path,
     progress: &mut dyn Progress,
 ) -> Result<ImportCounts, ImportError> {
@@ -86,16 +87,13 @@ pub async fn import_with(
             Err(reason) => progress.rejected(location, reason),
         }
         if batch.len() == BATCH {
-            add(
-                &mut counts,
-                store.put_many(std::mem::take(&mut batch)).await?,
-            );
+            add(&mut counts, desk.import(std::mem::take(&mut batch)).await?);
             progress.stored(&counts);
         }
         progress.read(read, total);
     }
     if !batch.is_empty() {
-        add(&mut counts, store.put_many(batch).await?);
+        add(&mut counts, desk.import(batch).await?);
         progress.stored(&counts);
     }
     reader
@@ -132,18 +130,23 @@ fn add(total: &mut ImportCounts, batch: ImportCounts) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
     use crate::model::Selection;
+    use crate::store::Store;
     use crate::store::sqlite::SqliteStore;
 
     #[tokio::test]
     async fn importing_twice_changes_nothing_the_second_time() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("wire.sqlite3")).unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("wire.sqlite3")).unwrap());
+        let desk = Desk::standalone(Arc::clone(&store));
         let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample");
-        let first = import_path(&store, &sample).await.unwrap();
+        let first = import_path(&desk, &sample).await.unwrap();
         assert!(first.counts.created >= 30, "{first:?}");
         assert!(first.rejected.is_empty(), "{:?}", first.rejected);
-        let second = import_path(&store, &sample).await.unwrap();
+        let second = import_path(&desk, &sample).await.unwrap();
         assert_eq!(second.counts.created + second.counts.updated, 0);
         assert_eq!(second.counts.unchanged, first.counts.created);
         let all = store.latest(&Selection::All, 1000).await.unwrap();
@@ -153,7 +156,9 @@ mod tests {
     #[tokio::test]
     async fn bad_records_are_reported_and_good_ones_still_imported() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("wire.sqlite3")).unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("wire.sqlite3")).unwrap());
+        let desk = Desk::standalone(Arc::clone(&store));
         let file = dir.path().join("desk.ndjson");
         std::fs::write(
             &file,
@@ -165,7 +170,7 @@ mod tests {
             ),
         )
         .unwrap();
-        let report = import_path(&store, &file).await.unwrap();
+        let report = import_path(&desk, &file).await.unwrap();
         assert_eq!(report.counts.created, 1);
         assert_eq!(report.rejected.len(), 1);
         assert_eq!(report.rejected[0].0.line, 2);

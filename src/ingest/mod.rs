@@ -1,9 +1,11 @@
-//! Getting stories in: reading article files (`wirefeed import`, the sample wire loaded on
-//! first start) and writing them to the store in batches. The HTTP ingest API will live here
-//! too. Every story goes through the model's validation; nothing here renders or serves.
+//! Getting stories in. [`publish`] is the one write path every story takes — from the ingest
+//! API, from article files (`wirefeed import`, [`import`]) and from the sample wire loaded on
+//! first start ([`sample`]); [`ninjs`] maps IPTC ninjs documents to drafts, [`files`] reads
+//! article files and [`progress`] reports an import as it goes. Nothing here renders or serves.
 
 pub mod files;
 pub mod import;
 pub mod ninjs;
 pub mod progress;
+pub mod publish;
 pub mod sample;

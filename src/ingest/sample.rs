@@ -2,8 +2,9 @@
 //! a newcomer's first `wirefeed serve` has real-looking feeds to subscribe to.
 
 use super::files::json_records;
+use super::publish::Desk;
 use crate::model::Article;
-use crate::store::{ImportCounts, Store, StoreError};
+use crate::store::{ImportCounts, StoreError};
 
 const WIRE: &str = include_str!("../../sample/wire.json");
 
@@ -17,10 +18,10 @@ pub fn articles() -> Result<Vec<Article>, String> {
 
 /// Loads the sample wire into a store that has never been written to. Returns `None` when the
 /// store already had history (even if every story in it has since been killed).
-pub async fn load_if_empty(store: &dyn Store) -> Result<Option<ImportCounts>, StoreError> {
-    if store.last_change().await?.is_some() {
+pub async fn load_if_empty(desk: &Desk) -> Result<Option<ImportCounts>, StoreError> {
+    if desk.store().last_change().await?.is_some() {
         return Ok(None);
     }
     let articles = articles().map_err(StoreError::Corrupt)?;
-    store.put_many(articles).await.map(Some)
+    desk.import(articles).await.map(Some)
 }

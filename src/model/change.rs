@@ -1,10 +1,11 @@
 //! The store's change sequence as everyone else sees it: each write that changes what a reader
 //! could see gets a number and a time ([`Change`]) and names the categories it touched
-//! ([`ChangeRecord`]); a killed story leaves a [`Tombstone`].
+//! ([`ChangeRecord`]); a killed story leaves a [`Tombstone`], which feeds show as a
+//! withdrawal notice ([`Withdrawal`]) under the story's own id.
 
 use chrono::{DateTime, Utc};
 
-use super::{ArticleId, Category};
+use super::{Article, ArticleId, Category};
 
 /// One entry of the change sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,9 +23,69 @@ pub struct ChangeRecord {
     pub categories: Vec<Category>,
 }
 
-/// A killed story as a feed remembers it (RFC 6721 `at:deleted-entry`).
+/// A killed story as a feed remembers it: an RFC 6721 `at:deleted-entry` in Atom, and in every
+/// format a withdrawal notice in the story's place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tombstone {
     pub id: ArticleId,
     pub killed_at: DateTime<Utc>,
+    /// The story as it was when it was killed (for its id, title, categories and dates; its
+    /// text is never shown again).
+    pub article: Article,
+}
+
+/// How a killed story is shown to readers that ignore tombstones (most of them): the same
+/// entry, its title marked and its text replaced by the desk's notice, `updated` at the kill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawal {
+    /// Put before the story's title, e.g. `WITHDRAWN: `.
+    pub title_prefix: String,
+    /// The text that replaces the story.
+    pub notice: String,
+}
+
+impl Default for Withdrawal {
+    fn default() -> Self {
+        Self {
+            title_prefix: "WITHDRAWN: ".to_owned(),
+            notice: "This story has been withdrawn. Do not use or republish it.".to_owned(),
+        }
+    }
+}
+
+impl Withdrawal {
+    /// The entry that stands in for a killed story: same id, link, categories and publication
+    /// time; no text, images or summary of the story; updated at the kill.
+    pub fn notice_for(&self, tombstone: &Tombstone) -> Article {
+        let story = &tombstone.article;
+        Article {
+            id: story.id.clone(),
+            title: format!("{}{}", self.title_prefix, story.title),
+            summary: Some(self.notice.clone()),
+            content_html: Some(format!("<p>{}</p>", escape_html(&self.notice))),
+            byline: Vec::new(),
+            source: story.source.clone(),
+            dateline: None,
+            language: story.language.clone(),
+            categories: story.categories.clone(),
+            published: story.published,
+            updated: tombstone.killed_at.max(story.updated),
+            url: story.url.clone(),
+            images: Vec::new(),
+        }
+    }
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            _ => out.push(c),
+        }
+    }
+    out
 }

@@ -186,6 +186,7 @@ mod tests {
             articles: &[],
             deleted: &[],
             history: &crate::render::NO_HISTORY,
+            updated: None,
         };
         let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
         assert!(
@@ -201,9 +202,12 @@ mod tests {
         let killed_at = chrono::DateTime::parse_from_rfc3339("2027-01-02T03:04:05Z")
             .unwrap()
             .to_utc();
+        let mut story = fixtures::articles().remove(0);
+        story.id = crate::model::ArticleId::parse("wf-killed").unwrap();
         let deleted = [Tombstone {
-            id: crate::model::ArticleId::parse("wf-killed").unwrap(),
+            id: story.id.clone(),
             killed_at,
+            article: story,
         }];
         let doc = FeedDoc {
             site: &site,
@@ -211,6 +215,7 @@ mod tests {
             articles: &[],
             deleted: &deleted,
             history: &crate::render::NO_HISTORY,
+            updated: None,
         };
         let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
         assert!(
@@ -235,6 +240,7 @@ mod tests {
             articles: &articles,
             deleted: &[],
             history: &crate::render::NO_HISTORY,
+            updated: None,
         };
         let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
         assert!(xml.contains(r#"<content xml:lang="#));

@@ -154,6 +154,7 @@ mod tests {
             articles: &articles,
             deleted: &[],
             history: &crate::render::NO_HISTORY,
+            updated: None,
         };
         let value: serde_json::Value = serde_json::from_slice(&render(&doc).unwrap()).unwrap();
         assert_eq!(value["version"], VERSION);

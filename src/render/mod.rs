@@ -59,6 +59,9 @@ pub struct FeedDoc<'a> {
     pub deleted: &'a [Tombstone],
     /// Paging and archive links (RFC 5005).
     pub history: &'a History,
+    /// When the document changed, when its entries cannot tell (a delta holds only some of
+    /// them); `None` to take it from the entries.
+    pub updated: Option<DateTime<Utc>>,
 }
 
 impl FeedDoc<'_> {
@@ -83,6 +86,9 @@ impl FeedDoc<'_> {
     /// stories or kill of a story, or the Unix epoch for an empty feed (never "now", which would make the bytes
     /// differ on every render).
     pub fn updated(&self) -> DateTime<Utc> {
+        if let Some(updated) = self.updated {
+            return updated;
+        }
         let edits = self.articles.iter().map(|a| a.updated);
         let kills = self.deleted.iter().map(|t| t.killed_at);
         edits.chain(kills).max().unwrap_or(DateTime::UNIX_EPOCH)

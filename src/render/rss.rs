@@ -180,6 +180,7 @@ mod tests {
             articles: &articles,
             deleted: &[],
             history: &crate::render::NO_HISTORY,
+            updated: None,
         };
         String::from_utf8(render(&doc).unwrap()).unwrap()
     }

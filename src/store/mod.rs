@@ -207,11 +207,14 @@ pub trait Store: Send + Sync + 'static {
     /// or a kill, counting the categories a story had before and after).
     async fn last_change_in(&self, selection: &Selection) -> Result<Option<Change>, StoreError>;
 
-    /// Stories killed at or after `since` that were filed in the selection, newest kill first.
+    /// Stories killed at or after `since` that were filed in the selection — only those
+    /// published within `published` (start inclusive, end exclusive) when given — newest kill
+    /// first, each with the story as it was when killed.
     async fn tombstones(
         &self,
         selection: &Selection,
         since: DateTime<Utc>,
+        published: Option<(DateTime<Utc>, DateTime<Utc>)>,
         limit: usize,
     ) -> Result<Vec<Tombstone>, StoreError>;
 

@@ -163,19 +163,20 @@ pub async fn a_kill_leaves_a_tombstone_in_each_category_until_the_story_returns(
         Selection::All,
         Selection::Categories(vec![category("g20"), category("world")]),
     ] {
-        let stones = store.tombstones(&sel, epoch, 10).await.unwrap();
+        let stones = store.tombstones(&sel, epoch, None, 10).await.unwrap();
         assert_eq!(
             stones,
             [Tombstone {
                 id: id.clone(),
-                killed_at: killed.killed.at
+                killed_at: killed.killed.at,
+                article: killed.article.clone(),
             }]
         );
     }
     let china = Selection::Categories(vec![category("china")]);
     assert!(
         store
-            .tombstones(&china, epoch, 10)
+            .tombstones(&china, epoch, None, 10)
             .await
             .unwrap()
             .is_empty()
@@ -183,7 +184,7 @@ pub async fn a_kill_leaves_a_tombstone_in_each_category_until_the_story_returns(
     let later = killed.killed.at + chrono::Duration::seconds(1);
     assert!(
         store
-            .tombstones(&Selection::All, later, 10)
+            .tombstones(&Selection::All, later, None, 10)
             .await
             .unwrap()
             .is_empty()
@@ -194,7 +195,7 @@ pub async fn a_kill_leaves_a_tombstone_in_each_category_until_the_story_returns(
         .unwrap();
     assert!(
         store
-            .tombstones(&Selection::All, epoch, 10)
+            .tombstones(&Selection::All, epoch, None, 10)
             .await
             .unwrap()
             .is_empty()
@@ -235,7 +236,7 @@ pub async fn a_batch_naming_a_story_twice_keeps_the_last_version_once(store: &dy
     assert_eq!(counts, [("china".to_owned(), 1), ("sports".to_owned(), 1)]);
     assert!(
         store
-            .tombstones(&Selection::All, DateTime::UNIX_EPOCH, 10)
+            .tombstones(&Selection::All, DateTime::UNIX_EPOCH, None, 10)
             .await
             .unwrap()
             .is_empty(),

@@ -315,10 +315,14 @@ impl Hub {
         }
     }
 
-    /// Follows the changes the cache applies and pushes them; deletes expired subscriptions
-    /// once a minute. Runs until the process ends.
-    pub async fn run(self: Arc<Self>) {
-        let mut changes = self.cache.changes();
+    /// Follows the change bus (`changes`, subscribed before the first write this process can
+    /// make) and pushes each change; deletes expired subscriptions once a minute. Runs until
+    /// shutdown.
+    pub async fn run(
+        self: Arc<Self>,
+        mut changes: broadcast::Receiver<ChangeRecord>,
+        mut shutdown: crate::shutdown::Shutdown,
+    ) {
         let mut expiry = tokio::time::interval(EXPIRY_EVERY);
         expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -342,6 +346,7 @@ impl Hub {
                         tracing::warn!(error = %e, "could not push a change to subscribers");
                     }
                 }
+                () = shutdown.recv() => return,
                 _ = expiry.tick() => {
                     match self.store.expire_subscriptions(Utc::now()).await {
                         Ok(0) => {}

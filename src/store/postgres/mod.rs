@@ -612,29 +612,39 @@ impl Store for PostgresStore {
         &self,
         selection: &Selection,
         since: DateTime<Utc>,
+        published: Option<(DateTime<Utc>, DateTime<Utc>)>,
         limit: usize,
     ) -> Result<Vec<Tombstone>, StoreError> {
         let categories: Option<Vec<&str>> = match selection {
             Selection::All => None,
             Selection::Categories(list) => Some(slugs(list)),
         };
+        let (from, until) = published.map_or((i64::MIN, i64::MAX), |(f, u)| (nanos(f), nanos(u)));
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
-                "SELECT MAX(killed_ns) AS killed_ns, article_id FROM tombstones
-                 WHERE ($1::text[] IS NULL OR category = ANY($1)) AND killed_ns >= $2
-                 GROUP BY article_id
-                 ORDER BY killed_ns DESC, article_id DESC LIMIT $3",
+                "SELECT t.killed_ns, t.article_id, a.body FROM (
+                     SELECT MAX(killed_ns) AS killed_ns, article_id FROM tombstones
+                     WHERE ($1::text[] IS NULL OR category = ANY($1)) AND killed_ns >= $2
+                     GROUP BY article_id
+                 ) t
+                 JOIN articles a ON a.id = t.article_id AND a.killed_seq IS NOT NULL
+                 WHERE a.published_ns >= $3 AND a.published_ns < $4
+                 ORDER BY t.killed_ns DESC, t.article_id DESC LIMIT $5",
             )
             .await?;
         let rows = client
-            .query(&stmt, &[&categories, &nanos(since), &(limit as i64)])
+            .query(
+                &stmt,
+                &[&categories, &nanos(since), &from, &until, &(limit as i64)],
+            )
             .await?;
         rows.iter()
             .map(|r| {
                 Ok(Tombstone {
                     id: ArticleId::parse(r.get(1)).map_err(StoreError::Corrupt)?,
                     killed_at: from_nanos(r.get(0)),
+                    article: parse_body(r.get(2))?,
                 })
             })
             .collect()

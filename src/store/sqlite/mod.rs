@@ -559,38 +559,44 @@ impl Store for SqliteStore {
         &self,
         selection: &Selection,
         since: DateTime<Utc>,
+        published: Option<(DateTime<Utc>, DateTime<Utc>)>,
         limit: usize,
     ) -> Result<Vec<Tombstone>, StoreError> {
         let categories = match selection {
             Selection::All => None,
             Selection::Categories(list) => Some(list.clone()),
         };
+        let (from, until) = published.map_or((i64::MIN, i64::MAX), |(f, u)| (nanos(f), nanos(u)));
         self.read(move |conn| {
-            let mut rows: Vec<(i64, String)> = Vec::new();
+            let mut rows: Vec<(i64, String, String)> = Vec::new();
             let mut stmt = conn.prepare_cached(
-                "SELECT killed_ns, article_id FROM tombstones
-                 WHERE (?1 IS NULL OR category = ?1) AND killed_ns >= ?2
-                 ORDER BY killed_ns DESC, article_id DESC LIMIT ?3",
+                "SELECT t.killed_ns, t.article_id, a.body FROM tombstones t
+                 JOIN articles a ON a.id = t.article_id AND a.killed_seq IS NOT NULL
+                 WHERE (?1 IS NULL OR t.category = ?1) AND t.killed_ns >= ?2
+                   AND a.published_ns >= ?3 AND a.published_ns < ?4
+                 ORDER BY t.killed_ns DESC, t.article_id DESC LIMIT ?5",
             )?;
             let slugs: Vec<Option<String>> = match &categories {
                 None => vec![None],
                 Some(list) => list.iter().map(|c| Some(c.as_str().to_owned())).collect(),
             };
             for slug in slugs {
-                for row in stmt.query_map(params![slug, nanos(since), limit as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })? {
+                for row in stmt.query_map(
+                    params![slug, nanos(since), from, until, limit as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )? {
                     rows.push(row?);
                 }
             }
-            rows.sort_by(|a, b| b.cmp(a));
+            rows.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
             rows.dedup_by(|a, b| a.1 == b.1);
             rows.truncate(limit);
             rows.into_iter()
-                .map(|(ns, id)| {
+                .map(|(ns, id, body)| {
                     Ok(Tombstone {
                         id: ArticleId::parse(&id).map_err(StoreError::Corrupt)?,
                         killed_at: from_nanos(ns),
+                        article: parse_body(&body)?,
                     })
                 })
                 .collect()

@@ -1,0 +1,124 @@
+//! One version of one document, ready to send: its bytes in every coding, validators and
+//! headers prebuilt, so a hit hands out `Bytes` and `HeaderValue`s without formatting.
+//!
+//! **Last-Modified** has one-second resolution, but the wire can change several times within a
+//! second, so it cannot be the second of the last change: a client holding that date would be
+//! told 304 after a second change in the same second. The rule here: a document's
+//! Last-Modified is the end of the second in which its newest change was committed (the next
+//! whole second), and it is handed out — and If-Modified-Since honoured — only once this
+//! process has read the store's change sequence (the change bus caught up) at a moment later
+//! than that date plus [`CLOCK_SKEW`]. A change committed in the same second as the document's
+//! newest one was committed before that read began, so the read saw it and the document was
+//! already dropped; any change committed after that moment gets a date at least one second
+//! later, so no date handed out can match a later version. The store stamps changes
+//! monotonically (never earlier than the previous change), and `CLOCK_SKEW` covers writers
+//! whose clocks are up to that much behind this one's. Until then the response carries only
+//! the ETag, which never lies.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use hyper::header::HeaderValue;
+
+use crate::model::{ArticleId, Coding, FeedDef, FeedFormat};
+
+/// How far apart the clocks of the replicas writing and serving one store may be.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(2);
+
+/// One coding of one version of a document.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub body: Bytes,
+    pub etag: HeaderValue,
+    /// Parsed once, for precondition checks.
+    pub typed_etag: headers::ETag,
+}
+
+/// What identifies an entry's version, for RFC 3229 deltas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryStamp {
+    pub id: ArticleId,
+    pub updated: DateTime<Utc>,
+}
+
+/// One version of one document in one format.
+#[derive(Debug)]
+pub struct Rendered {
+    pub def: FeedDef,
+    pub format: FeedFormat,
+    /// The store's change sequence before the stories were read.
+    pub built_at_seq: u64,
+    /// The content hash that every coding's ETag starts with.
+    pub tag: String,
+    /// Indexed by [`Coding::index`].
+    pub variants: [Variant; 4],
+    /// When the document's newest change (or its definition's) was committed.
+    pub changed_at: DateTime<Utc>,
+    /// The Last-Modified date: the end of the second of `changed_at`.
+    pub modified_at: SystemTime,
+    pub last_modified: HeaderValue,
+    /// From when `last_modified` may be handed out and If-Modified-Since honoured.
+    pub dated_from: SystemTime,
+    pub content_type: HeaderValue,
+    pub link: HeaderValue,
+    /// Cache-Control, made once by the HTTP layer's policy from `def`.
+    pub cache_control: OnceLock<HeaderValue>,
+    /// Every entry's id and `updated`, withdrawal notices included.
+    pub stamps: Arc<[EntryStamp]>,
+}
+
+impl Rendered {
+    pub fn variant(&self, coding: Coding) -> &Variant {
+        &self.variants[coding.index()]
+    }
+
+    pub(super) fn weight(&self) -> u32 {
+        let bytes: usize = self.variants.iter().map(|v| v.body.len()).sum();
+        u32::try_from(bytes + 1024 + self.stamps.len() * 64).unwrap_or(u32::MAX)
+    }
+}
+
+/// The Last-Modified date of a document whose newest change was at `changed`: the next whole
+/// second after it, and the moment from which that date may be handed out.
+pub fn modified_dates(changed: DateTime<Utc>) -> (SystemTime, SystemTime) {
+    let second = u64::try_from(changed.timestamp()).unwrap_or(0);
+    let modified_at = SystemTime::UNIX_EPOCH + Duration::from_secs(second + 1);
+    (modified_at, modified_at + CLOCK_SKEW)
+}
+
+/// An IMF-fixdate (RFC 9110 §5.6.7).
+pub fn httpdate(t: SystemTime) -> String {
+    DateTime::<Utc>::from(t)
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn two_changes_in_one_second_never_share_a_date_that_was_handed_out() {
+        let first = at("2026-11-25T10:30:08.100Z");
+        let second = at("2026-11-25T10:30:08.900Z");
+        let (date, handed_out_from) = modified_dates(first);
+        // The first date is not handed out before the second change can happen...
+        assert!(SystemTime::from(second) < handed_out_from);
+        // ...and a change after it was handed out gets a later date.
+        let later = DateTime::<Utc>::from(handed_out_from) + chrono::Duration::nanoseconds(1);
+        assert!(modified_dates(later).0 > date);
+    }
+
+    #[test]
+    fn the_date_is_the_end_of_the_changes_second() {
+        let (date, from) = modified_dates(at("2026-11-25T10:30:08.250Z"));
+        assert_eq!(httpdate(date), "Wed, 25 Nov 2026 10:30:09 GMT");
+        assert_eq!(httpdate(from), "Wed, 25 Nov 2026 10:30:11 GMT");
+    }
+}

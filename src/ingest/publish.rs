@@ -1,0 +1,269 @@
+//! The write path: the only code that writes stories. The ingest API (article JSON and
+//! ninjs), `wirefeed import` and the sample wire all come through here.
+//!
+//! It owns, in order: validation (a draft becomes an [`Article`] or a list of field errors),
+//! the rules for replacing a stored story (a POST never silently replaces a different story;
+//! a correction's `updated` never moves backwards; `If-Match` gives optimistic concurrency),
+//! the write itself, and the announcement of the change on the change bus — so that once a
+//! caller hears back, every document of this process already shows the change.
+//!
+//! Writes through one [`Desk`] are serialised, so the read-compare-write of a correction is
+//! atomic within a process. Two replicas correcting the same story at the same instant can
+//! still both pass the check; the later write wins, as it would with any last-writer store.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::ninjs;
+use crate::changes::ChangeBus;
+use crate::model::{Article, ArticleDraft, ArticleId, FieldError};
+use crate::store::{ImportCounts, Killed, Lookup, Store, StoreError, WriteOutcome};
+
+/// What a request body holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    /// wirefeed's own article JSON.
+    Article,
+    /// An IPTC ninjs 2.x document.
+    Ninjs,
+}
+
+/// A validated story and what its sender said about it.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub article: Article,
+    /// Whether the sender gave `updated`; when not, a correction is stamped with the time it
+    /// is accepted.
+    pub updated_given: bool,
+}
+
+/// How a write may treat a story already stored under the same id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// `POST`: create; an identical story is a harmless retry, a different one a conflict.
+    Create,
+    /// `PUT`: create or replace, if the stored version is `if_match` (when given).
+    Replace { if_match: Option<String> },
+}
+
+/// What a write did, and the story as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    Created(Article),
+    Updated(Article),
+    Unchanged(Article),
+}
+
+impl Published {
+    pub fn article(&self) -> &Article {
+        match self {
+            Published::Created(a) | Published::Updated(a) | Published::Unchanged(a) => a,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("the story is not valid")]
+    Invalid(Vec<FieldError>),
+    #[error("a different story with the id {0} exists")]
+    Exists(ArticleId),
+    #[error("the story {id} was last updated at {stored}, later than the {given} sent")]
+    Outdated {
+        id: ArticleId,
+        stored: DateTime<Utc>,
+        given: DateTime<Utc>,
+    },
+    #[error("the story {id} is no longer at version {expected}")]
+    VersionMismatch { id: ArticleId, expected: String },
+    #[error("there is no story with the id {0}")]
+    Missing(ArticleId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A story's version, as its ETag on `GET /api/articles/{id}`: a hash of the stored story.
+pub fn version(article: &Article) -> String {
+    format!(
+        "\"{:016x}\"",
+        xxhash_rust::xxh3::xxh3_64(article.to_json().as_bytes())
+    )
+}
+
+/// Validates a request body (already parsed as a JSON object). A `path_id` (from a PUT's URL)
+/// names the story; a body naming another id is refused.
+pub fn submission(
+    format: InputFormat,
+    value: serde_json::Value,
+    path_id: Option<&ArticleId>,
+    now: DateTime<Utc>,
+) -> Result<Submission, Vec<FieldError>> {
+    let one = |message: String| {
+        vec![FieldError {
+            pointer: String::new(),
+            message,
+        }]
+    };
+    match format {
+        InputFormat::Article => {
+            let mut draft = ArticleDraft::deserialize(value).map_err(|e| one(e.to_string()))?;
+            if let Some(id) = path_id {
+                match draft.id.as_deref() {
+                    None => draft.id = Some(id.to_string()),
+                    Some(given) if given == id.as_str() => {}
+                    Some(_) => {
+                        return Err(vec![FieldError {
+                            pointer: "/id".to_owned(),
+                            message: format!("must match the id in the URL, {id}"),
+                        }]);
+                    }
+                }
+            }
+            let updated_given = draft.updated.is_some();
+            Ok(Submission {
+                article: draft.validate()?,
+                updated_given,
+            })
+        }
+        InputFormat::Ninjs => {
+            let Some(object) = value.as_object() else {
+                return Err(one("must be one JSON object".to_owned()));
+            };
+            let mut mapped = ninjs::to_draft(object, now)?;
+            // A PUT names the story in its URL; a POST takes the id from the ninjs `uri`.
+            if let Some(id) = path_id {
+                mapped.draft.id = Some(id.to_string());
+            }
+            let updated_given = mapped.draft.updated.is_some();
+            Ok(Submission {
+                article: mapped.validate()?,
+                updated_given,
+            })
+        }
+    }
+}
+
+/// The write path of one process.
+pub struct Desk {
+    store: Arc<dyn Store>,
+    bus: Arc<ChangeBus>,
+    writing: tokio::sync::Mutex<()>,
+}
+
+impl Desk {
+    pub fn new(store: Arc<dyn Store>, bus: Arc<ChangeBus>) -> Self {
+        Self {
+            store,
+            bus,
+            writing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// A desk whose changes no one in this process follows (a command-line import: serving
+    /// processes follow the store's change sequence themselves).
+    pub fn standalone(store: Arc<dyn Store>) -> Self {
+        let bus = Arc::new(ChangeBus::new(Arc::clone(&store), Vec::new()));
+        Self::new(store, bus)
+    }
+
+    /// Publishes or corrects one story.
+    pub async fn publish(
+        &self,
+        submission: Submission,
+        mode: Mode,
+        now: DateTime<Utc>,
+    ) -> Result<Published, PublishError> {
+        let _writing = self.writing.lock().await;
+        let Submission {
+            mut article,
+            updated_given,
+        } = submission;
+        let id = article.id.clone();
+        let (stored, live) = match self.store.get(&id).await? {
+            Lookup::Live(stored) => (Some(stored), true),
+            Lookup::Killed(Killed { article, .. }) => (Some(article), false),
+            Lookup::Missing => (None, false),
+        };
+        if let Mode::Replace {
+            if_match: Some(expected),
+        } = &mode
+        {
+            let matches = stored.as_ref().is_some_and(|s| {
+                expected.trim() == "*"
+                    || expected
+                        .split(',')
+                        .any(|tag| tag.trim().trim_start_matches("W/") == version(s))
+            });
+            if !matches {
+                return Err(PublishError::VersionMismatch {
+                    id,
+                    expected: expected.clone(),
+                });
+            }
+        }
+        if let Some(stored) = &stored {
+            if updated_given && article.updated < stored.updated {
+                return Err(PublishError::Outdated {
+                    id,
+                    stored: stored.updated,
+                    given: article.updated,
+                });
+            }
+            if !updated_given {
+                // The same story sent again is a retry; a changed one is a correction made
+                // now — never earlier than the version it replaces.
+                article.updated = stored.updated;
+                if &article != stored {
+                    article.updated = now.max(stored.updated).max(article.published);
+                }
+            }
+            if mode == Mode::Create && live && &article != stored {
+                return Err(PublishError::Exists(id));
+            }
+        }
+        let outcome = self.store.put(article.clone()).await?;
+        self.announce().await;
+        Ok(match outcome {
+            WriteOutcome::Created(_) => Published::Created(article),
+            WriteOutcome::Updated(_) => Published::Updated(article),
+            WriteOutcome::Unchanged => Published::Unchanged(article),
+        })
+    }
+
+    /// Kills a story. Killing a killed story again is a harmless retry (`Ok(None)`).
+    pub async fn kill(&self, id: &ArticleId) -> Result<Option<Killed>, PublishError> {
+        let _writing = self.writing.lock().await;
+        match self.store.kill(id).await? {
+            Some(killed) => {
+                self.announce().await;
+                Ok(Some(killed))
+            }
+            None => match self.store.get(id).await? {
+                Lookup::Killed(_) => Ok(None),
+                _ => Err(PublishError::Missing(id.clone())),
+            },
+        }
+    }
+
+    /// Writes a batch of stories read from files (an import, the sample wire) in one
+    /// transaction. Files are the desk's own record, so their `updated` is taken as given.
+    pub async fn import(&self, articles: Vec<Article>) -> Result<ImportCounts, StoreError> {
+        let _writing = self.writing.lock().await;
+        let counts = self.store.put_many(articles).await?;
+        self.announce().await;
+        Ok(counts)
+    }
+
+    /// Makes this process's write visible to every follower before the caller hears back.
+    async fn announce(&self) {
+        if let Err(e) = self.bus.catch_up().await {
+            tracing::warn!(error = %e, "could not announce a change; the change bus will retry");
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+}

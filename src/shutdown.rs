@@ -1,0 +1,74 @@
+//! The one shutdown signal every background task holds (after mini-redis's `Shutdown`).
+//!
+//! The entry point keeps the [`Trigger`]; each task gets a [`Shutdown`] and selects on
+//! [`Shutdown::recv`] beside its own work. When the trigger fires, every task finishes or
+//! persists what it holds (reader counts, queued pushes) and returns, and the entry point waits
+//! for them for a bounded grace period.
+
+use tokio::sync::watch;
+
+/// Fires the shutdown for every [`Shutdown`] made from it.
+pub struct Trigger(watch::Sender<bool>);
+
+/// A task's view of the shutdown signal. Cheap to clone.
+#[derive(Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Trigger {
+    pub fn new() -> Self {
+        Self(watch::channel(false).0)
+    }
+
+    /// A new receiver of the signal.
+    pub fn subscribe(&self) -> Shutdown {
+        Shutdown(self.0.subscribe())
+    }
+
+    /// Tells every holder to stop.
+    pub fn fire(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+impl Default for Trigger {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shutdown {
+    /// A signal that never fires, for tools and tests that run a task without an owner.
+    pub fn never() -> Self {
+        let (sender, receiver) = watch::channel(false);
+        // The receiver sees a closed channel as "no more changes" and keeps waiting.
+        std::mem::forget(sender);
+        Self(receiver)
+    }
+
+    pub fn is_fired(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once the shutdown has been fired (at once if it already was).
+    pub async fn recv(&mut self) {
+        // An error means the trigger was dropped without firing: treat it as a shutdown too,
+        // since nobody is left to fire it.
+        let _ = self.0.wait_for(|fired| *fired).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_holder_hears_the_trigger_even_if_it_subscribed_late() {
+        let trigger = Trigger::new();
+        let mut early = trigger.subscribe();
+        trigger.fire();
+        let mut late = trigger.subscribe();
+        early.recv().await;
+        late.recv().await;
+        assert!(late.is_fired());
+    }
+}
