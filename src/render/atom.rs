@@ -7,7 +7,7 @@
 //!
 //! RFC 4287's schema (Appendix B) allows extension elements in `atom:feed` only before its
 //! entries, but the crate writes the feed's extensions (`fh:archive`, `at:deleted-entry`) after
-//! them; [`extensions_before_entries`] moves them ahead, using the document's parsed structure.
+//! them; `extensions_before_entries` moves them ahead, using the document's parsed structure.
 
 use atom_syndication::{
     Category, Content, Entry, Feed, FixedDateTime, Generator, Link, Person, Text,
