@@ -4,6 +4,10 @@
 //! every name in the byline (or the source agency, or the site), a category per slug, the
 //! story's link as `rel="alternate"`, its pictures as `rel="enclosure"`, a plain-text summary
 //! and the full story as `type="html"` content.
+//!
+//! RFC 4287's schema (Appendix B) allows extension elements in `atom:feed` only before its
+//! entries, but the crate writes the feed's extensions (`fh:archive`, `at:deleted-entry`) after
+//! them; `extensions_before_entries` moves them ahead, using the document's parsed structure.
 
 use atom_syndication::{
     Category, Content, Entry, Feed, FixedDateTime, Generator, Link, Person, Text,
@@ -12,11 +16,16 @@ use std::collections::BTreeMap;
 
 use atom_syndication::extension::Extension;
 use chrono::{DateTime, Utc};
+use quick_xml::events::Event;
+use quick_xml::name::{Namespace, ResolveResult};
+use quick_xml::reader::NsReader;
 
 use super::{FeedDoc, HISTORY_NS, RenderError};
 use crate::model::{Article, FeedFormat, Tombstone};
 
+/// RFC 6721 §2.
 const TOMBSTONES_NS: &str = "http://purl.org/atompub/tombstones/1.0";
+const ATOM_NS: &[u8] = b"http://www.w3.org/2005/Atom";
 
 fn fixed(t: DateTime<Utc>) -> FixedDateTime {
     t.fixed_offset()
@@ -95,8 +104,87 @@ pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
             BTreeMap::from([("deleted-entry".to_owned(), stones)]),
         );
     }
-    feed.write_to(Vec::with_capacity(4096 + doc.articles.len() * 4096))
-        .map_err(|e| RenderError::Xml(e.to_string()))
+    let xml = feed
+        .write_to(Vec::with_capacity(4096 + doc.articles.len() * 4096))
+        .map_err(|e| RenderError::Xml(e.to_string()))?;
+    if feed.extensions.is_empty() || feed.entries.is_empty() {
+        return Ok(xml);
+    }
+    extensions_before_entries(&xml)
+}
+
+/// The same document with every child of the root element that is not an `atom:entry` moved
+/// ahead of the first `atom:entry`, each child otherwise in its order and byte for byte as it
+/// was. RFC 4287 Appendix B: `element atom:feed { ..., (... & extensionElement*), atomEntry* }`.
+///
+/// The children are found by an XML parser (namespaces resolved, so an entry is an `entry` in
+/// the Atom namespace whatever its prefix), never by searching the text, so no title, summary
+/// or content can move a boundary.
+fn extensions_before_entries(xml: &[u8]) -> Result<Vec<u8>, RenderError> {
+    let error = |e: quick_xml::Error| RenderError::Xml(format!("re-reading the feed: {e}"));
+    let mut reader = NsReader::from_reader(xml);
+    let position = |reader: &NsReader<&[u8]>| reader.buffer_position() as usize;
+
+    // The prolog and the root's start tag stay where they are.
+    let prolog_end = loop {
+        match reader.read_event().map_err(error)? {
+            Event::Start(_) => break position(&reader),
+            Event::Eof | Event::Empty(_) => {
+                return Err(RenderError::Xml("the feed has no root element".to_owned()));
+            }
+            _ => {}
+        }
+    };
+    let mut others = Vec::new();
+    let mut entries = Vec::new();
+    // How deep below the root the reader is, and where the open child began.
+    let mut depth = 0_usize;
+    let mut open = (0, false);
+    let root_end = loop {
+        let start = position(&reader);
+        let (ns, event) = reader.read_resolved_event().map_err(error)?;
+        let entry = match &event {
+            Event::Start(element) | Event::Empty(element) => {
+                matches!(ns, ResolveResult::Bound(Namespace(uri)) if uri == ATOM_NS)
+                    && element.local_name().as_ref() == b"entry"
+            }
+            _ => false,
+        };
+        let (begin, is_entry) = match event {
+            Event::Start(_) => {
+                if depth == 0 {
+                    open = (start, entry);
+                }
+                depth += 1;
+                continue;
+            }
+            Event::End(_) if depth == 0 => break start,
+            Event::End(_) => {
+                depth -= 1;
+                if depth > 0 {
+                    continue;
+                }
+                open
+            }
+            Event::Eof => return Err(RenderError::Xml("the feed is not closed".to_owned())),
+            _ if depth > 0 => continue,
+            // An empty child, or text, a comment or a processing instruction between children.
+            _ => (start, entry),
+        };
+        let span = begin..position(&reader);
+        if is_entry {
+            entries.push(span);
+        } else {
+            others.push(span);
+        }
+    };
+    let mut out = Vec::with_capacity(xml.len());
+    out.extend_from_slice(&xml[..prolog_end]);
+    for span in others.into_iter().chain(entries) {
+        out.extend_from_slice(&xml[span]);
+    }
+    out.extend_from_slice(&xml[root_end..]);
+    Ok(out)
 }
 
 /// RFC 5005 §4: `<fh:archive/>` marks an archive document.
@@ -227,6 +315,92 @@ mod tests {
             xml.contains("<updated>2027-01-02T03:04:05+00:00</updated>"),
             "{xml}"
         );
+    }
+
+    #[test]
+    fn archive_markers_and_tombstones_come_before_the_entries() {
+        let site = fixtures::site();
+        let def = fixtures::all_feed();
+        let articles = fixtures::articles();
+        let deleted = [Tombstone {
+            id: crate::model::ArticleId::parse("wf-killed").unwrap(),
+            killed_at: articles[0].updated,
+        }];
+        let history = crate::render::History {
+            this: Some("https://wire.example.com/feeds/all/archive/2026-11-25.atom".to_owned()),
+            links: vec![(
+                "current",
+                "https://wire.example.com/feeds/all.atom".to_owned(),
+            )],
+            archive: true,
+        };
+        let doc = FeedDoc {
+            site: &site,
+            def: &def,
+            articles: &articles,
+            deleted: &deleted,
+            history: &history,
+        };
+        let bytes = render(&doc).unwrap();
+        let xml = std::str::from_utf8(&bytes).unwrap();
+        let first_entry = xml.find("<entry>").unwrap();
+        assert!(xml.find("<fh:archive").unwrap() < first_entry, "{xml}");
+        assert!(
+            xml.find("<at:deleted-entry").unwrap() < first_entry,
+            "{xml}"
+        );
+        assert!(xml.ends_with("</entry></feed>"), "{xml}");
+
+        // Only the order changed: the crate reads the same feed back, entries in their order.
+        let ours: Feed = xml.parse().unwrap();
+        assert_eq!(
+            ours.entries
+                .iter()
+                .map(|e| e.id.clone())
+                .collect::<Vec<_>>(),
+            articles
+                .iter()
+                .map(|a| site.entry_id(&a.id))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(ours.extensions["at"]["deleted-entry"].len(), 1);
+        assert_eq!(ours.extensions["fh"]["archive"].len(), 1);
+    }
+
+    #[test]
+    fn only_atom_entries_are_moved_behind_the_rest_whatever_the_text_says() {
+        let xml = concat!(
+            r#"<?xml version="1.0"?>"#,
+            "\n",
+            r#"<feed xmlns="http://www.w3.org/2005/Atom" xmlns:a="http://www.w3.org/2005/Atom" xmlns:x="urn:x">"#,
+            "<title>&lt;entry&gt;</title>",
+            "<entry><title>one &lt;/entry&gt;&lt;x:y/&gt;</title><content type=\"xhtml\"><div xmlns=\"http://www.w3.org/1999/xhtml\"><entry/></div></content></entry>",
+            "<x:wrap xmlns:a=\"urn:other\"><a:entry/></x:wrap>",
+            "<a:entry><a:title>two</a:title></a:entry>",
+            "<x:entry>not Atom</x:entry>",
+            "<!-- a comment -->",
+            "<x:empty/>",
+            "</feed>\n",
+        );
+        let out = extensions_before_entries(xml.as_bytes()).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            concat!(
+                r#"<?xml version="1.0"?>"#,
+                "\n",
+                r#"<feed xmlns="http://www.w3.org/2005/Atom" xmlns:a="http://www.w3.org/2005/Atom" xmlns:x="urn:x">"#,
+                "<title>&lt;entry&gt;</title>",
+                "<x:wrap xmlns:a=\"urn:other\"><a:entry/></x:wrap>",
+                "<x:entry>not Atom</x:entry>",
+                "<!-- a comment -->",
+                "<x:empty/>",
+                "<entry><title>one &lt;/entry&gt;&lt;x:y/&gt;</title><content type=\"xhtml\"><div xmlns=\"http://www.w3.org/1999/xhtml\"><entry/></div></content></entry>",
+                "<a:entry><a:title>two</a:title></a:entry>",
+                "</feed>\n",
+            )
+        );
+        assert!(extensions_before_entries(b"<feed><entry></feed>").is_err());
+        assert!(extensions_before_entries(b"<feed><entry/>").is_err());
     }
 
     #[test]
