@@ -218,7 +218,7 @@ settings! {
         check between(1, 31_536_000, "a lease of 0 seconds would end as it is granted");
 
     /// Longest lease granted, in seconds; longer requests are lowered to it.
-    websub_lease_max_secs: u64 = "2592000", example "604800",
+    websub_lease_max_secs: u64 = "2592000", example "2678400",
         check between(1, 31_536_000, "leases are renewed, and a year is the longest granted");
 
     /// Networks (CIDR, comma-separated) callbacks may resolve to although they are loopback,
