@@ -243,6 +243,11 @@ impl Config {
             }
         }
 
+        problems.sort_by_key(|p| match p.origin {
+            Origin::File { line, .. } => line,
+            _ => 0,
+        });
+
         for key in KEYS {
             let Some(var) = key.env() else { continue };
             let Some(value) = env(&var) else { continue };
