@@ -83,6 +83,29 @@ impl Catalog {
 
         let mut errors = Vec::new();
         for path in paths {
+            // Only regular files are feed definitions: a link could point at any file (the
+            // config with its tokens), whose lines a parse error would then echo.
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.file_type().is_file() => {}
+                Ok(meta) => {
+                    let what = if meta.file_type().is_symlink() {
+                        "a symbolic link"
+                    } else {
+                        "not a regular file"
+                    };
+                    errors.push(CatalogError::Invalid {
+                        path,
+                        message: format!(
+                            "is {what}, and feed definitions must be regular files in the feeds directory: copy the definition here instead of linking to it"
+                        ),
+                    });
+                    continue;
+                }
+                Err(source) => {
+                    errors.push(CatalogError::Read { path, source });
+                    continue;
+                }
+            }
             match std::fs::read_to_string(&path) {
                 Ok(text) => match parse_definition(&path, &text, site_title) {
                     Ok(mut def) => {
@@ -273,6 +296,24 @@ mod tests {
             "{}",
             text[1]
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_linked_definition_is_refused_without_echoing_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("wirefeed.toml");
+        std::fs::write(&secret, "ingest_token = \"s3cret-token\"\n").unwrap();
+        let feeds = dir.path().join("feeds");
+        std::fs::create_dir(&feeds).unwrap();
+        std::os::unix::fs::symlink(&secret, feeds.join("world.toml")).unwrap();
+        let errors = Catalog::load(&feeds, "Wirefeed").unwrap_err();
+        let text = errors[0].to_string();
+        assert!(
+            text.contains("world.toml") && text.contains("symbolic link"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cret"), "{text}");
     }
 
     #[test]

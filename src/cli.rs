@@ -1,7 +1,6 @@
 //! The command line: `wirefeed serve` (the default), `wirefeed import PATH` and
 //! `wirefeed check`, with the flags that override the config file.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,7 +12,7 @@ use clap::{Parser, Subcommand};
 use crate::cache::{self, FeedCache};
 use crate::catalog::Catalog;
 use crate::changes::ChangeBus;
-use crate::config::{Config, Flags, HubSetting, LogFormat};
+use crate::config::{Config, Flags, HubSetting, LogFormat, StoreUrl};
 use crate::http::auth::Tokens;
 use crate::http::politeness::PollLimiter;
 use crate::http::{App, server};
@@ -50,20 +49,18 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 )]
 pub struct Cli {
     /// Config file to read [default: config/wirefeed.toml, if it exists]
-    #[arg(long, global = true, value_name = "FILE", env = "WIREFEED_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "WIREFEED_CONFIG",
+        hide_env_values = true
+    )]
     pub config: Option<PathBuf>,
-    /// Address to listen on, e.g. 127.0.0.1:8080 [env: WIREFEED_LISTEN]
-    #[arg(long, global = true, value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
-    /// Origin used in every absolute link, e.g. https://wire.example.com [env: WIREFEED_PUBLIC_URL]
-    #[arg(long, global = true, value_name = "URL")]
-    pub public_url: Option<String>,
-    /// Directory holding the SQLite store file [env: WIREFEED_DATA_DIR]
-    #[arg(long, global = true, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Directory of feed definitions, feeds/*.toml [env: WIREFEED_FEEDS_DIR]
-    #[arg(long, global = true, value_name = "DIR")]
-    pub feeds_dir: Option<PathBuf>,
+    /// The settings that have a flag (listen, public URL, data and feeds directories), from
+    /// the one table of settings in `config`.
+    #[command(flatten)]
+    pub settings: Flags,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -100,19 +97,30 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let flags = Flags {
-        listen: cli.listen,
-        public_url: cli.public_url.clone(),
-        data_dir: cli.data_dir.clone(),
-        feeds_dir: cli.feeds_dir.clone(),
+    let command = cli.command.unwrap_or(Command::Serve);
+    // One validation for every command: `check` refuses exactly what `serve` would.
+    let config = match Config::load(
+        cli.config.as_deref(),
+        |var| std::env::var(var).ok(),
+        &cli.settings,
+    ) {
+        Ok(config) => config,
+        Err(e) if matches!(command, Command::Check) => {
+            let problems = e.problems();
+            for problem in &problems {
+                eprintln!("{problem}");
+            }
+            eprintln!("{} problem(s) found", problems.len());
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e.into()),
     };
-    let config = Config::load(cli.config.as_deref(), |var| std::env::var(var).ok(), &flags)?;
-    init_logging(&config.log, config.log_format);
+    init_logging(config.log.as_str(), config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("could not start the async runtime")?;
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
         Command::Serve => runtime.block_on(serve(config)),
         Command::Import { path } => runtime.block_on(import(config, &path)),
         Command::Check => check(&config),
@@ -120,8 +128,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn init_logging(filter: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The filter was checked when the config was loaded.
+    let filter = tracing_subscriber::EnvFilter::new(filter);
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -147,24 +155,16 @@ async fn open_store(config: &Config) -> anyhow::Result<store::Opened> {
         })?;
     }
     let place = match &config.store_url {
-        Some(url) => format!("{} (schema {})", redact(url), config.store_schema),
+        Some(url) => format!("{url} (schema {})", config.store_schema.as_str()),
         None => config.sqlite_path().display().to_string(),
     };
     store::open(
-        config.store_url.as_deref(),
-        &config.store_schema,
+        config.store_url.as_ref().map(StoreUrl::expose),
+        config.store_schema.as_str(),
         &config.sqlite_path(),
     )
     .await
     .with_context(|| format!("could not open the store at {place}"))
-}
-
-/// A database URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.split_once("://"), url.rfind('@')) {
-        (Some((scheme, _)), Some(at)) => format!("{scheme}://…{}", &url[at..]),
-        _ => url.to_owned(),
-    }
 }
 
 fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
@@ -274,9 +274,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 retry_first: Duration::from_millis(config.websub_retry_ms),
                 per_host: config.websub_per_host,
                 max_subscriptions_per_host: config.websub_max_subscriptions_per_host,
-                allowed_networks: config
-                    .websub_allowed_networks()
-                    .map_err(anyhow::Error::msg)?,
+                allowed_networks: config.websub_allowed_networks.0.clone(),
             };
             let hub = websub::Hub::new(role, hub_config, Arc::clone(&store), Arc::clone(&cache))?;
             background.spawn(Arc::clone(&hub).run(hub_changes, trigger.subscribe()));
@@ -400,10 +398,17 @@ mod tests {
 
     #[test]
     fn passwords_stay_out_of_messages() {
-        assert_eq!(
-            redact("postgres://wire:s3cret@db:5432/wire"),
-            "postgres://…@db:5432/wire"
-        );
+        for url in [
+            "postgres://wire:s3cret@db:5432/wire",
+            "postgresql://wire@db/wire?password=s3cret",
+            "postgres://wire@db/wire?sslmode=disable&password=s3cret",
+        ] {
+            let shown = <StoreUrl as config::Setting>::parse(url)
+                .unwrap()
+                .to_string();
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("db"), "{shown}");
+        }
     }
 
     #[test]

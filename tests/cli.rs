@@ -186,7 +186,176 @@ fn help_explains_with_examples() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, stdout, _) = output(wirefeed(dir.path()).arg("--help"));
     assert!(ok);
-    for word in ["serve", "import", "check", "Examples:", "WIREFEED_LISTEN"] {
+    for word in [
+        "serve",
+        "import",
+        "check",
+        "Examples:",
+        "WIREFEED_LISTEN",
+        "--feeds-dir",
+    ] {
         assert!(stdout.contains(word), "{word} missing from --help");
+    }
+}
+
+/// Configs that `check` passed and that then stopped or broke `serve`: each is refused by
+/// `check` with its file and line (or its variable), and `serve` does not start on it.
+#[test]
+fn check_and_serve_refuse_the_same_bad_configs_where_they_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let file_cases: &[(&str, &str)] = &[
+        (
+            "websub_allowed_networks = \"127.0.0.1/32, not-a-network\"",
+            "not an address",
+        ),
+        ("store_url = \"mysql://wire@db/wire\"", "scheme \"mysql\""),
+        ("request_timeout_secs = 0", "every API request 503"),
+        (
+            "websub_lease_min_secs = 7200\nwebsub_lease_max_secs = 3600",
+            "longer than the longest",
+        ),
+        ("feeds_dir = \"no-such-feeds\"", "does not exist"),
+        ("log = \"wirefeed=loud\"", "not a log filter"),
+        (
+            "[ingest_tokens]\ndesk = \"\"",
+            "the token named \"desk\" is empty",
+        ),
+        ("max_connections = 0", "at least 1"),
+        ("websub_attempts = 0", "from 1 to 20"),
+        ("tombstone_days = 4000000000", "from 0 to 3650"),
+    ];
+    for (lines, expected) in file_cases {
+        let config = dir.path().join("bad.toml");
+        std::fs::write(&config, format!("site_title = \"Wire\"\n{lines}\n")).unwrap();
+        let key = lines
+            .trim_start_matches('[')
+            .split([' ', ']'])
+            .next()
+            .unwrap();
+        let line = if lines.starts_with('[') { 3 } else { 2 };
+        for command in ["check", "serve"] {
+            let (ok, stdout, stderr) = output(
+                wirefeed(dir.path())
+                    .env_remove("WIREFEED_FEEDS_DIR")
+                    .env("WIREFEED_CONFIG", &config)
+                    .arg(command),
+            );
+            assert!(!ok, "{command} accepted {lines}");
+            assert!(
+                !stdout.contains("listening"),
+                "{command} started on {lines}"
+            );
+            assert!(
+                stderr.contains(&format!("bad.toml: line {line}: {key}: "))
+                    && stderr.contains(expected),
+                "{command} on {lines}: {stderr}"
+            );
+        }
+    }
+    // The same from the environment names the variable.
+    for (var, value) in [
+        ("WIREFEED_FEEDS_DIR", "no-such-feeds"),
+        ("WIREFEED_REQUEST_TIMEOUT_SECS", "0"),
+        ("WIREFEED_STORE_URL", "mysql://wire@db/wire"),
+        ("WIREFEED_LOG", "wirefeed=loud"),
+    ] {
+        for command in ["check", "serve"] {
+            let (ok, _, stderr) = output(wirefeed(dir.path()).env(var, value).arg(command));
+            assert!(!ok, "{command} accepted {var}={value}");
+            assert!(
+                stderr.contains(&format!("environment variable {var}: ")),
+                "{command} with {var}={value}: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn check_lists_every_config_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = output(
+        wirefeed(dir.path())
+            .arg("--config")
+            .arg(fixture("bad-config.toml"))
+            .env("WIREFEED_MAX_CONNECTIONS", "0")
+            .arg("check"),
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("bad-config.toml: line 3: listen: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("WIREFEED_MAX_CONNECTIONS"), "{stderr}");
+    assert!(stderr.contains("2 problem(s) found"), "{stderr}");
+}
+
+/// Tokens and passwords, in every spelling, are never printed: not by `check`, not when
+/// `serve` refuses to start, not by `--help`.
+#[test]
+fn secrets_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let urls = [
+        "postgres://wire:pw-SECRET@db:notaport/wire",
+        "postgres://wire@db/wire?password=pw-SECRET&port=notaport",
+        "host=db password=pw-SECRET",
+        "mysql://wire:pw-SECRET@db/wire",
+    ];
+    for url in urls {
+        for command in ["check", "serve", "--help"] {
+            let (_, stdout, stderr) = output(
+                wirefeed(dir.path())
+                    .env("WIREFEED_STORE_URL", url)
+                    .env("WIREFEED_INGEST_TOKEN", " tok-SECRET")
+                    .arg(command),
+            );
+            let all = format!("{stdout}{stderr}");
+            assert!(!all.contains("SECRET"), "{command} with {url}: {all}");
+        }
+    }
+    // A TOML syntax error shows its line with the token masked.
+    let config = dir.path().join("broken.toml");
+    std::fs::write(
+        &config,
+        "site_title = \"Wire\"\ningest_token = tok-SECRET\n",
+    )
+    .unwrap();
+    for command in ["check", "serve"] {
+        let (ok, stdout, stderr) = output(
+            wirefeed(dir.path())
+                .env("WIREFEED_CONFIG", &config)
+                .arg(command),
+        );
+        assert!(!ok);
+        let all = format!("{stdout}{stderr}");
+        assert!(!all.contains("SECRET"), "{all}");
+        assert!(
+            all.contains("broken.toml: line 2") && all.contains("ingest_token = \"****\""),
+            "{all}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_feed_definition_linked_to_another_file_is_refused_without_its_contents() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret.toml");
+    std::fs::write(&secret, "ingest_token = \"tok-SECRET\"\n").unwrap();
+    let feeds = dir.path().join("feeds");
+    std::fs::create_dir(&feeds).unwrap();
+    std::os::unix::fs::symlink(&secret, feeds.join("world.toml")).unwrap();
+    for command in ["check", "serve"] {
+        let (ok, stdout, stderr) = output(
+            wirefeed(dir.path())
+                .env("WIREFEED_FEEDS_DIR", &feeds)
+                .arg(command),
+        );
+        assert!(!ok, "{command}");
+        let all = format!("{stdout}{stderr}");
+        assert!(
+            all.contains("world.toml") && all.contains("symbolic link"),
+            "{all}"
+        );
+        assert!(!all.contains("SECRET"), "{all}");
     }
 }

@@ -322,9 +322,12 @@ mod tests {
         let site = fixtures::site();
         let def = fixtures::all_feed();
         let articles = fixtures::articles();
+        let mut story = articles[0].clone();
+        story.id = crate::model::ArticleId::parse("wf-killed").unwrap();
         let deleted = [Tombstone {
-            id: crate::model::ArticleId::parse("wf-killed").unwrap(),
+            id: story.id.clone(),
             killed_at: articles[0].updated,
+            article: story,
         }];
         let history = crate::render::History {
             this: Some("https://wire.example.com/feeds/all/archive/2026-11-25.atom".to_owned()),
@@ -340,6 +343,7 @@ mod tests {
             articles: &articles,
             deleted: &deleted,
             history: &history,
+            updated: None,
         };
         let bytes = render(&doc).unwrap();
         let xml = std::str::from_utf8(&bytes).unwrap();

@@ -1,0 +1,256 @@
+//! Every setting, declared once: its file key (the name), its `WIREFEED_*` variable (the name
+//! in capitals, for every key that can be written as text), its flag where there is one, its
+//! default, its help (the doc comment), its type and its check. The [`Config`] struct, its
+//! defaults, the flags of the command line, the list [`KEYS`] that the loader, `--help`, the
+//! README and the tests walk, all come from this one table.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::values::*;
+
+/// A flag of the command line that sets a key.
+#[derive(Debug, Clone, Copy)]
+pub struct Flag {
+    /// The flag without its dashes, e.g. `listen` for `--listen`.
+    pub long: &'static str,
+    pub value_name: &'static str,
+}
+
+/// One setting.
+pub struct Key {
+    /// The key in the config file.
+    pub name: &'static str,
+    /// The doc comment: what the setting does.
+    pub help: &'static str,
+    /// The default, as it would be written in a variable ("" for none).
+    pub default: &'static str,
+    /// A valid value other than the default, for tests and docs.
+    pub example: &'static str,
+    pub flag: Option<Flag>,
+    /// What the value looks like in the config file.
+    pub kind: Kind,
+    /// Never shown in messages.
+    pub secret: bool,
+    pub(super) from_text: fn(&mut Config, &str) -> Result<(), String>,
+    pub(super) from_toml: fn(&mut Config, &toml::Value) -> Result<(), String>,
+    /// The value in `config`, as text (secrets included: for tests only).
+    pub value_text: fn(&Config) -> String,
+}
+
+impl Key {
+    /// The environment variable, `WIREFEED_` + the key in capitals; none for a table.
+    pub fn env(&self) -> Option<String> {
+        (self.kind != Kind::Table).then(|| format!("WIREFEED_{}", self.name.to_ascii_uppercase()))
+    }
+
+    /// The first sentence of the help, for `--help`.
+    pub fn summary(&self) -> String {
+        let help = self.help.split_whitespace().collect::<Vec<_>>().join(" ");
+        match help.find(". ") {
+            Some(end) => help[..=end].to_owned(),
+            None => help,
+        }
+    }
+
+    /// Looks a key up by name.
+    pub fn named(name: &str) -> Option<&'static Key> {
+        KEYS.iter().find(|k| k.name == name)
+    }
+}
+
+macro_rules! flag {
+    () => {
+        None
+    };
+    ($long:literal $value_name:literal) => {
+        Some(Flag {
+            long: $long,
+            value_name: $value_name,
+        })
+    };
+}
+
+macro_rules! settings {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident: $ty:ty = $default:literal, example $example:literal
+        $(, flag $flag:literal $value_name:literal)?
+        $(, check $check:expr)?
+        ;
+    )*) => {
+        /// The configuration, every value read and checked (see [`Config::load`]).
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct Config {
+            $(
+                $(#[doc = $doc])*
+                pub $name: $ty,
+            )*
+        }
+
+        /// Every setting, in the order of the config file.
+        pub static KEYS: &[Key] = &[$(
+            Key {
+                name: stringify!($name),
+                help: concat!($($doc, "\n"),*),
+                default: $default,
+                example: $example,
+                flag: flag!($($flag $value_name)?),
+                kind: <$ty as Setting>::KIND,
+                secret: <$ty as Setting>::SECRET,
+                from_text: |config, text| {
+                    let value = <$ty as Setting>::parse(text)?;
+                    $(($check)(&value)?;)?
+                    config.$name = value;
+                    Ok(())
+                },
+                from_toml: |config, raw| {
+                    let value = <$ty as Setting>::from_toml(raw)?;
+                    $(($check)(&value)?;)?
+                    config.$name = value;
+                    Ok(())
+                },
+                value_text: |config| config.$name.text(),
+            },
+        )*];
+
+        impl Config {
+            /// Every default; the defaults are read by the same code as any other value.
+            pub(super) fn defaults() -> Self {
+                Self {
+                    $($name: <$ty as Setting>::parse($default)
+                        .unwrap_or_else(|e| panic!("the default of {} {e}", stringify!($name))),)*
+                }
+            }
+        }
+    };
+}
+
+settings! {
+    /// Address and port to listen on. Use 0.0.0.0:8080 to accept connections from other
+    /// machines.
+    listen: SocketAddr = "127.0.0.1:8080", example "0.0.0.0:9090", flag "listen" "ADDR";
+
+    /// The origin readers reach this server at, used in every absolute link in feeds and pages.
+    /// Set it when wirefeed runs behind a proxy or CDN. Unset: http:// + the bound address.
+    public_url: Option<PublicUrl> = "", example "https://wire.example.com", flag "public-url" "URL";
+
+    /// Directory of the embedded SQLite store file (data_dir/wirefeed.sqlite3) and of cached
+    /// feed bodies. Created if missing when serving.
+    data_dir: PathBuf = "data", example "/var/lib/wirefeed", flag "data-dir" "DIR",
+        check directory_or_missing;
+
+    /// Directory of feed definitions, one {slug}.toml per feed. It must exist.
+    feeds_dir: PathBuf = "feeds", example "tests/fixtures/feeds-history", flag "feeds-dir" "DIR",
+        check existing_directory;
+
+    /// A postgres:// URL to keep stories in PostgreSQL instead of the embedded SQLite store.
+    store_url: Option<StoreUrl> = "", example "postgres://wire:s3cret@db.example:5432/wire";
+
+    /// PostgreSQL schema holding the store's tables (created if missing).
+    store_schema: SchemaName = "public", example "wirefeed";
+
+    /// Most bytes of rendered feeds kept in memory.
+    cache_max_bytes: u64 = "268435456", example "1048576";
+
+    /// Bearer token for the ingest API; with none (and no ingest_tokens), the API is off.
+    ingest_token: Option<Secret> = "", example "s3cret-token";
+
+    /// Named bearer tokens for the ingest API (config file only), so that one can be rotated
+    /// while another keeps working.
+    ingest_tokens: NamedTokens = "", example "desk=s3cret-desk";
+
+    /// Largest request body the ingest API accepts, in bytes.
+    max_body_bytes: u64 = "1048576", example "65536",
+        check at_least(1, "the ingest API would refuse every story as too large");
+
+    /// Days a killed story stays in subscription feeds as a withdrawal notice (and, in Atom,
+    /// an RFC 6721 deleted-entry).
+    tombstone_days: u32 = "30", example "7",
+        check between(0, 3650, "more than ten years cannot be counted back from a date");
+
+    /// Seconds a client has to send a request's headers (and its next request on an idle
+    /// keep-alive connection) before the connection is closed.
+    header_read_timeout_secs: u64 = "10", example "20",
+        check between(1, 3600, "0 would close every connection before its request is read");
+
+    /// Seconds a request may take, body included, before it is answered 503.
+    request_timeout_secs: u64 = "30", example "60",
+        check between(1, 86_400, "0 would answer every API request 503");
+
+    /// Connections served at once; more wait in the listen queue.
+    max_connections: usize = "10000", example "500",
+        check at_least(1, "0 would serve no connection at all");
+
+    /// Largest request line plus headers, in bytes; larger requests get 431.
+    max_header_bytes: usize = "65536", example "16384",
+        check between(8192, 16 * 1024 * 1024, "ordinary browsers send up to 8192 bytes of headers");
+
+    /// Unconditional polls of one feed one client may make per minute (429 beyond); 0 is off.
+    poll_limit_per_minute: u32 = "0", example "3";
+
+    /// Log filter, e.g. info or wirefeed=debug,info.
+    log: LogFilter = "info", example "wirefeed=debug,info";
+
+    /// How log lines are written: human, or json (one JSON object per line).
+    log_format: LogFormat = "human", example "json";
+
+    /// The site's name, in feed titles and as the feeds' author.
+    site_title: String = "Wirefeed", example "Example Wire",
+        check not_blank("it is the name in every feed title");
+
+    /// authority,year of entry ids (RFC 4151 tag: URIs); defaults to the public URL's host and
+    /// 2026. Set it once and never change it: readers key stories by these ids.
+    tag_authority: Option<TagAuthority> = "", example "wire.example.com,2026";
+
+    /// Load the sample wire when the store has never been written to.
+    load_sample: bool = "true", example "false";
+
+    /// Answer RFC 3229 `A-IM: feed` requests with 226 deltas. Off by default: several common
+    /// clients send `A-IM: feed` but cannot take a 226 (see the README).
+    deltas: bool = "false", example "true";
+
+    /// WebSub: off, builtin (this server is the hub, at /hub), or the URL of an external hub
+    /// that is pinged on every publish.
+    websub_hub: HubSetting = "off", example "builtin";
+
+    /// Lease given when a subscriber asks for none, in seconds.
+    websub_lease_default_secs: u64 = "864000", example "86400",
+        check between(1, 31_536_000, "leases are renewed, and a year is the longest granted");
+
+    /// Shortest lease granted, in seconds; shorter requests are raised to it.
+    websub_lease_min_secs: u64 = "3600", example "60",
+        check between(1, 31_536_000, "a lease of 0 seconds would end as it is granted");
+
+    /// Longest lease granted, in seconds; longer requests are lowered to it.
+    websub_lease_max_secs: u64 = "2592000", example "2678400",
+        check between(1, 31_536_000, "leases are renewed, and a year is the longest granted");
+
+    /// Networks (CIDR, comma-separated) callbacks may resolve to although they are loopback,
+    /// private or link-local, e.g. 127.0.0.1/32 for tests. Empty: public addresses only.
+    websub_allowed_networks: Networks = "", example "127.0.0.1/32";
+
+    /// Seconds a verification or a delivery may take before it counts as failed.
+    websub_timeout_secs: u64 = "10", example "5",
+        check between(1, 3600, "0 would fail every verification and delivery");
+
+    /// Deliveries waiting or in flight at most; beyond, new ones are dropped (and counted).
+    websub_queue: usize = "10000", example "100",
+        check at_least(1, "0 would drop every delivery");
+
+    /// Attempts per delivery before it is given up.
+    websub_attempts: u32 = "6", example "3",
+        check between(1, 20, "the wait doubles with each retry");
+
+    /// Wait before the first retry, in milliseconds; each later one waits twice as long.
+    websub_retry_ms: u64 = "5000", example "100",
+        check between(0, 3_600_000, "more than an hour before the first retry would keep deliveries waiting for days");
+
+    /// Deliveries in flight at once to one callback host.
+    websub_per_host: usize = "2", example "4",
+        check at_least(1, "0 would deliver nothing");
+
+    /// Live subscriptions one callback host may hold.
+    websub_max_subscriptions_per_host: u64 = "10000", example "10",
+        check at_least(1, "0 would refuse every subscription; set websub_hub = \"off\" to have no hub");
+}

@@ -1,0 +1,634 @@
+//! The types of settings: how each is read from text (a `WIREFEED_*` variable, a flag, or a
+//! value in the config file) and checked. A value that is not valid never becomes a setting,
+//! and a secret's value is never put into a message.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// What a value looks like in the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A quoted string.
+    Text,
+    /// A whole number, without quotes.
+    Integer,
+    /// `true` or `false`, without quotes.
+    Boolean,
+    /// A `[table]` of names and strings (config file only).
+    Table,
+}
+
+/// A type a setting can have.
+pub trait Setting: Sized {
+    /// What the value looks like in the config file.
+    const KIND: Kind;
+    /// Whether the value is a secret, which is never shown.
+    const SECRET: bool = false;
+    /// Reads the value from text, checking it. The message says what is wrong and never
+    /// repeats a secret.
+    fn parse(text: &str) -> Result<Self, String>;
+    /// Reads the value from the config file.
+    fn from_toml(value: &toml::Value) -> Result<Self, String> {
+        match (Self::KIND, value) {
+            (Kind::Text, toml::Value::String(s)) => Self::parse(s),
+            (Kind::Integer, toml::Value::Integer(i)) => Self::parse(&i.to_string()),
+            (Kind::Boolean, toml::Value::Boolean(b)) => Self::parse(&b.to_string()),
+            (Kind::Text, _) => Err("must be a string in quotes, like \"…\"".into()),
+            (Kind::Integer, _) => Err("must be a whole number, written without quotes".into()),
+            (Kind::Boolean, _) => Err("must be true or false, written without quotes".into()),
+            (Kind::Table, _) => Err("must be a table of names and values".into()),
+        }
+    }
+    /// The value as text, as it would be written in a variable. Secrets included: this is for
+    /// tests and defaults, never for messages.
+    fn text(&self) -> String;
+}
+
+macro_rules! whole_number {
+    ($($t:ty),*) => {$(
+        impl Setting for $t {
+            const KIND: Kind = Kind::Integer;
+            fn parse(text: &str) -> Result<Self, String> {
+                text.trim().parse().map_err(|_| {
+                    format!("{text:?} is not a whole number from 0 to {}", <$t>::MAX)
+                })
+            }
+            fn text(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+whole_number!(u32, u64, usize);
+
+impl Setting for bool {
+    const KIND: Kind = Kind::Boolean;
+    fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err(format!("{text:?} is not true or false")),
+        }
+    }
+    fn text(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Setting for String {
+    const KIND: Kind = Kind::Text;
+    fn parse(text: &str) -> Result<Self, String> {
+        Ok(text.to_owned())
+    }
+    fn text(&self) -> String {
+        self.clone()
+    }
+}
+
+impl Setting for PathBuf {
+    const KIND: Kind = Kind::Text;
+    fn parse(text: &str) -> Result<Self, String> {
+        if text.trim().is_empty() {
+            return Err("must name a directory".into());
+        }
+        Ok(PathBuf::from(text))
+    }
+    fn text(&self) -> String {
+        self.display().to_string()
+    }
+}
+
+impl Setting for SocketAddr {
+    const KIND: Kind = Kind::Text;
+    fn parse(text: &str) -> Result<Self, String> {
+        text.trim().parse().map_err(|_| {
+            format!(
+                "{text:?} is not an IP address and port: write it like \"127.0.0.1:8080\", or \"0.0.0.0:8080\" to accept connections from other machines"
+            )
+        })
+    }
+    fn text(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// An optional setting: an empty value means "not set".
+impl<T: Setting> Setting for Option<T> {
+    const KIND: Kind = T::KIND;
+    const SECRET: bool = T::SECRET;
+    fn parse(text: &str) -> Result<Self, String> {
+        if text.trim().is_empty() {
+            Ok(None)
+        } else {
+            T::parse(text).map(Some)
+        }
+    }
+    fn text(&self) -> String {
+        self.as_ref().map(T::text).unwrap_or_default()
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+impl Setting for LogFormat {
+    const KIND: Kind = Kind::Text;
+    fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "human" => Ok(Self::Human),
+            "json" => Ok(Self::Json),
+            _ => Err(format!(
+                "{text:?} is not a log format: use \"human\" or \"json\""
+            )),
+        }
+    }
+    fn text(&self) -> String {
+        match self {
+            Self::Human => "human",
+            Self::Json => "json",
+        }
+        .to_owned()
+    }
+}
+
+/// A log filter that `tracing` accepts, such as `info` or `wirefeed=debug,info`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFilter(String);
+
+impl LogFilter {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Setting for LogFilter {
+    const KIND: Kind = Kind::Text;
+    fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(
+                "must not be empty: use a level (error, warn, info, debug or trace), e.g. \"info\""
+                    .into(),
+            );
+        }
+        match tracing_subscriber::EnvFilter::try_new(text) {
+            Ok(_) => Ok(Self(text.to_owned())),
+            Err(e) => Err(format!(
+                "{text:?} is not a log filter ({e}): use a level (error, warn, info, debug or trace), optionally per module, like \"wirefeed=debug,info\""
+            )),
+        }
+    }
+    fn text(&self) -> String {
+        self.0.clone()
+    }
+}
+
+/// Which WebSub hub the feeds name, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubSetting {
+    Off,
+    /// This server is the hub.
+    Builtin,
+    /// Another hub, told of every publish.
+    External(String),
+}
+
+impl Setting for HubSetting {
+    const KIND: Kind = Kind::Text;
+    fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "" | "off" => Ok(Self::Off),
+            "builtin" => Ok(Self::Builtin),
+            url if url::Url::parse(url).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some()
+                    && u.password().is_none()
+            }) && url.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                Ok(Self::External(url.to_owned()))
+            }
+            _ => Err(
+                "is not a hub setting: use \"off\", \"builtin\" or the http(s) URL of an external hub (without a password)"
+                    .to_owned(),
+            ),
+        }
+    }
+    fn text(&self) -> String {
+        match self {
+            Self::Off => "off".to_owned(),
+            Self::Builtin => "builtin".to_owned(),
+            Self::External(url) => url.clone(),
+        }
+    }
+}
+
+/// An absolute `http://` or `https://` URL with a host, kept without a trailing slash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The origin of a server reached at `bound`.
+    pub fn of(bound: SocketAddr) -> Self {
+        Self(format!("http://{bound}"))
+    }
+
+    /// The host part, without port.
+    pub fn host(&self) -> &str {
+        let rest = self.0.split_once("://").map_or("", |(_, rest)| rest);
+        let authority = rest.split('/').next().unwrap_or_default();
+        match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        }
+    }
+}
+
+impl Setting for PublicUrl {
+    const KIND: Kind = Kind::Text;
+    fn parse(raw: &str) -> Result<Self, String> {
+        let url = raw.trim().trim_end_matches('/');
+        let host = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .unwrap_or_default();
+        let ok = !host.is_empty()
+            && !host.starts_with('/')
+            && !host.split('/').next().unwrap_or_default().contains('@')
+            && !url.contains(['?', '#'])
+            && url.bytes().all(|b| b.is_ascii_graphic());
+        if ok {
+            Ok(Self(url.to_owned()))
+        } else {
+            Err(format!(
+                "{raw:?} is not a public URL: use the origin readers reach the server at, like \"https://wire.example.com\""
+            ))
+        }
+    }
+    fn text(&self) -> String {
+        self.0.clone()
+    }
+}
+
+/// The `authority,date` of a tag: URI, e.g. `wire.example.com,2026` or `desk@example.com,2026-11`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagAuthority(String);
+
+impl TagAuthority {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Setting for TagAuthority {
+    const KIND: Kind = Kind::Text;
+    fn parse(raw: &str) -> Result<Self, String> {
+        let valid = raw.split_once(',').is_some_and(|(name, date)| {
+            let name_ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.@".contains(&b));
+            let date_ok = [4, 7, 10].contains(&date.len())
+                && date.bytes().enumerate().all(|(i, b)| {
+                    if i == 4 || i == 7 {
+                        b == b'-'
+                    } else {
+                        b.is_ascii_digit()
+                    }
+                });
+            name_ok && date_ok
+        });
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(format!(
+                "{raw:?} is not a tag authority: use a domain or email you own and a date, like \"wire.example.com,2026\""
+            ))
+        }
+    }
+    fn text(&self) -> String {
+        self.0.clone()
+    }
+}
+
+/// Networks (CIDR or single addresses, comma-separated).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Networks(pub Vec<ipnet::IpNet>);
+
+impl Setting for Networks {
+    const KIND: Kind = Kind::Text;
+    fn parse(text: &str) -> Result<Self, String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| {
+                n.parse::<ipnet::IpNet>()
+                    .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        format!(
+                            "{n:?} is not an address or a network: write networks like \"127.0.0.1/32\" or \"10.0.0.0/8, fd00::/8\", separated by commas"
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+    fn text(&self) -> String {
+        let all: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        all.join(",")
+    }
+}
+
+/// A bearer token: shown nowhere, neither by `Debug` nor in any message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The token itself, for comparing with what a request presents.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+impl Setting for Secret {
+    const KIND: Kind = Kind::Text;
+    const SECRET: bool = true;
+    fn parse(text: &str) -> Result<Self, String> {
+        if text.is_empty() {
+            Err("is empty: set a long random token, or remove it".into())
+        } else if text.trim() != text {
+            Err("begins or ends with a space or a line break, so no request could present it: remove them".into())
+        } else if text.chars().any(char::is_control) {
+            Err("holds a control character, which no request can present: use letters, digits and punctuation".into())
+        } else {
+            Ok(Self(text.to_owned()))
+        }
+    }
+    fn text(&self) -> String {
+        self.0.clone()
+    }
+}
+
+/// Named ingest tokens, from the `[ingest_tokens]` table of the config file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamedTokens(pub BTreeMap<String, Secret>);
+
+impl Setting for NamedTokens {
+    const KIND: Kind = Kind::Table;
+    const SECRET: bool = true;
+    fn parse(text: &str) -> Result<Self, String> {
+        if text.is_empty() {
+            Ok(Self::default())
+        } else {
+            Err("can only be set in the config file, as an [ingest_tokens] table".into())
+        }
+    }
+    fn from_toml(value: &toml::Value) -> Result<Self, String> {
+        let toml::Value::Table(table) = value else {
+            return Err(
+                "must be a table: write [ingest_tokens] on a line of its own, then one name = \"token\" per line"
+                    .into(),
+            );
+        };
+        let mut tokens = BTreeMap::new();
+        for (name, token) in table {
+            let toml::Value::String(token) = token else {
+                return Err(format!(
+                    "the token named {name:?} must be a string in quotes"
+                ));
+            };
+            if name.trim().is_empty() {
+                return Err(
+                    "a token has an empty name: give each token a name, like desk = \"…\"".into(),
+                );
+            }
+            let token =
+                Secret::parse(token).map_err(|e| format!("the token named {name:?} {e}"))?;
+            tokens.insert(name.clone(), token);
+        }
+        Ok(Self(tokens))
+    }
+    fn text(&self) -> String {
+        let all: Vec<String> = self
+            .0
+            .iter()
+            .map(|(name, token)| format!("{name}={}", token.expose()))
+            .collect();
+        all.join(",")
+    }
+}
+
+/// A PostgreSQL URL, `postgres://` or `postgresql://`. Its `Display` leaves out the password,
+/// wherever it was written: `user:pw@`, `?password=pw`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreUrl(String);
+
+impl StoreUrl {
+    /// The URL itself, password included, for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoreUrl({self})")
+    }
+}
+
+impl fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Built back from the parsed parts, so no spelling of a password can get through.
+        let Ok(parsed) = self.0.parse::<tokio_postgres::Config>() else {
+            return f.write_str("postgres://****");
+        };
+        f.write_str("postgres://")?;
+        if let Some(user) = parsed.get_user() {
+            write!(f, "{user}@")?;
+        }
+        let ports = parsed.get_ports();
+        for (i, host) in parsed.get_hosts().iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            match host {
+                tokio_postgres::config::Host::Tcp(name) => f.write_str(name)?,
+                #[cfg(unix)]
+                tokio_postgres::config::Host::Unix(path) => write!(f, "{}", path.display())?,
+            }
+            if let Some(port) = ports.get(i).or(ports.first()) {
+                write!(f, ":{port}")?;
+            }
+        }
+        if let Some(db) = parsed.get_dbname() {
+            write!(f, "/{db}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Setting for StoreUrl {
+    const KIND: Kind = Kind::Text;
+    const SECRET: bool = true;
+    fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let scheme = text.split_once("://").map(|(scheme, _)| scheme);
+        match scheme {
+            Some("postgres" | "postgresql") => {}
+            Some(scheme) if scheme.starts_with("sqlite") || scheme == "file" => {
+                return Err(
+                    "is for PostgreSQL only: for the embedded SQLite store, remove store_url and set data_dir to the directory of the store file"
+                        .into(),
+                );
+            }
+            Some(scheme)
+                if scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) =>
+            {
+                return Err(format!(
+                    "uses the scheme {scheme:?}, which wirefeed cannot store stories in: use a postgres:// URL, or remove store_url for the embedded SQLite store"
+                ));
+            }
+            _ => {
+                return Err(
+                    "is not a URL: write it like postgres://user@host:5432/database (key=value connection strings are not accepted), or remove store_url for the embedded SQLite store"
+                        .into(),
+                );
+            }
+        }
+        let parsed: tokio_postgres::Config = text.parse().map_err(|_| {
+            "is not a PostgreSQL URL that can be read: check it is written like postgres://user:password@host:5432/database, with any special character in the user name or password %-encoded"
+                .to_owned()
+        })?;
+        if parsed.get_hosts().is_empty() {
+            return Err("names no host: write it like postgres://user@host:5432/database".into());
+        }
+        Ok(Self(text.to_owned()))
+    }
+    fn text(&self) -> String {
+        self.0.clone()
+    }
+}
+
+/// A PostgreSQL schema name: it goes into SQL unquoted, so only plain identifiers are accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaName(String);
+
+impl SchemaName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Setting for SchemaName {
+    const KIND: Kind = Kind::Text;
+    fn parse(text: &str) -> Result<Self, String> {
+        let ok = !text.is_empty()
+            && text.len() <= 63
+            && text.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(format!(
+                "{text:?} is not a schema name: use a lower-case identifier of at most 63 characters such as \"wirefeed\" (letters, digits, '_')"
+            ))
+        }
+    }
+    fn text(&self) -> String {
+        self.0.clone()
+    }
+}
+
+/// A value must be at least `min`.
+pub fn at_least<T: PartialOrd + fmt::Display + Copy>(
+    min: T,
+    why: &'static str,
+) -> impl Fn(&T) -> Result<(), String> {
+    move |v| {
+        if *v >= min {
+            Ok(())
+        } else {
+            Err(format!("must be at least {min}, not {v}: {why}"))
+        }
+    }
+}
+
+/// A value must be from `min` to `max`.
+pub fn between<T: PartialOrd + fmt::Display + Copy>(
+    min: T,
+    max: T,
+    why: &'static str,
+) -> impl Fn(&T) -> Result<(), String> {
+    move |v| {
+        if (min..=max).contains(v) {
+            Ok(())
+        } else {
+            Err(format!("must be from {min} to {max}, not {v}: {why}"))
+        }
+    }
+}
+
+/// A string must not be blank.
+pub fn not_blank(why: &'static str) -> impl Fn(&String) -> Result<(), String> {
+    move |v| {
+        if v.trim().is_empty() {
+            Err(format!("must not be empty: {why}"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A directory that must exist (read, never created, at load).
+pub fn existing_directory(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(format!(
+            "{} is not a directory: point it at the directory of feed definitions (*.toml)",
+            path.display()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "the directory {} does not exist{}: create it (an empty one gives every category a default feed), or point it at your feed definitions",
+            path.display(),
+            relative_to_cwd(path)
+        )),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// A directory that may be missing (it is created when serving), but is not a file.
+pub fn directory_or_missing(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_dir() => Err(format!(
+            "{} is a file, not a directory: point it at a directory (it is created if missing)",
+            path.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn relative_to_cwd(path: &std::path::Path) -> String {
+    match std::env::current_dir() {
+        Ok(cwd) if path.is_relative() => format!(" (relative to {})", cwd.display()),
+        _ => String::new(),
+    }
+}
