@@ -180,8 +180,8 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         store,
         listener: changes,
     } = open_store(&config).await?;
-    crate::zerocopy::keep_bodies_in(&config.data_dir);
-    if let Some(open_files) = crate::zerocopy::raise_open_files_limit() {
+    crate::http::sendfile::keep_bodies_in(&config.data_dir);
+    if let Some(open_files) = crate::http::sendfile::raise_open_files_limit() {
         if open_files < config.max_connections as u64 + 1024 {
             tracing::warn!(
                 open_files,
@@ -227,7 +227,11 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             max_bytes: config.cache_max_bytes,
             tombstone_retention: chrono::Duration::days(i64::from(config.tombstone_days)),
             withdrawal: crate::model::Withdrawal::default(),
-            identity_body: crate::zerocopy::sendable,
+            identity_body: if config.sendfile {
+                crate::http::sendfile::sendable
+            } else {
+                bytes::Bytes::copy_from_slice
+            },
         },
     ));
     let bus = Arc::new(ChangeBus::new(

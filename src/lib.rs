@@ -5,6 +5,8 @@
 //! request → [`http`] → [`store`] + [`render`] → bytes → [`http`]. The store never knows about
 //! HTTP, renderers never do I/O, and HTTP never builds XML. `docs/ARCHITECTURE.md` is the contract.
 
+#![deny(unsafe_code)]
+
 pub mod audience;
 pub mod cache;
 pub mod catalog;
@@ -20,4 +22,3 @@ pub mod shutdown;
 pub mod site;
 pub mod store;
 pub mod websub;
-pub mod zerocopy;

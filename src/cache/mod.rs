@@ -21,7 +21,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use hyper::header::HeaderValue;
+use http::HeaderValue;
 
 pub use rendered::{CLOCK_SKEW, EntryStamp, Rendered, Variant, httpdate, modified_dates};
 pub use stats::{Counts, Stats};

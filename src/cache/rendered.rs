@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use hyper::header::HeaderValue;
+use http::HeaderValue;
 
 use crate::model::{ArticleId, Coding, FeedDef, FeedFormat};
 

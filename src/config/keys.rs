@@ -210,6 +210,10 @@ settings! {
     /// clients send `A-IM: feed` but cannot take a 226 (see the README).
     deltas: bool = "false", example "true";
 
+    /// Send large cached bodies with sendfile(2) from unnamed files instead of copying them
+    /// (Linux). Turn off to keep every body on the heap and write it as usual.
+    sendfile: bool = "true", example "false";
+
     /// WebSub: off, builtin (this server is the hub, at /hub), or the URL of an external hub
     /// that is pinged on every publish.
     websub_hub: HubSetting = "off", example "builtin";

@@ -19,6 +19,9 @@ pub mod politeness;
 pub mod problem;
 pub mod response;
 pub mod router;
+// The one module allowed unsafe code: sending cached bodies with sendfile(2).
+#[allow(unsafe_code)]
+pub mod sendfile;
 pub mod server;
 pub mod stats;
 

@@ -32,9 +32,9 @@ use tracing::Instrument;
 use super::error::HttpError;
 use super::response::{self, Body};
 use super::router::Route;
+use super::sendfile;
 use super::{App, ClientAddr, admin, api, feeds, hub, metrics, pages, stats};
 use crate::model::Part;
-use crate::zerocopy;
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -175,7 +175,7 @@ async fn shard(
             async move { Ok::<_, Infallible>(guarded(&app, request, limits.request_timeout).await) }
         });
         let connection = builder
-            .serve_connection(zerocopy::Connection::new(stream), service)
+            .serve_connection(sendfile::Connection::new(stream), service)
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

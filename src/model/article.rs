@@ -152,7 +152,7 @@ pub struct Image {
     pub credit: Option<String>,
 }
 
-/// A validated wire story. Serialises to the article JSON of DESIGN.md, which is also how the
+/// A validated wire story. Serialises to the article JSON (docs/ARCHITECTURE.md), which is also how the
 /// store keeps it, so a story read back is exactly the story that was accepted. Deserialising
 /// an `Article` directly trusts the text (the store's own copy); input from outside goes
 /// through [`Article::from_json`] or [`ArticleDraft::validate`].

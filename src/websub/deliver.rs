@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use hmac::{KeyInit, Mac};
-use hyper::header;
+use http::header;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::{Hub, HubStats, hex};

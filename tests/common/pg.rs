@@ -24,6 +24,12 @@ impl Schema {
     pub async fn fresh() -> Option<Self> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         if let Err(e) = connect().await {
+            // CI machines start PostgreSQL before the tests: there, skipping would hide a failure.
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but PostgreSQL at {} is unreachable: {e}",
+                url()
+            );
             use std::io::Write;
             // Past the harness's capture, so that `cargo test` shows it.
             let _ = writeln!(

@@ -18,6 +18,12 @@
 //! memfd is sealed against writes; an `O_TMPFILE` was never linked into the filesystem, so no
 //! other process can open it by name.
 //! Off Linux, or if a memfd cannot be made, bodies are plain heap [`Bytes`] and nothing changes.
+//!
+//! This is the only module of wirefeed allowed `unsafe` (the crate denies it everywhere else);
+//! every block says why it is sound. The descriptor-lifetime rule in particular: a descriptor
+//! found by [`linux::lookup`] is used after the registry's lock is released, which is sound
+//! only because the body being written owns it and hyper holds that body for the whole write.
+//! Setting `sendfile = false` keeps every body on the heap, so none of this runs.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -258,8 +264,11 @@ mod linux {
         len: usize,
     }
 
-    // The mapping is read-only and never changes; the pointer is only read.
+    // SAFETY: the raw pointer is to a read-only shared mapping that lives exactly as long as
+    // this value and is never written, so reading it from any thread is sound, and moving the
+    // value (with its descriptor) to another thread moves nothing that is thread-bound.
     unsafe impl Send for MappedFile {}
+    // SAFETY: as for Send: shared access only ever reads immutable bytes.
     unsafe impl Sync for MappedFile {}
 
     impl MappedFile {
@@ -344,7 +353,12 @@ mod linux {
     ) -> Poll<io::Result<usize>> {
         poll_send(stream, cx, || {
             let mut offset = source.offset as libc::off_t;
-            // SAFETY: both descriptors are open; `offset` is a valid pointer.
+            // SAFETY: `offset` is a valid pointer to a local. `source.fd` is a raw descriptor
+            // copied out of the registry, whose read lock was released in `lookup`: it is
+            // still open because the `MappedFile` that owns it (and unregisters it on drop) is
+            // kept alive by the `Bytes` whose slice hyper is writing right now — hyper borrows
+            // that buffer for the whole of this call, so the owner cannot be dropped and the
+            // descriptor cannot be closed or reused before sendfile returns.
             unsafe { libc::sendfile(stream.as_raw_fd(), source.fd, &mut offset, source.len) }
         })
     }
