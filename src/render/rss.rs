@@ -1,7 +1,9 @@
 //! RSS 2.0, with the extensions feed readers and republishers look for: `atom:link rel="self"`
 //! (RSS Best Practices), `content:encoded` for the full story, `dc:creator` for each name in
-//! the byline, and Media RSS `media:content` for pictures. Built with the `rss` crate, which
-//! declares every namespace prefix it writes.
+//! the byline, Media RSS `media:content` for pictures, and for an item changed after it was
+//! published (a correction, or a withdrawal notice) its modification time as DCMI Terms
+//! `dcterms:modified`, which RSS 2.0 itself has no element for. Built with the `rss` crate,
+//! which declares every namespace prefix it writes.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +17,7 @@ use crate::model::{Article, FeedFormat, Image};
 
 const MEDIA_NS: &str = "http://search.yahoo.com/mrss/";
 const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
+const DCTERMS_NS: &str = "http://purl.org/dc/terms/";
 
 /// RFC 822 date as RSS 2.0 asks for, in UTC with a four-digit year.
 pub fn rfc822(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -34,6 +37,9 @@ pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
     namespaces.insert("atom".to_owned(), ATOM_NS.to_owned());
     if doc.articles.iter().any(|a| !a.images.is_empty()) {
         namespaces.insert("media".to_owned(), MEDIA_NS.to_owned());
+    }
+    if doc.articles.iter().any(|a| a.updated > a.published) {
+        namespaces.insert("dcterms".to_owned(), DCTERMS_NS.to_owned());
     }
     let mut extensions = rss::extension::ExtensionMap::default();
     if doc.history.archive {
@@ -92,6 +98,23 @@ fn item(doc: &FeedDoc<'_>, article: &Article) -> Item {
         extensions.insert(
             "media".to_owned(),
             BTreeMap::from([("content".to_owned(), contents)]),
+        );
+    }
+    if article.updated > article.published {
+        extensions.insert(
+            "dcterms".to_owned(),
+            BTreeMap::from([(
+                "modified".to_owned(),
+                vec![Extension {
+                    name: "dcterms:modified".to_owned(),
+                    value: Some(
+                        article
+                            .updated
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    ),
+                    ..Extension::default()
+                }],
+            )]),
         );
     }
     Item {
