@@ -132,7 +132,16 @@ fn init_logging(filter: &str, format: LogFormat) {
     }
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<store::Opened> {
+/// Where the store is, for messages (without a password).
+fn store_place(config: &Config) -> String {
+    match &config.store_url {
+        Some(url) => format!("{} (schema {})", redact(url), config.store_schema),
+        None => config.sqlite_path().display().to_string(),
+    }
+}
+
+/// Opens the store without waiting for a database server (see [`store::open_lazily`]).
+fn open_store_lazily(config: &Config) -> anyhow::Result<store::Opened> {
     if config.store_url.is_none() {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
@@ -141,17 +150,23 @@ async fn open_store(config: &Config) -> anyhow::Result<store::Opened> {
             )
         })?;
     }
-    let place = match &config.store_url {
-        Some(url) => format!("{} (schema {})", redact(url), config.store_schema),
-        None => config.sqlite_path().display().to_string(),
-    };
-    store::open(
+    store::open_lazily(
         config.store_url.as_deref(),
         &config.store_schema,
         &config.sqlite_path(),
+        Duration::from_millis(config.store_timeout_ms.max(1)),
     )
-    .await
-    .with_context(|| format!("could not open the store at {place}"))
+    .with_context(|| format!("could not open the store at {}", store_place(config)))
+}
+
+/// Opens and readies the store, for commands that need it at once (import).
+async fn open_store(config: &Config) -> anyhow::Result<store::Opened> {
+    let opened = open_store_lazily(config)?;
+    opened
+        .prepare()
+        .await
+        .with_context(|| format!("could not open the store at {}", store_place(config)))?;
+    Ok(opened)
 }
 
 /// A database URL without its password, for messages.
@@ -171,18 +186,11 @@ fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(&config)?;
-    let store::Opened {
-        store,
-        listener: changes,
-    } = open_store(&config).await?;
-    if config.load_sample {
-        if let Some(counts) = sample::load_if_empty(store.as_ref()).await? {
-            tracing::info!(
-                stories = counts.created,
-                "loaded the sample wire into the empty store"
-            );
-        }
-    }
+    // Opened without waiting for a database server: start-up reaches it below, after the port
+    // is open, so that /healthz answers and /readyz says what is awaited.
+    let opened = open_store_lazily(&config)?;
+    let store = Arc::clone(&opened.store);
+    let deadline = Duration::from_millis(config.store_timeout_ms.max(1));
     crate::zerocopy::keep_bodies_in(&config.data_dir);
     if let Some(open_files) = crate::zerocopy::raise_open_files_limit() {
         if open_files < config.max_connections as u64 + 1024 {
@@ -222,27 +230,16 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         let names: Vec<&str> = tokens.iter().map(|(name, _)| name.as_str()).collect();
         tracing::info!(tokens = ?names, "the ingest API is on at /api/articles");
     }
-    let cache = Arc::new(FeedCache::new(
-        Arc::clone(&store),
-        catalog.clone(),
-        site.clone(),
-        config.cache_max_bytes,
-        chrono::Duration::days(i64::from(config.tombstone_days)),
-    ));
-    if let Err(e) = cache.start_at_current().await {
-        tracing::error!(error = %e, "cannot read the change sequence; following it from the start");
-    }
-    match changes {
-        Some((pg, schema)) => {
-            let wake = Arc::new(tokio::sync::Notify::new());
-            tokio::spawn(listen::listen(pg, schema, Arc::clone(&wake)));
-            tokio::spawn(cache::follow(Arc::clone(&cache), wake));
-            tokio::spawn(cache::watch(Arc::clone(&cache), WATCH_EVERY_WITH_NOTIFY));
-        }
-        None => {
-            tokio::spawn(cache::watch(Arc::clone(&cache), WATCH_EVERY));
-        }
-    }
+    let cache = Arc::new(
+        FeedCache::new(
+            Arc::clone(&store),
+            catalog.clone(),
+            site.clone(),
+            config.cache_max_bytes,
+            chrono::Duration::days(i64::from(config.tombstone_days)),
+        )
+        .with_build_deadline(deadline * 2),
+    );
     let hub = match role {
         None => None,
         Some(role) => {
@@ -263,44 +260,162 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                     .map_err(anyhow::Error::msg)?,
             };
             let hub = websub::Hub::new(role, hub_config, Arc::clone(&store), Arc::clone(&cache))?;
-            tokio::spawn(Arc::clone(&hub).run());
             tracing::info!(hub = site.hub_url().unwrap_or_default(), "WebSub is on");
             Some(hub)
         }
     };
     let audience = Arc::new(crate::audience::Audience::new(Arc::clone(&store)));
-    tokio::spawn(Arc::clone(&audience).run());
+    let mut metrics =
+        crate::metrics::Metrics::new(Arc::clone(&cache), hub.clone(), Arc::clone(&audience));
+    metrics.watch_store(Arc::clone(&opened.health));
     let app = Arc::new(App {
-        metrics: crate::metrics::Metrics::new(
-            Arc::clone(&cache),
-            hub.clone(),
-            Arc::clone(&audience),
-        ),
-        audience,
+        metrics,
+        audience: Arc::clone(&audience),
         store,
         catalog,
         site,
-        cache,
-        hub,
+        cache: Arc::clone(&cache),
+        hub: hub.clone(),
         tokens: Tokens::new(tokens),
         max_body_bytes: config.max_body_bytes,
         poll_limiter: PollLimiter::per_minute(config.poll_limit_per_minute),
+        health: Arc::clone(&opened.health),
+        deadline: deadline * 2,
     });
-    // Scripts and tests read this line to learn the port when listening on port 0.
-    println!(
-        "wirefeed listening on http://{bound} (public URL {})",
-        public_url.as_str()
-    );
     let limits = server::Limits {
         header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
         request_timeout: Duration::from_secs(config.request_timeout_secs),
         max_connections: config.max_connections,
         max_header_bytes: config.max_header_bytes,
     };
-    server::run(listeners, app, limits, shutdown_signal())
+    let (failed, start_up_failed) = tokio::sync::oneshot::channel();
+    tokio::spawn(start_up(StartUp {
+        opened,
+        place: store_place(&config),
+        attempts: config.store_start_attempts,
+        load_sample: config.load_sample,
+        cache,
+        hub,
+        audience,
+        failed,
+    }));
+    // Scripts and tests read this line to learn the port when listening on port 0.
+    println!(
+        "wirefeed listening on http://{bound} (public URL {})",
+        public_url.as_str()
+    );
+    let failure = Arc::new(std::sync::Mutex::new(None));
+    let stop = {
+        let failure = Arc::clone(&failure);
+        async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                Ok(e) = start_up_failed => {
+                    *failure.lock().expect("failure lock") = Some(e);
+                }
+            }
+        }
+    };
+    server::run(listeners, app, limits, stop)
         .await
         .context("could not start the HTTP threads")?;
+    if let Some(e) = failure.lock().expect("failure lock").take() {
+        return Err(e);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What start-up does once the port is open.
+struct StartUp {
+    opened: store::Opened,
+    place: String,
+    attempts: u32,
+    load_sample: bool,
+    cache: Arc<FeedCache>,
+    hub: Option<Arc<websub::Hub>>,
+    audience: Arc<crate::audience::Audience>,
+    /// Told why, when start-up gives up (the server then stops and exits 1).
+    failed: tokio::sync::oneshot::Sender<anyhow::Error>,
+}
+
+/// First pause between attempts to reach the store at start-up, and the longest.
+const START_BACKOFF: Duration = Duration::from_millis(250);
+const START_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How often the store is probed for readiness.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// Reaches and migrates the store (retrying with backoff while it cannot be reached, one log
+/// line per attempt), loads the sample, starts following changes and the background work,
+/// then marks the server ready.
+async fn start_up(s: StartUp) {
+    let mut backoff = START_BACKOFF;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match s.opened.prepare().await {
+            Ok(()) => break,
+            Err(e) if e.is_unavailable() && (s.attempts == 0 || attempt < s.attempts) => {
+                tracing::warn!(
+                    attempt,
+                    error = %e,
+                    retry_in = ?backoff,
+                    "waiting for the store at {}",
+                    s.place
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(START_BACKOFF_MAX);
+            }
+            Err(e) => {
+                let e = anyhow::Error::new(e)
+                    .context(format!("could not open the store at {}", s.place));
+                tracing::error!(error = format!("{e:#}"), "giving up");
+                let _ = s.failed.send(e);
+                return;
+            }
+        }
+    }
+    if attempt > 1 {
+        tracing::info!(attempt, "reached the store at {}", s.place);
+    }
+    let store = s.opened.store.as_ref();
+    if s.load_sample {
+        match sample::load_if_empty(store).await {
+            Ok(Some(counts)) => tracing::info!(
+                stories = counts.created,
+                "loaded the sample wire into the empty store"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not load the sample wire"),
+        }
+    }
+    let cache = s.cache;
+    if let Err(e) = cache.start_at_current().await {
+        tracing::error!(error = %e, "cannot read the change sequence; following it from the start");
+    }
+    match s.opened.listener {
+        Some((pg, schema)) => {
+            let wake = Arc::new(tokio::sync::Notify::new());
+            s.opened.health.set_listener(false);
+            tokio::spawn(listen::listen(
+                pg,
+                schema,
+                Arc::clone(&wake),
+                Arc::clone(&s.opened.health),
+            ));
+            tokio::spawn(cache::follow(Arc::clone(&cache), wake));
+            tokio::spawn(cache::watch(Arc::clone(&cache), WATCH_EVERY_WITH_NOTIFY));
+        }
+        None => {
+            tokio::spawn(cache::watch(Arc::clone(&cache), WATCH_EVERY));
+        }
+    }
+    if let Some(hub) = s.hub {
+        tokio::spawn(hub.run());
+    }
+    tokio::spawn(s.audience.run());
+    tokio::spawn(Arc::clone(&s.opened.guarded).watch(PROBE_EVERY));
+    s.opened.health.mark_started();
+    tracing::info!("ready: serving everything");
 }
 
 async fn shutdown_signal() {

@@ -29,6 +29,10 @@ pub struct Config {
     pub store_url: Option<String>,
     /// PostgreSQL schema holding the store's tables (created if missing).
     pub store_schema: String,
+    /// Deadline of each store call, in milliseconds (also the server-side statement timeout).
+    pub store_timeout_ms: u64,
+    /// Attempts to reach the store at start-up before giving up; 0 retries for ever.
+    pub store_start_attempts: u32,
     /// Most bytes of rendered feeds kept in memory.
     pub cache_max_bytes: u64,
     /// Bearer token for the ingest API; with none (and no `ingest_tokens`), the API is off.
@@ -96,6 +100,8 @@ impl Default for Config {
             feeds_dir: PathBuf::from("feeds"),
             store_url: None,
             store_schema: "public".to_owned(),
+            store_timeout_ms: 5_000,
+            store_start_attempts: 0,
             cache_max_bytes: 256 * 1024 * 1024,
             ingest_token: None,
             ingest_tokens: std::collections::BTreeMap::new(),
@@ -141,6 +147,8 @@ const KEYS: &[(&str, Kind)] = &[
     ("feeds_dir", Kind::Text),
     ("store_url", Kind::Text),
     ("store_schema", Kind::Text),
+    ("store_timeout_ms", Kind::Integer),
+    ("store_start_attempts", Kind::Integer),
     ("cache_max_bytes", Kind::Integer),
     ("ingest_token", Kind::Text),
     ("max_body_bytes", Kind::Integer),

@@ -103,6 +103,8 @@ pub struct Stats {
     pub compressions: AtomicU64,
     pub store_reads: AtomicU64,
     pub invalidations: AtomicU64,
+    /// Requests answered with the last good version because the rebuild failed.
+    pub stale_served: AtomicU64,
     /// Entries dropped to stay within `cache_max_bytes`.
     pub evictions: Arc<AtomicU64>,
     /// Render and compression time of each build, in seconds.
@@ -118,6 +120,7 @@ impl Default for Stats {
             compressions: AtomicU64::new(0),
             store_reads: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
+            stale_served: AtomicU64::new(0),
             evictions: Arc::new(AtomicU64::new(0)),
             // 50 µs to about 1.6 s.
             render_seconds: prometheus_client::metrics::histogram::Histogram::new(
@@ -133,7 +136,7 @@ impl Stats {
     }
 
     /// `(name, help, value)` for /metrics.
-    pub fn snapshot(&self) -> [(&'static str, &'static str, u64); 7] {
+    pub fn snapshot(&self) -> [(&'static str, &'static str, u64); 8] {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         [
             (
@@ -165,6 +168,11 @@ impl Stats {
                 "cache_invalidations",
                 "Cached feeds dropped because a change touched them",
                 get(&self.invalidations),
+            ),
+            (
+                "cache_stale_served",
+                "Feed requests answered with the last good version because the store failed",
+                get(&self.stale_served),
             ),
             (
                 "cache_evictions",
@@ -212,6 +220,11 @@ pub struct FeedCache {
     /// Every change applied, for whoever pushes updates (the WebSub hub).
     changes: tokio::sync::broadcast::Sender<ChangeRecord>,
     pub stats: Stats,
+    /// Stale-if-error: the last good version of each feed invalidated since, served while
+    /// building its successor fails for want of the store.
+    last_good: moka::sync::Cache<FeedKey, Arc<Rendered>>,
+    /// Longest a build may take, when set.
+    build_deadline: Option<Duration>,
 }
 
 /// Changes held for a slow listener before it is told it lagged.
@@ -265,7 +278,19 @@ impl FeedCache {
             seen: tokio::sync::Mutex::new(0),
             changes: tokio::sync::broadcast::channel(CHANGES_BUFFERED).0,
             stats,
+            last_good: moka::sync::Cache::builder()
+                .max_capacity(max_bytes / 2)
+                .weigher(|_key: &FeedKey, value: &Arc<Rendered>| value.weight())
+                .build(),
+            build_deadline: None,
         }
+    }
+
+    /// Bounds every build (a miss) in time: past `deadline` the request gets the last good
+    /// version when there is one, or an error.
+    pub fn with_build_deadline(mut self, deadline: Duration) -> Self {
+        self.build_deadline = Some(deadline);
+        self
     }
 
     /// The current version of a feed: from memory, or built once however many ask at once.
@@ -276,7 +301,35 @@ impl FeedCache {
         }
         Stats::bump(&self.stats.misses);
         // Boxed, so the future of a hit stays small: a miss holds a whole render.
-        Box::pin(self.miss(key)).await
+        Box::pin(self.miss_or_stale(key)).await
+    }
+
+    /// A miss, bounded by the build deadline; when the store fails or is too slow, the last
+    /// good version (with its own validators) if the feed had one.
+    async fn miss_or_stale(&self, key: &FeedKey) -> Result<Arc<Rendered>, Arc<CacheError>> {
+        let built = match self.build_deadline {
+            Some(deadline) => tokio::time::timeout(deadline, self.miss(key))
+                .await
+                .unwrap_or_else(|_| Err(Arc::new(StoreError::Timeout(deadline).into()))),
+            None => self.miss(key).await,
+        };
+        match built {
+            Ok(entry) => {
+                self.last_good.invalidate(key);
+                Ok(entry)
+            }
+            Err(e) if matches!(&*e, CacheError::Store(s) if !s.is_internal()) => {
+                match self.last_good.get(key) {
+                    Some(stale) => {
+                        Stats::bump(&self.stats.stale_served);
+                        tracing::debug!(error = %e, slug = key.slug, "served the last good version");
+                        Ok(stale)
+                    }
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn miss(&self, key: &FeedKey) -> Result<Arc<Rendered>, Arc<CacheError>> {
@@ -435,7 +488,7 @@ impl FeedCache {
                 *floor = (*floor).max(seq);
             }
         }
-        let stale: Vec<Arc<FeedKey>> = self
+        let stale: Vec<(Arc<FeedKey>, Arc<Rendered>)> = self
             .entries
             .iter()
             .filter(|(_, entry)| {
@@ -445,9 +498,9 @@ impl FeedCache {
                         .iter()
                         .any(|c| entry.def.selection.covers(c))
             })
-            .map(|(key, _)| key)
             .collect();
-        for key in stale {
+        for (key, entry) in stale {
+            self.last_good.insert(FeedKey::clone(&key), entry);
             self.entries.invalidate(key.as_ref()).await;
             Stats::bump(&self.stats.invalidations);
         }
@@ -544,7 +597,7 @@ pub async fn watch(cache: Arc<FeedCache>, every: Duration) {
     loop {
         ticker.tick().await;
         if let Err(e) = cache.catch_up().await {
-            tracing::warn!(error = %e, "cannot read the change sequence; will retry");
+            log_catch_up(&e);
         }
     }
 }
@@ -555,7 +608,16 @@ pub async fn follow(cache: Arc<FeedCache>, wake: Arc<tokio::sync::Notify>) {
     loop {
         wake.notified().await;
         if let Err(e) = cache.catch_up().await {
-            tracing::warn!(error = %e, "cannot read the change sequence; will retry");
+            log_catch_up(&e);
         }
+    }
+}
+
+/// An outage is logged by the store's health tracker; only other failures here.
+fn log_catch_up(e: &StoreError) {
+    if e.is_unavailable() {
+        tracing::debug!(error = %e, "cannot read the change sequence; will retry");
+    } else {
+        tracing::warn!(error = %e, "cannot read the change sequence; will retry");
     }
 }

@@ -131,6 +131,8 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
+    /// How long a statement waits for another writer's lock (SQLite's busy timeout).
+    busy: std::time::Duration,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -138,10 +140,18 @@ struct Inner {
 impl SqliteStore {
     /// Opens (creating if needed) the store file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut writer = open_connection(path)?;
+        Self::open_with(path, crate::store::DEFAULT_DEADLINE)
+    }
+
+    /// Like [`SqliteStore::open`], with a deadline: a statement waiting for another writer's
+    /// lock gives up (SQLITE_BUSY) after most of it, before the caller's deadline runs out.
+    pub fn open_with(path: &Path, deadline: std::time::Duration) -> Result<Self, StoreError> {
+        let busy = deadline * 4 / 5;
+        let mut writer = open_connection(path, busy)?;
         migrate(&mut writer)?;
         Ok(Self {
             inner: Arc::new(Inner {
+                busy,
                 path: path.to_owned(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
@@ -159,7 +169,7 @@ impl SqliteStore {
             let pooled = inner.readers.lock().map_err(poisoned)?.pop();
             let conn = match pooled {
                 Some(conn) => conn,
-                None => open_connection(&inner.path)?,
+                None => open_connection(&inner.path, inner.busy)?,
             };
             let result = job(&conn);
             let mut pool = inner.readers.lock().map_err(poisoned)?;
@@ -202,12 +212,12 @@ fn poisoned<T>(e: std::sync::PoisonError<T>) -> StoreError {
     StoreError::Worker(e.to_string())
 }
 
-fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+fn open_connection(path: &Path, busy: std::time::Duration) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(|source| StoreError::Open {
         path: path.display().to_string(),
         source,
     })?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(busy)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
