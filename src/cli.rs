@@ -115,8 +115,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn init_logging(filter: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+    let mut filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // deadpool warns once per pooled connection when the database goes away; the store's
+    // health tracker says it once. Its lines stay available with an explicit filter.
+    if !filter.to_string().contains("deadpool") {
+        filter = filter.add_directive("deadpool=error".parse().expect("a valid directive"));
+    }
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -238,7 +243,8 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             config.cache_max_bytes,
             chrono::Duration::days(i64::from(config.tombstone_days)),
         )
-        .with_build_deadline(deadline * 2),
+        .with_build_deadline(deadline * 2)
+        .with_health(Arc::clone(&opened.health)),
     );
     let hub = match role {
         None => None,

@@ -225,6 +225,8 @@ pub struct FeedCache {
     last_good: moka::sync::Cache<FeedKey, Arc<Rendered>>,
     /// Longest a build may take, when set.
     build_deadline: Option<Duration>,
+    /// The store's health: during a known outage the last good version is served at once.
+    health: Option<Arc<crate::store::health::Health>>,
 }
 
 /// Changes held for a slow listener before it is told it lagged.
@@ -283,7 +285,15 @@ impl FeedCache {
                 .weigher(|_key: &FeedKey, value: &Arc<Rendered>| value.weight())
                 .build(),
             build_deadline: None,
+            health: None,
         }
+    }
+
+    /// During an outage `health` knows of, a feed with a last good version is answered with
+    /// it at once instead of after a failed build.
+    pub fn with_health(mut self, health: Arc<crate::store::health::Health>) -> Self {
+        self.health = Some(health);
+        self
     }
 
     /// Bounds every build (a miss) in time: past `deadline` the request gets the last good
@@ -307,6 +317,12 @@ impl FeedCache {
     /// A miss, bounded by the build deadline; when the store fails or is too slow, the last
     /// good version (with its own validators) if the feed had one.
     async fn miss_or_stale(&self, key: &FeedKey) -> Result<Arc<Rendered>, Arc<CacheError>> {
+        if self.health.as_ref().is_some_and(|h| !h.store_up()) {
+            if let Some(stale) = self.last_good.get(key) {
+                Stats::bump(&self.stats.stale_served);
+                return Ok(stale);
+            }
+        }
         let built = match self.build_deadline {
             Some(deadline) => tokio::time::timeout(deadline, self.miss(key))
                 .await

@@ -967,6 +967,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_connection_whose_work_failed_or_was_abandoned_leaves_the_pool() {
+        let Some(schema) = FreshSchema::create().await else {
+            return;
+        };
+        let store = schema.open().await;
+        let pid = async |store: &PostgresStore| -> Result<i32, StoreError> {
+            with_conn!(store, client, {
+                Ok(client
+                    .query_one("SELECT pg_backend_pid()", &[])
+                    .await?
+                    .get(0))
+            })
+        };
+        let first = pid(&store).await.unwrap();
+        assert_eq!(pid(&store).await.unwrap(), first, "kept after success");
+        // Abandoned mid-statement, as at a deadline.
+        let slow = async {
+            with_conn!(store, client, {
+                client.batch_execute("SELECT pg_sleep(5)").await?;
+                Ok(())
+            })
+        };
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), slow)
+                .await
+                .is_err()
+        );
+        let second = pid(&store).await.unwrap();
+        assert_ne!(second, first, "a new connection after an abandoned call");
+        // Failed.
+        let failed: Result<(), StoreError> = with_conn_fails(&store).await;
+        assert!(failed.is_err());
+        assert_ne!(pid(&store).await.unwrap(), second, "and after a failed one");
+    }
+
+    async fn with_conn_fails(store: &PostgresStore) -> Result<(), StoreError> {
+        with_conn!(store, client, {
+            client.batch_execute("SELECT no_such_column").await?;
+            Ok(())
+        })
+    }
+
+    #[tokio::test]
     async fn a_schema_from_a_newer_wirefeed_is_refused() {
         let Some(schema) = FreshSchema::create().await else {
             return;

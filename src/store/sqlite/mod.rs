@@ -778,4 +778,33 @@ mod tests {
             Err(StoreError::SchemaTooNew { found: 99, .. })
         ));
     }
+
+    #[tokio::test]
+    async fn a_full_disk_is_unavailable_and_the_store_works_again_once_there_is_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("wire.sqlite3")).unwrap();
+        store.put(story("a")).await.unwrap();
+        // The file may not grow: what SQLite reports when the disk is full.
+        let set_room = |pages: Option<i64>| {
+            let conn = store.inner.writer.lock().unwrap();
+            let now: i64 = conn
+                .pragma_query_value(None, "page_count", |r| r.get(0))
+                .unwrap();
+            conn.pragma_update(None, "max_page_count", pages.unwrap_or(now))
+                .unwrap();
+        };
+        set_room(None);
+        let mut big = story("b");
+        big.content_html = Some(format!("<p>{}</p>", "x".repeat(64 * 1024)));
+        let err = store.put(big.clone()).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "SQLite error: database or disk is full",
+            "SQLITE_FULL expected"
+        );
+        assert!(err.is_unavailable(), "disk full is transient: {err}");
+        set_room(Some(1 << 30));
+        store.put(big).await.unwrap();
+        assert_eq!(store.categories().await.unwrap()[0].articles, 2);
+    }
 }
