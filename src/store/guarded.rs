@@ -74,9 +74,9 @@ impl Guarded {
             .map(|_| ())
     }
 
-    /// Probes the store every `every` while it is down, or when no call has reached it for
-    /// that long, so that readiness follows the store even without traffic: an outage is
-    /// noticed and the end of one is seen within about `every`.
+    /// Probes the store every `every` (one indexed single-row read), so that readiness
+    /// follows the store even without traffic: an outage is noticed within about `every` plus
+    /// the probe's deadline, and its end within about `every`.
     pub async fn watch(self: Arc<Self>, every: Duration) {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
