@@ -27,6 +27,8 @@ ENV WIREFEED_CONFIG=/etc/wirefeed/wirefeed.toml \
 USER 10001:10001
 VOLUME ["/var/lib/wirefeed"]
 EXPOSE 8080
+# Liveness: the process runs (restart it if not). Whether to send it traffic is /readyz, which
+# is 503 while the database is unreachable: load balancers and Varnish probe that instead.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
     CMD ["curl", "-fsS", "http://127.0.0.1:8080/healthz"]
 ENTRYPOINT ["/usr/local/bin/wirefeed"]

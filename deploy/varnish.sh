@@ -61,7 +61,7 @@ for replica in a b; do
         WIREFEED_DATA_DIR=$work/data-$replica WIREFEED_INGEST_TOKEN=$TOKEN \
         "$bin" serve >"$work/$replica.out" 2>"$work/$replica.err" &
     pids+=($!)
-    for _ in $(seq 100); do curl -fs "http://$addr/healthz" >/dev/null && break; sleep 0.1; done
+    for _ in $(seq 100); do curl -fs "http://$addr/readyz" >/dev/null && break; sleep 0.1; done
 done
 
 sed -e "s/\"wirefeed-a\"/\"${A%:*}\"/; s/\"wirefeed-b\"/\"${B%:*}\"/" \

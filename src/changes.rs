@@ -106,8 +106,13 @@ impl ChangeBus {
                 () = wake.notified() => {}
                 () = shutdown.recv() => return,
             }
-            if let Err(e) = self.catch_up().await {
-                tracing::warn!(error = %e, "cannot read the change sequence; will retry");
+            match self.catch_up().await {
+                Ok(()) => {}
+                // An outage is logged once by the store's health tracker.
+                Err(e) if e.is_unavailable() => {
+                    tracing::debug!(error = %e, "cannot read the change sequence; will retry");
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read the change sequence; will retry"),
             }
         }
     }

@@ -130,6 +130,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn init_logging(filter: &str, format: LogFormat) {
     // The filter was checked when the config was loaded.
     let filter = tracing_subscriber::EnvFilter::new(filter);
+    let mut filter = filter;
+    // deadpool warns once per pooled connection when the database goes away; the store's
+    // health tracker says it once. Its lines stay available with an explicit filter.
+    if !filter.to_string().contains("deadpool") {
+        filter = filter.add_directive("deadpool=error".parse().expect("a valid directive"));
+    }
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -145,7 +151,17 @@ fn init_logging(filter: &str, format: LogFormat) {
     }
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<store::Opened> {
+/// Where the store is, for messages (without a password).
+fn store_place(config: &Config) -> String {
+    match &config.store_url {
+        // A StoreUrl shows no password in any spelling.
+        Some(url) => format!("{url} (schema {})", config.store_schema.as_str()),
+        None => config.sqlite_path().display().to_string(),
+    }
+}
+
+/// Opens the store without waiting for a database server (see [`store::open_lazily`]).
+fn open_store_lazily(config: &Config) -> anyhow::Result<store::Opened> {
     if config.store_url.is_none() {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
@@ -154,17 +170,23 @@ async fn open_store(config: &Config) -> anyhow::Result<store::Opened> {
             )
         })?;
     }
-    let place = match &config.store_url {
-        Some(url) => format!("{url} (schema {})", config.store_schema.as_str()),
-        None => config.sqlite_path().display().to_string(),
-    };
-    store::open(
+    store::open_lazily(
         config.store_url.as_ref().map(StoreUrl::expose),
         config.store_schema.as_str(),
         &config.sqlite_path(),
+        Duration::from_millis(config.store_timeout_ms.max(1)),
     )
-    .await
-    .with_context(|| format!("could not open the store at {place}"))
+    .with_context(|| format!("could not open the store at {}", store_place(config)))
+}
+
+/// Opens and readies the store, for commands that need it at once (import).
+async fn open_store(config: &Config) -> anyhow::Result<store::Opened> {
+    let opened = open_store_lazily(config)?;
+    opened
+        .prepare()
+        .await
+        .with_context(|| format!("could not open the store at {}", store_place(config)))?;
+    Ok(opened)
 }
 
 fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
@@ -176,10 +198,11 @@ fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(&config)?;
-    let store::Opened {
-        store,
-        listener: changes,
-    } = open_store(&config).await?;
+    // Opened without waiting for a database server: start-up reaches it below, after the port
+    // is open, so that /healthz answers and /readyz says what is awaited.
+    let opened = open_store_lazily(&config)?;
+    let store = Arc::clone(&opened.store);
+    let deadline = Duration::from_millis(config.store_timeout_ms.max(1));
     crate::http::sendfile::keep_bodies_in(&config.data_dir);
     if let Some(open_files) = crate::http::sendfile::raise_open_files_limit() {
         if open_files < config.max_connections as u64 + 1024 {
@@ -219,50 +242,30 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         let names: Vec<&str> = tokens.iter().map(|(name, _)| name.as_str()).collect();
         tracing::info!(tokens = ?names, "the ingest API is on at /api/articles");
     }
-    let cache = Arc::new(FeedCache::new(
-        Arc::clone(&store),
-        catalog.clone(),
-        site.clone(),
-        cache::Options {
-            max_bytes: config.cache_max_bytes,
-            tombstone_retention: chrono::Duration::days(i64::from(config.tombstone_days)),
-            withdrawal: crate::model::Withdrawal::default(),
-            identity_body: if config.sendfile {
-                crate::http::sendfile::sendable
-            } else {
-                bytes::Bytes::copy_from_slice
+    let cache = Arc::new(
+        FeedCache::new(
+            Arc::clone(&store),
+            catalog.clone(),
+            site.clone(),
+            cache::Options {
+                max_bytes: config.cache_max_bytes,
+                tombstone_retention: chrono::Duration::days(i64::from(config.tombstone_days)),
+                withdrawal: crate::model::Withdrawal::default(),
+                identity_body: if config.sendfile {
+                    crate::http::sendfile::sendable
+                } else {
+                    bytes::Bytes::copy_from_slice
+                },
             },
-        },
-    ));
+        )
+        .with_build_deadline(deadline * 2)
+        .with_health(Arc::clone(&opened.health)),
+    );
     let bus = Arc::new(ChangeBus::new(
         Arc::clone(&store),
         vec![Arc::clone(&cache) as Arc<dyn crate::changes::Follower>],
     ));
-    if let Err(e) = bus.start_at_current().await {
-        tracing::error!(error = %e, "cannot read the change sequence; following it from the start");
-    }
-    let trigger = Trigger::new();
-    let mut background = tokio::task::JoinSet::new();
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let every = match changes {
-        Some((pg, schema)) => {
-            background.spawn(listen::listen(pg, schema, Arc::clone(&wake)));
-            WATCH_EVERY_WITH_NOTIFY
-        }
-        None => WATCH_EVERY,
-    };
-    // Subscribed before any write, so the hub misses none.
-    let hub_changes = bus.subscribe();
-    background.spawn(Arc::clone(&bus).run(every, wake, trigger.subscribe()));
     let desk = Arc::new(Desk::new(Arc::clone(&store), Arc::clone(&bus)));
-    if config.load_sample {
-        if let Some(counts) = sample::load_if_empty(&desk).await? {
-            tracing::info!(
-                stories = counts.created,
-                "loaded the sample wire into the empty store"
-            );
-        }
-    }
     let hub = match role {
         None => None,
         Some(role) => {
@@ -281,48 +284,77 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 allowed_networks: config.websub_allowed_networks.0.clone(),
             };
             let hub = websub::Hub::new(role, hub_config, Arc::clone(&store), Arc::clone(&cache))?;
-            background.spawn(Arc::clone(&hub).run(hub_changes, trigger.subscribe()));
             tracing::info!(hub = site.hub_url().unwrap_or_default(), "WebSub is on");
             Some(hub)
         }
     };
     let audience = Arc::new(crate::audience::Audience::new(Arc::clone(&store)));
-    background.spawn(Arc::clone(&audience).run(trigger.subscribe()));
+    let mut metrics =
+        crate::metrics::Metrics::new(Arc::clone(&cache), hub.clone(), Arc::clone(&audience));
+    metrics.watch_store(Arc::clone(&opened.health));
     let app = Arc::new(App {
-        metrics: crate::metrics::Metrics::new(
-            Arc::clone(&cache),
-            hub.clone(),
-            Arc::clone(&audience),
-        ),
-        audience,
+        metrics,
+        audience: Arc::clone(&audience),
         store,
-        desk,
+        desk: Arc::clone(&desk),
         deltas: config.deltas,
         catalog,
         site,
         cache,
-        hub,
+        hub: hub.clone(),
         tokens: Tokens::new(tokens),
         max_body_bytes: config.max_body_bytes,
         poll_limiter: PollLimiter::per_minute(config.poll_limit_per_minute),
+        health: Arc::clone(&opened.health),
+        deadline: deadline * 2,
     });
-    // Scripts and tests read this line to learn the port when listening on port 0.
-    println!(
-        "wirefeed listening on http://{bound} (public URL {})",
-        public_url.as_str()
-    );
     let limits = server::Limits {
         header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
         request_timeout: Duration::from_secs(config.request_timeout_secs),
         max_connections: config.max_connections,
         max_header_bytes: config.max_header_bytes,
     };
-    server::run(listeners, app, limits, shutdown_signal())
+    let trigger = Trigger::new();
+    let background = Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
+    let (failed, start_up_failed) = tokio::sync::oneshot::channel();
+    tokio::spawn(start_up(StartUp {
+        opened,
+        place: store_place(&config),
+        attempts: config.store_start_attempts,
+        load_sample: config.load_sample,
+        bus,
+        desk,
+        hub,
+        audience,
+        failed,
+        trigger: trigger.subscribe(),
+        background: Arc::clone(&background),
+    }));
+    // Scripts and tests read this line to learn the port when listening on port 0.
+    println!(
+        "wirefeed listening on http://{bound} (public URL {})",
+        public_url.as_str()
+    );
+    let failure = Arc::new(std::sync::Mutex::new(None));
+    let stop = {
+        let failure = Arc::clone(&failure);
+        async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                Ok(e) = start_up_failed => {
+                    *failure.lock().expect("failure lock") = Some(e);
+                }
+            }
+        }
+    };
+    server::run(listeners, app, limits, stop)
         .await
         .context("could not start the HTTP threads")?;
-    // Requests are drained; now every background task finishes what it holds.
+    // Requests are drained; now every background task finishes what it holds (reader counts
+    // are flushed, the hub stops taking changes) within a bounded grace period.
     trigger.fire();
     let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        let mut background = background.lock().await;
         while background.join_next().await.is_some() {}
     })
     .await;
@@ -332,7 +364,106 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             "background work did not finish within the shutdown grace period"
         );
     }
+    if let Some(e) = failure.lock().expect("failure lock").take() {
+        return Err(e);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What start-up does once the port is open.
+struct StartUp {
+    opened: store::Opened,
+    place: String,
+    attempts: u32,
+    load_sample: bool,
+    bus: Arc<ChangeBus>,
+    desk: Arc<Desk>,
+    hub: Option<Arc<websub::Hub>>,
+    audience: Arc<crate::audience::Audience>,
+    /// Told why, when start-up gives up (the server then stops and exits 1).
+    failed: tokio::sync::oneshot::Sender<anyhow::Error>,
+    trigger: crate::shutdown::Shutdown,
+    /// Every background task, awaited at shutdown.
+    background: Arc<tokio::sync::Mutex<tokio::task::JoinSet<()>>>,
+}
+
+/// First pause between attempts to reach the store at start-up, and the longest.
+const START_BACKOFF: Duration = Duration::from_millis(250);
+const START_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How often the store is probed for readiness.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// Reaches and migrates the store (retrying with backoff while it cannot be reached, one log
+/// line per attempt), loads the sample, starts following changes and the background work,
+/// then marks the server ready.
+async fn start_up(s: StartUp) {
+    let mut backoff = START_BACKOFF;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match s.opened.prepare().await {
+            Ok(()) => break,
+            Err(e) if e.is_unavailable() && (s.attempts == 0 || attempt < s.attempts) => {
+                tracing::warn!(
+                    attempt,
+                    error = %e,
+                    retry_in = ?backoff,
+                    "waiting for the store at {}",
+                    s.place
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(START_BACKOFF_MAX);
+            }
+            Err(e) => {
+                let e = anyhow::Error::new(e)
+                    .context(format!("could not open the store at {}", s.place));
+                tracing::error!(error = format!("{e:#}"), "giving up");
+                let _ = s.failed.send(e);
+                return;
+            }
+        }
+    }
+    if attempt > 1 {
+        tracing::info!(attempt, "reached the store at {}", s.place);
+    }
+    if let Err(e) = s.bus.start_at_current().await {
+        tracing::error!(error = %e, "cannot read the change sequence; following it from the start");
+    }
+    // Subscribed before any write, so the hub misses none.
+    let hub_changes = s.bus.subscribe();
+    if s.load_sample {
+        match sample::load_if_empty(&s.desk).await {
+            Ok(Some(counts)) => tracing::info!(
+                stories = counts.created,
+                "loaded the sample wire into the empty store"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not load the sample wire"),
+        }
+    }
+    let mut background = s.background.lock().await;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let every = match s.opened.listener {
+        Some((pg, schema)) => {
+            s.opened.health.set_listener(false);
+            background.spawn(listen::listen(
+                pg,
+                schema,
+                Arc::clone(&wake),
+                Arc::clone(&s.opened.health),
+            ));
+            WATCH_EVERY_WITH_NOTIFY
+        }
+        None => WATCH_EVERY,
+    };
+    background.spawn(Arc::clone(&s.bus).run(every, wake, s.trigger.clone()));
+    if let Some(hub) = s.hub {
+        background.spawn(hub.run(hub_changes, s.trigger.clone()));
+    }
+    background.spawn(s.audience.run(s.trigger.clone()));
+    tokio::spawn(Arc::clone(&s.opened.guarded).watch(PROBE_EVERY));
+    s.opened.health.mark_started();
+    tracing::info!("ready: serving everything");
 }
 
 async fn shutdown_signal() {

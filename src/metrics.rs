@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 
 use crate::audience::Audience;
 use crate::cache::FeedCache;
+use crate::store::health::Health;
 use crate::websub::Hub;
 
 /// The `Content-Type` of the Prometheus text format.
@@ -88,6 +89,13 @@ impl Metrics {
             feed_not_modified,
             ingest,
         }
+    }
+
+    /// Adds the store's state to what is served: whether it is reachable, whether the server
+    /// is ready, the change listener's state, errors by kind and outages.
+    pub fn watch_store(&mut self, health: Arc<Health>) {
+        self.registry
+            .register_collector(Box::new(StoreCollector(health)));
     }
 
     /// Counts one answered request.
@@ -265,5 +273,66 @@ impl Collector for HubCollector {
             counter(&mut encoder, name, help, value)?;
         }
         Ok(())
+    }
+}
+
+/// The store's health.
+struct StoreCollector(Arc<Health>);
+
+impl std::fmt::Debug for StoreCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreCollector")
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+impl Collector for StoreCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let health = &self.0;
+        gauge(
+            &mut encoder,
+            "store_up",
+            "1 while the last store call reached the store, 0 during an outage",
+            f64::from(u8::from(health.store_up())),
+        )?;
+        gauge(
+            &mut encoder,
+            "ready",
+            "1 when /readyz answers 200",
+            f64::from(u8::from(health.readiness().is_ok())),
+        )?;
+        if let Some(up) = health.listener_up() {
+            gauge(
+                &mut encoder,
+                "store_listener_up",
+                "1 while the PostgreSQL change listener is connected",
+                f64::from(u8::from(up)),
+            )?;
+        }
+        counter(
+            &mut encoder,
+            "store_outages",
+            "Times the store went from reachable to unreachable",
+            health.outages.load(Relaxed),
+        )?;
+        let errors = Family::<KindLabels, Counter>::default();
+        for (kind, value) in [
+            ("timeout", health.timeouts.load(Relaxed)),
+            ("unavailable", health.unavailable.load(Relaxed)),
+            ("other", health.other_errors.load(Relaxed)),
+        ] {
+            errors.get_or_create(&KindLabels { kind }).inc_by(value);
+        }
+        errors.encode(encoder.encode_descriptor(
+            "store_errors",
+            "Store calls that failed: timeout (past store_timeout_ms), unavailable (unreachable, busy, disk full), other",
+            None,
+            errors.metric_type(),
+        )?)
     }
 }

@@ -12,8 +12,11 @@ vcl 4.1;
 
 import directors;
 
-probe healthz {
-    .url = "/healthz";
+# Readiness, not liveness: a replica that cannot reach the database (or has not finished
+# starting) answers /readyz 503, and Varnish sends its misses to the other replica; /healthz
+# only says the process runs.
+probe readyz {
+    .url = "/readyz";
     .interval = 2s;
     .timeout = 1s;
     .window = 3;
@@ -23,13 +26,13 @@ probe healthz {
 backend replica_a {
     .host = "wirefeed-a";
     .port = "8080";
-    .probe = healthz;
+    .probe = readyz;
 }
 
 backend replica_b {
     .host = "wirefeed-b";
     .port = "8080";
-    .probe = healthz;
+    .probe = readyz;
 }
 
 sub vcl_init {
@@ -41,7 +44,7 @@ sub vcl_init {
 sub vcl_recv {
     set req.backend_hint = replicas.backend();
     # Publishing, the operator's counters and health checks always reach a replica.
-    if (req.url ~ "^/api/" || req.url ~ "^/metrics" || req.url ~ "^/healthz") {
+    if (req.url ~ "^/api/" || req.url ~ "^/metrics" || req.url ~ "^/(healthz|readyz)") {
         return (pass);
     }
     # Feeds and pages are public: a cookie or an Authorization header must not make them
@@ -51,6 +54,11 @@ sub vcl_recv {
 }
 
 sub vcl_backend_response {
+    # A replica that cannot reach the database answers 503 with Retry-After: while a stale copy
+    # is in grace, keep serving it instead of the error.
+    if (beresp.status >= 500 && bereq.is_bgfetch) {
+        return (abandon);
+    }
     # Keep an expired copy for a day after its TTL and grace, so that the next fetch is a
     # conditional request (If-None-Match / If-Modified-Since) that a replica answers 304.
     set beresp.keep = 1d;

@@ -16,7 +16,7 @@ mod stats;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -80,6 +80,13 @@ pub struct FeedCache {
     site: Site,
     options: Options,
     pub stats: Stats,
+    /// Stale-if-error: the last good version of each feed invalidated since, served while
+    /// building its successor fails for want of the store.
+    last_good: moka::sync::Cache<FeedKey, Arc<Rendered>>,
+    /// Longest a build may take, when set.
+    build_deadline: Option<Duration>,
+    /// The store's health: during a known outage the last good version is served at once.
+    health: Option<Arc<crate::store::health::Health>>,
 }
 
 #[derive(Default)]
@@ -115,10 +122,11 @@ struct Gathered {
 impl FeedCache {
     pub fn new(store: Arc<dyn Store>, catalog: Catalog, site: Site, options: Options) -> Self {
         let stats = Stats::default();
+        let max_bytes = options.max_bytes;
         let evictions = Arc::clone(&stats.evictions);
         Self {
             entries: moka::future::Cache::builder()
-                .max_capacity(options.max_bytes)
+                .max_capacity(max_bytes)
                 .weigher(|_key: &FeedKey, value: &Arc<Rendered>| value.weight())
                 .eviction_listener(move |_key, _value, cause| {
                     if cause == moka::notification::RemovalCause::Size {
@@ -134,7 +142,27 @@ impl FeedCache {
             site,
             options,
             stats,
+            last_good: moka::sync::Cache::builder()
+                .max_capacity(max_bytes / 2)
+                .weigher(|_key: &FeedKey, value: &Arc<Rendered>| value.weight())
+                .build(),
+            build_deadline: None,
+            health: None,
         }
+    }
+
+    /// During an outage `health` knows of, a feed with a last good version is answered with
+    /// it at once instead of after a failed build.
+    pub fn with_health(mut self, health: Arc<crate::store::health::Health>) -> Self {
+        self.health = Some(health);
+        self
+    }
+
+    /// Bounds every build (a miss) in time: past `deadline` the request gets the last good
+    /// version when there is one, or an error.
+    pub fn with_build_deadline(mut self, deadline: Duration) -> Self {
+        self.build_deadline = Some(deadline);
+        self
     }
 
     /// The current version of a document: from memory, or built once however many ask.
@@ -145,7 +173,41 @@ impl FeedCache {
         }
         Stats::bump(&self.stats.misses);
         // Boxed, so the future of a hit stays small: a miss holds a whole render.
-        Box::pin(self.miss(key)).await
+        Box::pin(self.miss_or_stale(key)).await
+    }
+
+    /// A miss, bounded by the build deadline; when the store fails or is too slow, the last
+    /// good version (with its own validators) if the feed had one.
+    async fn miss_or_stale(&self, key: &FeedKey) -> Result<Arc<Rendered>, Arc<CacheError>> {
+        if self.health.as_ref().is_some_and(|h| !h.store_up()) {
+            if let Some(stale) = self.last_good.get(key) {
+                Stats::bump(&self.stats.stale_served);
+                return Ok(stale);
+            }
+        }
+        let built = match self.build_deadline {
+            Some(deadline) => tokio::time::timeout(deadline, self.miss(key))
+                .await
+                .unwrap_or_else(|_| Err(Arc::new(StoreError::Timeout(deadline).into()))),
+            None => self.miss(key).await,
+        };
+        match built {
+            Ok(entry) => {
+                self.last_good.invalidate(key);
+                Ok(entry)
+            }
+            Err(e) if matches!(&*e, CacheError::Store(s) if !s.is_internal()) => {
+                match self.last_good.get(key) {
+                    Some(stale) => {
+                        Stats::bump(&self.stats.stale_served);
+                        tracing::debug!(error = %e, slug = key.slug, "served the last good version");
+                        Ok(stale)
+                    }
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn miss(&self, key: &FeedKey) -> Result<Arc<Rendered>, Arc<CacheError>> {
@@ -335,7 +397,7 @@ impl Follower for FeedCache {
                 *floor = (*floor).max(seq);
             }
         }
-        let stale: Vec<Arc<FeedKey>> = self
+        let stale: Vec<(Arc<FeedKey>, Arc<Rendered>)> = self
             .entries
             .iter()
             .filter(|(_, entry)| {
@@ -345,9 +407,9 @@ impl Follower for FeedCache {
                         .iter()
                         .any(|c| entry.def.selection.covers(c))
             })
-            .map(|(key, _)| key)
             .collect();
-        for key in stale {
+        for (key, entry) in stale {
+            self.last_good.insert(FeedKey::clone(&key), entry);
             self.entries.invalidate(key.as_ref()).await;
             Stats::bump(&self.stats.invalidations);
         }

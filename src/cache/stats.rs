@@ -13,6 +13,8 @@ pub struct Stats {
     pub compressions: AtomicU64,
     pub store_reads: AtomicU64,
     pub invalidations: AtomicU64,
+    /// Requests answered with the last good version because the rebuild failed.
+    pub stale_served: AtomicU64,
     /// Entries dropped to stay within `cache_max_bytes`.
     pub evictions: Arc<AtomicU64>,
     /// Render and compression time of each build, in seconds.
@@ -28,6 +30,7 @@ impl Default for Stats {
             compressions: AtomicU64::new(0),
             store_reads: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
+            stale_served: AtomicU64::new(0),
             evictions: Arc::new(AtomicU64::new(0)),
             // 50 µs to about 1.6 s.
             render_seconds: prometheus_client::metrics::histogram::Histogram::new(
@@ -52,6 +55,7 @@ pub struct Counts {
     pub compressions: u64,
     pub store_reads: u64,
     pub invalidations: u64,
+    pub stale_served: u64,
     pub evictions: u64,
 }
 
@@ -65,6 +69,7 @@ impl Stats {
             compressions: get(&self.compressions),
             store_reads: get(&self.store_reads),
             invalidations: get(&self.invalidations),
+            stale_served: get(&self.stale_served),
             evictions: get(&self.evictions),
         }
     }

@@ -150,6 +150,13 @@ settings! {
     /// PostgreSQL schema holding the store's tables (created if missing).
     store_schema: SchemaName = "public", example "wirefeed";
 
+    /// Deadline of each store call, in milliseconds (also the PostgreSQL statement timeout).
+    store_timeout_ms: u64 = "5000", example "3000",
+        check between(1, 600_000, "0 would fail every store call");
+
+    /// Attempts to reach the store at start-up before giving up; 0 retries for ever.
+    store_start_attempts: u32 = "0", example "10";
+
     /// Most bytes of rendered feeds kept in memory.
     cache_max_bytes: u64 = "268435456", example "1048576";
 

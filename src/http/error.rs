@@ -1,5 +1,10 @@
 //! The one place where errors become HTTP status codes and bodies. Internal details are
 //! logged, never sent: a client sees what it can act on.
+//!
+//! A store that cannot be reached or does not answer in time is never a 500: it is a 503 with
+//! `Retry-After`, as problem+json (feeds, the API) or as an HTML page (pages), so that a CDN
+//! can serve a stale copy and a client knows when to try again. Outages are logged once by the
+//! store's health tracker (`store::health`); the requests that fail during one only at DEBUG.
 
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
@@ -36,6 +41,9 @@ pub enum HttpError {
     Unauthorized(Problem, Option<&'static str>),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The store is unavailable (or the server is still starting): 503 with Retry-After.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
     #[error(transparent)]
@@ -59,12 +67,57 @@ impl From<Arc<CacheError>> for HttpError {
             CacheError::NoSuchPart(slug) => {
                 HttpError::NotFound(format!("The feed “{slug}” has no such page or archive."))
             }
+            CacheError::Store(store) if !store.is_internal() => {
+                HttpError::Unavailable(store.to_string())
+            }
             _ => HttpError::Internal(e.to_string()),
         }
     }
 }
 
+/// Seconds a client is asked to wait before retrying a request the store could not serve.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
+/// A 503 problem+json with Retry-After.
+fn unavailable(detail: &str) -> Response<Body> {
+    let mut r = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service unavailable",
+        detail,
+    )
+    .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    r
+}
+
 impl HttpError {
+    /// Whether this is a 503 the client should retry: the store is away, or too slow.
+    fn is_unavailable(&self) -> bool {
+        match self {
+            HttpError::Store(e) => !e.is_internal(),
+            HttpError::Unavailable(_) | HttpError::TooSlow => true,
+            _ => false,
+        }
+    }
+
+    /// The response for an HTML page: a 503 is an HTML page too (with Retry-After); anything
+    /// else as [`HttpError::into_response`].
+    pub fn into_page_response(self, site: &Site) -> Response<Body> {
+        if !self.is_unavailable() {
+            return self.into_response(site);
+        }
+        tracing::debug!(error = %self, "a page could not be served; answered 503");
+        let mut r = response::bytes(
+            StatusCode::SERVICE_UNAVAILABLE,
+            response::HTML,
+            crate::render::html::unavailable(site),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        r
+    }
+
     pub fn into_response(self, site: &Site) -> Response<Body> {
         match self {
             HttpError::NotFound(what) => response::bytes(
@@ -82,13 +135,23 @@ impl HttpError {
                     .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
                 r
             }
-            HttpError::Store(e) => {
+            HttpError::Store(e) if e.is_internal() => {
                 tracing::error!(error = %e, "store error while serving a request");
-                response::bytes(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    response::TEXT,
-                    "The article store is unavailable; try again shortly.\n",
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal server error",
+                    "The article store holds something this server cannot read.",
                 )
+                .into_response()
+            }
+            HttpError::Store(e) => {
+                // The store's health tracker logs the outage once.
+                tracing::debug!(error = %e, "store error while serving a request; answered 503");
+                unavailable("The article store is unavailable; try again shortly.")
+            }
+            HttpError::Unavailable(e) => {
+                tracing::debug!(error = %e, "answered 503");
+                unavailable("The article store is unavailable; try again shortly.")
             }
             HttpError::Gone(what) => response::bytes(
                 StatusCode::GONE,
@@ -130,16 +193,7 @@ impl HttpError {
                 );
                 r
             }
-            HttpError::TooSlow => {
-                let mut r = response::bytes(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    response::TEXT,
-                    "The request took too long; try again.\n",
-                );
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-                r
-            }
+            HttpError::TooSlow => unavailable("The request took too long; try again."),
             HttpError::NotAcceptable => response::bytes(
                 StatusCode::NOT_ACCEPTABLE,
                 response::TEXT,
@@ -185,5 +239,62 @@ impl HttpError {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site() -> Site {
+        Site::new("http://127.0.0.1", "Wirefeed", "127.0.0.1,2026")
+    }
+
+    fn disk_full() -> StoreError {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some("database or disk is full".into()),
+        ))
+    }
+
+    #[test]
+    fn an_unavailable_store_is_a_503_problem_with_retry_after_never_a_500() {
+        for e in [
+            StoreError::Timeout(std::time::Duration::from_secs(5)),
+            StoreError::Unavailable("connection refused".into()),
+            StoreError::Pool("timed out waiting for a connection".into()),
+            StoreError::Postgres("relation does not exist".into()),
+            disk_full(),
+        ] {
+            let r = HttpError::Store(e).into_response(&site());
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                r.headers()[header::CONTENT_TYPE],
+                "application/problem+json"
+            );
+            assert_eq!(r.headers()[header::RETRY_AFTER], "5");
+        }
+        let cached = Arc::new(CacheError::Store(StoreError::Timeout(
+            std::time::Duration::from_secs(1),
+        )));
+        let r = HttpError::from(cached).into_response(&site());
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "5");
+    }
+
+    #[test]
+    fn disk_full_is_unavailable() {
+        assert!(disk_full().is_unavailable());
+    }
+
+    #[test]
+    fn pages_get_an_html_503_and_a_damaged_store_is_a_500() {
+        let r = HttpError::Store(StoreError::Timeout(std::time::Duration::from_secs(1)))
+            .into_page_response(&site());
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], response::HTML);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "5");
+        let r = HttpError::Store(StoreError::Corrupt("bad".into())).into_page_response(&site());
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

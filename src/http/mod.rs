@@ -54,6 +54,11 @@ pub struct App {
     pub max_body_bytes: u64,
     /// Limit on unconditional polls per client per feed, when configured.
     pub poll_limiter: Option<politeness::PollLimiter>,
+    /// Whether the store answers and start-up has finished, for `/readyz`.
+    pub health: Arc<crate::store::health::Health>,
+    /// Longest a page or a feed built afresh may take (each store call has its own, shorter
+    /// deadline); beyond it the request is answered 503.
+    pub deadline: std::time::Duration,
 }
 
 /// The peer address of a request's connection, kept in the request's extensions.

@@ -19,6 +19,8 @@ pub enum Route {
     /// The built-in WebSub hub.
     Hub,
     Health,
+    /// `/readyz`: whether this replica can serve everything.
+    Ready,
     Metrics,
     /// `/api/stats`: readers per feed per day.
     Stats,
@@ -44,6 +46,7 @@ impl Route {
             Route::Opml => "opml",
             Route::Hub => "hub",
             Route::Health => "health",
+            Route::Ready => "ready",
             Route::Metrics => "metrics",
             Route::Api(_) => "api",
             Route::Stats => "stats",
@@ -57,6 +60,7 @@ impl Route {
             "/" => return Route::Index,
             "/feeds.opml" => return Route::Opml,
             "/healthz" => return Route::Health,
+            "/readyz" => return Route::Ready,
             "/hub" => return Route::Hub,
             "/metrics" => return Route::Metrics,
             "/api/articles" => return Route::Api(None),

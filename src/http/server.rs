@@ -214,9 +214,10 @@ async fn catching(work: impl Future<Output = Response<Body>>) -> Response<Body> 
     }
 }
 
-/// Bounds a request that reads a body (the ingest API) in time, so a client trickling its body
-/// cannot hold a handler forever. Feed and page requests are not wrapped: they read no body,
-/// and a timer per request would cost a quarter of the cache-hit throughput.
+/// Bounds a request in time: one that reads a body (the ingest API), so a client trickling its
+/// body cannot hold a handler forever, and pages, so a slow store cannot hold one either. Feed
+/// polls are not wrapped (a timer per request would cost a quarter of the cache-hit
+/// throughput): the cache bounds a feed's build instead.
 async fn within(
     timeout: Duration,
     work: impl Future<Output = Result<Response<Body>, HttpError>>,
@@ -289,6 +290,25 @@ async fn answer(
     timeout: Duration,
 ) -> Response<Body> {
     let head = request.method() == Method::HEAD;
+    let page = matches!(route, Route::Index | Route::Category(_) | Route::Article(_));
+    // Until start-up has finished (the store reached, migrated, followed) only liveness,
+    // readiness and metrics answer; other requests wait for it a moment, then get a 503.
+    if !app.health.started()
+        && !matches!(route, Route::Health | Route::Ready | Route::Metrics)
+        && !Box::pin(app.health.wait_started(app.deadline)).await
+    {
+        let e = HttpError::Unavailable("still starting: the store is not ready".to_owned());
+        let response = if page {
+            e.into_page_response(&app.site)
+        } else {
+            e.into_response(&app.site)
+        };
+        return if head {
+            response::without_body(response)
+        } else {
+            response
+        };
+    }
     // Every route but feeds is boxed, so the future of a feed poll stays small: hyper moves
     // it into place on every request.
     let result = match route {
@@ -297,7 +317,13 @@ async fn answer(
         route if request.method() == Method::GET || head => route_get(app, &request, route).await,
         _ => Err(HttpError::MethodNotAllowed),
     };
-    let response = result.unwrap_or_else(|e| e.into_response(&app.site));
+    let response = result.unwrap_or_else(|e| {
+        if page {
+            e.into_page_response(&app.site)
+        } else {
+            e.into_response(&app.site)
+        }
+    });
     if head {
         response::without_body(response)
     } else {
@@ -305,15 +331,43 @@ async fn answer(
     }
 }
 
+/// `/readyz`: 200 when this replica can serve everything; 503 with a short reason while the
+/// store is unreachable, the change listener is away, or start-up has not finished.
+fn ready(app: &App) -> Response<Body> {
+    let mut response = match app.health.readiness() {
+        Ok(()) => response::bytes(StatusCode::OK, response::TEXT, "ready\n"),
+        Err(reason) => {
+            let mut r = response::bytes(
+                StatusCode::SERVICE_UNAVAILABLE,
+                response::TEXT,
+                format!("not ready: {reason}\n"),
+            );
+            r.headers_mut().insert(
+                hyper::header::RETRY_AFTER,
+                HeaderValue::from(super::error::RETRY_AFTER_SECS),
+            );
+            r
+        }
+    };
+    response.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
 async fn route_get(
     app: &App,
     request: &Request<Incoming>,
     route: Route,
 ) -> Result<Response<Body>, HttpError> {
+    // Pages read the store on every request: bounded as a whole. Feeds are bounded in the
+    // cache, on a miss only, so that a hit costs no timer.
+    let deadline = app.deadline;
     match route {
-        Route::Index => Box::pin(pages::index(app)).await,
-        Route::Category(slug) => Box::pin(pages::category(app, &slug)).await,
-        Route::Article(id) => Box::pin(pages::article(app, &id)).await,
+        Route::Index => Box::pin(within(deadline, pages::index(app))).await,
+        Route::Category(slug) => Box::pin(within(deadline, pages::category(app, &slug))).await,
+        Route::Article(id) => Box::pin(within(deadline, pages::article(app, &id))).await,
         Route::Feed { slug, format, part } => {
             let part = match (part, feeds::page(request.uri().query())) {
                 (part, None) => part,
@@ -328,14 +382,15 @@ async fn route_get(
             feeds::feed(app, request, &slug, format, part).await
         }
         Route::Metrics => Ok(Box::pin(metrics::render(app)).await),
-        Route::Stats => Box::pin(stats::render(app, request)).await,
-        Route::Admin => Box::pin(admin::render(app, request)).await,
-        Route::Opml => Box::pin(feeds::opml(app)).await,
+        Route::Stats => Box::pin(within(deadline, stats::render(app, request))).await,
+        Route::Admin => Box::pin(within(deadline, admin::render(app, request))).await,
+        Route::Opml => Box::pin(within(deadline, feeds::opml(app))).await,
         Route::Health => Ok(response::bytes(
             hyper::StatusCode::OK,
             response::TEXT,
             "ok\n",
         )),
+        Route::Ready => Ok(ready(app)),
         Route::Api(_) | Route::Hub => {
             unreachable!("the API and the hub are routed before GET-only resources")
         }
@@ -401,5 +456,9 @@ mod tests {
             ));
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()["retry-after"], "5");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
     }
 }

@@ -304,6 +304,17 @@ pub fn not_found(site: &Site, what: &str) -> String {
     })
 }
 
+/// The body of a 503: the store is away for a moment.
+pub fn unavailable(site: &Site) -> String {
+    render(MessagePage {
+        chrome: Chrome::new(site, format!("Unavailable — {}", site.title), "en", &[]),
+        heading: "Back in a moment",
+        message: "The stories cannot be read just now. Please try again in a few seconds."
+            .to_owned(),
+        way_back: "will be back shortly",
+    })
+}
+
 /// The body of a 410: a story that was killed.
 pub fn gone(site: &Site, what: &str) -> String {
     render(MessagePage {

@@ -8,6 +8,8 @@
 //! category it touched (before and after the write); caches and validators are derived from
 //! those. The store knows nothing of HTTP or of feed formats.
 
+pub mod guarded;
+pub mod health;
 pub mod listen;
 pub mod postgres;
 pub mod sqlite;
@@ -151,18 +153,87 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store's worker thread stopped: {0}")]
     Worker(String),
+    /// The store could not be reached or could not do the work just now (connection refused
+    /// or lost, server shutting down, statement or lock timeout, disk full): a retry later
+    /// may succeed.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// The store did not answer within its deadline.
+    #[error("the store did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+}
+
+impl StoreError {
+    /// Whether the store could not be reached or did not answer in time: transient, worth a
+    /// retry, answered 503 with Retry-After, and what marks the store down.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) | StoreError::Timeout(_) | StoreError::Pool(_) => true,
+            StoreError::Sqlite(e) => sqlite_unavailable(e),
+            StoreError::Open { source, .. } => sqlite_unavailable(source),
+            _ => false,
+        }
+    }
+
+    /// Whether what the store holds could not be understood: a bug or a damaged store, not
+    /// something a retry mends (answered 500).
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Corrupt(_) | StoreError::SchemaTooNew { .. } | StoreError::Config(_)
+        )
+    }
+}
+
+/// SQLite errors that say "not now" rather than "never": busy or locked past the busy
+/// timeout, disk full, I/O errors, a file that cannot be opened, an interrupted statement.
+fn sqlite_unavailable(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            DatabaseBusy
+                | DatabaseLocked
+                | DiskFull
+                | SystemIoFailure
+                | CannotOpen
+                | OperationInterrupted
+                | OutOfMemory
+        )
+    )
+}
+
+/// SQLSTATE classes and codes that mean the server cannot do the work now but may later:
+/// connection exceptions (08), insufficient resources (53, disk full among them), operator
+/// intervention (57: shutdown, query cancelled by statement_timeout), lock not available
+/// (55P03, lock_timeout), idle-in-transaction timeout (25P03), serialization failures (40).
+fn postgres_transient(code: &str) -> bool {
+    ["08", "53", "57", "40"]
+        .iter()
+        .any(|class| code.starts_with(class))
+        || code == "55P03"
+        || code == "25P03"
 }
 
 /// tokio-postgres errors print as "db error"; the server's own message is in the source.
+/// Errors without a server message (I/O, a closed connection, a timed-out connect) and
+/// transient SQLSTATEs become [`StoreError::Unavailable`].
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        StoreError::Postgres(match e.as_db_error() {
-            Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-            None => match std::error::Error::source(&e) {
+        match e.as_db_error() {
+            Some(db) => {
+                let message = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+                if postgres_transient(db.code().code()) {
+                    StoreError::Unavailable(message)
+                } else {
+                    StoreError::Postgres(message)
+                }
+            }
+            None => StoreError::Unavailable(match std::error::Error::source(&e) {
                 Some(source) => format!("{e}: {source}"),
                 None => e.to_string(),
-            },
-        })
+            }),
+        }
     }
 }
 
@@ -299,35 +370,86 @@ pub(crate) fn parse_body(body: &str) -> Result<Article, StoreError> {
     Article::from_stored_json(body).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// The deadline of each store call when none is configured (`store_timeout_ms`).
+pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// An opened store, and for PostgreSQL what the change listener needs.
 pub struct Opened {
+    /// The store, each call bounded by the deadline and reported to `health`.
     pub store: Arc<dyn Store>,
+    pub guarded: Arc<guarded::Guarded>,
+    pub health: Arc<health::Health>,
     /// Connection settings and schema to `LISTEN` with (PostgreSQL only).
     pub listener: Option<(tokio_postgres::Config, String)>,
+    /// The PostgreSQL store, to migrate before use.
+    postgres: Option<Arc<postgres::PostgresStore>>,
 }
 
-/// Opens the store the settings name: PostgreSQL for a `postgres://` or `postgresql://` URL,
-/// the embedded SQLite file at `sqlite_path` when there is no URL.
+impl Opened {
+    /// Readies the store: creates or migrates the PostgreSQL schema (the SQLite file was
+    /// migrated when opened). Fails with an error that [`StoreError::is_unavailable`] when
+    /// the database cannot be reached; call again to retry.
+    pub async fn prepare(&self) -> Result<(), StoreError> {
+        let Some(postgres) = &self.postgres else {
+            return Ok(());
+        };
+        let result = postgres.migrate().await;
+        match &result {
+            Ok(()) => self.health.success(),
+            Err(e) => self.health.failure(e),
+        }
+        result
+    }
+}
+
+/// Opens the store the settings name and readies it ([`Opened::prepare`]): PostgreSQL for a
+/// `postgres://` or `postgresql://` URL, the embedded SQLite file at `sqlite_path` when there
+/// is no URL.
 pub async fn open(
     url: Option<&str>,
     schema: &str,
     sqlite_path: &Path,
 ) -> Result<Opened, StoreError> {
-    match url {
-        None => Ok(Opened {
-            store: Arc::new(sqlite::SqliteStore::open(sqlite_path)?),
-            listener: None,
-        }),
+    let opened = open_lazily(url, schema, sqlite_path, DEFAULT_DEADLINE)?;
+    opened.prepare().await?;
+    Ok(opened)
+}
+
+/// Opens the store without waiting for a database server: PostgreSQL connections are made
+/// when first needed, so this succeeds while the database is away; call
+/// [`Opened::prepare`] (until it succeeds) before use. Every store call gets `deadline`.
+pub fn open_lazily(
+    url: Option<&str>,
+    schema: &str,
+    sqlite_path: &Path,
+    deadline: std::time::Duration,
+) -> Result<Opened, StoreError> {
+    let health = Arc::new(health::Health::new());
+    let (inner, listener, postgres): (Arc<dyn Store>, _, _) = match url {
+        None => (
+            Arc::new(sqlite::SqliteStore::open_with(sqlite_path, deadline)?),
+            None,
+            None,
+        ),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let store = postgres::PostgresStore::open(url, schema).await?;
-            let config = postgres::connection_config(url, schema)?;
-            Ok(Opened {
-                store: Arc::new(store),
-                listener: Some((config, schema.to_owned())),
-            })
+            let store = Arc::new(postgres::PostgresStore::new(url, schema, deadline)?);
+            let config = postgres::tuned_config(url, schema, deadline)?;
+            (
+                Arc::clone(&store) as Arc<dyn Store>,
+                Some((config, schema.to_owned())),
+                Some(store),
+            )
         }
-        Some(_) => Err(StoreError::Config(
+        Some(_) => return Err(StoreError::Config(
             "store_url must be a postgres:// or postgresql:// URL; leave it unset for the embedded SQLite store".into(),
         )),
-    }
+    };
+    let guarded = Arc::new(guarded::Guarded::new(inner, Arc::clone(&health), deadline));
+    Ok(Opened {
+        store: Arc::clone(&guarded) as Arc<dyn Store>,
+        guarded,
+        health,
+        listener,
+        postgres,
+    })
 }

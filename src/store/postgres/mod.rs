@@ -157,46 +157,83 @@ const ARTICLE_CACHE_ENTRIES: u64 = 20_000;
 
 pub struct PostgresStore {
     pool: Pool,
+    /// Connection settings, for migrations.
+    config: tokio_postgres::Config,
+    deadline: Duration,
     schema: String,
     /// id → (seq, story): a story read once is not read again until its version changes.
     articles: moka::sync::Cache<String, (i64, Arc<Article>)>,
 }
 
 impl PostgresStore {
-    /// Connects, creates the schema if needed and brings it up to date.
+    /// Connects, creates the schema if needed and brings it up to date, with the default
+    /// deadline ([`super::DEFAULT_DEADLINE`]).
     pub async fn open(url: &str, schema: &str) -> Result<Self, StoreError> {
-        let config = connection_config(url, schema)?;
-        migrate(&config, schema).await?;
+        let store = Self::new(url, schema, super::DEFAULT_DEADLINE)?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The store without touching the database: connections are made when first needed, so
+    /// this succeeds while PostgreSQL is away. Call [`PostgresStore::migrate`] before use.
+    /// `deadline` bounds each statement on the server (`statement_timeout`, `lock_timeout`),
+    /// connecting, and waiting for a pooled connection.
+    pub fn new(url: &str, schema: &str, deadline: Duration) -> Result<Self, StoreError> {
+        let config = tuned_config(url, schema, deadline)?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
+                // A connection goes back to the pool only after work that succeeded on it
+                // (see `Conn`); closed ones are found by `is_closed` when taken out.
                 recycling_method: RecyclingMethod::Fast,
             },
         );
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
-            .wait_timeout(Some(Duration::from_secs(10)))
-            .create_timeout(Some(Duration::from_secs(10)))
+            .wait_timeout(Some(deadline))
+            .create_timeout(Some(deadline))
+            .recycle_timeout(Some(deadline))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Pool(e.to_string()))?;
         Ok(Self {
             pool,
+            config,
+            deadline,
             schema: schema.to_owned(),
             articles: moka::sync::Cache::new(ARTICLE_CACHE_ENTRIES),
         })
+    }
+
+    /// Creates the schema if needed and brings it up to date. Safe to call again, and from
+    /// several replicas at once.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migrate(&self.config, &self.schema, self.deadline).await
     }
 
     pub fn schema(&self) -> &str {
         &self.schema
     }
 
+    #[cfg(test)]
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool
             .get()
             .await
             .map_err(|e| StoreError::Pool(e.to_string()))
+    }
+
+    /// A pooled connection that returns to the pool only if [`Conn::keep`] is called.
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        match self.pool.get().await {
+            Ok(object) => Ok(Conn {
+                object: Some(object),
+                keep: false,
+            }),
+            Err(deadpool_postgres::PoolError::Backend(e)) => Err(e.into()),
+            Err(e) => Err(StoreError::Pool(e.to_string())),
+        }
     }
 
     /// Serialises writers of this schema until the transaction ends.
@@ -210,18 +247,118 @@ impl PostgresStore {
     }
 }
 
-/// Parses the URL and pins every connection to the store's schema.
+/// Parses the URL and pins every connection to the store's schema, with the default deadline.
 pub fn connection_config(url: &str, schema: &str) -> Result<tokio_postgres::Config, StoreError> {
+    tuned_config(url, schema, super::DEFAULT_DEADLINE)
+}
+
+/// TCP keepalive: first probe after this much idleness ...
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+/// ... then one probe this often ...
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+/// ... and the peer is dead after this many unanswered.
+const KEEPALIVE_RETRIES: u32 = 3;
+/// Longest that sent data may stay unacknowledged before the kernel drops the connection.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Parses the URL and pins every connection to the store's schema, with deadlines: connecting
+/// within `deadline`; on the server, each statement within most of it (`statement_timeout`,
+/// so a slow statement fails cleanly before the client gives up), each lock wait within half
+/// (`lock_timeout`, the write lock among them), and a transaction left idle — its client gone
+/// — ended after twice the deadline, so that the write lock it held is released. Dead peers
+/// are found by TCP keepalive on both sides within seconds, not the system's two hours.
+pub fn tuned_config(
+    url: &str,
+    schema: &str,
+    deadline: Duration,
+) -> Result<tokio_postgres::Config, StoreError> {
     check_schema_name(schema)?;
     let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|e: tokio_postgres::Error| StoreError::Config(e.to_string()))?;
-    config.options(format!("-c search_path={schema}"));
+    let ms = deadline.as_millis().max(1);
+    config.options(format!(
+        "-c search_path={schema} -c statement_timeout={} -c lock_timeout={} \
+         -c idle_in_transaction_session_timeout={} -c tcp_keepalives_idle={} \
+         -c tcp_keepalives_interval={} -c tcp_keepalives_count={KEEPALIVE_RETRIES}",
+        (ms * 4 / 5).max(1),
+        (ms / 2).max(1),
+        (ms * 2).max(1000),
+        KEEPALIVE_IDLE.as_secs(),
+        KEEPALIVE_INTERVAL.as_secs(),
+    ));
     if config.get_application_name().is_none() {
         config.application_name("wirefeed");
     }
-    config.connect_timeout(Duration::from_secs(10));
+    config
+        .connect_timeout(deadline)
+        .keepalives(true)
+        .keepalives_idle(KEEPALIVE_IDLE)
+        .keepalives_interval(KEEPALIVE_INTERVAL)
+        .keepalives_retries(KEEPALIVE_RETRIES)
+        .tcp_user_timeout(TCP_USER_TIMEOUT);
     Ok(config)
+}
+
+/// A pooled connection that goes back to the pool only when the work done on it succeeded
+/// ([`Conn::keep`]). Dropped otherwise — after an error, or with its call abandoned at its
+/// deadline while a statement may still be in flight — it is taken out of the pool and
+/// closed, so that a connection that hung or broke is never handed to the next request.
+struct Conn {
+    object: Option<deadpool_postgres::Object>,
+    keep: bool,
+}
+
+impl Conn {
+    fn keep(&mut self) {
+        self.keep = true;
+    }
+}
+
+impl std::ops::Deref for Conn {
+    type Target = deadpool_postgres::Object;
+    fn deref(&self) -> &Self::Target {
+        self.object.as_ref().expect("present until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.object.as_mut().expect("present until dropped")
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let (false, Some(object)) = (self.keep, self.object.take()) {
+            // Closes the connection (its driver task is aborted) and shrinks the pool.
+            drop(deadpool_postgres::Object::take(object));
+        }
+    }
+}
+
+/// Runs `$body` with a pooled connection bound to `$client` (`&mut Conn`), keeping the
+/// connection in the pool only if the body returned `Ok`.
+macro_rules! with_conn {
+    ($store:expr, $client:ident, $body:block) => {{
+        let mut conn = $store.conn().await?;
+        let result = scoped(async {
+            let $client = &mut conn;
+            $body
+        })
+        .await;
+        if result.is_ok() {
+            conn.keep();
+        }
+        result
+    }};
+}
+
+/// Pins an async block's output to a store result, so that `?` inside it converts errors.
+async fn scoped<T>(
+    work: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    work.await
 }
 
 /// Schema names go into SQL unquoted, so only plain identifiers are accepted.
@@ -243,34 +380,61 @@ fn check_schema_name(schema: &str) -> Result<(), StoreError> {
 
 /// Applies every migration step the schema has not seen, under a session advisory lock held
 /// on a connection of its own (so a failure releases the lock with the connection).
-async fn migrate(config: &tokio_postgres::Config, schema: &str) -> Result<(), StoreError> {
-    let (mut client, connection) = config.connect(NoTls).await?;
+async fn migrate(
+    config: &tokio_postgres::Config,
+    schema: &str,
+    deadline: Duration,
+) -> Result<(), StoreError> {
+    // Connecting is bounded (a stalled server must not hang start-up); the steps are not, as
+    // a step may rewrite a large table.
+    let (mut client, connection) = tokio::time::timeout(deadline, config.connect(NoTls))
+        .await
+        .map_err(|_| StoreError::Timeout(deadline))??;
     let driver = tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "the migration connection ended with an error");
         }
     });
-    client
-        .batch_execute("SET client_min_messages TO warning")
-        .await?;
-    client
-        .execute(
-            "SELECT pg_advisory_lock($1, hashtext($2))",
-            &[&LOCK_SPACE, &schema],
-        )
-        .await?;
-    client
-        .batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {schema};
-             CREATE TABLE IF NOT EXISTS {schema}.wirefeed_schema (version INTEGER NOT NULL);
-             INSERT INTO {schema}.wirefeed_schema (version)
-                 SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM {schema}.wirefeed_schema);"
-        ))
-        .await?;
-    let found: i32 = client
-        .query_one("SELECT version FROM wirefeed_schema", &[])
-        .await?
-        .get(0);
+    // A step may rewrite a large table: no server-side statement or lock deadline here.
+    let setup = client.batch_execute(
+        "SET client_min_messages TO warning; SET statement_timeout = 0; SET lock_timeout = 0",
+    );
+    tokio::time::timeout(deadline, setup)
+        .await
+        .map_err(|_| StoreError::Timeout(deadline))??;
+    // Another replica may be migrating: wait for it, saying so now and then.
+    {
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&LOCK_SPACE, &schema];
+        let lock = client.execute("SELECT pg_advisory_lock($1, hashtext($2))", &params);
+        let mut lock = std::pin::pin!(lock);
+        loop {
+            match tokio::time::timeout(deadline.max(Duration::from_secs(5)), &mut lock).await {
+                Ok(locked) => {
+                    locked?;
+                    break;
+                }
+                Err(_) => {
+                    tracing::info!(schema, "waiting for another replica to finish migrating")
+                }
+            }
+        }
+    }
+    let create = format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         CREATE TABLE IF NOT EXISTS {schema}.wirefeed_schema (version INTEGER NOT NULL);
+         INSERT INTO {schema}.wirefeed_schema (version)
+             SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM {schema}.wirefeed_schema);"
+    );
+    tokio::time::timeout(deadline, client.batch_execute(&create))
+        .await
+        .map_err(|_| StoreError::Timeout(deadline))??;
+    let found: i32 = tokio::time::timeout(
+        deadline,
+        client.query_one("SELECT version FROM wirefeed_schema", &[]),
+    )
+    .await
+    .map_err(|_| StoreError::Timeout(deadline))??
+    .get(0);
     let known = MIGRATIONS.len() as i32;
     if found > known {
         return Err(StoreError::SchemaTooNew {
@@ -394,71 +558,75 @@ fn category_from(slug: &str) -> Result<Category, StoreError> {
 #[async_trait]
 impl Store for PostgresStore {
     async fn put(&self, article: Article) -> Result<WriteOutcome, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        self.lock_writes(&tx).await?;
-        let outcome = batch::put_all(&tx, std::slice::from_ref(&article)).await?;
-        tx.commit().await?;
-        Ok(outcome[0])
+        with_conn!(self, client, {
+            let tx = client.transaction().await?;
+            self.lock_writes(&tx).await?;
+            let outcome = batch::put_all(&tx, std::slice::from_ref(&article)).await?;
+            tx.commit().await?;
+            Ok(outcome[0])
+        })
     }
 
     async fn put_many(&self, articles: Vec<Article>) -> Result<ImportCounts, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        self.lock_writes(&tx).await?;
-        let mut counts = ImportCounts::default();
-        for outcome in batch::put_all(&tx, &articles).await? {
-            counts.add(outcome);
-        }
-        tx.commit().await?;
-        Ok(counts)
+        with_conn!(self, client, {
+            let tx = client.transaction().await?;
+            self.lock_writes(&tx).await?;
+            let mut counts = ImportCounts::default();
+            for outcome in batch::put_all(&tx, &articles).await? {
+                counts.add(outcome);
+            }
+            tx.commit().await?;
+            Ok(counts)
+        })
     }
 
     async fn kill(&self, id: &ArticleId) -> Result<Option<Killed>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        self.lock_writes(&tx).await?;
-        let row = tx
-            .query_opt(
-                "SELECT body FROM articles WHERE id = $1 AND killed_seq IS NULL",
-                &[&id.as_str()],
+        with_conn!(self, client, {
+            let tx = client.transaction().await?;
+            self.lock_writes(&tx).await?;
+            let row = tx
+                .query_opt(
+                    "SELECT body FROM articles WHERE id = $1 AND killed_seq IS NULL",
+                    &[&id.as_str()],
+                )
+                .await?;
+            let Some(row) = row else { return Ok(None) };
+            let article = parse_body(row.get(0))?;
+            let touched: Vec<&Category> = article.categories.iter().collect();
+            let killed = record_change(&tx, id, "kill", &touched).await?;
+            unfile_categories(&tx, &article).await?;
+            tx.execute(
+                "INSERT INTO tombstones (category, killed_ns, article_id)
+             SELECT unnest($1::text[]), $2::bigint, $3::text ON CONFLICT DO NOTHING",
+                &[&slugs(&article.categories), &nanos(killed.at), &id.as_str()],
             )
             .await?;
-        let Some(row) = row else { return Ok(None) };
-        let article = parse_body(row.get(0))?;
-        let touched: Vec<&Category> = article.categories.iter().collect();
-        let killed = record_change(&tx, id, "kill", &touched).await?;
-        unfile_categories(&tx, &article).await?;
-        tx.execute(
-            "INSERT INTO tombstones (category, killed_ns, article_id)
-             SELECT unnest($1::text[]), $2::bigint, $3::text ON CONFLICT DO NOTHING",
-            &[&slugs(&article.categories), &nanos(killed.at), &id.as_str()],
-        )
-        .await?;
-        tx.execute(
-            "UPDATE articles SET killed_seq = $2, seq = $2 WHERE id = $1",
-            &[&id.as_str(), &(killed.seq as i64)],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(Killed { article, killed }))
+            tx.execute(
+                "UPDATE articles SET killed_seq = $2, seq = $2 WHERE id = $1",
+                &[&id.as_str(), &(killed.seq as i64)],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(Some(Killed { article, killed }))
+        })
     }
 
     async fn get(&self, id: &ArticleId) -> Result<Lookup, StoreError> {
-        let client = self.client().await?;
-        let select = client
-            .prepare_cached("SELECT body, killed_seq FROM articles WHERE id = $1")
-            .await?;
-        let Some(row) = client.query_opt(&select, &[&id.as_str()]).await? else {
-            return Ok(Lookup::Missing);
-        };
-        let article = parse_body(row.get(0))?;
-        Ok(match row.get::<_, Option<i64>>(1) {
-            None => Lookup::Live(article),
-            Some(seq) => Lookup::Killed(Killed {
-                article,
-                killed: change_at(&client, seq).await?,
-            }),
+        with_conn!(self, client, {
+            let select = client
+                .prepare_cached("SELECT body, killed_seq FROM articles WHERE id = $1")
+                .await?;
+            let Some(row) = client.query_opt(&select, &[&id.as_str()]).await? else {
+                return Ok(Lookup::Missing);
+            };
+            let article = parse_body(row.get(0))?;
+            Ok(match row.get::<_, Option<i64>>(1) {
+                None => Lookup::Live(article),
+                Some(seq) => Lookup::Killed(Killed {
+                    article,
+                    killed: change_at(&**client, seq).await?,
+                }),
+            })
         })
     }
 
@@ -467,25 +635,25 @@ impl Store for PostgresStore {
         selection: &Selection,
         limit: usize,
     ) -> Result<Vec<Article>, StoreError> {
-        let client = self.client().await?;
-        let limit = limit as i64;
-        // First which stories, at which versions: from the indexes alone.
-        let rows = match selection {
-            Selection::All => {
-                let stmt = client
-                    .prepare_cached(
-                        "SELECT published_ns, id, seq FROM articles WHERE killed_seq IS NULL
+        with_conn!(self, client, {
+            let limit = limit as i64;
+            // First which stories, at which versions: from the indexes alone.
+            let rows = match selection {
+                Selection::All => {
+                    let stmt = client
+                        .prepare_cached(
+                            "SELECT published_ns, id, seq FROM articles WHERE killed_seq IS NULL
                          ORDER BY published_ns DESC, id DESC LIMIT $1",
-                    )
-                    .await?;
-                client.query(&stmt, &[&limit]).await?
-            }
-            // Each category's newest N down its own index, then merged: the newest N of the
-            // union lies within the union of each category's newest N.
-            Selection::Categories(categories) => {
-                let stmt = client
-                    .prepare_cached(
-                        "SELECT DISTINCT ON (c.published_ns, c.article_id)
+                        )
+                        .await?;
+                    client.query(&stmt, &[&limit]).await?
+                }
+                // Each category's newest N down its own index, then merged: the newest N of the
+                // union lies within the union of each category's newest N.
+                Selection::Categories(categories) => {
+                    let stmt = client
+                        .prepare_cached(
+                            "SELECT DISTINCT ON (c.published_ns, c.article_id)
                                 c.published_ns, c.article_id, c.seq
                          FROM unnest($1::text[]) AS s(category)
                          CROSS JOIN LATERAL (
@@ -494,47 +662,50 @@ impl Store for PostgresStore {
                              ORDER BY published_ns DESC, article_id DESC LIMIT $2
                          ) c
                          ORDER BY c.published_ns DESC, c.article_id DESC LIMIT $2",
-                    )
+                        )
+                        .await?;
+                    client.query(&stmt, &[&slugs(categories), &limit]).await?
+                }
+            };
+            let wanted: Vec<(String, i64)> = rows.iter().map(|r| (r.get(1), r.get(2))).collect();
+            // Then only the stories not already held at that version.
+            let mut found: std::collections::HashMap<&str, Arc<Article>> =
+                std::collections::HashMap::with_capacity(wanted.len());
+            let mut missing: Vec<&str> = Vec::new();
+            for (id, seq) in &wanted {
+                match self.articles.get(id) {
+                    Some((held, article)) if held == *seq => {
+                        found.insert(id.as_str(), article);
+                    }
+                    _ => missing.push(id.as_str()),
+                }
+            }
+            if !missing.is_empty() {
+                let stmt = client
+                    .prepare_cached("SELECT id, seq, body FROM articles WHERE id = ANY($1)")
                     .await?;
-                client.query(&stmt, &[&slugs(categories), &limit]).await?
-            }
-        };
-        let wanted: Vec<(String, i64)> = rows.iter().map(|r| (r.get(1), r.get(2))).collect();
-        // Then only the stories not already held at that version.
-        let mut found: std::collections::HashMap<&str, Arc<Article>> =
-            std::collections::HashMap::with_capacity(wanted.len());
-        let mut missing: Vec<&str> = Vec::new();
-        for (id, seq) in &wanted {
-            match self.articles.get(id) {
-                Some((held, article)) if held == *seq => {
-                    found.insert(id.as_str(), article);
-                }
-                _ => missing.push(id.as_str()),
-            }
-        }
-        if !missing.is_empty() {
-            let stmt = client
-                .prepare_cached("SELECT id, seq, body FROM articles WHERE id = ANY($1)")
-                .await?;
-            for row in client.query(&stmt, &[&missing]).await? {
-                let id: &str = row.get(0);
-                let article = Arc::new(parse_body(row.get(2))?);
-                self.articles
-                    .insert(id.to_owned(), (row.get(1), Arc::clone(&article)));
-                if let Some(key) = missing.iter().find(|m| **m == id) {
-                    found.insert(key, article);
+                for row in client.query(&stmt, &[&missing]).await? {
+                    let id: &str = row.get(0);
+                    let article = Arc::new(parse_body(row.get(2))?);
+                    self.articles
+                        .insert(id.to_owned(), (row.get(1), Arc::clone(&article)));
+                    if let Some(key) = missing.iter().find(|m| **m == id) {
+                        found.insert(key, article);
+                    }
                 }
             }
-        }
-        wanted
-            .iter()
-            .map(|(id, _)| {
-                found
-                    .get(id.as_str())
-                    .map(|article| Article::clone(article))
-                    .ok_or_else(|| StoreError::Corrupt(format!("story {id} is filed but missing")))
-            })
-            .collect()
+            wanted
+                .iter()
+                .map(|(id, _)| {
+                    found
+                        .get(id.as_str())
+                        .map(|article| Article::clone(article))
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!("story {id} is filed but missing"))
+                        })
+                })
+                .collect()
+        })
     }
 
     async fn window(
@@ -543,69 +714,74 @@ impl Store for PostgresStore {
         window: &Window,
     ) -> Result<Vec<Article>, StoreError> {
         let query = window::select(window::Dialect::Postgres, selection, window);
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(&query.sql).await?;
-        let rows = client.query(&stmt, &pg_args(&query.args)).await?;
-        rows.iter().map(|r| parse_body(r.get(0))).collect()
+        with_conn!(self, client, {
+            let stmt = client.prepare_cached(&query.sql).await?;
+            let rows = client.query(&stmt, &pg_args(&query.args)).await?;
+            rows.iter().map(|r| parse_body(r.get(0))).collect()
+        })
     }
 
     async fn count(&self, selection: &Selection) -> Result<u64, StoreError> {
         let query = window::count(window::Dialect::Postgres, selection);
-        let client = self.client().await?;
-        let row = client.query_one(&query.sql, &pg_args(&query.args)).await?;
-        Ok(row.get::<_, i64>(0) as u64)
+        with_conn!(self, client, {
+            let row = client.query_one(&query.sql, &pg_args(&query.args)).await?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
     }
 
     async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT category, articles FROM category_counts ORDER BY category",
-                &[],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(CategoryCount {
-                    category: category_from(r.get(0))?,
-                    articles: r.get::<_, i64>(1) as u64,
+        with_conn!(self, client, {
+            let rows = client
+                .query(
+                    "SELECT category, articles FROM category_counts ORDER BY category",
+                    &[],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(CategoryCount {
+                        category: category_from(r.get(0))?,
+                        articles: r.get::<_, i64>(1) as u64,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     async fn last_change(&self) -> Result<Option<Change>, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT seq, at_ns FROM changes ORDER BY seq DESC LIMIT 1",
-                &[],
-            )
-            .await?;
-        Ok(row.map(|r| Change {
-            seq: r.get::<_, i64>(0) as u64,
-            at: from_nanos(r.get(1)),
-        }))
+        with_conn!(self, client, {
+            let row = client
+                .query_opt(
+                    "SELECT seq, at_ns FROM changes ORDER BY seq DESC LIMIT 1",
+                    &[],
+                )
+                .await?;
+            Ok(row.map(|r| Change {
+                seq: r.get::<_, i64>(0) as u64,
+                at: from_nanos(r.get(1)),
+            }))
+        })
     }
 
     async fn last_change_in(&self, selection: &Selection) -> Result<Option<Change>, StoreError> {
         let Selection::Categories(categories) = selection else {
             return self.last_change().await;
         };
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT c.seq, c.at_ns FROM changes c
+        with_conn!(self, client, {
+            let stmt = client
+                .prepare_cached(
+                    "SELECT c.seq, c.at_ns FROM changes c
                  WHERE c.seq = (SELECT MAX(m.seq) FROM unnest($1::text[]) AS s(category)
                      CROSS JOIN LATERAL (SELECT MAX(seq) AS seq FROM change_categories
                                          WHERE category = s.category) m)",
-            )
-            .await?;
-        let row = client.query_opt(&stmt, &[&slugs(categories)]).await?;
-        Ok(row.map(|r| Change {
-            seq: r.get::<_, i64>(0) as u64,
-            at: from_nanos(r.get(1)),
-        }))
+                )
+                .await?;
+            let row = client.query_opt(&stmt, &[&slugs(categories)]).await?;
+            Ok(row.map(|r| Change {
+                seq: r.get::<_, i64>(0) as u64,
+                at: from_nanos(r.get(1)),
+            }))
+        })
     }
 
     async fn tombstones(
@@ -620,39 +796,40 @@ impl Store for PostgresStore {
             Selection::Categories(list) => Some(slugs(list)),
         };
         let (from, until) = published.map_or((i64::MIN, i64::MAX), |(f, u)| (nanos(f), nanos(u)));
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT t.killed_ns, t.article_id, a.body FROM (
-                     SELECT MAX(killed_ns) AS killed_ns, article_id FROM tombstones
-                     WHERE ($1::text[] IS NULL OR category = ANY($1)) AND killed_ns >= $2
-                     GROUP BY article_id
-                 ) t
-                 JOIN articles a ON a.id = t.article_id AND a.killed_seq IS NOT NULL
-                 WHERE a.published_ns >= $3 AND a.published_ns < $4
-                 ORDER BY t.killed_ns DESC, t.article_id DESC LIMIT $5",
-            )
-            .await?;
-        let rows = client
-            .query(
-                &stmt,
-                &[&categories, &nanos(since), &from, &until, &(limit as i64)],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Tombstone {
-                    id: ArticleId::parse(r.get(1)).map_err(StoreError::Corrupt)?,
-                    killed_at: from_nanos(r.get(0)),
-                    article: parse_body(r.get(2))?,
+        with_conn!(self, client, {
+            let stmt = client
+                .prepare_cached(
+                    "SELECT t.killed_ns, t.article_id, a.body FROM (
+                         SELECT MAX(killed_ns) AS killed_ns, article_id FROM tombstones
+                         WHERE ($1::text[] IS NULL OR category = ANY($1)) AND killed_ns >= $2
+                         GROUP BY article_id
+                     ) t
+                     JOIN articles a ON a.id = t.article_id AND a.killed_seq IS NOT NULL
+                     WHERE a.published_ns >= $3 AND a.published_ns < $4
+                     ORDER BY t.killed_ns DESC, t.article_id DESC LIMIT $5",
+                )
+                .await?;
+            let rows = client
+                .query(
+                    &stmt,
+                    &[&categories, &nanos(since), &from, &until, &(limit as i64)],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(Tombstone {
+                        id: ArticleId::parse(r.get(1)).map_err(StoreError::Corrupt)?,
+                        killed_at: from_nanos(r.get(0)),
+                        article: parse_body(r.get(2))?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     async fn changes_since(&self, seq: u64, limit: usize) -> Result<Vec<ChangeRecord>, StoreError> {
-        let client = self.client().await?;
-        let stmt = client
+        with_conn!(self, client, {
+            let stmt = client
             .prepare_cached(
                 "SELECT c.seq, c.at_ns, cc.category FROM changes c
                  LEFT JOIN change_categories cc ON cc.seq = c.seq
@@ -660,37 +837,42 @@ impl Store for PostgresStore {
                  ORDER BY c.seq, cc.category",
             )
             .await?;
-        let rows = client
-            .query(&stmt, &[&(seq as i64), &(limit as i64)])
-            .await?;
-        let mut out: Vec<ChangeRecord> = Vec::new();
-        for row in rows {
-            let seq = row.get::<_, i64>(0) as u64;
-            if out.last().is_none_or(|last| last.change.seq != seq) {
-                out.push(ChangeRecord {
-                    change: Change {
-                        seq,
-                        at: from_nanos(row.get(1)),
-                    },
-                    categories: Vec::new(),
-                });
+            let rows = client
+                .query(&stmt, &[&(seq as i64), &(limit as i64)])
+                .await?;
+            let mut out: Vec<ChangeRecord> = Vec::new();
+            for row in rows {
+                let seq = row.get::<_, i64>(0) as u64;
+                if out.last().is_none_or(|last| last.change.seq != seq) {
+                    out.push(ChangeRecord {
+                        change: Change {
+                            seq,
+                            at: from_nanos(row.get(1)),
+                        },
+                        categories: Vec::new(),
+                    });
+                }
+                if let Some(slug) = row.get::<_, Option<&str>>(2) {
+                    out.last_mut()
+                        .expect("pushed above")
+                        .categories
+                        .push(category_from(slug)?);
+                }
             }
-            if let Some(slug) = row.get::<_, Option<&str>>(2) {
-                out.last_mut()
-                    .expect("pushed above")
-                    .categories
-                    .push(category_from(slug)?);
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     async fn subscribe(&self, subscription: &Subscription) -> Result<(), StoreError> {
-        hub::subscribe(&self.client().await?, subscription).await
+        with_conn!(self, client, {
+            hub::subscribe(&**client, subscription).await
+        })
     }
 
     async fn unsubscribe(&self, topic: &str, callback: &str) -> Result<bool, StoreError> {
-        hub::unsubscribe(&self.client().await?, topic, callback).await
+        with_conn!(self, client, {
+            hub::unsubscribe(&**client, topic, callback).await
+        })
     }
 
     async fn subscribers(
@@ -698,14 +880,18 @@ impl Store for PostgresStore {
         topic: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<Subscription>, StoreError> {
-        hub::subscribers(&self.client().await?, topic, now).await
+        with_conn!(self, client, {
+            hub::subscribers(&**client, topic, now).await
+        })
     }
 
     async fn subscribed_topics(
         &self,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, u64)>, StoreError> {
-        hub::subscribed_topics(&self.client().await?, now).await
+        with_conn!(self, client, {
+            hub::subscribed_topics(&**client, now).await
+        })
     }
 
     async fn subscriptions_on_host(
@@ -713,15 +899,15 @@ impl Store for PostgresStore {
         host: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        hub::on_host(&self.client().await?, host, now).await
+        with_conn!(self, client, { hub::on_host(&**client, host, now).await })
     }
 
     async fn expire_subscriptions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        hub::expire(&self.client().await?, now).await
+        with_conn!(self, client, { hub::expire(&**client, now).await })
     }
 
     async fn claim_change(&self, seq: u64, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        hub::claim(&self.client().await?, seq, now).await
+        with_conn!(self, client, { hub::claim(&**client, seq, now).await })
     }
 
     async fn merge_audience(
@@ -730,27 +916,34 @@ impl Store for PostgresStore {
         feed: &str,
         merge: AudienceMerge,
     ) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        audience::merge(&mut client, &day.to_string(), feed, merge).await
+        with_conn!(self, client, {
+            audience::merge(client, &day.to_string(), feed, merge).await
+        })
     }
 
     async fn audience(
         &self,
         since: chrono::NaiveDate,
     ) -> Result<Vec<(chrono::NaiveDate, String, AudienceRow)>, StoreError> {
-        audience::days(&self.client().await?, &since.to_string()).await
+        with_conn!(self, client, {
+            audience::days(&**client, &since.to_string()).await
+        })
     }
 
     async fn add_traffic(&self, rows: Vec<TrafficRow>) -> Result<(), StoreError> {
-        audience::add_traffic(&self.client().await?, &rows).await
+        with_conn!(self, client, {
+            audience::add_traffic(&**client, &rows).await
+        })
     }
 
     async fn traffic(&self, since: DateTime<Utc>) -> Result<Vec<TrafficRow>, StoreError> {
-        audience::traffic(&self.client().await?, since.timestamp()).await
+        with_conn!(self, client, {
+            audience::traffic(&**client, since.timestamp()).await
+        })
     }
 
     async fn forget_audience(&self, day: chrono::NaiveDate) -> Result<(), StoreError> {
-        audience::forget(&self.client().await?, day).await
+        with_conn!(self, client, { audience::forget(&**client, day).await })
     }
 }
 
@@ -780,6 +973,49 @@ mod tests {
             .unwrap()
             .get(0);
         assert_eq!(version, MIGRATIONS.len() as i32);
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_work_failed_or_was_abandoned_leaves_the_pool() {
+        let Some(schema) = FreshSchema::create().await else {
+            return;
+        };
+        let store = schema.open().await;
+        let pid = async |store: &PostgresStore| -> Result<i32, StoreError> {
+            with_conn!(store, client, {
+                Ok(client
+                    .query_one("SELECT pg_backend_pid()", &[])
+                    .await?
+                    .get(0))
+            })
+        };
+        let first = pid(&store).await.unwrap();
+        assert_eq!(pid(&store).await.unwrap(), first, "kept after success");
+        // Abandoned mid-statement, as at a deadline.
+        let slow = async {
+            with_conn!(store, client, {
+                client.batch_execute("SELECT pg_sleep(5)").await?;
+                Ok(())
+            })
+        };
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), slow)
+                .await
+                .is_err()
+        );
+        let second = pid(&store).await.unwrap();
+        assert_ne!(second, first, "a new connection after an abandoned call");
+        // Failed.
+        let failed: Result<(), StoreError> = with_conn_fails(&store).await;
+        assert!(failed.is_err());
+        assert_ne!(pid(&store).await.unwrap(), second, "and after a failed one");
+    }
+
+    async fn with_conn_fails(store: &PostgresStore) -> Result<(), StoreError> {
+        with_conn!(store, client, {
+            client.batch_execute("SELECT no_such_column").await?;
+            Ok(())
+        })
     }
 
     #[tokio::test]
@@ -845,15 +1081,18 @@ mod tests {
         let elsewhere = other.open().await;
         let wake = Arc::new(tokio::sync::Notify::new());
         let config = connection_config(&url(), &schema.name).unwrap();
+        let health = Arc::new(crate::store::health::Health::new());
         let listener = tokio::spawn(crate::store::listen::listen(
             config,
             schema.name.clone(),
             Arc::clone(&wake),
+            Arc::clone(&health),
         ));
         // The first wake-up comes with the connection.
         tokio::time::timeout(Duration::from_secs(5), wake.notified())
             .await
             .expect("woken on connecting");
+        assert_eq!(health.listener_up(), Some(true));
         elsewhere
             .put(story("x", &["world"], "2026-11-25T08:00:00Z"))
             .await

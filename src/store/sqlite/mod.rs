@@ -130,6 +130,8 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
+    /// How long a statement waits for another writer's lock (SQLite's busy timeout).
+    busy: std::time::Duration,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -137,10 +139,18 @@ struct Inner {
 impl SqliteStore {
     /// Opens (creating if needed) the store file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut writer = open_connection(path)?;
+        Self::open_with(path, crate::store::DEFAULT_DEADLINE)
+    }
+
+    /// Like [`SqliteStore::open`], with a deadline: a statement waiting for another writer's
+    /// lock gives up (SQLITE_BUSY) after most of it, before the caller's deadline runs out.
+    pub fn open_with(path: &Path, deadline: std::time::Duration) -> Result<Self, StoreError> {
+        let busy = deadline * 4 / 5;
+        let mut writer = open_connection(path, busy)?;
         migrate(&mut writer)?;
         Ok(Self {
             inner: Arc::new(Inner {
+                busy,
                 path: path.to_owned(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
@@ -158,7 +168,7 @@ impl SqliteStore {
             let pooled = inner.readers.lock().map_err(poisoned)?.pop();
             let conn = match pooled {
                 Some(conn) => conn,
-                None => open_connection(&inner.path)?,
+                None => open_connection(&inner.path, inner.busy)?,
             };
             let result = job(&conn);
             let mut pool = inner.readers.lock().map_err(poisoned)?;
@@ -201,12 +211,12 @@ fn poisoned<T>(e: std::sync::PoisonError<T>) -> StoreError {
     StoreError::Worker(e.to_string())
 }
 
-fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+fn open_connection(path: &Path, busy: std::time::Duration) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(|source| StoreError::Open {
         path: path.display().to_string(),
         source,
     })?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(busy)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -772,5 +782,34 @@ mod tests {
             SqliteStore::open(&path),
             Err(StoreError::SchemaTooNew { found: 99, .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_is_unavailable_and_the_store_works_again_once_there_is_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("wire.sqlite3")).unwrap();
+        store.put(story("a")).await.unwrap();
+        // The file may not grow: what SQLite reports when the disk is full.
+        let set_room = |pages: Option<i64>| {
+            let conn = store.inner.writer.lock().unwrap();
+            let now: i64 = conn
+                .pragma_query_value(None, "page_count", |r| r.get(0))
+                .unwrap();
+            conn.pragma_update(None, "max_page_count", pages.unwrap_or(now))
+                .unwrap();
+        };
+        set_room(None);
+        let mut big = story("b");
+        big.content_html = Some(format!("<p>{}</p>", "x".repeat(64 * 1024)));
+        let err = store.put(big.clone()).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "SQLite error: database or disk is full",
+            "SQLITE_FULL expected"
+        );
+        assert!(err.is_unavailable(), "disk full is transient: {err}");
+        set_room(Some(1 << 30));
+        store.put(big).await.unwrap();
+        assert_eq!(store.categories().await.unwrap()[0].articles, 2);
     }
 }

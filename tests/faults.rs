@@ -1,0 +1,400 @@
+//! Two replicas on PostgreSQL through a TCP proxy (tests/common/proxy.rs) that stalls, drops
+//! and refuses their database connections while a publisher writes and readers poll:
+//! cached feeds are served throughout; what needs the store is answered 503 with Retry-After
+//! within the deadline, never 500 and never hung; `/readyz` follows the store; nothing
+//! acknowledged is lost; changes cross replicas within a second once the database is back.
+//! Also: a replica started while the database is stalled or down binds its port, answers
+//! `/healthz`, says why it is not ready, and becomes ready when the database comes back.
+//!
+//! Nothing here sleeps to wait for a state: every wait polls the state with a deadline.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::Server;
+use common::pg::{self, Schema};
+use common::proxy::Proxy;
+
+const TOKEN: &str = "fault-test-token-0123456789";
+/// The store deadline the replicas run with (`store_timeout_ms`).
+const DEADLINE: Duration = Duration::from_millis(1000);
+/// What a request that needs the store may take at most: the page/build deadline (twice the
+/// store's) and some slack for a loaded machine.
+const ANSWER_WITHIN: Duration = Duration::from_millis(2 * 1000 + 1000);
+
+fn upstream() -> SocketAddr {
+    let url = url::Url::parse(&pg::url()).unwrap();
+    let host = url.host_str().unwrap_or("127.0.0.1");
+    let port = url.port().unwrap_or(5432);
+    format!("{host}:{port}").parse().unwrap()
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// A replica on `schema` through `proxy`.
+fn replica(schema: &Schema, proxy: &Proxy, dir: &std::path::Path, name: &str) -> Server {
+    let data = dir.join(name);
+    std::fs::create_dir_all(&data).unwrap();
+    let configure = schema.configure(name);
+    let store_url = proxy.url(&format!(
+        "{}?application_name={}",
+        pg::url(),
+        schema.application_name(name)
+    ));
+    Server::start_in(&data, |cmd| {
+        configure(cmd);
+        cmd.env("WIREFEED_STORE_URL", store_url)
+            .env(
+                "WIREFEED_STORE_TIMEOUT_MS",
+                DEADLINE.as_millis().to_string(),
+            )
+            .env("WIREFEED_INGEST_TOKEN", TOKEN)
+            .env("WIREFEED_LOG", "info");
+    })
+}
+
+/// Polls `path` until its status is `want`, every 20 ms for up to `limit`; how long it took.
+async fn until_status(server: &Server, path: &str, want: u16, limit: Duration) -> Duration {
+    let started = Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < limit {
+        if let Ok(response) = client().get(server.url(path)).send().await {
+            let status = response.status().as_u16();
+            if status == want {
+                return started.elapsed();
+            }
+            last = format!("{status} {}", response.text().await.unwrap_or_default());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = std::fs::read_to_string(server.data.join("server.log")).unwrap_or_default();
+    panic!("{path} did not answer {want} within {limit:?} (last: {last})\n{log}");
+}
+
+fn story(id: &str) -> String {
+    let mut story: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::fixture("publish-g20-bilateral.json")).unwrap(),
+    )
+    .unwrap();
+    story["id"] = id.into();
+    story.to_string()
+}
+
+struct Published {
+    id: String,
+    status: u16,
+    took: Duration,
+}
+
+async fn publish(server: &Server, id: &str) -> Published {
+    let started = Instant::now();
+    let response = client()
+        .post(server.url("/api/articles"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(story(id))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    if !response.status().is_success() {
+        assert_eq!(status, 503, "a failed publish is a 503");
+        assert!(response.headers().contains_key("retry-after"));
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+    Published {
+        id: id.to_owned(),
+        status,
+        took: started.elapsed(),
+    }
+}
+
+/// GETs `path`, checking a 503 carries Retry-After; the status and how long it took.
+async fn timed_get(server: &Server, path: &str) -> (u16, Duration) {
+    let started = Instant::now();
+    let response = client()
+        .get(server.url(path))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    assert_ne!(status, 500, "{path} answered 500");
+    if status == 503 {
+        assert!(
+            response.headers().contains_key("retry-after"),
+            "{path}: 503 without Retry-After"
+        );
+    }
+    (status, started.elapsed())
+}
+
+/// How long until `server` shows `id` in `path`, polling every 20 ms for up to `limit`.
+async fn until_shown(server: &Server, path: &str, id: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        let response = client().get(server.url(path)).send().await.unwrap();
+        if response.status() == 200 && response.text().await.unwrap().contains(id) {
+            return started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{path} did not show {id} within {limit:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_ride_out_a_stalled_a_restarted_and_a_stopped_database() {
+    let Some(schema) = Schema::fresh().await else {
+        return;
+    };
+    let proxy = Proxy::start(upstream()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = replica(&schema, &proxy, dir.path(), "a");
+    until_status(&a, "/readyz", 200, Duration::from_secs(20)).await;
+    let b = replica(&schema, &proxy, dir.path(), "b");
+    until_status(&b, "/readyz", 200, Duration::from_secs(20)).await;
+
+    // Cached on both before anything goes wrong.
+    let cached = "/feeds/g20.atom";
+    let etag_a = client().get(a.url(cached)).send().await.unwrap().headers()["etag"].clone();
+    let etag_b = client().get(b.url(cached)).send().await.unwrap().headers()["etag"].clone();
+    assert_eq!(etag_a, etag_b);
+
+    // A publish through A drops B's copy of the feed just before the database stalls: B is
+    // to serve its last good version (with its validators) while it cannot build a new one.
+    let invalidated = common::counter(&b, "cache_invalidations").await;
+    assert_eq!(publish(&a, "wf-fault-before").await.status, 201);
+    let started = Instant::now();
+    while common::counter(&b, "cache_invalidations").await == invalidated {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "B never heard of the publish"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A publisher writes through A all along; every answer is recorded.
+    let published: Arc<Mutex<Vec<Published>>> = Arc::default();
+    let a = Arc::new(a);
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let publisher = {
+        let (a, published, stop) = (Arc::clone(&a), Arc::clone(&published), Arc::clone(&stop));
+        tokio::spawn(async move {
+            for n in 0.. {
+                let outcome = publish(&a, &format!("wf-fault-{n}")).await;
+                published.lock().unwrap().push(outcome);
+                tokio::select! {
+                    () = stop.notified() => return,
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        })
+    };
+    let mut worst = Duration::ZERO;
+
+    // 1. The database stalls: bytes stop, nothing is closed.
+    proxy.stall();
+    let stalled = Instant::now();
+    let to_not_ready_a = until_status(&a, "/readyz", 503, Duration::from_secs(5)).await;
+    until_status(&b, "/readyz", 503, Duration::from_secs(5)).await;
+    eprintln!("stall: /readyz 503 on A {to_not_ready_a:?} after the stall began");
+    let stale = client().get(b.url(cached)).send().await.unwrap();
+    assert_eq!(stale.status(), 200, "stale-if-error");
+    assert_eq!(
+        stale.headers()["etag"],
+        etag_b,
+        "the last good version, as it was"
+    );
+    assert!(common::counter(&b, "cache_stale_served").await > 0);
+    for server in [&*a, &b] {
+        for _ in 0..5 {
+            let started = Instant::now();
+            let response = client().get(server.url(cached)).send().await.unwrap();
+            assert_eq!(
+                response.status(),
+                200,
+                "a cached feed is served during a stall"
+            );
+            assert!(started.elapsed() < Duration::from_millis(500));
+            worst = worst.max(started.elapsed());
+        }
+    }
+    // Feeds, pages and the API that need the store: 503 + Retry-After within the deadline.
+    for path in [
+        "/feeds/world.rss",
+        "/feeds/all.json?page=2",
+        "/",
+        "/categories/world",
+        "/api/articles/wf-nothing-here",
+    ] {
+        let (status, took) = timed_get(&a, path).await;
+        worst = worst.max(took);
+        assert_eq!(status, 503, "{path} during a stall");
+        assert!(took < ANSWER_WITHIN, "{path} took {took:?} during a stall");
+        eprintln!("stall: {path} answered {status} in {took:?}");
+    }
+    let failed = publish(&a, "wf-fault-during-stall").await;
+    assert_eq!(failed.status, 503);
+    assert!(
+        failed.took < ANSWER_WITHIN,
+        "a publish took {:?}",
+        failed.took
+    );
+    eprintln!("stall: a publish answered 503 in {:?}", failed.took);
+    worst = worst.max(failed.took);
+    eprintln!("stall lasted {:?}", stalled.elapsed());
+
+    // Back: ready again within 2 s, and changes cross replicas within 1 s.
+    proxy.pass();
+    let to_ready_a = until_status(&a, "/readyz", 200, Duration::from_secs(10)).await;
+    let to_ready_b = until_status(&b, "/readyz", 200, Duration::from_secs(10)).await;
+    eprintln!("stall over: /readyz 200 on A after {to_ready_a:?}, on B after {to_ready_b:?}");
+    assert!(to_ready_a.max(to_ready_b) < Duration::from_secs(2));
+    // The publish that failed may or may not have been stored; the same retry is safe.
+    let retried = publish(&a, "wf-fault-during-stall").await;
+    assert!([200, 201].contains(&retried.status), "{}", retried.status);
+    let seen = until_shown(&b, cached, "wf-fault-during-stall", Duration::from_secs(1)).await;
+    eprintln!("stall over: B served A's publish {seen:?} after it was acknowledged");
+
+    // 2. The database restarts: every connection is closed.
+    proxy.drop_connections();
+    let response = client().get(a.url(cached)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    until_status(&a, "/readyz", 200, Duration::from_secs(2)).await;
+    until_status(&b, "/readyz", 200, Duration::from_secs(2)).await;
+    let after_restart = publish(&a, "wf-fault-after-restart").await;
+    // The first publish may meet a connection that was closed; an identical retry is safe.
+    if after_restart.status == 503 {
+        assert!([200, 201].contains(&publish(&a, "wf-fault-after-restart").await.status));
+    }
+    let seen = until_shown(&b, cached, "wf-fault-after-restart", Duration::from_secs(1)).await;
+    eprintln!("restart: B served A's publish {seen:?} after it was acknowledged");
+
+    // 3. The database is down: connections are refused.
+    proxy.refuse();
+    let to_not_ready = until_status(&a, "/readyz", 503, Duration::from_secs(5)).await;
+    eprintln!("down: /readyz 503 on A {to_not_ready:?} after the database went away");
+    let (status, took) = timed_get(&a, "/feeds/europe.json").await;
+    assert_eq!(status, 503);
+    assert!(took < ANSWER_WITHIN);
+    worst = worst.max(took);
+    let response = client().get(b.url(cached)).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "a cached feed is served while the database is down"
+    );
+    let metrics = client()
+        .get(a.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("wirefeed_store_up 0"), "{metrics}");
+    assert!(
+        metrics.contains("wirefeed_store_outages_total"),
+        "{metrics}"
+    );
+    proxy.pass();
+    let to_ready_a = until_status(&a, "/readyz", 200, Duration::from_secs(10)).await;
+    let to_ready_b = until_status(&b, "/readyz", 200, Duration::from_secs(10)).await;
+    eprintln!("down over: /readyz 200 on A after {to_ready_a:?}, on B after {to_ready_b:?}");
+    assert!(to_ready_a.max(to_ready_b) < Duration::from_secs(2));
+
+    // Nothing acknowledged was lost.
+    stop.notify_one();
+    publisher.await.unwrap();
+    let published = std::mem::take(&mut *published.lock().unwrap());
+    let acknowledged: Vec<&Published> = published.iter().filter(|p| p.status < 300).collect();
+    let refused = published.len() - acknowledged.len();
+    for p in &published {
+        assert!(
+            p.took < ANSWER_WITHIN + DEADLINE,
+            "publish {} took {:?}",
+            p.id,
+            p.took
+        );
+        worst = worst.max(p.took);
+    }
+    for p in &acknowledged {
+        let response = client()
+            .get(b.url(&format!("/api/articles/{}", p.id)))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "acknowledged story {} is stored",
+            p.id
+        );
+    }
+    eprintln!(
+        "publisher: {} acknowledged (all stored), {refused} refused with 503; worst latency of any request during the faults {worst:?}",
+        acknowledged.len()
+    );
+    assert!(!acknowledged.is_empty() && refused > 0);
+    // One WARN for the outage and one INFO when it ended, not one line per failed request.
+    let log = std::fs::read_to_string(a.data.join("server.log")).unwrap();
+    assert!(log.contains("the store is unreachable"), "{log}");
+    assert!(log.contains("the store is reachable again"), "{log}");
+    assert!(!log.contains(" ERROR "), "{log}");
+    drop(proxy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_started_while_the_database_is_away_answers_healthz_and_waits() {
+    let Some(schema) = Schema::fresh().await else {
+        return;
+    };
+    let proxy = Proxy::start(upstream()).await;
+    let dir = tempfile::tempdir().unwrap();
+    for (fault, name) in [("stalled", "stalled"), ("down", "down")] {
+        match fault {
+            "stalled" => proxy.stall(),
+            _ => proxy.refuse(),
+        }
+        let server = replica(&schema, &proxy, dir.path(), name);
+        // The port is open at once: liveness yes, readiness no, with the reason.
+        let health = client().get(server.url("/healthz")).send().await.unwrap();
+        assert_eq!(health.status(), 200);
+        let ready = client().get(server.url("/readyz")).send().await.unwrap();
+        assert_eq!(ready.status(), 503);
+        let reason = ready.text().await.unwrap();
+        assert!(reason.starts_with("not ready:"), "{reason}");
+        let (status, took) = timed_get(&server, "/feeds/g20.atom").await;
+        assert_eq!(status, 503, "{fault}: a feed before start-up finished");
+        assert!(took < ANSWER_WITHIN);
+        // It says what it waits for, attempt by attempt.
+        let started = Instant::now();
+        while !std::fs::read_to_string(server.data.join("server.log"))
+            .unwrap()
+            .contains("waiting for the store")
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{fault}: no log line"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        proxy.pass();
+        let waited = until_status(&server, "/readyz", 200, Duration::from_secs(10)).await;
+        eprintln!("started while the database was {fault}: ready {waited:?} after it came back");
+        assert_eq!(server.get("/feeds/g20.atom").await.status(), 200);
+        server.stop();
+    }
+}
