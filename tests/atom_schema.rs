@@ -252,7 +252,8 @@ async fn every_atom_document_of_the_sample_wire_is_valid_by_rfc_4287_appendix_b(
     .unwrap();
     let server = Server::start_in(dir.path(), |cmd| {
         cmd.env("WIREFEED_INGEST_TOKEN", TOKEN)
-            .env("WIREFEED_FEEDS_DIR", &feeds_dir);
+            .env("WIREFEED_FEEDS_DIR", &feeds_dir)
+            .env("WIREFEED_DELTAS", "true");
     });
     let opml = server.text("/feeds.opml").await;
     let feeds: Vec<String> = opml
@@ -371,10 +372,13 @@ async fn every_atom_document_of_the_sample_wire_is_valid_by_rfc_4287_appendix_b(
     );
     let alone = text(&docs["published /feeds/obituaries.atom"]);
     assert!(alone.contains("wf-20261126-atom-alone"), "{alone}");
-    let only_stone = text(&docs["killed /feeds/obituaries.atom"]);
+    // A killed story keeps its entry as a withdrawal notice beside its tombstone.
+    let killed = text(&docs["killed /feeds/obituaries.atom"]);
     assert!(
-        only_stone.contains("<at:deleted-entry") && !only_stone.contains("<entry"),
-        "{only_stone}"
+        killed.contains("<at:deleted-entry")
+            && killed.contains("WITHDRAWN: ")
+            && killed.find("<at:deleted-entry").unwrap() < killed.find("<entry").unwrap(),
+        "{killed}"
     );
     let flash = text(&docs["sample /feeds/all.atom"]);
     assert!(flash.contains("wf-20261125-flash-g20-statement"), "{flash}");
