@@ -173,6 +173,11 @@ impl Collector for CacheCollector {
                 c.invalidations,
             ),
             (
+                "cache_stale_served",
+                "Feed requests answered with the last good version because the store failed",
+                c.stale_served,
+            ),
+            (
                 "cache_evictions",
                 "Cached feeds dropped to stay within cache_max_bytes",
                 c.evictions,
