@@ -14,7 +14,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::process::Command;
 
-use common::{Server, fixture, wirefeed};
+use common::{Server, fixture};
 use serde_json::json;
 
 const TOKEN: &str = "atom-schema-test-token";
@@ -392,17 +392,7 @@ async fn every_page_and_archive_in_atom_is_valid_by_rfc_4287_appendix_b() {
     if !jing_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let status = wirefeed(dir.path())
-        .arg("import")
-        .arg(fixture("markets-week.ndjson"))
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "{status:?}");
-    let server = Server::start_in(dir.path(), |cmd| {
-        cmd.env("WIREFEED_FEEDS_DIR", fixture("feeds-history"))
-            .env("WIREFEED_INGEST_TOKEN", TOKEN);
-    });
+    let (_dir, server) = common::markets_week(TOKEN);
     let mut docs = BTreeMap::new();
     crawl(&server, "week", "/feeds/markets.atom", &mut docs).await;
     send(

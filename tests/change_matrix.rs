@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::pg::Schema;
-use common::{Server, fixture};
+use common::{Server, fixture, link};
 
 const TOKEN: &str = "change-day-token-0123456789";
 const FEED: &str = "/feeds/desk";
@@ -94,16 +94,6 @@ fn header(response: &reqwest::Response, name: &str) -> Option<String> {
         .headers()
         .get(name)
         .map(|v| v.to_str().unwrap().to_owned())
-}
-
-/// `href` of the first `<link rel="…">` in an Atom document.
-fn link(xml: &str, rel: &str) -> Option<String> {
-    let marker = format!("rel=\"{rel}\"");
-    let at = xml.find(&marker)?;
-    let start = xml[..at].rfind("<link")?;
-    let tag = &xml[start..xml[start..].find('>')? + start];
-    let href = tag.split("href=\"").nth(1)?;
-    Some(href[..href.find('"')?].to_owned())
 }
 
 impl Day {

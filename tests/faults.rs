@@ -79,15 +79,6 @@ async fn until_status(server: &Server, path: &str, want: u16, limit: Duration) -
     panic!("{path} did not answer {want} within {limit:?} (last: {last})\n{log}");
 }
 
-fn story(id: &str) -> String {
-    let mut story: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(common::fixture("publish-g20-bilateral.json")).unwrap(),
-    )
-    .unwrap();
-    story["id"] = id.into();
-    story.to_string()
-}
-
 struct Published {
     id: String,
     status: u16,
@@ -100,7 +91,7 @@ async fn publish(server: &Server, id: &str) -> Published {
         .post(server.url("/api/articles"))
         .bearer_auth(TOKEN)
         .header("content-type", "application/json")
-        .body(story(id))
+        .body(common::story(id))
         .send()
         .await
         .unwrap();

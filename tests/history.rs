@@ -5,23 +5,12 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Server, fixture, wirefeed};
+use common::{Server, fixture, link};
 
 const TOKEN: &str = "history-test-token";
 
 fn start() -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
-    let status = wirefeed(dir.path())
-        .arg("import")
-        .arg(fixture("markets-week.ndjson"))
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "{status:?}");
-    let server = Server::start_in(dir.path(), |cmd| {
-        cmd.env("WIREFEED_FEEDS_DIR", fixture("feeds-history"))
-            .env("WIREFEED_INGEST_TOKEN", TOKEN);
-    });
-    (dir, server)
+    common::markets_week(TOKEN)
 }
 
 fn fixture_ids() -> BTreeSet<String> {
@@ -35,20 +24,6 @@ fn fixture_ids() -> BTreeSet<String> {
                 .to_owned()
         })
         .collect()
-}
-
-/// The href of the `<link>` / `<atom:link>` with `rel`, in an Atom or RSS document.
-fn link(xml: &str, rel: &str) -> Option<String> {
-    xml.split('<').find_map(|tag| {
-        let tag = tag.split('>').next()?;
-        if !(tag.starts_with("link ") || tag.starts_with("atom:link "))
-            || !tag.contains(&format!("rel=\"{rel}\""))
-        {
-            return None;
-        }
-        let href = tag.split("href=\"").nth(1)?.split('"').next()?;
-        Some(href.replace("&amp;", "&"))
-    })
 }
 
 /// The story ids of a document (entry ids are tag URIs ending in the story id).

@@ -26,21 +26,12 @@ async fn replicas() -> Option<(Schema, tempfile::TempDir, Server, Server)> {
     Some((schema, dir, a, b))
 }
 
-fn story(id: &str) -> String {
-    let mut story: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(common::fixture("publish-g20-bilateral.json")).unwrap(),
-    )
-    .unwrap();
-    story["id"] = id.into();
-    story.to_string()
-}
-
 async fn publish(a: &Server, id: &str) {
     let response = reqwest::Client::new()
         .post(a.url("/api/articles"))
         .bearer_auth(TOKEN)
         .header("content-type", "application/json")
-        .body(story(id))
+        .body(common::story(id))
         .send()
         .await
         .unwrap();

@@ -188,3 +188,48 @@ pub async fn wait_for_new_etag(server: &Server, path: &str, old: &str) -> reqwes
     }
     panic!("{path} still has ETag {old} after 5 s");
 }
+
+/// The `href` of the first `<link>` (or `<atom:link>`) with `rel` in a feed document.
+#[allow(dead_code)]
+pub fn link(xml: &str, rel: &str) -> Option<String> {
+    xml.split('<').find_map(|tag| {
+        let tag = tag.split('>').next()?;
+        if !(tag.starts_with("link ") || tag.starts_with("atom:link "))
+            || !tag.contains(&format!("rel=\"{rel}\""))
+        {
+            return None;
+        }
+        let href = tag.split("href=\"").nth(1)?.split('"').next()?;
+        Some(href.replace("&amp;", "&"))
+    })
+}
+
+/// The G20 bilateral story of the fixtures under another id, as article JSON.
+#[allow(dead_code)]
+pub fn story(id: &str) -> String {
+    let mut story: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("publish-g20-bilateral.json")).unwrap(),
+    )
+    .unwrap();
+    story["id"] = id.into();
+    story.to_string()
+}
+
+/// A server on a store holding the markets week (`markets-week.ndjson`, imported through the
+/// command line) with the small markets feed of `feeds-history`, so that a week spans several
+/// pages and archive days; the ingest API takes `token`.
+#[allow(dead_code)]
+pub fn markets_week(token: &'static str) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let status = wirefeed(dir.path())
+        .arg("import")
+        .arg(fixture("markets-week.ndjson"))
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let server = Server::start_in(dir.path(), |cmd| {
+        cmd.env("WIREFEED_FEEDS_DIR", fixture("feeds-history"))
+            .env("WIREFEED_INGEST_TOKEN", token);
+    });
+    (dir, server)
+}
