@@ -1,12 +1,14 @@
-//! Rendering a 50-entry feed (~4 KB of HTML per story) in each format: the cost of a cache miss
-//! before compression. Run with `cargo bench --bench render`.
+//! Rendering a 50-entry feed (~4 KB of HTML per story) in each format, and compressing it in
+//! each coding at the levels the cache uses: together, the cost of a cache miss. Run with
+//! `cargo bench --bench render`.
 
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use wirefeed::cache::coding::encode;
 use wirefeed::catalog::Catalog;
 use wirefeed::ingest::files;
-use wirefeed::model::{Article, FeedFormat};
+use wirefeed::model::{Article, Coding, FeedFormat};
 use wirefeed::render::{self, FeedDoc};
 use wirefeed::site::Site;
 
@@ -53,5 +55,39 @@ fn render_50(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, render_50);
+/// One compression of the 50-entry RSS document per coding: what the first client to ask for
+/// a coding of a new version waits for.
+fn compress_50(c: &mut Criterion) {
+    let site = Site::new(
+        "https://wire.example.com",
+        "Wirefeed",
+        "wire.example.com,2026",
+    );
+    let catalog = Catalog::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/feeds"),
+        "Wirefeed",
+    )
+    .unwrap();
+    let def = catalog.feed("bench", |_| true).unwrap();
+    let articles = bench_articles();
+    let doc = FeedDoc {
+        site: &site,
+        def: &def,
+        articles: &articles,
+        deleted: &[],
+        history: &wirefeed::render::NO_HISTORY,
+        updated: None,
+    };
+    let body = render::feed(FeedFormat::Rss, &doc).unwrap();
+    let mut group = c.benchmark_group("compress_50_entries_rss");
+    for coding in [Coding::Gzip, Coding::Brotli, Coding::Zstd] {
+        let size = encode(coding, &body).len();
+        group.bench_function(format!("{} ({} KB)", coding.token(), size / 1024), |b| {
+            b.iter(|| encode(coding, &body))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, render_50, compress_50);
 criterion_main!(benches);

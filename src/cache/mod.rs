@@ -23,14 +23,14 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::HeaderValue;
 
-pub use rendered::{CLOCK_SKEW, EntryStamp, Rendered, Variant, httpdate, modified_dates};
+pub use rendered::{CLOCK_SKEW, EntryStamp, Rendered, Tag, httpdate, modified_dates};
 pub use stats::{Counts, Stats};
 
 use crate::catalog::Catalog;
 use crate::changes::Follower;
 use crate::model::{
-    Article, Category, ChangeRecord, Coding, FeedDef, FeedFormat, FeedKey, Selection, Tombstone,
-    Withdrawal,
+    Article, Category, ChangeRecord, Coding, FeedDef, FeedFormat, FeedKey, Part, Selection,
+    Tombstone, Withdrawal,
 };
 use crate::render::{self, FeedDoc, History, RenderError};
 use crate::site::Site;
@@ -87,6 +87,14 @@ pub struct FeedCache {
     build_deadline: Option<Duration>,
     /// The store's health: during a known outage the last good version is served at once.
     health: Option<Arc<crate::store::health::Health>>,
+    /// Builds of pages and archives running at once: a crawler walking cold URLs waits here
+    /// instead of taking every core from the pollers' subscription documents.
+    cold_builds: tokio::sync::Semaphore,
+}
+
+/// Pages and archives built at once, at most.
+fn cold_build_limit() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2))
 }
 
 #[derive(Default)]
@@ -141,6 +149,7 @@ impl FeedCache {
             catalog,
             site,
             options,
+            cold_builds: tokio::sync::Semaphore::new(cold_build_limit()),
             stats,
             last_good: moka::sync::Cache::builder()
                 .max_capacity(max_bytes / 2)
@@ -239,6 +248,31 @@ impl FeedCache {
     /// The entries of an earlier version of a document, if it is still remembered.
     pub fn version(&self, tag: &str) -> Option<Arc<[EntryStamp]>> {
         self.versions.get(tag)
+    }
+
+    /// `version`'s body in `coding`: the identity body at once; a compressed one made the
+    /// first time a client asks for it (once, however many ask at the same moment), off the
+    /// serving threads. Codings nobody asks for are never made, so a miss costs one render and
+    /// one compression, not four.
+    pub async fn body(&self, version: &Rendered, coding: Coding) -> Bytes {
+        if coding == Coding::Identity {
+            return version.identity.clone();
+        }
+        version.compressed[coding.index() - 1]
+            .get_or_init(|| async {
+                let identity = version.identity.clone();
+                let started = std::time::Instant::now();
+                let body = tokio::task::spawn_blocking(move || coding::encode(coding, &identity))
+                    .await
+                    .expect("compressing cannot panic");
+                Stats::bump(&self.stats.compressions);
+                self.stats
+                    .render_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                body
+            })
+            .await
+            .clone()
     }
 
     pub fn site(&self) -> &Site {
@@ -360,6 +394,15 @@ impl FeedCache {
     }
 
     async fn build(&self, key: &FeedKey) -> Result<Arc<Rendered>, CacheError> {
+        let _cold = match key.part {
+            Part::Current => None,
+            _ => Some(
+                self.cold_builds
+                    .acquire()
+                    .await
+                    .expect("the semaphore is never closed"),
+            ),
+        };
         let Some(gathered) = self.gather(key).await? else {
             return Err(CacheError::NoSuchPart(key.slug.clone()));
         };
@@ -375,9 +418,6 @@ impl FeedCache {
             .render_seconds
             .observe(started.elapsed().as_secs_f64());
         Stats::bump(&self.stats.renders);
-        self.stats
-            .compressions
-            .fetch_add(Coding::ALL.len() as u64 - 1, Ordering::Relaxed);
         self.versions
             .insert(rendered.tag.clone(), Arc::clone(&rendered.stamps));
         Ok(Arc::new(rendered))
@@ -440,13 +480,9 @@ fn assemble(
     };
     let body = render::feed(format, &doc)?;
     let tag = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&body));
-    let variants = Coding::ALL.map(|coding| {
+    let tags = Coding::ALL.map(|coding| {
         let etag = format!("\"{tag}{}\"", coding.etag_suffix());
-        Variant {
-            body: match coding {
-                Coding::Identity => identity_body(&body),
-                _ => coding::encode(coding, &body),
-            },
+        Tag {
             typed_etag: etag.parse().expect("a quoted hex string is a valid ETag"),
             etag: HeaderValue::from_str(&etag).expect("ASCII"),
         }
@@ -471,7 +507,9 @@ fn assemble(
         format,
         built_at_seq: gathered.built_at_seq,
         tag,
-        variants,
+        tags,
+        identity: identity_body(&body),
+        compressed: Default::default(),
         changed_at: gathered.changed_at,
         modified_at,
         last_modified: HeaderValue::from_str(&httpdate(modified_at)).expect("ASCII"),

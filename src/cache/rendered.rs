@@ -27,10 +27,10 @@ use crate::model::{ArticleId, Coding, FeedDef, FeedFormat};
 /// How far apart the clocks of the replicas writing and serving one store may be.
 pub const CLOCK_SKEW: Duration = Duration::from_secs(2);
 
-/// One coding of one version of a document.
+/// The validator of one coding of one version: known as soon as the version is rendered,
+/// before (and whether or not) that coding is ever made.
 #[derive(Debug, Clone)]
-pub struct Variant {
-    pub body: Bytes,
+pub struct Tag {
     pub etag: HeaderValue,
     /// Parsed once, for precondition checks.
     pub typed_etag: headers::ETag,
@@ -52,8 +52,13 @@ pub struct Rendered {
     pub built_at_seq: u64,
     /// The content hash that every coding's ETag starts with.
     pub tag: String,
-    /// Indexed by [`Coding::index`].
-    pub variants: [Variant; 4],
+    /// Each coding's ETag, indexed by [`Coding::index`].
+    pub tags: [Tag; 4],
+    /// The body as rendered (made sendable without a copy, when the cache is set up so).
+    pub identity: Bytes,
+    /// Compressed bodies, made once each, when a client first asks for that coding
+    /// (indexed by [`Coding::index`] − 1).
+    pub(super) compressed: [tokio::sync::OnceCell<Bytes>; 3],
     /// When the document's newest change (or its definition's) was committed.
     pub changed_at: DateTime<Utc>,
     /// The Last-Modified date: the end of the second of `changed_at`.
@@ -70,12 +75,22 @@ pub struct Rendered {
 }
 
 impl Rendered {
-    pub fn variant(&self, coding: Coding) -> &Variant {
-        &self.variants[coding.index()]
+    pub fn tag(&self, coding: Coding) -> &Tag {
+        &self.tags[coding.index()]
     }
 
+    /// The body in `coding`, if it has been made (the identity body always has).
+    pub fn ready(&self, coding: Coding) -> Option<&Bytes> {
+        match coding {
+            Coding::Identity => Some(&self.identity),
+            _ => self.compressed[coding.index() - 1].get(),
+        }
+    }
+
+    /// Weighed once, at insertion: the identity body plus room for the compressed codings
+    /// (together about a quarter of it for news XML, at the levels used).
     pub(super) fn weight(&self) -> u32 {
-        let bytes: usize = self.variants.iter().map(|v| v.body.len()).sum();
+        let bytes = self.identity.len() + self.identity.len() / 4;
         u32::try_from(bytes + 1024 + self.stamps.len() * 64).unwrap_or(u32::MAX)
     }
 }

@@ -20,7 +20,7 @@ pub fn not_modified(request: &HeaderMap, current: &Rendered, dated: bool, now: S
     if request.contains_key(IF_NONE_MATCH) {
         return match request.typed_get::<IfNoneMatch>() {
             Some(condition) => current
-                .variants
+                .tags
                 .iter()
                 .any(|v| !condition.precondition_passes(&v.typed_etag)),
             None => false,

@@ -86,14 +86,18 @@ async fn answer(
             return Ok(response);
         }
     }
-    let body = current.variant(coding).body.clone();
+    let body = match current.ready(coding) {
+        Some(body) => body.clone(),
+        // The first client to ask for this coding of this version: compressed once, now.
+        None => Box::pin(app.cache.body(current, coding)).await,
+    };
     Ok(with_body(StatusCode::OK, body, current, coding, dated))
 }
 
 /// What one answered poll cost and saved, against sending the whole feed uncompressed.
 fn poll(response: &Response<Body>, current: &Rendered) -> Poll {
     use hyper::body::Body as _;
-    let whole = current.variant(Coding::Identity).body.len() as u64;
+    let whole = current.identity.len() as u64;
     let sent = response.body().size_hint().exact().unwrap_or(whole);
     Poll {
         not_modified: response.status() == StatusCode::NOT_MODIFIED,
@@ -126,7 +130,7 @@ fn with_body(
 
 /// The headers a 200, 304 and 226 of a feed all carry. Last-Modified only once `dated`.
 fn insert_validators(headers: &mut HeaderMap, current: &Rendered, coding: Coding, dated: bool) {
-    headers.insert(header::ETAG, current.variant(coding).etag.clone());
+    headers.insert(header::ETAG, current.tag(coding).etag.clone());
     if dated {
         headers.insert(header::LAST_MODIFIED, current.last_modified.clone());
     }

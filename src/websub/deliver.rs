@@ -11,7 +11,7 @@ use http::header;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::{Hub, HubStats, hex};
-use crate::model::{Coding, FeedKey};
+use crate::model::FeedKey;
 use crate::store::Subscription;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -110,7 +110,7 @@ impl Hub {
 
     async fn send(&self, subscription: &Subscription, feed: &FeedKey) -> Result<Sent, String> {
         let current = self.cache.get(feed).await.map_err(|e| e.to_string())?;
-        let body = current.variant(Coding::Identity).body.clone();
+        let body = current.identity.clone();
         let mut request = self
             .client
             .post(&subscription.callback)
