@@ -289,12 +289,12 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 max_subscriptions_per_host: config.websub_max_subscriptions_per_host,
                 allowed_networks: config.websub_allowed_networks.0.clone(),
             };
-            let hub = websub::Hub::new(role, hub_config, Arc::clone(&store), Arc::clone(&cache))?;
+            let hub = websub::Hub::new(role, hub_config, store.clone(), Arc::clone(&cache))?;
             tracing::info!(hub = site.hub_url().unwrap_or_default(), "WebSub is on");
             Some(hub)
         }
     };
-    let audience = Arc::new(crate::audience::Audience::new(Arc::clone(&store)));
+    let audience = Arc::new(crate::audience::Audience::new(store.clone()));
     let mut metrics =
         crate::metrics::Metrics::new(Arc::clone(&cache), hub.clone(), Arc::clone(&audience));
     metrics.watch_store(Arc::clone(&opened.health));
