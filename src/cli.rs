@@ -131,10 +131,16 @@ fn init_logging(filter: &str, format: LogFormat) {
     // The filter was checked when the config was loaded.
     let filter = tracing_subscriber::EnvFilter::new(filter);
     let mut filter = filter;
-    // deadpool warns once per pooled connection when the database goes away; the store's
-    // health tracker says it once. Its lines stay available with an explicit filter.
-    if !filter.to_string().contains("deadpool") {
-        filter = filter.add_directive("deadpool=error".parse().expect("a valid directive"));
+    // Some of the store's libraries repeat what the store's health tracker says once; their
+    // lines stay available with an explicit filter.
+    for target in store::QUIET_LOG_TARGETS {
+        if !filter.to_string().contains(target) {
+            filter = filter.add_directive(
+                format!("{target}=error")
+                    .parse()
+                    .expect("a valid directive"),
+            );
+        }
     }
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -283,12 +289,12 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 max_subscriptions_per_host: config.websub_max_subscriptions_per_host,
                 allowed_networks: config.websub_allowed_networks.0.clone(),
             };
-            let hub = websub::Hub::new(role, hub_config, Arc::clone(&store), Arc::clone(&cache))?;
+            let hub = websub::Hub::new(role, hub_config, store.clone(), Arc::clone(&cache))?;
             tracing::info!(hub = site.hub_url().unwrap_or_default(), "WebSub is on");
             Some(hub)
         }
     };
-    let audience = Arc::new(crate::audience::Audience::new(Arc::clone(&store)));
+    let audience = Arc::new(crate::audience::Audience::new(store.clone()));
     let mut metrics =
         crate::metrics::Metrics::new(Arc::clone(&cache), hub.clone(), Arc::clone(&audience));
     metrics.watch_store(Arc::clone(&opened.health));
@@ -444,11 +450,10 @@ async fn start_up(s: StartUp) {
     let mut background = s.background.lock().await;
     let wake = Arc::new(tokio::sync::Notify::new());
     let every = match s.opened.listener {
-        Some((pg, schema)) => {
+        Some(listener) => {
             s.opened.health.set_listener(false);
             background.spawn(listen::listen(
-                pg,
-                schema,
+                listener,
                 Arc::clone(&wake),
                 Arc::clone(&s.opened.health),
             ));

@@ -390,7 +390,7 @@ async fn a_kill_changes_the_validators_and_moves_last_modified_forward() {
     let (etag, last_modified) = validators(&server, "/feeds/culture.atom").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     {
-        use wirefeed::store::Store;
+        use wirefeed::store::ArticleStore;
         let store =
             wirefeed::store::sqlite::SqliteStore::open(&server.data.join("wirefeed.sqlite3"))
                 .unwrap();

@@ -24,7 +24,7 @@ use hyperloglogplus::{HyperLogLog, HyperLogLogPlus};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{FeedFormat, FeedKey, Part};
-use crate::store::{AudienceRow, Store, StoreError, TrafficRow};
+use crate::store::{AudienceRow, AudienceStore, StoreError, TrafficRow};
 
 /// How often figures are merged into the store.
 const FLUSH_EVERY: Duration = Duration::from_secs(60);
@@ -215,7 +215,7 @@ thread_local! {
 
 pub struct Audience {
     id: u64,
-    store: Arc<dyn Store>,
+    store: Arc<dyn AudienceStore>,
     /// Every thread's counts since the last flush.
     shards: Mutex<Vec<Arc<Mutex<Pending>>>>,
     /// The last day old figures were forgotten.
@@ -227,7 +227,7 @@ pub struct Audience {
 }
 
 impl Audience {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn AudienceStore>) -> Self {
         Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             store,
@@ -444,7 +444,7 @@ mod tests {
 
     fn audience() -> (tempfile::TempDir, Audience) {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
+        let store: Arc<dyn AudienceStore> = Arc::new(
             crate::store::sqlite::SqliteStore::open(&dir.path().join("w.sqlite3")).unwrap(),
         );
         (dir, Audience::new(store))

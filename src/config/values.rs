@@ -454,31 +454,10 @@ impl fmt::Debug for StoreUrl {
 impl fmt::Display for StoreUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Built back from the parsed parts, so no spelling of a password can get through.
-        let Ok(parsed) = self.0.parse::<tokio_postgres::Config>() else {
-            return f.write_str("postgres://****");
-        };
-        f.write_str("postgres://")?;
-        if let Some(user) = parsed.get_user() {
-            write!(f, "{user}@")?;
+        match crate::store::url::read_postgres_url(&self.0) {
+            Some(url) => f.write_str(&url.redacted),
+            None => f.write_str("postgres://****"),
         }
-        let ports = parsed.get_ports();
-        for (i, host) in parsed.get_hosts().iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            match host {
-                tokio_postgres::config::Host::Tcp(name) => f.write_str(name)?,
-                #[cfg(unix)]
-                tokio_postgres::config::Host::Unix(path) => write!(f, "{}", path.display())?,
-            }
-            if let Some(port) = ports.get(i).or(ports.first()) {
-                write!(f, ":{port}")?;
-            }
-        }
-        if let Some(db) = parsed.get_dbname() {
-            write!(f, "/{db}")?;
-        }
-        Ok(())
     }
 }
 
@@ -512,11 +491,11 @@ impl Setting for StoreUrl {
                 );
             }
         }
-        let parsed: tokio_postgres::Config = text.parse().map_err(|_| {
+        let parsed = crate::store::url::read_postgres_url(text).ok_or_else(|| {
             "is not a PostgreSQL URL that can be read: check it is written like postgres://user:password@host:5432/database, with any special character in the user name or password %-encoded"
                 .to_owned()
         })?;
-        if parsed.get_hosts().is_empty() {
+        if !parsed.has_host {
             return Err("names no host: write it like postgres://user@host:5432/database".into());
         }
         Ok(Self(text.to_owned()))

@@ -251,10 +251,11 @@ mod tests {
     }
 
     fn disk_full() -> StoreError {
-        StoreError::Sqlite(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
-            Some("database or disk is full".into()),
-        ))
+        // What the SQLite store makes of SQLITE_FULL (see store/sqlite/error.rs).
+        StoreError::Database {
+            message: "SQLite error: database or disk is full".into(),
+            transient: true,
+        }
     }
 
     #[test]
@@ -263,7 +264,10 @@ mod tests {
             StoreError::Timeout(std::time::Duration::from_secs(5)),
             StoreError::Unavailable("connection refused".into()),
             StoreError::Pool("timed out waiting for a connection".into()),
-            StoreError::Postgres("relation does not exist".into()),
+            StoreError::Database {
+                message: "PostgreSQL error: relation does not exist".into(),
+                transient: false,
+            },
             disk_full(),
         ] {
             let r = HttpError::Store(e).into_response(&site());

@@ -17,10 +17,10 @@ use chrono::{DateTime, Utc};
 
 use super::health::Health;
 use super::{
-    AudienceMerge, AudienceRow, CategoryCount, Change, ChangeRecord, ImportCounts, Killed, Lookup,
-    Selection, Store, StoreError, Subscription, Tombstone, TrafficRow, Window, WriteOutcome,
+    ArticleStore, AudienceMerge, AudienceRow, AudienceStore, CategoryCount, ImportCounts, Killed,
+    Lookup, Store, StoreError, Subscription, SubscriptionStore, TrafficRow, Window, WriteOutcome,
 };
-use crate::model::{Article, ArticleId};
+use crate::model::{Article, ArticleId, Change, ChangeRecord, Selection, Tombstone};
 
 /// How many times the single-call deadline a batch write (an import's `put_many`) may take.
 const BATCH_DEADLINES: u32 = 10;
@@ -88,7 +88,7 @@ impl Guarded {
 }
 
 #[async_trait]
-impl Store for Guarded {
+impl ArticleStore for Guarded {
     async fn put(&self, article: Article) -> Result<WriteOutcome, StoreError> {
         self.run(self.deadline, self.inner.put(article)).await
     }
@@ -162,7 +162,10 @@ impl Store for Guarded {
         self.run(self.deadline, self.inner.changes_since(seq, limit))
             .await
     }
+}
 
+#[async_trait]
+impl SubscriptionStore for Guarded {
     async fn subscribe(&self, subscription: &Subscription) -> Result<(), StoreError> {
         self.run(self.deadline, self.inner.subscribe(subscription))
             .await
@@ -208,7 +211,10 @@ impl Store for Guarded {
         self.run(self.deadline, self.inner.claim_change(seq, now))
             .await
     }
+}
 
+#[async_trait]
+impl AudienceStore for Guarded {
     async fn merge_audience(
         &self,
         day: chrono::NaiveDate,
@@ -249,7 +255,7 @@ mod tests {
     struct Hung;
 
     #[async_trait]
-    impl Store for Hung {
+    impl ArticleStore for Hung {
         async fn put(&self, _: Article) -> Result<WriteOutcome, StoreError> {
             std::future::pending().await
         }
@@ -292,6 +298,10 @@ mod tests {
         async fn changes_since(&self, _: u64, _: usize) -> Result<Vec<ChangeRecord>, StoreError> {
             std::future::pending().await
         }
+    }
+
+    #[async_trait]
+    impl SubscriptionStore for Hung {
         async fn subscribe(&self, _: &Subscription) -> Result<(), StoreError> {
             std::future::pending().await
         }
@@ -324,6 +334,10 @@ mod tests {
         async fn claim_change(&self, _: u64, _: DateTime<Utc>) -> Result<bool, StoreError> {
             std::future::pending().await
         }
+    }
+
+    #[async_trait]
+    impl AudienceStore for Hung {
         async fn merge_audience(
             &self,
             _: chrono::NaiveDate,

@@ -32,15 +32,25 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 /// `LISTEN` get the same deadline.
 const PING_DEADLINE: Duration = Duration::from_secs(2);
 
-/// Listens for ever, reconnecting after any failure, and calls `wake.notify_one()` for every
-/// notice about `schema`, after every (re)connection and at every attempt to reconnect.
-/// `Notify` coalesces a burst of notices into one wake-up.
-pub async fn listen(
+/// Where to listen: the connection settings and the schema whose changes count. Made by the
+/// store when it opens a PostgreSQL database ([`super::Opened::listener`]), so callers never
+/// see the driver's configuration.
+pub struct Listener {
     config: tokio_postgres::Config,
     schema: String,
-    wake: Arc<Notify>,
-    health: Arc<Health>,
-) {
+}
+
+impl Listener {
+    pub(crate) fn new(config: tokio_postgres::Config, schema: String) -> Self {
+        Self { config, schema }
+    }
+}
+
+/// Listens for ever, reconnecting after any failure, and calls `wake.notify_one()` for every
+/// notice about the listener's schema, after every (re)connection and at every attempt to
+/// reconnect. `Notify` coalesces a burst of notices into one wake-up.
+pub async fn listen(listener: Listener, wake: Arc<Notify>, health: Arc<Health>) {
+    let Listener { config, schema } = listener;
     let mut backoff = Duration::from_millis(100);
     let mut lost: Option<Instant> = None;
     loop {

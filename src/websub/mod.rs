@@ -26,7 +26,7 @@ use crate::cache::{CacheError, FeedCache};
 
 use crate::model::{Category, ChangeRecord, FeedFormat, FeedKey};
 use crate::site::Site;
-use crate::store::{Store, StoreError, Subscription};
+use crate::store::{StoreError, Subscription, SubscriptionStore};
 use address::{AddressPolicy, GuardedResolver};
 use request::{Intent, Leases, Mode};
 
@@ -157,7 +157,7 @@ impl HubStats {
 pub struct Hub {
     role: Role,
     config: HubConfig,
-    store: Arc<dyn Store>,
+    store: Arc<dyn SubscriptionStore>,
     cache: Arc<FeedCache>,
     site: Site,
     /// For callbacks: resolves through the address policy, follows no redirect, uses no proxy.
@@ -176,7 +176,7 @@ impl Hub {
     pub fn new(
         role: Role,
         config: HubConfig,
-        store: Arc<dyn Store>,
+        store: Arc<dyn SubscriptionStore>,
         cache: Arc<FeedCache>,
     ) -> Result<Arc<Self>, HubError> {
         let policy = Arc::new(AddressPolicy::new(config.allowed_networks.clone()));

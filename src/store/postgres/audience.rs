@@ -2,10 +2,12 @@
 //! figures are merged under a row lock, so merges from several replicas queue up; hourly
 //! counts are added in one statement each, so they need no lock.
 
+use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
 
-use super::super::{AudienceMerge, AudienceRow, StoreError, TrafficRow};
+use super::{PostgresStore, scoped};
+use crate::store::{AudienceMerge, AudienceRow, AudienceStore, StoreError, TrafficRow};
 
 pub(super) async fn merge(
     client: &mut deadpool_postgres::Object,
@@ -139,4 +141,39 @@ pub(super) async fn forget(client: &impl GenericClient, day: NaiveDate) -> Resul
         .execute("DELETE FROM traffic WHERE hour < $1", &[&hour])
         .await?;
     Ok(())
+}
+
+#[async_trait]
+impl AudienceStore for PostgresStore {
+    async fn merge_audience(
+        &self,
+        day: chrono::NaiveDate,
+        feed: &str,
+        merge: AudienceMerge,
+    ) -> Result<(), StoreError> {
+        with_conn!(self, client, {
+            super::audience::merge(client, &day.to_string(), feed, merge).await
+        })
+    }
+
+    async fn audience(
+        &self,
+        since: chrono::NaiveDate,
+    ) -> Result<Vec<(chrono::NaiveDate, String, AudienceRow)>, StoreError> {
+        with_conn!(self, client, { days(&**client, &since.to_string()).await })
+    }
+
+    async fn add_traffic(&self, rows: Vec<TrafficRow>) -> Result<(), StoreError> {
+        with_conn!(self, client, { add_traffic(&**client, &rows).await })
+    }
+
+    async fn traffic(&self, since: DateTime<Utc>) -> Result<Vec<TrafficRow>, StoreError> {
+        with_conn!(self, client, {
+            traffic(&**client, since.timestamp()).await
+        })
+    }
+
+    async fn forget_audience(&self, day: chrono::NaiveDate) -> Result<(), StoreError> {
+        with_conn!(self, client, { forget(&**client, day).await })
+    }
 }

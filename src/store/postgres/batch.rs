@@ -13,7 +13,8 @@ use deadpool_postgres::Transaction;
 use futures_util::future::try_join_all;
 use tokio_postgres::types::ToSql;
 
-use super::{CHANNEL, COUNT, INSERT_CHANGE, INSERT_TOUCHED, NOTIFY, UNFILE, change_head, slugs};
+use super::CHANNEL;
+use super::articles::{COUNT, INSERT_CHANGE, INSERT_TOUCHED, NOTIFY, UNFILE, change_head, slugs};
 use crate::model::{Article, Change};
 use crate::store::{StoreError, WriteOutcome};
 use crate::store::{from_nanos, nanos, parse_body};

@@ -2,11 +2,13 @@
 //! alone, so none needs the writers' advisory lock: subscriptions are not part of the change
 //! sequence.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::super::{StoreError, Subscription, from_nanos, nanos};
+use super::{PostgresStore, scoped};
+use crate::store::{StoreError, Subscription, SubscriptionStore, from_nanos, nanos};
 
 pub(super) async fn subscribe(
     client: &impl GenericClient,
@@ -140,4 +142,48 @@ pub(super) async fn claim(
         )
         .await?;
     Ok(claimed == 1)
+}
+
+#[async_trait]
+impl SubscriptionStore for PostgresStore {
+    async fn subscribe(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        with_conn!(self, client, { subscribe(&**client, subscription).await })
+    }
+
+    async fn unsubscribe(&self, topic: &str, callback: &str) -> Result<bool, StoreError> {
+        with_conn!(self, client, {
+            unsubscribe(&**client, topic, callback).await
+        })
+    }
+
+    async fn subscribers(
+        &self,
+        topic: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        with_conn!(self, client, { subscribers(&**client, topic, now).await })
+    }
+
+    async fn subscribed_topics(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        with_conn!(self, client, { subscribed_topics(&**client, now).await })
+    }
+
+    async fn subscriptions_on_host(
+        &self,
+        host: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        with_conn!(self, client, { on_host(&**client, host, now).await })
+    }
+
+    async fn expire_subscriptions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        with_conn!(self, client, { expire(&**client, now).await })
+    }
+
+    async fn claim_change(&self, seq: u64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        with_conn!(self, client, { claim(&**client, seq, now).await })
+    }
 }

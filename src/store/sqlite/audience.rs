@@ -1,9 +1,11 @@
 //! Readers per feed per day and polls per feed per hour in the SQLite store.
 
+use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::super::{AudienceMerge, AudienceRow, StoreError, TrafficRow};
+use super::SqliteStore;
+use crate::store::{AudienceMerge, AudienceRow, AudienceStore, StoreError, TrafficRow};
 
 pub(super) fn merge(
     tx: &Transaction<'_>,
@@ -115,4 +117,39 @@ pub(super) fn forget(tx: &Transaction<'_>, day: NaiveDate) -> Result<(), StoreEr
     tx.prepare_cached("DELETE FROM traffic WHERE hour < ?1")?
         .execute(params![hour])?;
     Ok(())
+}
+
+#[async_trait]
+impl AudienceStore for SqliteStore {
+    async fn merge_audience(
+        &self,
+        day: chrono::NaiveDate,
+        feed: &str,
+        merge: AudienceMerge,
+    ) -> Result<(), StoreError> {
+        let (day, feed) = (day.to_string(), feed.to_owned());
+        self.write(move |tx| super::audience::merge(tx, &day, &feed, merge))
+            .await
+    }
+
+    async fn audience(
+        &self,
+        since: chrono::NaiveDate,
+    ) -> Result<Vec<(chrono::NaiveDate, String, AudienceRow)>, StoreError> {
+        let since = since.to_string();
+        self.read(move |conn| days(conn, &since)).await
+    }
+
+    async fn add_traffic(&self, rows: Vec<TrafficRow>) -> Result<(), StoreError> {
+        self.write(move |tx| add_traffic(tx, &rows)).await
+    }
+
+    async fn traffic(&self, since: DateTime<Utc>) -> Result<Vec<TrafficRow>, StoreError> {
+        let since = since.timestamp();
+        self.read(move |conn| traffic(conn, since)).await
+    }
+
+    async fn forget_audience(&self, day: chrono::NaiveDate) -> Result<(), StoreError> {
+        self.write(move |tx| forget(tx, day)).await
+    }
 }

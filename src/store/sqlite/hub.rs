@@ -1,9 +1,11 @@
 //! WebSub subscriptions and delivery claims in the SQLite store.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{Connection, Row, Transaction, params};
 
-use super::super::{StoreError, Subscription, from_nanos, nanos};
+use super::SqliteStore;
+use crate::store::{StoreError, Subscription, SubscriptionStore, from_nanos, nanos};
 
 pub(super) fn subscribe(tx: &Transaction<'_>, s: &Subscription) -> Result<(), StoreError> {
     tx.prepare_cached(
@@ -105,4 +107,51 @@ pub(super) fn claim(
         .prepare_cached("INSERT OR IGNORE INTO websub_claims (seq, claimed_ns) VALUES (?1, ?2)")?
         .execute(params![seq as i64, nanos(now)])?;
     Ok(claimed == 1)
+}
+
+#[async_trait]
+impl SubscriptionStore for SqliteStore {
+    async fn subscribe(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        let subscription = subscription.clone();
+        self.write(move |tx| subscribe(tx, &subscription)).await
+    }
+
+    async fn unsubscribe(&self, topic: &str, callback: &str) -> Result<bool, StoreError> {
+        let (topic, callback) = (topic.to_owned(), callback.to_owned());
+        self.write(move |tx| unsubscribe(tx, &topic, &callback))
+            .await
+    }
+
+    async fn subscribers(
+        &self,
+        topic: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        let topic = topic.to_owned();
+        self.read(move |conn| subscribers(conn, &topic, now)).await
+    }
+
+    async fn subscribed_topics(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(move |conn| subscribed_topics(conn, now)).await
+    }
+
+    async fn subscriptions_on_host(
+        &self,
+        host: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let host = host.to_owned();
+        self.read(move |conn| on_host(conn, &host, now)).await
+    }
+
+    async fn expire_subscriptions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.write(move |tx| expire(tx, now)).await
+    }
+
+    async fn claim_change(&self, seq: u64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.write(move |tx| claim(tx, seq, now)).await
+    }
 }

@@ -1,37 +1,15 @@
-//! One store test suite, run against both backends: every test here is a function of a
-//! `&dyn Store`, instantiated by [`store_suite!`] once on a fresh SQLite file and once on a fresh
-//! PostgreSQL schema (see [`pg`]). On a machine where PostgreSQL is not reachable the
-//! PostgreSQL copies pass without running and say so once on stderr.
+//! The [`ArticleStore`] suite: stories, kills and tombstones, windows, and the change
+//! sequence, on both backends.
 
 use chrono::DateTime;
 
-use super::*;
-use crate::model::{ArticleDraft, Selection, Tombstone};
+use super::{category, ids, story};
+use crate::model::{ArticleId, Selection, Tombstone};
+use crate::store::{ArticleStore, Lookup, Window, WriteOutcome};
 
-pub mod pg;
-
-pub fn story(id: &str, categories: &[&str], published: &str) -> Article {
-    ArticleDraft {
-        id: Some(id.into()),
-        title: Some(format!("Story {id}")),
-        summary: Some("Summary.".into()),
-        categories: categories.iter().map(|c| c.to_string()).collect(),
-        published: Some(published.into()),
-        ..ArticleDraft::default()
-    }
-    .validate()
-    .unwrap()
-}
-
-fn category(slug: &str) -> Category {
-    Category::parse(slug).unwrap()
-}
-
-fn ids(articles: &[Article]) -> Vec<&str> {
-    articles.iter().map(|a| a.id.as_str()).collect()
-}
-
-pub async fn changes_since_lists_each_change_with_the_categories_it_touched(store: &dyn Store) {
+pub async fn changes_since_lists_each_change_with_the_categories_it_touched(
+    store: &dyn ArticleStore,
+) {
     store
         .put(story("a", &["world", "g20"], "2026-11-25T08:00:00Z"))
         .await
@@ -64,7 +42,9 @@ pub async fn changes_since_lists_each_change_with_the_categories_it_touched(stor
     assert!(store.changes_since(3, 100).await.unwrap().is_empty());
 }
 
-pub async fn putting_the_same_story_twice_changes_nothing_the_second_time(store: &dyn Store) {
+pub async fn putting_the_same_story_twice_changes_nothing_the_second_time(
+    store: &dyn ArticleStore,
+) {
     let a = story("a1", &["world"], "2026-11-25T08:00:00Z");
     assert!(matches!(
         store.put(a.clone()).await.unwrap(),
@@ -75,7 +55,7 @@ pub async fn putting_the_same_story_twice_changes_nothing_the_second_time(store:
     assert_eq!(store.last_change().await.unwrap().unwrap().seq, seq);
 }
 
-pub async fn latest_merges_categories_newest_first_and_each_story_once(store: &dyn Store) {
+pub async fn latest_merges_categories_newest_first_and_each_story_once(store: &dyn ArticleStore) {
     store
         .put_many(vec![
             story("a", &["world", "g20"], "2026-11-25T08:00:00Z"),
@@ -97,7 +77,9 @@ pub async fn latest_merges_categories_newest_first_and_each_story_once(store: &d
     );
 }
 
-pub async fn a_correction_that_moves_a_story_touches_old_and_new_categories(store: &dyn Store) {
+pub async fn a_correction_that_moves_a_story_touches_old_and_new_categories(
+    store: &dyn ArticleStore,
+) {
     store
         .put(story("a", &["world"], "2026-11-25T08:00:00Z"))
         .await
@@ -127,7 +109,9 @@ pub async fn a_correction_that_moves_a_story_touches_old_and_new_categories(stor
     assert!(store.latest(&world, 10).await.unwrap().is_empty());
 }
 
-pub async fn a_kill_removes_the_story_from_feeds_and_counts_but_remembers_it(store: &dyn Store) {
+pub async fn a_kill_removes_the_story_from_feeds_and_counts_but_remembers_it(
+    store: &dyn ArticleStore,
+) {
     store
         .put(story("a", &["world"], "2026-11-25T08:00:00Z"))
         .await
@@ -151,7 +135,9 @@ pub async fn a_kill_removes_the_story_from_feeds_and_counts_but_remembers_it(sto
     );
 }
 
-pub async fn a_kill_leaves_a_tombstone_in_each_category_until_the_story_returns(store: &dyn Store) {
+pub async fn a_kill_leaves_a_tombstone_in_each_category_until_the_story_returns(
+    store: &dyn ArticleStore,
+) {
     store
         .put(story("a", &["world", "g20"], "2026-11-25T08:00:00Z"))
         .await
@@ -202,7 +188,7 @@ pub async fn a_kill_leaves_a_tombstone_in_each_category_until_the_story_returns(
     );
 }
 
-pub async fn a_batch_naming_a_story_twice_keeps_the_last_version_once(store: &dyn Store) {
+pub async fn a_batch_naming_a_story_twice_keeps_the_last_version_once(store: &dyn ArticleStore) {
     store
         .put(story("k", &["sports"], "2026-11-25T06:00:00Z"))
         .await
@@ -244,7 +230,7 @@ pub async fn a_batch_naming_a_story_twice_keeps_the_last_version_once(store: &dy
     );
 }
 
-pub async fn a_correction_is_read_back_at_its_new_version(store: &dyn Store) {
+pub async fn a_correction_is_read_back_at_its_new_version(store: &dyn ArticleStore) {
     let world = Selection::Categories(vec![category("world")]);
     let mut first = story("c", &["world"], "2026-11-25T08:00:00Z");
     store.put(first.clone()).await.unwrap();
@@ -257,93 +243,7 @@ pub async fn a_correction_is_read_back_at_its_new_version(store: &dyn Store) {
     }
 }
 
-pub async fn subscriptions_are_renewed_listed_by_lease_and_expired(store: &dyn Store) {
-    let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
-    let now = t("2026-11-25T12:00:00Z");
-    let sub = |topic: &str, callback: &str, expires: &str| Subscription {
-        topic: topic.into(),
-        callback: callback.into(),
-        callback_host: "reader.example.net".into(),
-        secret: None,
-        lease_seconds: 3600,
-        expires_at: t(expires),
-    };
-    let world = "https://wire.example.com/feeds/world.atom";
-    let g20 = "https://wire.example.com/feeds/g20.rss";
-    store
-        .subscribe(&sub(
-            world,
-            "https://reader.example.net/a",
-            "2026-11-25T13:00:00Z",
-        ))
-        .await
-        .unwrap();
-    store
-        .subscribe(&sub(
-            world,
-            "https://reader.example.net/b",
-            "2026-11-25T11:00:00Z",
-        ))
-        .await
-        .unwrap();
-    store
-        .subscribe(&sub(
-            g20,
-            "https://reader.example.net/a",
-            "2026-11-26T12:00:00Z",
-        ))
-        .await
-        .unwrap();
-    // Renewing replaces the lease and the secret.
-    let mut renewed = sub(
-        world,
-        "https://reader.example.net/b",
-        "2026-11-25T14:00:00Z",
-    );
-    renewed.secret = Some("new secret".into());
-    store.subscribe(&renewed).await.unwrap();
-
-    let listed = store.subscribers(world, now).await.unwrap();
-    assert_eq!(listed.len(), 2);
-    assert_eq!(listed[1], renewed);
-    assert_eq!(
-        store.subscribed_topics(now).await.unwrap(),
-        vec![(g20.to_owned(), 1), (world.to_owned(), 2)]
-    );
-    assert_eq!(
-        store
-            .subscriptions_on_host("reader.example.net", now)
-            .await
-            .unwrap(),
-        3
-    );
-
-    let later = t("2026-11-25T13:30:00Z");
-    assert_eq!(store.subscribers(world, later).await.unwrap().len(), 1);
-    assert_eq!(store.expire_subscriptions(later).await.unwrap(), 1);
-    assert!(
-        store
-            .unsubscribe(world, "https://reader.example.net/b")
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .unsubscribe(world, "https://reader.example.net/b")
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        store.subscribed_topics(later).await.unwrap(),
-        vec![(g20.to_owned(), 1)]
-    );
-
-    assert!(store.claim_change(7, now).await.unwrap());
-    assert!(!store.claim_change(7, now).await.unwrap());
-    assert!(store.claim_change(8, now).await.unwrap());
-}
-
-pub async fn windows_page_and_bound_a_selection_in_feed_order(store: &dyn Store) {
+pub async fn windows_page_and_bound_a_selection_in_feed_order(store: &dyn ArticleStore) {
     let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
     for (id, cats, at) in [
         ("a", &["world"][..], "2026-11-20T08:00:00Z"),
@@ -416,108 +316,8 @@ pub async fn windows_page_and_bound_a_selection_in_feed_order(store: &dyn Store)
     assert_eq!(store.count(&Selection::All).await.unwrap(), 4);
 }
 
-pub async fn reader_figures_merge_and_poll_counts_add_up_until_forgotten(store: &dyn Store) {
-    let day = |d: &str| d.parse::<chrono::NaiveDate>().unwrap();
-    let append = |tag: &'static str| -> AudienceMerge {
-        Box::new(move |old: Option<AudienceRow>| {
-            let old = old.unwrap_or_default();
-            AudienceRow {
-                clients: format!("{}{tag}", old.clients),
-                agents: format!("{}{tag}", old.agents),
-            }
-        })
-    };
-    store
-        .merge_audience(day("2026-11-30"), "world.atom", append("a"))
-        .await
-        .unwrap();
-    store
-        .merge_audience(day("2026-11-30"), "world.atom", append("b"))
-        .await
-        .unwrap();
-    store
-        .merge_audience(day("2026-12-01"), "g20.rss", append("c"))
-        .await
-        .unwrap();
-    let days = store.audience(day("2026-11-30")).await.unwrap();
-    assert_eq!(days.len(), 2);
-    assert_eq!(
-        (days[0].0, days[0].1.as_str()),
-        (day("2026-11-30"), "world.atom")
-    );
-    assert_eq!(days[0].2.clients, "ab");
-    assert_eq!(store.audience(day("2026-12-01")).await.unwrap().len(), 1);
-
-    let hour = |h: &str| DateTime::parse_from_rfc3339(h).unwrap().to_utc();
-    let row = |h: &str, feed: &str, polls: u64| TrafficRow {
-        hour: hour(h),
-        feed: feed.into(),
-        polls,
-        not_modified: polls - 1,
-        bytes_sent: 1000,
-        bytes_saved: polls * 240_000,
-    };
-    let first = vec![
-        row("2026-11-30T23:00:00Z", "world.atom", 3),
-        row("2026-12-01T00:00:00Z", "world.atom", 5),
-    ];
-    store.add_traffic(first).await.unwrap();
-    // A second replica's counts for the same hour add to the first's.
-    store
-        .add_traffic(vec![row("2026-12-01T00:00:00Z", "world.atom", 2)])
-        .await
-        .unwrap();
-    let hours = store.traffic(hour("2026-12-01T00:00:00Z")).await.unwrap();
-    assert_eq!(hours.len(), 1);
-    assert_eq!(hours[0].polls, 7);
-    assert_eq!(hours[0].not_modified, 5);
-    assert_eq!(hours[0].bytes_sent, 2000);
-    assert_eq!(hours[0].bytes_saved, 7 * 240_000);
-    assert_eq!(
-        store
-            .traffic(hour("2026-11-30T00:00:00Z"))
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
-
-    store.forget_audience(day("2026-12-01")).await.unwrap();
-    assert_eq!(store.audience(day("2026-01-01")).await.unwrap().len(), 1);
-    let left = store.traffic(hour("2026-01-01T00:00:00Z")).await.unwrap();
-    assert_eq!(left.len(), 1);
-    assert_eq!(left[0].hour, hour("2026-12-01T00:00:00Z"));
-}
-
-/// Instantiates each named suite test for SQLite and for PostgreSQL.
-macro_rules! store_suite {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = crate::store::sqlite::SqliteStore::open(&dir.path().join("wire.sqlite3")).unwrap();
-                    super::$name(&store).await;
-                }
-            )*
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(schema) = super::pg::FreshSchema::create().await else { return };
-                    super::$name(&schema.open().await).await;
-                }
-            )*
-        }
-    };
-}
-
-store_suite!(
-    reader_figures_merge_and_poll_counts_add_up_until_forgotten,
+suite!(
     windows_page_and_bound_a_selection_in_feed_order,
-    subscriptions_are_renewed_listed_by_lease_and_expired,
     a_correction_is_read_back_at_its_new_version,
     a_batch_naming_a_story_twice_keeps_the_last_version_once,
     changes_since_lists_each_change_with_the_categories_it_touched,

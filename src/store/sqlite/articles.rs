@@ -1,0 +1,438 @@
+//! Stories and the change sequence in the SQLite store: [`ArticleStore`] for [`SqliteStore`].
+//! Every write runs in the one writer's transaction, so change numbers are handed out and
+//! committed in order; reads use the reader pool.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::SqliteStore;
+use crate::model::{Article, ArticleId, Category, Change, ChangeRecord, Selection, Tombstone};
+use crate::store::{
+    ArticleStore, CategoryCount, ImportCounts, Killed, Lookup, StoreError, Window, WriteOutcome,
+    from_nanos, nanos, parse_body, window,
+};
+
+impl rusqlite::ToSql for window::Arg {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            window::Arg::Int(n) => n.to_sql(),
+            window::Arg::Text(t) => t.to_sql(),
+        }
+    }
+}
+
+/// Appends one entry to the change sequence, recorded against every category it touched.
+/// The recorded time never goes backwards, even if the wall clock does.
+fn record_change(
+    tx: &Transaction<'_>,
+    id: &ArticleId,
+    kind: &str,
+    touched: &[&Category],
+) -> Result<Change, StoreError> {
+    let previous: Option<i64> = tx
+        .query_row(
+            "SELECT at_ns FROM changes ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let at_ns = nanos(Utc::now()).max(previous.unwrap_or(0));
+    tx.execute(
+        "INSERT INTO changes (article_id, kind, at_ns) VALUES (?1, ?2, ?3)",
+        params![id.as_str(), kind, at_ns],
+    )?;
+    let seq = tx.last_insert_rowid();
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO change_categories (category, seq) VALUES (?1, ?2)",
+    )?;
+    for category in touched {
+        insert.execute(params![category.as_str(), seq])?;
+    }
+    Ok(Change {
+        seq: seq as u64,
+        at: from_nanos(at_ns),
+    })
+}
+
+fn adjust_counts(
+    tx: &Transaction<'_>,
+    categories: &[Category],
+    delta: i64,
+) -> Result<(), StoreError> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO category_counts (category, articles) VALUES (?1, ?2)
+         ON CONFLICT (category) DO UPDATE SET articles = articles + excluded.articles",
+    )?;
+    for category in categories {
+        upsert.execute(params![category.as_str(), delta])?;
+    }
+    tx.execute("DELETE FROM category_counts WHERE articles <= 0", [])?;
+    Ok(())
+}
+
+fn file_categories(tx: &Transaction<'_>, article: &Article) -> Result<(), StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO article_categories (category, published_ns, article_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for category in &article.categories {
+        insert.execute(params![
+            category.as_str(),
+            nanos(article.published),
+            article.id.as_str()
+        ])?;
+    }
+    adjust_counts(tx, &article.categories, 1)
+}
+
+fn unfile_categories(tx: &Transaction<'_>, article: &Article) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM article_categories WHERE article_id = ?1",
+        params![article.id.as_str()],
+    )?;
+    adjust_counts(tx, &article.categories, -1)
+}
+
+/// The write behind both `put` and `put_many`.
+fn put_in(tx: &Transaction<'_>, article: &Article) -> Result<WriteOutcome, StoreError> {
+    let body = article.to_json();
+    let existing: Option<(String, Option<i64>)> = tx
+        .query_row(
+            "SELECT body, killed_seq FROM articles WHERE id = ?1",
+            params![article.id.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let previous = match &existing {
+        Some((old_body, None)) if *old_body == body => return Ok(WriteOutcome::Unchanged),
+        Some((old_body, killed)) => Some((parse_body(old_body)?, killed.is_some())),
+        None => None,
+    };
+
+    let mut touched: Vec<&Category> = article.categories.iter().collect();
+    if let Some((old, _)) = &previous {
+        touched.extend(
+            old.categories
+                .iter()
+                .filter(|c| !article.categories.contains(c)),
+        );
+    }
+    let kind = if previous.is_some() {
+        "update"
+    } else {
+        "create"
+    };
+    let change = record_change(tx, &article.id, kind, &touched)?;
+
+    if let Some((old, was_killed)) = &previous {
+        if !was_killed {
+            unfile_categories(tx, old)?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO articles (id, body, published_ns, seq, killed_seq) VALUES (?1, ?2, ?3, ?4, NULL)
+         ON CONFLICT (id) DO UPDATE SET body = excluded.body, published_ns = excluded.published_ns,
+             seq = excluded.seq, killed_seq = NULL",
+        params![article.id.as_str(), body, nanos(article.published), change.seq as i64],
+    )?;
+    file_categories(tx, article)?;
+    tx.execute(
+        "DELETE FROM tombstones WHERE article_id = ?1",
+        params![article.id.as_str()],
+    )?;
+    Ok(match previous {
+        Some(_) => WriteOutcome::Updated(change),
+        None => WriteOutcome::Created(change),
+    })
+}
+
+fn change_at(conn: &Connection, seq: i64) -> Result<Change, StoreError> {
+    let at_ns: i64 = conn.query_row(
+        "SELECT at_ns FROM changes WHERE seq = ?1",
+        params![seq],
+        |r| r.get(0),
+    )?;
+    Ok(Change {
+        seq: seq as u64,
+        at: from_nanos(at_ns),
+    })
+}
+
+#[async_trait]
+impl ArticleStore for SqliteStore {
+    async fn put(&self, article: Article) -> Result<WriteOutcome, StoreError> {
+        self.write(move |tx| put_in(tx, &article)).await
+    }
+
+    async fn put_many(&self, articles: Vec<Article>) -> Result<ImportCounts, StoreError> {
+        self.write(move |tx| {
+            let mut counts = ImportCounts::default();
+            for article in &articles {
+                counts.add(put_in(tx, article)?);
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn kill(&self, id: &ArticleId) -> Result<Option<Killed>, StoreError> {
+        let id = id.clone();
+        self.write(move |tx| {
+            let body: Option<String> = tx
+                .query_row(
+                    "SELECT body FROM articles WHERE id = ?1 AND killed_seq IS NULL",
+                    params![id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(body) = body else { return Ok(None) };
+            let article = parse_body(&body)?;
+            let touched: Vec<&Category> = article.categories.iter().collect();
+            let killed = record_change(tx, &id, "kill", &touched)?;
+            unfile_categories(tx, &article)?;
+            let mut bury = tx.prepare_cached(
+                "INSERT OR REPLACE INTO tombstones (category, killed_ns, article_id) VALUES (?1, ?2, ?3)",
+            )?;
+            for category in &article.categories {
+                bury.execute(params![category.as_str(), nanos(killed.at), id.as_str()])?;
+            }
+            tx.execute(
+                "UPDATE articles SET killed_seq = ?2, seq = ?2 WHERE id = ?1",
+                params![id.as_str(), killed.seq as i64],
+            )?;
+            Ok(Some(Killed { article, killed }))
+        })
+        .await
+    }
+
+    async fn get(&self, id: &ArticleId) -> Result<Lookup, StoreError> {
+        let id = id.clone();
+        self.read(move |conn| {
+            let row: Option<(String, Option<i64>)> = conn
+                .query_row(
+                    "SELECT body, killed_seq FROM articles WHERE id = ?1",
+                    params![id.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            Ok(match row {
+                None => Lookup::Missing,
+                Some((body, None)) => Lookup::Live(parse_body(&body)?),
+                Some((body, Some(seq))) => Lookup::Killed(Killed {
+                    article: parse_body(&body)?,
+                    killed: change_at(conn, seq)?,
+                }),
+            })
+        })
+        .await
+    }
+
+    async fn latest(
+        &self,
+        selection: &Selection,
+        limit: usize,
+    ) -> Result<Vec<Article>, StoreError> {
+        let selection = selection.clone();
+        self.read(move |conn| {
+            let limit = limit as i64;
+            let mut rows: Vec<(i64, String, String)> = Vec::new();
+            match &selection {
+                Selection::All => {
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT published_ns, id, body FROM articles WHERE killed_seq IS NULL
+                         ORDER BY published_ns DESC, id DESC LIMIT ?1",
+                    )?;
+                    for row in
+                        stmt.query_map(params![limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    {
+                        rows.push(row?);
+                    }
+                }
+                // The newest N of a union lies within the union of each category's newest N,
+                // so each category is read down its own index and the lists are merged here.
+                Selection::Categories(categories) => {
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT c.published_ns, c.article_id, a.body
+                         FROM article_categories c JOIN articles a ON a.id = c.article_id
+                         WHERE c.category = ?1
+                         ORDER BY c.published_ns DESC, c.article_id DESC LIMIT ?2",
+                    )?;
+                    for category in categories {
+                        for row in stmt.query_map(params![category.as_str(), limit], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })? {
+                            rows.push(row?);
+                        }
+                    }
+                    rows.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
+                    rows.dedup_by(|a, b| a.1 == b.1);
+                    rows.truncate(limit as usize);
+                }
+            }
+            rows.iter().map(|(_, _, body)| parse_body(body)).collect()
+        })
+        .await
+    }
+
+    async fn window(
+        &self,
+        selection: &Selection,
+        window: &Window,
+    ) -> Result<Vec<Article>, StoreError> {
+        let query = window::select(window::Dialect::Sqlite, selection, window);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&query.sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(query.args.iter()), |r| {
+                r.get::<_, String>(0)
+            })?;
+            rows.map(|body| parse_body(&body?)).collect()
+        })
+        .await
+    }
+
+    async fn count(&self, selection: &Selection) -> Result<u64, StoreError> {
+        let query = window::count(window::Dialect::Sqlite, selection);
+        self.read(move |conn| {
+            let n: i64 = conn
+                .prepare_cached(&query.sql)?
+                .query_row(rusqlite::params_from_iter(query.args.iter()), |r| r.get(0))?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT category, articles FROM category_counts ORDER BY category",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (slug, articles) = row?;
+                let category = Category::parse(&slug).map_err(StoreError::Corrupt)?;
+                out.push(CategoryCount {
+                    category,
+                    articles: articles as u64,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn last_change(&self) -> Result<Option<Change>, StoreError> {
+        self.read(|conn| {
+            let seq: Option<i64> =
+                conn.query_row("SELECT MAX(seq) FROM changes", [], |r| r.get(0))?;
+            seq.map(|seq| change_at(conn, seq)).transpose()
+        })
+        .await
+    }
+
+    async fn last_change_in(&self, selection: &Selection) -> Result<Option<Change>, StoreError> {
+        let Selection::Categories(categories) = selection.clone() else {
+            return self.last_change().await;
+        };
+        self.read(move |conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT MAX(seq) FROM change_categories WHERE category = ?1")?;
+            let mut newest: Option<i64> = None;
+            for category in &categories {
+                let seq: Option<i64> = stmt.query_row(params![category.as_str()], |r| r.get(0))?;
+                newest = newest.max(seq);
+            }
+            newest.map(|seq| change_at(conn, seq)).transpose()
+        })
+        .await
+    }
+
+    async fn tombstones(
+        &self,
+        selection: &Selection,
+        since: DateTime<Utc>,
+        published: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        limit: usize,
+    ) -> Result<Vec<Tombstone>, StoreError> {
+        let categories = match selection {
+            Selection::All => None,
+            Selection::Categories(list) => Some(list.clone()),
+        };
+        let (from, until) = published.map_or((i64::MIN, i64::MAX), |(f, u)| (nanos(f), nanos(u)));
+        self.read(move |conn| {
+            let mut rows: Vec<(i64, String, String)> = Vec::new();
+            let mut stmt = conn.prepare_cached(
+                "SELECT t.killed_ns, t.article_id, a.body FROM tombstones t
+                 JOIN articles a ON a.id = t.article_id AND a.killed_seq IS NOT NULL
+                 WHERE (?1 IS NULL OR t.category = ?1) AND t.killed_ns >= ?2
+                   AND a.published_ns >= ?3 AND a.published_ns < ?4
+                 ORDER BY t.killed_ns DESC, t.article_id DESC LIMIT ?5",
+            )?;
+            let slugs: Vec<Option<String>> = match &categories {
+                None => vec![None],
+                Some(list) => list.iter().map(|c| Some(c.as_str().to_owned())).collect(),
+            };
+            for slug in slugs {
+                for row in stmt.query_map(
+                    params![slug, nanos(since), from, until, limit as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )? {
+                    rows.push(row?);
+                }
+            }
+            rows.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
+            rows.dedup_by(|a, b| a.1 == b.1);
+            rows.truncate(limit);
+            rows.into_iter()
+                .map(|(ns, id, body)| {
+                    Ok(Tombstone {
+                        id: ArticleId::parse(&id).map_err(StoreError::Corrupt)?,
+                        killed_at: from_nanos(ns),
+                        article: parse_body(&body)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn changes_since(&self, seq: u64, limit: usize) -> Result<Vec<ChangeRecord>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT c.seq, c.at_ns, cc.category FROM changes c
+                 LEFT JOIN change_categories cc ON cc.seq = c.seq
+                 WHERE c.seq IN (SELECT seq FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2)
+                 ORDER BY c.seq, cc.category",
+            )?;
+            let rows = stmt.query_map(params![seq as i64, limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })?;
+            let mut out: Vec<ChangeRecord> = Vec::new();
+            for row in rows {
+                let (seq, at_ns, category) = row?;
+                if out.last().is_none_or(|last| last.change.seq != seq as u64) {
+                    out.push(ChangeRecord {
+                        change: Change {
+                            seq: seq as u64,
+                            at: from_nanos(at_ns),
+                        },
+                        categories: Vec::new(),
+                    });
+                }
+                if let Some(slug) = category {
+                    let category = Category::parse(&slug).map_err(StoreError::Corrupt)?;
+                    out.last_mut()
+                        .expect("pushed above")
+                        .categories
+                        .push(category);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}

@@ -1,0 +1,114 @@
+//! The SQLite store's schema: the numbered migration steps and the code that applies them,
+//! tracked in `PRAGMA user_version`, so that a file written by any earlier wirefeed opens and a
+//! file from a newer one is refused rather than misread.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::store::StoreError;
+
+/// The schema, one step per version. Never edit a step that has shipped: add a new one.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: articles, their categories, and the change sequence.
+    r#"
+    CREATE TABLE articles (
+        id           TEXT PRIMARY KEY,
+        body         TEXT NOT NULL,      -- the article JSON, exactly as accepted
+        published_ns INTEGER NOT NULL,   -- UTC nanoseconds since 1970, for ordering
+        seq          INTEGER NOT NULL,   -- change that wrote this version
+        killed_seq   INTEGER             -- set while the story is killed
+    );
+    CREATE INDEX articles_live_by_published ON articles (published_ns DESC, id DESC)
+        WHERE killed_seq IS NULL;
+
+    -- Live stories only: newest N of category C is a walk down this primary key.
+    CREATE TABLE article_categories (
+        category     TEXT NOT NULL,
+        published_ns INTEGER NOT NULL,
+        article_id   TEXT NOT NULL,
+        PRIMARY KEY (category, published_ns, article_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX article_categories_by_article ON article_categories (article_id);
+
+    CREATE TABLE category_counts (
+        category TEXT PRIMARY KEY,
+        articles INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE changes (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        article_id TEXT NOT NULL,
+        kind       TEXT NOT NULL CHECK (kind IN ('create', 'update', 'kill')),
+        at_ns      INTEGER NOT NULL
+    );
+    CREATE TABLE change_categories (
+        category TEXT NOT NULL,
+        seq      INTEGER NOT NULL,
+        PRIMARY KEY (category, seq)
+    ) WITHOUT ROWID;
+    "#,
+    // 2: tombstones of killed stories per category, newest first, for RFC 6721 deleted-entry.
+    r#"
+    CREATE TABLE tombstones (
+        category   TEXT NOT NULL,
+        killed_ns  INTEGER NOT NULL,
+        article_id TEXT NOT NULL,
+        PRIMARY KEY (category, killed_ns, article_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX tombstones_by_article ON tombstones (article_id);
+    "#,
+    // 3: WebSub subscriptions, which replica pushes each change, readers per feed per day.
+    r#"
+    CREATE TABLE websub_subscriptions (
+        topic         TEXT NOT NULL,
+        callback      TEXT NOT NULL,
+        callback_host TEXT NOT NULL,
+        secret        TEXT,
+        lease_seconds INTEGER NOT NULL,
+        expires_ns    INTEGER NOT NULL,
+        PRIMARY KEY (topic, callback)
+    ) WITHOUT ROWID;
+    CREATE INDEX websub_subscriptions_by_host ON websub_subscriptions (callback_host);
+    CREATE INDEX websub_subscriptions_by_expiry ON websub_subscriptions (expires_ns);
+    CREATE TABLE websub_claims (
+        seq        INTEGER PRIMARY KEY,
+        claimed_ns INTEGER NOT NULL
+    );
+
+    -- Readers per feed per UTC day (YYYY-MM-DD).
+    CREATE TABLE audience (
+        day     TEXT NOT NULL,
+        feed    TEXT NOT NULL,
+        clients TEXT NOT NULL,
+        agents  TEXT NOT NULL,
+        PRIMARY KEY (day, feed)
+    );
+
+    -- Feed polls per UTC hour (Unix seconds at its start).
+    CREATE TABLE traffic (
+        hour         INTEGER NOT NULL,
+        feed         TEXT NOT NULL,
+        polls        INTEGER NOT NULL,
+        not_modified INTEGER NOT NULL,
+        bytes_sent   INTEGER NOT NULL,
+        bytes_saved  INTEGER NOT NULL,
+        PRIMARY KEY (hour, feed)
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// Applies every migration step the file has not seen yet, each in its own transaction.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let known = MIGRATIONS.len() as i64;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > known {
+        return Err(StoreError::SchemaTooNew { found, known });
+    }
+    for (step, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", step as i64 + 1)?;
+        tx.commit()?;
+        tracing::info!(version = step + 1, "migrated the SQLite store");
+    }
+    Ok(())
+}
