@@ -230,7 +230,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         HubSetting::External(url) => Some(websub::Role::External(url.clone())),
     };
     let hub_url = role.as_ref().map(|role| match role {
-        websub::Role::Builtin => format!("{}/hub", public_url.as_str()),
+        websub::Role::Builtin => format!("{}{}", public_url.as_str(), crate::site::Path::Hub),
         websub::Role::External(url) => url.clone(),
     });
     let site = Site::new(

@@ -28,6 +28,11 @@ impl Trigger {
     pub fn fire(&self) {
         self.0.send_replace(true);
     }
+
+    /// Whether it has been fired.
+    pub fn is_fired(&self) -> bool {
+        *self.0.borrow()
+    }
 }
 
 impl Default for Trigger {

@@ -268,7 +268,9 @@ async fn publish(
     tracing::info!(token, %id, outcome = counted, "article stored");
     app.metrics.ingested(counted);
     let mut response = json(status, published.article());
-    let location = format!("{}/api/articles/{id}", app.site.origin());
+    let location = app.site.href(&crate::site::Path::Api(Some(
+        published.article().id.clone(),
+    )));
     response.headers_mut().insert(
         header::LOCATION,
         HeaderValue::from_str(&location).expect("ids are URL-safe"),

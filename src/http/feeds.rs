@@ -21,13 +21,6 @@ use crate::render;
 
 static VARY: HeaderValue = HeaderValue::from_static("accept-encoding");
 
-/// The `page` of a query string: `None` when there is none, `Some(None)` when it is not a
-/// page number. Other parameters (`utm_source`, ...) are ignored.
-pub fn page(query: Option<&str>) -> Option<Option<u32>> {
-    let value = query_value(query, "page")?;
-    Some(value.parse::<u32>().ok().filter(|n| *n >= 1))
-}
-
 /// One parameter of a query string.
 pub fn query_value(query: Option<&str>, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query?.as_bytes())

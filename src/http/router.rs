@@ -1,166 +1,87 @@
-//! Routing: which resource a request path names. Pure string work on the path; the query
-//! string is ignored, so `/feeds/world.rss?utm_source=x` is the same feed.
+//! Routing: which resource a request names, and what HTTP makes of it. The URL scheme itself
+//! (which paths exist, the slug rule, `?page=N`) is [`crate::site::Path`]'s; this module only
+//! names routes for the metrics and says which are pages and which answer before start-up.
 
-use crate::model::{ArticleId, FeedFormat, Part};
+use hyper::Uri;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    Index,
-    Category(String),
-    Article(ArticleId),
-    /// A feed document: the subscription document or a day's archive (`?page=N` is read
-    /// from the query by the handler).
-    Feed {
-        slug: String,
-        format: FeedFormat,
-        part: Part,
-    },
-    Opml,
-    /// The built-in WebSub hub.
-    Hub,
-    Health,
-    /// `/readyz`: whether this replica can serve everything.
-    Ready,
-    Metrics,
-    /// `/api/stats`: readers per feed per day.
-    Stats,
-    /// `/admin`: the operator's page.
-    Admin,
-    /// `/api/articles` (None) or `/api/articles/{id}`; the id is checked by the API itself.
-    Api(Option<String>),
-    NotFound,
+use crate::model::Part;
+pub use crate::site::Path;
+
+/// What a request names: a path of the site, or nothing (404).
+pub type Route = Option<Path>;
+
+/// The resource `uri` names. Other query parameters than `page` are ignored, so
+/// `/feeds/world.rss?utm_source=x` is the same feed.
+pub fn route(uri: &Uri) -> Route {
+    Path::parse(uri.path(), uri.query())
 }
 
-impl Route {
-    /// The route's name in metrics.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Route::Index => "index",
-            Route::Category(_) => "category",
-            Route::Article(_) => "article",
-            Route::Feed {
-                part: Part::Archive(_),
-                ..
-            } => "feed_archive",
-            Route::Feed { .. } => "feed",
-            Route::Opml => "opml",
-            Route::Hub => "hub",
-            Route::Health => "health",
-            Route::Ready => "ready",
-            Route::Metrics => "metrics",
-            Route::Api(_) => "api",
-            Route::Stats => "stats",
-            Route::Admin => "admin",
-            Route::NotFound => "not_found",
-        }
+/// The route's name in metrics.
+pub fn name(route: &Route) -> &'static str {
+    let Some(path) = route else {
+        return "not_found";
+    };
+    match path {
+        Path::Home => "index",
+        Path::Category(_) => "category",
+        Path::Article(_) => "article",
+        Path::Feed {
+            part: Part::Archive(_),
+            ..
+        } => "feed_archive",
+        Path::Feed { .. } => "feed",
+        Path::Opml => "opml",
+        Path::Hub => "hub",
+        Path::Health => "health",
+        Path::Ready => "ready",
+        Path::Metrics => "metrics",
+        Path::Api(_) => "api",
+        Path::Stats => "stats",
+        Path::Admin => "admin",
     }
+}
 
-    pub fn parse(path: &str) -> Self {
-        match path {
-            "/" => return Route::Index,
-            "/feeds.opml" => return Route::Opml,
-            "/healthz" => return Route::Health,
-            "/readyz" => return Route::Ready,
-            "/hub" => return Route::Hub,
-            "/metrics" => return Route::Metrics,
-            "/api/articles" => return Route::Api(None),
-            "/api/stats" => return Route::Stats,
-            "/admin" => return Route::Admin,
-            _ => {}
-        }
-        if let Some(file) = path.strip_prefix("/feeds/") {
-            let Some((name, ext)) = file.rsplit_once('.') else {
-                return Route::NotFound;
-            };
-            let Some(format) = FeedFormat::from_extension(ext) else {
-                return Route::NotFound;
-            };
-            let (slug, part) = match name.split_once("/archive/") {
-                None => (name, Part::Current),
-                Some((slug, day)) => {
-                    match chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d") {
-                        // Only the canonical spelling, so one archive has one URL.
-                        Ok(date) if date.format("%Y-%m-%d").to_string() == day => {
-                            (slug, Part::Archive(date))
-                        }
-                        _ => return Route::NotFound,
-                    }
-                }
-            };
-            return if slug.is_empty() || slug.contains('/') {
-                Route::NotFound
-            } else {
-                Route::Feed {
-                    slug: slug.to_owned(),
-                    format,
-                    part,
-                }
-            };
-        }
-        if let Some(slug) = path.strip_prefix("/categories/") {
-            return if slug.is_empty() || slug.contains('/') {
-                Route::NotFound
-            } else {
-                Route::Category(slug.to_owned())
-            };
-        }
-        if let Some(id) = path.strip_prefix("/api/articles/") {
-            return Route::Api(Some(id.to_owned()));
-        }
-        if let Some(id) = path.strip_prefix("/articles/") {
-            return ArticleId::parse(id).map_or(Route::NotFound, Route::Article);
-        }
-        Route::NotFound
-    }
+/// Whether errors are answered as an HTML page (for people) rather than a problem document.
+pub fn is_page(route: &Route) -> bool {
+    matches!(
+        route,
+        Some(Path::Home | Path::Category(_) | Path::Article(_))
+    )
+}
+
+/// Whether the route answers before start-up has finished: liveness, readiness, metrics.
+pub fn answers_while_starting(route: &Route) -> bool {
+    matches!(route, Some(Path::Health | Path::Ready | Path::Metrics))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::FeedFormat;
 
-    #[test]
-    fn feed_paths_name_a_slug_and_a_format() {
-        assert_eq!(
-            Route::parse("/feeds/asia-pacific.atom"),
-            Route::Feed {
-                slug: "asia-pacific".into(),
-                format: FeedFormat::Atom,
-                part: Part::Current,
-            }
-        );
-        assert_eq!(
-            Route::parse("/feeds/world/archive/2026-11-24.rss"),
-            Route::Feed {
-                slug: "world".into(),
-                format: FeedFormat::Rss,
-                part: Part::Archive(chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()),
-            }
-        );
-        assert_eq!(
-            Route::parse("/feeds/world/archive/2026-11-4.rss"),
-            Route::NotFound
-        );
-        assert_eq!(
-            Route::parse("/feeds/world/archive/2026-02-30.rss"),
-            Route::NotFound
-        );
-        assert_eq!(Route::parse("/feeds/world.xml"), Route::NotFound);
-        assert_eq!(Route::parse("/feeds/.rss"), Route::NotFound);
-        assert_eq!(Route::parse("/feeds/a/b.rss"), Route::NotFound);
+    fn at(uri: &str) -> Route {
+        route(&uri.parse().unwrap())
     }
 
     #[test]
-    fn page_paths() {
-        assert_eq!(Route::parse("/"), Route::Index);
+    fn the_query_is_read_for_pages_and_otherwise_ignored() {
+        let feed = |part| {
+            Some(Path::Feed {
+                slug: crate::model::Category::parse("world").unwrap(),
+                format: FeedFormat::Rss,
+                part,
+            })
+        };
+        assert_eq!(at("/feeds/world.rss?utm_source=x"), feed(Part::Current));
+        assert_eq!(at("/feeds/world.rss?page=3"), feed(Part::Page(3)));
+        assert_eq!(at("/feeds/world.rss?page=0"), None);
         assert_eq!(
-            Route::parse("/categories/g20"),
-            Route::Category("g20".into())
+            name(&at("/feeds/world/archive/2026-11-24.rss")),
+            "feed_archive"
         );
-        assert_eq!(
-            Route::parse("/articles/xw-1"),
-            Route::Article(ArticleId::parse("xw-1").unwrap())
-        );
-        assert_eq!(Route::parse("/articles/../etc/passwd"), Route::NotFound);
-        assert_eq!(Route::parse("/categories/"), Route::NotFound);
+        assert_eq!(name(&at("/feeds/World.rss")), "not_found");
+        assert!(is_page(&at("/categories/world")));
+        assert!(!is_page(&at("/feeds/world.rss")));
+        assert!(answers_while_starting(&at("/readyz")));
     }
 }

@@ -31,10 +31,9 @@ use tracing::Instrument;
 
 use super::error::HttpError;
 use super::response::{self, Body};
-use super::router::Route;
+use super::router::{self, Path, Route};
 use super::sendfile;
 use super::{App, ClientAddr, admin, api, feeds, hub, metrics, pages, stats};
-use crate::model::Part;
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -233,8 +232,8 @@ async fn within(
 /// Answers one request, counted in the metrics, inside a span carrying its request id (the
 /// client's `X-Request-Id` when it sent a sane one), so every log line about it can be found.
 pub async fn handle(app: &App, request: Request<Incoming>, timeout: Duration) -> Response<Body> {
-    let route = Route::parse(request.uri().path());
-    let name = route.name();
+    let route = router::route(request.uri());
+    let name = router::name(&route);
     let id = request_id(request.headers().get("x-request-id"));
     let span = tracing::info_span!(
         "request",
@@ -290,11 +289,11 @@ async fn answer(
     timeout: Duration,
 ) -> Response<Body> {
     let head = request.method() == Method::HEAD;
-    let page = matches!(route, Route::Index | Route::Category(_) | Route::Article(_));
+    let page = router::is_page(&route);
     // Until start-up has finished (the store reached, migrated, followed) only liveness,
     // readiness and metrics answer; other requests wait for it a moment, then get a 503.
     if !app.health.started()
-        && !matches!(route, Route::Health | Route::Ready | Route::Metrics)
+        && !router::answers_while_starting(&route)
         && !Box::pin(app.health.wait_started(app.deadline)).await
     {
         let e = HttpError::Unavailable("still starting: the store is not ready".to_owned());
@@ -312,8 +311,11 @@ async fn answer(
     // Every route but feeds is boxed, so the future of a feed poll stays small: hyper moves
     // it into place on every request.
     let result = match route {
-        Route::Api(id) => Box::pin(within(timeout, api::handle(app, request, id.as_deref()))).await,
-        Route::Hub => Box::pin(within(timeout, hub::handle(app, request))).await,
+        Some(Path::Api(id)) => {
+            let id = id.as_ref().map(|id| id.as_str());
+            Box::pin(within(timeout, api::handle(app, request, id))).await
+        }
+        Some(Path::Hub) => Box::pin(within(timeout, hub::handle(app, request))).await,
         route if request.method() == Method::GET || head => route_get(app, &request, route).await,
         _ => Err(HttpError::MethodNotAllowed),
     };
@@ -364,39 +366,33 @@ async fn route_get(
     // Pages read the store on every request: bounded as a whole. Feeds are bounded in the
     // cache, on a miss only, so that a hit costs no timer.
     let deadline = app.deadline;
-    match route {
-        Route::Index => Box::pin(within(deadline, pages::index(app))).await,
-        Route::Category(slug) => Box::pin(within(deadline, pages::category(app, &slug))).await,
-        Route::Article(id) => Box::pin(within(deadline, pages::article(app, &id))).await,
-        Route::Feed { slug, format, part } => {
-            let part = match (part, feeds::page(request.uri().query())) {
-                (part, None) => part,
-                (Part::Current, Some(Some(1))) => Part::Current,
-                (Part::Current, Some(Some(n))) => Part::Page(n),
-                _ => {
-                    return Err(HttpError::NotFound(
-                        "There is no such page: pages are numbered from 1 (?page=2).".to_owned(),
-                    ));
-                }
-            };
-            feeds::feed(app, request, &slug, format, part).await
+    let Some(path) = route else {
+        return Err(HttpError::NotFound(
+            "Nothing lives at this address.".to_owned(),
+        ));
+    };
+    match path {
+        Path::Home => Box::pin(within(deadline, pages::index(app))).await,
+        Path::Category(slug) => {
+            Box::pin(within(deadline, pages::category(app, slug.as_str()))).await
         }
-        Route::Metrics => Ok(Box::pin(metrics::render(app)).await),
-        Route::Stats => Box::pin(within(deadline, stats::render(app, request))).await,
-        Route::Admin => Box::pin(within(deadline, admin::render(app, request))).await,
-        Route::Opml => Box::pin(within(deadline, feeds::opml(app))).await,
-        Route::Health => Ok(response::bytes(
+        Path::Article(id) => Box::pin(within(deadline, pages::article(app, &id))).await,
+        Path::Feed { slug, format, part } => {
+            feeds::feed(app, request, slug.as_str(), format, part).await
+        }
+        Path::Metrics => Ok(Box::pin(metrics::render(app)).await),
+        Path::Stats => Box::pin(within(deadline, stats::render(app, request))).await,
+        Path::Admin => Box::pin(within(deadline, admin::render(app, request))).await,
+        Path::Opml => Box::pin(within(deadline, feeds::opml(app))).await,
+        Path::Health => Ok(response::bytes(
             hyper::StatusCode::OK,
             response::TEXT,
             "ok\n",
         )),
-        Route::Ready => Ok(ready(app)),
-        Route::Api(_) | Route::Hub => {
+        Path::Ready => Ok(ready(app)),
+        Path::Api(_) | Path::Hub => {
             unreachable!("the API and the hub are routed before GET-only resources")
         }
-        Route::NotFound => Err(HttpError::NotFound(
-            "Nothing lives at this address.".to_owned(),
-        )),
     }
 }
 

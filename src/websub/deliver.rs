@@ -2,7 +2,9 @@
 //! signed when it gave a secret, retried with exponential backoff until it answers 2xx. Each
 //! delivery is its own task holding a queue slot, and waits only for its own callback host's
 //! permits, so a slow or dead subscriber delays nobody else; a newer delivery of the same feed
-//! to the same callback makes a waiting older one give way.
+//! to the same callback makes a waiting older one give way. Every delivery is one of the hub's
+//! counted tasks; once the hub is stopping, a delivery's next attempt is made at once and is
+//! its last (see the module documentation of `websub`).
 
 use std::sync::Arc;
 
@@ -38,7 +40,7 @@ impl Hub {
             *newest += 1;
             *newest
         };
-        tokio::spawn(Arc::clone(self).deliver(subscription, feed, generation, slot));
+        self.spawn(Arc::clone(self).deliver(subscription, feed, generation, slot));
     }
 
     async fn deliver(
@@ -49,10 +51,16 @@ impl Hub {
         _slot: OwnedSemaphorePermit,
     ) {
         let id = (subscription.callback.clone(), subscription.topic.clone());
+        let mut last = false;
         for attempt in 0..self.config.attempts.max(1) {
             if attempt > 0 {
+                if last || self.is_stopping() {
+                    tracing::info!(host = %subscription.callback_host, topic = %subscription.topic,
+                        "shutting down: delivery not retried");
+                    break;
+                }
                 let backoff = self.config.retry_first * 2u32.saturating_pow(attempt - 1);
-                tokio::time::sleep(backoff).await;
+                last = !self.backoff(backoff).await;
             }
             let _host = self
                 .host_slot(&subscription.callback_host)
@@ -144,9 +152,14 @@ impl Hub {
             .redirect(reqwest::redirect::Policy::none())
             .build();
         let Ok(client) = client else { return };
+        let mut last = false;
         for attempt in 0..self.config.attempts.max(1) {
             if attempt > 0 {
-                tokio::time::sleep(self.config.retry_first * 2u32.saturating_pow(attempt - 1))
+                if last || self.is_stopping() {
+                    break;
+                }
+                last = !self
+                    .backoff(self.config.retry_first * 2u32.saturating_pow(attempt - 1))
                     .await;
             }
             let sent = client

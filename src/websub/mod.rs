@@ -9,6 +9,25 @@
 //! subscriber gave a secret, retried with exponential backoff, through a bounded queue with a
 //! limit per callback host. Callback addresses are checked by [`address`]. With an external hub
 //! URL instead, that hub is pinged (`hub.mode=publish`) for every feed a change touched.
+//!
+//! ## Shutdown
+//!
+//! The hub owns its work: every verification, delivery and ping is a task it counts, and
+//! [`Hub::run`] returns only when that count is back to zero. When the shutdown fires (after
+//! the HTTP server has drained, so no new subscription request can arrive), `run`
+//!
+//! 1. takes in every change already announced on the bus (a publish answered 2xx before the
+//!    signal is announced by then) and queues its deliveries, as it would have;
+//! 2. tells its tasks to stop waiting: a delivery or ping sleeping in its retry backoff makes
+//!    its next attempt at once, and that attempt is its last (no retry is scheduled after the
+//!    shutdown); a delivery waiting for its callback host's permit keeps its turn;
+//! 3. waits for every task to finish.
+//!
+//! So a pending delivery is *finished* (delivered, or given up after its last attempt), never
+//! left for the next start: a change is claimed once, and the next start does not push it
+//! again. The entry point bounds the wait by its grace period (10 s); a delivery still running
+//! then is lost with the process. That loss heals itself: every push carries the whole current
+//! feed, so the subscriber's next push (the feed's next change) brings everything it missed.
 
 pub mod address;
 mod deliver;
@@ -20,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
 
 use crate::cache::{CacheError, FeedCache};
 
@@ -169,7 +188,20 @@ pub struct Hub {
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// The newest delivery queued per (callback, topic); an older one still waiting gives way.
     generations: Mutex<HashMap<(String, String), u64>>,
+    /// How many of the hub's tasks (verifications, deliveries, pings) are running.
+    tasks: Arc<watch::Sender<usize>>,
+    /// Fired when the shutdown reaches [`Hub::run`]: tasks make their last attempt now.
+    stopping: crate::shutdown::Trigger,
     pub stats: HubStats,
+}
+
+/// One running task of the hub; counted down when the task ends, however it ends.
+struct Task(Arc<watch::Sender<usize>>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
 }
 
 impl Hub {
@@ -204,6 +236,8 @@ impl Hub {
             policy,
             hosts: Mutex::new(HashMap::new()),
             generations: Mutex::new(HashMap::new()),
+            tasks: Arc::new(watch::channel(0).0),
+            stopping: crate::shutdown::Trigger::new(),
             stats: HubStats::default(),
         }))
     }
@@ -245,7 +279,7 @@ impl Hub {
             .try_acquire_owned()
             .map_err(|_| HubError::Busy)?;
         HubStats::bump(&self.stats.requests);
-        tokio::spawn(Arc::clone(self).verify(intent, host, slot));
+        self.spawn(Arc::clone(self).verify(intent, host, slot));
         Ok(())
     }
 
@@ -315,9 +349,64 @@ impl Hub {
         }
     }
 
+    /// Runs `work` as one of the hub's tasks, which shutdown waits for.
+    fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.send_modify(|n| *n += 1);
+        let task = Task(Arc::clone(&self.tasks));
+        tokio::spawn(async move {
+            let _task = task;
+            work.await;
+        });
+    }
+
+    /// How many verifications, deliveries and pings are queued or in flight.
+    pub fn pending(&self) -> usize {
+        *self.tasks.borrow()
+    }
+
+    /// Waits out a retry's backoff; cut short when the hub is stopping. `false` when the hub
+    /// is stopping: the attempt that follows is the last.
+    async fn backoff(&self, wait: Duration) -> bool {
+        let mut stopping = self.stopping.subscribe();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => !stopping.is_fired(),
+            () = stopping.recv() => false,
+        }
+    }
+
+    /// Whether the hub is stopping, so that a failed attempt is not retried.
+    fn is_stopping(&self) -> bool {
+        self.stopping.is_fired()
+    }
+
+    /// Shutdown (see the module documentation): pushes what was announced, lets every task
+    /// make its last attempt, and waits for them.
+    async fn finish_work(self: &Arc<Self>, changes: &mut broadcast::Receiver<ChangeRecord>) {
+        let mut batch = Vec::new();
+        let mut lagged = false;
+        loop {
+            match changes.try_recv() {
+                Ok(record) => batch.push(record),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => lagged = true,
+                Err(_) => break,
+            }
+        }
+        if (!batch.is_empty() || lagged)
+            && let Err(e) = self.publish(batch, lagged).await
+        {
+            tracing::warn!(error = %e, "could not push the last changes to subscribers");
+        }
+        self.stopping.fire();
+        let pending = self.pending();
+        if pending > 0 {
+            tracing::info!(pending, "shutting down: finishing WebSub deliveries");
+        }
+        let _ = self.tasks.subscribe().wait_for(|n| *n == 0).await;
+    }
+
     /// Follows the change bus (`changes`, subscribed before the first write this process can
     /// make) and pushes each change; deletes expired subscriptions once a minute. Runs until
-    /// shutdown.
+    /// shutdown, then finishes its deliveries (see the module documentation) and returns.
     pub async fn run(
         self: Arc<Self>,
         mut changes: broadcast::Receiver<ChangeRecord>,
@@ -333,7 +422,10 @@ impl Hub {
                     match received {
                         Ok(record) => batch.push(record),
                         Err(broadcast::error::RecvError::Lagged(_)) => lagged = true,
-                        Err(broadcast::error::RecvError::Closed) => return,
+                        Err(broadcast::error::RecvError::Closed) => {
+                            self.finish_work(&mut changes).await;
+                            return;
+                        }
                     }
                     loop {
                         match changes.try_recv() {
@@ -346,7 +438,10 @@ impl Hub {
                         tracing::warn!(error = %e, "could not push a change to subscribers");
                     }
                 }
-                () = shutdown.recv() => return,
+                () = shutdown.recv() => {
+                    self.finish_work(&mut changes).await;
+                    return;
+                }
                 _ = expiry.tick() => {
                     match self.store.expire_subscriptions(Utc::now()).await {
                         Ok(0) => {}
@@ -408,7 +503,7 @@ impl Hub {
                     .flat_map(|def| FeedFormat::ALL.map(|f| self.site.feed_url(&def.slug, f)))
                     .collect();
                 if !topics.is_empty() {
-                    tokio::spawn(Arc::clone(self).ping(hub.clone(), topics));
+                    self.spawn(Arc::clone(self).ping(hub.clone(), topics));
                 }
             }
         }
