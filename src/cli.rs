@@ -240,7 +240,7 @@ fn https(config: &Config) -> Result<Option<Tls>, Vec<String>> {
             "acme_dir is served by the redirect listener: set redirect_listen (e.g. \"0.0.0.0:80\") too".to_owned(),
         );
     }
-    if config.redirect_listen == Some(config.listen) {
+    if config.redirect_listen == Some(config.listen) && config.listen.port() != 0 {
         problems.push(format!(
             "redirect_listen is the same address as listen ({}): give the redirect its own port, e.g. 80 next to 443",
             config.listen

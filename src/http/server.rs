@@ -386,7 +386,8 @@ struct Watch {
 /// included). The latter is the header-read timeout of HTTP/2, which hyper has only for
 /// HTTP/1.1: an idle HTTP/2 connection, or one whose HEADERS never complete, is closed as an
 /// idle HTTP/1.1 one is. A closing connection with nothing in flight that has not finished
-/// [`DRAIN`] later is dropped; at shutdown, the shard drops whatever is left after [`DRAIN`].
+/// `header_read_timeout` (idle) or [`DRAIN`] (shutdown) later is dropped; at shutdown, the
+/// shard drops whatever is left after [`DRAIN`].
 async fn drive<I, S, F>(
     builder: &auto::Builder<TokioExecutor>,
     io: I,
@@ -408,7 +409,9 @@ async fn drive<I, S, F>(
     let connection = builder.serve_connection(io, service);
     let mut connection = std::pin::pin!(connection);
     let mut seen = activity.started.load(Ordering::Relaxed);
-    let mut closing = false;
+    // Once closing: how long a connection with nothing in flight may take to finish (an
+    // HTTP/2 peer that does not answer the GOAWAY's ping would hold it for ever).
+    let mut closing: Option<Duration> = None;
     loop {
         tokio::select! {
             result = connection.as_mut() => {
@@ -417,20 +420,20 @@ async fn drive<I, S, F>(
                 }
                 return;
             }
-            _ = watch.stopped.wait_for(|stop| *stop), if !closing => {
+            _ = watch.stopped.wait_for(|stop| *stop), if closing.is_none() => {
                 connection.as_mut().graceful_shutdown();
-                closing = true;
+                closing = Some(DRAIN);
             }
-            () = tokio::time::sleep(idle), if !closing => {
+            () = tokio::time::sleep(idle), if closing.is_none() => {
                 let now = activity.started.load(Ordering::Relaxed);
                 if now == seen && activity.in_flight.load(Ordering::Relaxed) == 0 {
                     tracing::debug!(peer = %watch.peer, "closing an idle connection");
                     connection.as_mut().graceful_shutdown();
-                    closing = true;
+                    closing = Some(idle);
                 }
                 seen = now;
             }
-            () = tokio::time::sleep(DRAIN), if closing => {
+            () = tokio::time::sleep(closing.unwrap_or(DRAIN)), if closing.is_some() => {
                 if activity.in_flight.load(Ordering::Relaxed) == 0 {
                     tracing::debug!(peer = %watch.peer, "a closing connection did not finish; dropped");
                     return;
