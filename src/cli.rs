@@ -15,6 +15,8 @@ use crate::changes::ChangeBus;
 use crate::config::{Config, Flags, HubSetting, LogFormat, StoreUrl};
 use crate::http::auth::Tokens;
 use crate::http::politeness::PollLimiter;
+use crate::http::redirect::Redirect;
+use crate::http::tls::{self, Tls};
 use crate::http::{App, server};
 use crate::ingest::progress::ImportProgress;
 use crate::ingest::publish::Desk;
@@ -202,8 +204,69 @@ fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
     })
 }
 
+/// The HTTPS settings, checked together and the certificate pair loaded: `check` and `serve`
+/// refuse the same things. `None` when HTTPS is off.
+fn https(config: &Config) -> Result<Option<Tls>, Vec<String>> {
+    let mut problems = Vec::new();
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            Tls::new(cert, key, Some(config.hsts_max_age).filter(|age| *age > 0))
+                .map_err(|e| problems.push(e))
+                .ok()
+        }
+        (Some(_), None) => {
+            problems.push(
+                "tls_cert is set but tls_key is not: set both to serve HTTPS, or neither"
+                    .to_owned(),
+            );
+            None
+        }
+        (None, Some(_)) => {
+            problems.push(
+                "tls_key is set but tls_cert is not: set both to serve HTTPS, or neither"
+                    .to_owned(),
+            );
+            None
+        }
+        (None, None) => None,
+    };
+    let on = config.tls_cert.is_some() || config.tls_key.is_some();
+    if !on && config.redirect_listen.is_some() {
+        problems.push(
+            "redirect_listen redirects to HTTPS, which needs tls_cert and tls_key: set them, or remove redirect_listen".to_owned(),
+        );
+    }
+    if !on && config.hsts_max_age > 0 {
+        problems.push(
+            "hsts_max_age is sent on HTTPS responses only: set tls_cert and tls_key (behind a proxy that ends TLS, let the proxy send it), or set hsts_max_age = 0".to_owned(),
+        );
+    }
+    if config.acme_dir.is_some() && config.redirect_listen.is_none() {
+        problems.push(
+            "acme_dir is served by the redirect listener: set redirect_listen (e.g. \"0.0.0.0:80\") too".to_owned(),
+        );
+    }
+    if config.redirect_listen == Some(config.listen) && config.listen.port() != 0 {
+        problems.push(format!(
+            "redirect_listen is the same address as listen ({}): give the redirect its own port, e.g. 80 next to 443",
+            config.listen
+        ));
+    }
+    if problems.is_empty() {
+        Ok(tls)
+    } else {
+        Err(problems)
+    }
+}
+
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(&config)?;
+    let tls = https(&config).map_err(|problems| {
+        anyhow::anyhow!(
+            "the HTTPS settings have problems, so nothing was started:\n  {}",
+            problems.join("\n  ")
+        )
+    })?;
     // Opened without waiting for a database server: start-up reaches it below, after the port
     // is open, so that /healthz answers and /readyz says what is awaited.
     let opened = open_store_lazily(&config)?;
@@ -223,7 +286,21 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let listeners = server::bind(config.listen, shards)
         .with_context(|| format!("could not listen on {}", config.listen))?;
     let bound = listeners[0].local_addr()?;
-    let public_url = config.public_url(bound);
+    let redirect = match config.redirect_listen {
+        Some(addr) => Some(
+            server::bind(addr, 1)
+                .with_context(|| format!("could not listen on {addr} (redirect_listen)"))?
+                .remove(0),
+        ),
+        None => None,
+    };
+    let public_url = match (&config.public_url, &tls) {
+        (None, Some(_)) => {
+            <crate::config::PublicUrl as crate::config::Setting>::parse(&format!("https://{bound}"))
+                .map_err(|e| anyhow::anyhow!("the public URL https://{bound} {e}"))?
+        }
+        _ => config.public_url(bound),
+    };
     let role = match &config.websub_hub {
         HubSetting::Off => None,
         HubSetting::Builtin => Some(websub::Role::Builtin),
@@ -336,11 +413,41 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         trigger: trigger.subscribe(),
         background: Arc::clone(&background),
     }));
+    let role = match tls {
+        Some(tls) => {
+            let tls = Arc::new(tls);
+            tls::watch(Arc::clone(&tls.certificates))
+                .context("could not watch for SIGHUP to reload the TLS certificate")?;
+            server::Role::Tls(Arc::clone(&app), tls)
+        }
+        None => server::Role::Plain(Arc::clone(&app)),
+    };
+    let scheme = match role {
+        server::Role::Tls(..) => "https",
+        _ => "http",
+    };
+    let redirect = match redirect {
+        Some(listener) => {
+            let at = listener.local_addr()?;
+            let redirect = Arc::new(Redirect {
+                https_port: bound.port(),
+                acme_dir: config.acme_dir.clone(),
+            });
+            Some((listener, redirect, at))
+        }
+        None => None,
+    };
     // Scripts and tests read this line to learn the port when listening on port 0.
-    println!(
-        "wirefeed listening on http://{bound} (public URL {})",
-        public_url.as_str()
-    );
+    match &redirect {
+        Some((_, _, at)) => println!(
+            "wirefeed listening on {scheme}://{bound} (public URL {}), redirecting http://{at} to HTTPS",
+            public_url.as_str()
+        ),
+        None => println!(
+            "wirefeed listening on {scheme}://{bound} (public URL {})",
+            public_url.as_str()
+        ),
+    }
     let failure = Arc::new(std::sync::Mutex::new(None));
     let stop = {
         let failure = Arc::clone(&failure);
@@ -353,7 +460,8 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    server::run(listeners, app, limits, stop)
+    let redirect = redirect.map(|(listener, redirect, _)| (listener, redirect));
+    server::run(listeners, role, redirect, limits, stop)
         .await
         .context("could not start the HTTP threads")?;
     // Requests are drained; now every background task finishes what it holds (reader counts
@@ -507,22 +615,22 @@ async fn import(config: Config, path: &Path) -> anyhow::Result<ExitCode> {
 }
 
 fn check(config: &Config) -> anyhow::Result<ExitCode> {
-    match Catalog::load(&config.feeds_dir, &config.site_title) {
-        Ok(_) => {
-            println!(
-                "configuration and feed definitions in {} are valid",
-                config.feeds_dir.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{e}");
-            }
-            eprintln!("{} problem(s) found", errors.len());
-            Ok(ExitCode::FAILURE)
-        }
+    let mut problems = https(config).err().unwrap_or_default();
+    if let Err(errors) = Catalog::load(&config.feeds_dir, &config.site_title) {
+        problems.extend(errors.iter().map(ToString::to_string));
     }
+    if problems.is_empty() {
+        println!(
+            "configuration and feed definitions in {} are valid",
+            config.feeds_dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for problem in &problems {
+        eprintln!("{problem}");
+    }
+    eprintln!("{} problem(s) found", problems.len());
+    Ok(ExitCode::FAILURE)
 }
 
 #[cfg(test)]

@@ -131,6 +131,30 @@ settings! {
     /// machines.
     listen: SocketAddr = "127.0.0.1:8080", example "0.0.0.0:9090", flag "listen" "ADDR";
 
+    /// PEM file of the certificate chain, the server's certificate first (e.g. certbot's
+    /// fullchain.pem). With tls_key, `listen` serves HTTPS (TLS 1.2 and 1.3, HTTP/2 and
+    /// HTTP/1.1); the pair is read again when either file changes and on SIGHUP.
+    tls_cert: Option<PathBuf> = "", example "/etc/letsencrypt/live/wire.example.com/fullchain.pem";
+
+    /// PEM file of the certificate's private key (PKCS#8, PKCS#1 or SEC1; e.g. certbot's
+    /// privkey.pem). Set with tls_cert.
+    tls_key: Option<PathBuf> = "", example "/etc/letsencrypt/live/wire.example.com/privkey.pem";
+
+    /// With HTTPS on, a plain-HTTP address (e.g. 0.0.0.0:80) whose requests are redirected
+    /// (308) to HTTPS, except /healthz and ACME HTTP-01 challenges.
+    redirect_listen: Option<SocketAddr> = "", example "0.0.0.0:80";
+
+    /// Webroot of ACME HTTP-01 challenges served by redirect_listen: a request for
+    /// /.well-known/acme-challenge/TOKEN gets acme_dir/.well-known/acme-challenge/TOKEN (what
+    /// certbot --webroot -w acme_dir writes).
+    acme_dir: Option<PathBuf> = "", example "tests/fixtures", check acme_dir_exists;
+
+    /// With HTTPS on, seconds browsers must keep to HTTPS for this host and its subdomains:
+    /// `Strict-Transport-Security: max-age=N; includeSubDomains` on every HTTPS response.
+    /// 0: no header.
+    hsts_max_age: u64 = "0", example "31536000",
+        check between(0, 63_072_000, "two years is the longest anyone asks for");
+
     /// The origin readers reach this server at, used in every absolute link in feeds and pages.
     /// Set it when wirefeed runs behind a proxy or CDN. Unset: http:// + the bound address.
     public_url: Option<PublicUrl> = "", example "https://wire.example.com", flag "public-url" "URL";

@@ -594,6 +594,19 @@ pub fn existing_directory(path: &Path) -> Result<(), String> {
     }
 }
 
+/// An optional directory that must exist when set.
+pub fn acme_dir_exists(path: &Option<PathBuf>) -> Result<(), String> {
+    match path {
+        None => Ok(()),
+        Some(path) if path.is_dir() => Ok(()),
+        Some(path) => Err(format!(
+            "the directory {} does not exist{}: create it (certbot --webroot -w writes challenges below it)",
+            path.display(),
+            relative_to_cwd(path)
+        )),
+    }
+}
+
 /// A directory that may be missing (it is created when serving), but is not a file.
 pub fn directory_or_missing(path: &Path) -> Result<(), String> {
     match std::fs::metadata(path) {

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod pages;
 pub mod politeness;
 pub mod problem;
+pub mod redirect;
 pub mod response;
 pub mod router;
 // The one module allowed unsafe code: sending cached bodies with sendfile(2).
@@ -24,6 +25,7 @@ pub mod router;
 pub mod sendfile;
 pub mod server;
 pub mod stats;
+pub mod tls;
 
 use std::sync::Arc;
 

@@ -21,18 +21,19 @@ use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::panic::AssertUnwindSafe;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use super::error::HttpError;
+use super::redirect::Redirect;
 use super::response::{self, Body};
 use super::router::{self, Path, Route};
 use super::sendfile;
+use super::tls::Tls;
 use super::{App, ClientAddr, admin, api, feeds, hub, metrics, pages, stats};
 
 /// How long shutdown waits for in-flight requests.
@@ -80,33 +81,48 @@ pub fn bind(addr: SocketAddr, shards: usize) -> std::io::Result<Vec<std::net::Tc
     Ok(listeners)
 }
 
-/// Serves on one thread per listener until `shutdown` resolves, then drains open connections.
+/// What a listener serves.
+#[derive(Clone)]
+pub enum Role {
+    /// The site, over plain TCP (HTTP/1.1, and HTTP/2 with prior knowledge).
+    Plain(Arc<App>),
+    /// The site over TLS (ALPN `h2` or `http/1.1`), with HSTS when configured.
+    Tls(Arc<App>, Arc<Tls>),
+    /// The plain listener that redirects to HTTPS.
+    Redirect(Arc<Redirect>),
+}
+
+/// Serves `role` on one thread per listener, plus `redirect` (a plain listener redirecting to
+/// HTTPS) on a thread of its own, until `shutdown` resolves; then drains open connections.
 pub async fn run(
     listeners: Vec<std::net::TcpListener>,
-    app: Arc<App>,
+    role: Role,
+    redirect: Option<(std::net::TcpListener, Arc<Redirect>)>,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut done = Vec::new();
-    for (n, listener) in listeners.into_iter().enumerate() {
+    let redirect =
+        redirect.map(|(listener, r)| (listener, Role::Redirect(r), "redirect".to_owned()));
+    let serving = listeners
+        .into_iter()
+        .enumerate()
+        .map(|(n, listener)| (listener, role.clone(), n.to_string()))
+        .chain(redirect);
+    for (listener, role, name) in serving {
         let (finished, finish) = tokio::sync::oneshot::channel::<()>();
-        let (app, slots, mut stopped) = (Arc::clone(&app), Arc::clone(&slots), stopped.clone());
+        let (slots, stopped) = (Arc::clone(&slots), stopped.clone());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         std::thread::Builder::new()
-            .name(format!("wirefeed-http-{n}"))
+            .name(format!("wirefeed-http-{name}"))
             .spawn(move || {
                 runtime.block_on(async move {
                     match TcpListener::from_std(listener) {
-                        Ok(listener) => {
-                            let stop = async move {
-                                let _ = stopped.wait_for(|stop| *stop).await;
-                            };
-                            shard(listener, app, limits, slots, stop).await;
-                        }
+                        Ok(listener) => shard(listener, role, limits, slots, stopped).await,
                         Err(e) => tracing::error!(error = %e, "could not serve a listener"),
                     }
                 });
@@ -123,14 +139,8 @@ pub async fn run(
     Ok(())
 }
 
-/// One thread's accept loop: serves its listener until `shutdown`, then drains.
-async fn shard(
-    listener: TcpListener,
-    app: Arc<App>,
-    limits: Limits,
-    slots: Arc<Semaphore>,
-    shutdown: impl Future<Output = ()>,
-) {
+/// The HTTP/1.1 and HTTP/2 settings of every connection, plain or TLS.
+fn builder(limits: Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -141,9 +151,43 @@ async fn shard(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        // Streams one connection may have open at once (hyper's default is 200).
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        // Rapid reset (CVE-2023-44487): a client that opens and cancels streams faster than
+        // they are served gets a GOAWAY.
+        .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
+        // Streams the server had to reset for the client's errors, before a GOAWAY
+        // (RUSTSEC-2024-0003).
+        .max_local_error_reset_streams(H2_MAX_LOCAL_RESETS)
+        // Pings find peers that vanished without closing.
+        .keep_alive_interval(H2_PING_EVERY)
+        .keep_alive_timeout(H2_PING_TIMEOUT);
+    builder
+}
+
+/// HTTP/2 limits; see [`builder`].
+const H2_MAX_STREAMS: u32 = 128;
+const H2_MAX_PENDING_RESETS: usize = 20;
+const H2_MAX_LOCAL_RESETS: usize = 1024;
+const H2_PING_EVERY: Duration = Duration::from_secs(30);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One thread's accept loop: serves its listener until `stopped` turns true, then drains.
+async fn shard(
+    listener: TcpListener,
+    role: Role,
+    limits: Limits,
+    slots: Arc<Semaphore>,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let builder = Arc::new(builder(limits));
+    // Every connection task holds a sender; when all are gone, recv() answers None.
+    let (alive, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
+    let mut stop = stopped.clone();
+    let mut shutdown = std::pin::pin!(async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    });
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -167,29 +211,234 @@ async fn shard(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, %peer, "could not set TCP_NODELAY");
         }
-        let app = Arc::clone(&app);
-        let service = service_fn(move |mut request: Request<Incoming>| {
-            request.extensions_mut().insert(ClientAddr(peer));
-            let app = Arc::clone(&app);
-            async move { Ok::<_, Infallible>(guarded(&app, request, limits.request_timeout).await) }
-        });
-        let connection = builder
-            .serve_connection(sendfile::Connection::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (builder, role, stopped, alive) = (
+            Arc::clone(&builder),
+            role.clone(),
+            stopped.clone(),
+            alive.clone(),
+        );
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            let watch = Watch {
+                limits,
+                stopped,
+                peer,
+            };
+            match role {
+                // Plain TCP: cached bodies may go out with sendfile(2).
+                Role::Plain(app) => {
+                    let activity = Arc::new(Activity::default());
+                    let service = site(app, peer, limits, None, Arc::clone(&activity));
+                    let io = sendfile::Connection::new(stream);
+                    drive(&builder, io, service, &activity, watch).await;
+                }
+                Role::Tls(app, tls) => {
+                    // The handshake is bounded like a request's headers, so a client that
+                    // never finishes one cannot hold a connection.
+                    let stream = match tokio::time::timeout(
+                        limits.header_read_timeout,
+                        tls.acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let activity = Arc::new(Activity::default());
+                    let service = site(app, peer, limits, tls.hsts.clone(), Arc::clone(&activity));
+                    drive(&builder, TokioIo::new(stream), service, &activity, watch).await;
+                }
+                Role::Redirect(redirect) => {
+                    let activity = Arc::new(Activity::default());
+                    let counted = Arc::clone(&activity);
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let redirect = Arc::clone(&redirect);
+                        let started = counted.start();
+                        async move {
+                            let response =
+                                catching(super::redirect::answer(&redirect, request)).await;
+                            Ok::<_, Infallible>(tracked(response, started))
+                        }
+                    });
+                    drive(&builder, TokioIo::new(stream), service, &activity, watch).await;
+                }
             }
-            drop(slot);
+            drop((slot, alive));
         });
     }
-    drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown())
+    drop((listener, alive));
+    if tokio::time::timeout(DRAIN, all_closed.recv())
         .await
         .is_err()
     {
         tracing::warn!("some connections were still open after {DRAIN:?}; closing them");
+    }
+}
+
+/// The site's service for one connection: every request answered by [`guarded`], with the
+/// client's address in its extensions and, on HTTPS, the HSTS header.
+fn site(
+    app: Arc<App>,
+    peer: SocketAddr,
+    limits: Limits,
+    hsts: Option<HeaderValue>,
+    activity: Arc<Activity>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<Tracked>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<Tracked>, Infallible>> + Send + 'static,
+> + Send
++ 'static {
+    service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(ClientAddr(peer));
+        let app = Arc::clone(&app);
+        let hsts = hsts.clone();
+        let started = activity.start();
+        async move {
+            let mut response = guarded(&app, request, limits.request_timeout).await;
+            if let Some(hsts) = hsts {
+                response
+                    .headers_mut()
+                    .insert(hyper::header::STRICT_TRANSPORT_SECURITY, hsts);
+            }
+            Ok::<_, Infallible>(tracked(response, started))
+        }
+    })
+}
+
+/// Requests a connection has started and has in flight, for its idle watch.
+#[derive(Default)]
+struct Activity {
+    started: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+impl Activity {
+    fn start(self: &Arc<Self>) -> Started {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Started(Arc::clone(self))
+    }
+}
+
+/// A request in flight, from the moment its headers are read until its response body has been
+/// handed to the connection (or the request is abandoned): counted out when dropped.
+struct Started(Arc<Activity>);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that keeps its request counted in flight until it has been written.
+struct Tracked {
+    body: Body,
+    _started: Started,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// `response` with its body counted in flight until written.
+fn tracked(response: Response<Body>, started: Started) -> Response<Tracked> {
+    response.map(|body| Tracked {
+        body,
+        _started: started,
+    })
+}
+
+/// What a connection's driver watches besides the connection.
+struct Watch {
+    limits: Limits,
+    stopped: tokio::sync::watch::Receiver<bool>,
+    peer: SocketAddr,
+}
+
+/// Serves one connection to its end. It is closed gracefully (the response in progress
+/// finishes; on HTTP/2 a GOAWAY lets open streams finish) at shutdown, and when no request has
+/// started for a whole `header_read_timeout` and none is in flight (its response body
+/// included). The latter is the header-read timeout of HTTP/2, which hyper has only for
+/// HTTP/1.1: an idle HTTP/2 connection, or one whose HEADERS never complete, is closed as an
+/// idle HTTP/1.1 one is. A closing connection with nothing in flight that has not finished
+/// `header_read_timeout` (idle) or [`DRAIN`] (shutdown) later is dropped; at shutdown, the
+/// shard drops whatever is left after [`DRAIN`].
+async fn drive<I, S, F>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    service: S,
+    activity: &Activity,
+    mut watch: Watch,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<Tracked>,
+            Error = Infallible,
+            Future = F,
+        > + Send
+        + 'static,
+    F: Future<Output = Result<Response<Tracked>, Infallible>> + Send + 'static,
+{
+    let idle = watch.limits.header_read_timeout;
+    let connection = builder.serve_connection(io, service);
+    let mut connection = std::pin::pin!(connection);
+    let mut seen = activity.started.load(Ordering::Relaxed);
+    // Once closing: how long a connection with nothing in flight may take to finish (an
+    // HTTP/2 peer that does not answer the GOAWAY's ping would hold it for ever).
+    let mut closing: Option<Duration> = None;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, peer = %watch.peer, "connection ended with an error");
+                }
+                return;
+            }
+            _ = watch.stopped.wait_for(|stop| *stop), if closing.is_none() => {
+                connection.as_mut().graceful_shutdown();
+                closing = Some(DRAIN);
+            }
+            () = tokio::time::sleep(idle), if closing.is_none() => {
+                let now = activity.started.load(Ordering::Relaxed);
+                if now == seen && activity.in_flight.load(Ordering::Relaxed) == 0 {
+                    tracing::debug!(peer = %watch.peer, "closing an idle connection");
+                    connection.as_mut().graceful_shutdown();
+                    closing = Some(idle);
+                }
+                seen = now;
+            }
+            () = tokio::time::sleep(closing.unwrap_or(DRAIN)), if closing.is_some() => {
+                if activity.in_flight.load(Ordering::Relaxed) == 0 {
+                    tracing::debug!(peer = %watch.peer, "a closing connection did not finish; dropped");
+                    return;
+                }
+            }
+        }
     }
 }
 
