@@ -389,3 +389,61 @@ async fn a_replica_started_while_the_database_is_away_answers_healthz_and_waits(
         server.stop();
     }
 }
+
+/// Stale-if-error never undoes a kill: a replica whose copy of a feed was dropped by a kill
+/// answers 503 while the database is away, not the version that still holds the story.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_is_never_undone_by_serving_a_stale_copy() {
+    let Some(schema) = Schema::fresh().await else {
+        return;
+    };
+    let proxy = Proxy::start(upstream()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = replica(&schema, &proxy, dir.path(), "a");
+    until_status(&a, "/readyz", 200, Duration::from_secs(20)).await;
+    let b = replica(&schema, &proxy, dir.path(), "b");
+    until_status(&b, "/readyz", 200, Duration::from_secs(20)).await;
+    let feed = "/feeds/g20.atom";
+    assert_eq!(publish(&a, "wf-fault-killed").await.status, 201);
+    until_shown(&b, feed, "wf-fault-killed", Duration::from_secs(2)).await;
+
+    let invalidated = common::counter(&b, "cache_invalidations").await;
+    let killed = client()
+        .delete(a.url("/api/articles/wf-fault-killed"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(killed.status(), 204);
+    let started = Instant::now();
+    while common::counter(&b, "cache_invalidations").await == invalidated {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "B never heard of the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    proxy.refuse();
+    until_status(&b, "/readyz", 503, Duration::from_secs(5)).await;
+    let response = client().get(b.url(feed)).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        503,
+        "the pre-kill version must not be served"
+    );
+    assert!(response.headers().contains_key("retry-after"));
+
+    proxy.pass();
+    until_status(&b, "/readyz", 200, Duration::from_secs(10)).await;
+    let now = client()
+        .get(b.url(feed))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(now.contains("WITHDRAWN: "), "{now}");
+    drop(proxy);
+}

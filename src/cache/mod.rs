@@ -29,8 +29,8 @@ pub use stats::{Counts, Stats};
 use crate::catalog::Catalog;
 use crate::changes::Follower;
 use crate::model::{
-    Article, Category, ChangeRecord, Coding, FeedDef, FeedFormat, FeedKey, Part, Selection,
-    Tombstone, Withdrawal,
+    Article, Category, ChangeKind, ChangeRecord, Coding, FeedDef, FeedFormat, FeedKey, Part,
+    Selection, Tombstone, Withdrawal,
 };
 use crate::render::{self, FeedDoc, History, RenderError};
 use crate::site::Site;
@@ -448,10 +448,28 @@ impl Follower for FeedCache {
                         .any(|c| entry.def.selection.covers(c))
             })
             .collect();
+        let killed = record.kind == ChangeKind::Killed;
         for (key, entry) in stale {
-            self.last_good.insert(FeedKey::clone(&key), entry);
+            // A version that still shows a killed story is never served again, not even
+            // through an outage: a withdrawn story may be defamatory or wrong.
+            if !killed {
+                self.last_good.insert(FeedKey::clone(&key), entry);
+            }
             self.entries.invalidate(key.as_ref()).await;
             Stats::bump(&self.stats.invalidations);
+        }
+        if killed {
+            let covered =
+                |selection: &Selection| record.categories.iter().any(|c| selection.covers(c));
+            let older: Vec<Arc<FeedKey>> = self
+                .last_good
+                .iter()
+                .filter(|(_, entry)| covered(&entry.def.selection))
+                .map(|(key, _)| key)
+                .collect();
+            for key in older {
+                self.last_good.invalidate(key.as_ref());
+            }
         }
     }
 

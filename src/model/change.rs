@@ -16,10 +16,41 @@ pub struct Change {
     pub at: DateTime<Utc>,
 }
 
-/// An entry of the change sequence with the categories it touched, for cache invalidation.
+/// What a change did to its story.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A story the store did not have.
+    Created,
+    /// A new version of a story (a correction, or a story brought back after a kill).
+    Updated,
+    /// The story was killed.
+    Killed,
+}
+
+impl ChangeKind {
+    /// The word the store keeps and the change cursor shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Created => "create",
+            ChangeKind::Updated => "update",
+            ChangeKind::Killed => "kill",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        [ChangeKind::Created, ChangeKind::Updated, ChangeKind::Killed]
+            .into_iter()
+            .find(|k| k.as_str() == word)
+    }
+}
+
+/// An entry of the change sequence: which story, what happened to it, and every category it
+/// touched (before and after), for cache invalidation and the change cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeRecord {
     pub change: Change,
+    pub article: ArticleId,
+    pub kind: ChangeKind,
     pub categories: Vec<Category>,
 }
 

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Transaction};
 
 use super::{CHANNEL, PostgresStore, batch, scoped};
-use crate::model::{Article, ArticleId, Category, Change, ChangeRecord, Selection, Tombstone};
+use crate::model::{
+    Article, ArticleId, Category, Change, ChangeKind, ChangeRecord, Selection, Tombstone,
+};
 use crate::store::{
     ArticleStore, CategoryCount, ImportCounts, Killed, Lookup, StoreError, Window, WriteOutcome,
     from_nanos, nanos, parse_body, window,
@@ -392,7 +394,7 @@ impl ArticleStore for PostgresStore {
         with_conn!(self, client, {
             let stmt = client
             .prepare_cached(
-                "SELECT c.seq, c.at_ns, cc.category FROM changes c
+                "SELECT c.seq, c.at_ns, cc.category, c.article_id, c.kind FROM changes c
                  LEFT JOIN change_categories cc ON cc.seq = c.seq
                  WHERE c.seq > $1 AND c.seq IN (SELECT seq FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2)
                  ORDER BY c.seq, cc.category",
@@ -405,11 +407,15 @@ impl ArticleStore for PostgresStore {
             for row in rows {
                 let seq = row.get::<_, i64>(0) as u64;
                 if out.last().is_none_or(|last| last.change.seq != seq) {
+                    let kind: &str = row.get(4);
                     out.push(ChangeRecord {
                         change: Change {
                             seq,
                             at: from_nanos(row.get(1)),
                         },
+                        article: ArticleId::parse(row.get(3)).map_err(StoreError::Corrupt)?,
+                        kind: ChangeKind::parse(kind)
+                            .ok_or_else(|| StoreError::Corrupt(format!("change kind {kind:?}")))?,
                         categories: Vec::new(),
                     });
                 }

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::SqliteStore;
-use crate::model::{Article, ArticleId, Category, Change, ChangeRecord, Selection, Tombstone};
+use crate::model::{
+    Article, ArticleId, Category, Change, ChangeKind, ChangeRecord, Selection, Tombstone,
+};
 use crate::store::{
     ArticleStore, CategoryCount, ImportCounts, Killed, Lookup, StoreError, Window, WriteOutcome,
     from_nanos, nanos, parse_body, window,
@@ -399,7 +401,7 @@ impl ArticleStore for SqliteStore {
     async fn changes_since(&self, seq: u64, limit: usize) -> Result<Vec<ChangeRecord>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT c.seq, c.at_ns, cc.category FROM changes c
+                "SELECT c.seq, c.at_ns, cc.category, c.article_id, c.kind FROM changes c
                  LEFT JOIN change_categories cc ON cc.seq = c.seq
                  WHERE c.seq IN (SELECT seq FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2)
                  ORDER BY c.seq, cc.category",
@@ -409,17 +411,22 @@ impl ArticleStore for SqliteStore {
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
                     r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
                 ))
             })?;
             let mut out: Vec<ChangeRecord> = Vec::new();
             for row in rows {
-                let (seq, at_ns, category) = row?;
+                let (seq, at_ns, category, article, kind) = row?;
                 if out.last().is_none_or(|last| last.change.seq != seq as u64) {
                     out.push(ChangeRecord {
                         change: Change {
                             seq: seq as u64,
                             at: from_nanos(at_ns),
                         },
+                        article: ArticleId::parse(&article).map_err(StoreError::Corrupt)?,
+                        kind: ChangeKind::parse(&kind)
+                            .ok_or_else(|| StoreError::Corrupt(format!("change kind {kind:?}")))?,
                         categories: Vec::new(),
                     });
                 }
