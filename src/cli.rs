@@ -380,6 +380,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         audience: Arc::clone(&audience),
         store,
         desk: Arc::clone(&desk),
+        bus: Arc::clone(&bus),
         deltas: config.deltas,
         catalog,
         site,

@@ -41,6 +41,8 @@ pub enum Path {
     Api(Option<ArticleId>),
     /// `/api/stats`: readers per feed per day.
     Stats,
+    /// `/api/changes`: the change cursor.
+    Changes,
     /// `/hub`: the built-in WebSub hub.
     Hub,
     /// `/admin`: the operator's page.
@@ -54,11 +56,12 @@ pub enum Path {
 }
 
 /// The fixed paths, each with its one spelling.
-const FIXED: [(&str, Path); 9] = [
+const FIXED: [(&str, Path); 10] = [
     ("/", Path::Home),
     ("/feeds.opml", Path::Opml),
     ("/api/articles", Path::Api(None)),
     ("/api/stats", Path::Stats),
+    ("/api/changes", Path::Changes),
     ("/hub", Path::Hub),
     ("/admin", Path::Admin),
     ("/metrics", Path::Metrics),
@@ -346,6 +349,7 @@ mod tests {
             (Path::Api(None), "/api/articles"),
             (Path::Api(Some(id)), "/api/articles/wf-20261125-g20.v2_x"),
             (Path::Stats, "/api/stats"),
+            (Path::Changes, "/api/changes"),
             (Path::Hub, "/hub"),
             (Path::Admin, "/admin"),
             (Path::Metrics, "/metrics"),

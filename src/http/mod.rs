@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod changes;
 pub mod conditional;
 pub mod encoding;
 pub mod error;
@@ -40,6 +41,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     /// The write path: every publish, correction and kill.
     pub desk: Arc<crate::ingest::publish::Desk>,
+    /// The change bus, for requests that wait for the next change (the change cursor).
+    pub bus: Arc<crate::changes::ChangeBus>,
     /// Whether RFC 3229 `A-IM: feed` deltas are answered (off unless the operator turns them on).
     pub deltas: bool,
     pub catalog: Catalog,

@@ -37,6 +37,7 @@ pub fn name(route: &Route) -> &'static str {
         Path::Metrics => "metrics",
         Path::Api(_) => "api",
         Path::Stats => "stats",
+        Path::Changes => "changes",
         Path::Admin => "admin",
     }
 }

@@ -34,7 +34,7 @@ use super::response::{self, Body};
 use super::router::{self, Path, Route};
 use super::sendfile;
 use super::tls::Tls;
-use super::{App, ClientAddr, admin, api, feeds, hub, metrics, pages, stats};
+use super::{App, ClientAddr, admin, api, changes, feeds, hub, metrics, pages, stats};
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -631,6 +631,14 @@ async fn route_get(
         }
         Path::Metrics => Ok(Box::pin(metrics::render(app)).await),
         Path::Stats => Box::pin(within(deadline, stats::render(app, request))).await,
+        // Held up to its own `wait` (≤ 30 s) plus one store read.
+        Path::Changes => {
+            Box::pin(within(
+                deadline + Duration::from_secs(30),
+                changes::render(app, request),
+            ))
+            .await
+        }
         Path::Admin => Box::pin(within(deadline, admin::render(app, request))).await,
         Path::Opml => Box::pin(within(deadline, feeds::opml(app))).await,
         Path::Health => Ok(response::bytes(
