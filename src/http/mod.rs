@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod changes;
 pub mod conditional;
+pub mod cors;
 pub mod encoding;
 pub mod error;
 pub mod feeds;

@@ -34,7 +34,7 @@ use super::response::{self, Body};
 use super::router::{self, Path, Route};
 use super::sendfile;
 use super::tls::Tls;
-use super::{App, ClientAddr, admin, api, changes, feeds, hub, metrics, pages, stats};
+use super::{App, ClientAddr, admin, api, changes, cors, feeds, hub, metrics, pages, stats};
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -559,6 +559,17 @@ async fn answer(
     }
     // Every route but feeds is boxed, so the future of a feed poll stays small: hyper moves
     // it into place on every request.
+    if request.method() == Method::OPTIONS {
+        if let Some(response) = cors::preflight(&route, request.headers()) {
+            return response;
+        }
+    }
+    // Kept for the CORS headers: the request itself is moved into the API handler.
+    let reach = cors::reach(&route);
+    let origin = match reach {
+        cors::Reach::WithToken => request.headers().get(hyper::header::ORIGIN).cloned(),
+        _ => None,
+    };
     let result = match route {
         Some(Path::Api(id)) => {
             let id = id.as_ref().map(|id| id.as_str());
@@ -568,13 +579,14 @@ async fn answer(
         route if request.method() == Method::GET || head => route_get(app, &request, route).await,
         _ => Err(HttpError::MethodNotAllowed),
     };
-    let response = result.unwrap_or_else(|e| {
+    let mut response = result.unwrap_or_else(|e| {
         if page {
             e.into_page_response(&app.site)
         } else {
             e.into_response(&app.site)
         }
     });
+    cors::decorate(reach, origin.as_ref(), &mut response);
     if head {
         response::without_body(response)
     } else {

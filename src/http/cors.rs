@@ -1,0 +1,122 @@
+//! Cross-origin reads (the Fetch standard's CORS protocol): a web page on another origin may
+//! read the public documents — feeds (with their pages and archives), OPML and the change
+//! cursor — and, with a token it holds, the stats API.
+//!
+//! Public documents get `Access-Control-Allow-Origin: *` on every answer (200, 304, 226 and
+//! errors, from the cache or not) and expose the validators scripts need for conditional
+//! polling (`ETag`, `Link`; `Last-Modified` is safelisted already). The stats API answers the
+//! requesting origin by name, never `*`, and varies on it. A preflight `OPTIONS` for either
+//! is 204 with the methods and request headers allowed and how long to remember that.
+
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Response, StatusCode};
+
+use super::response::Body;
+use super::router::{Path, Route};
+
+static ANY: HeaderValue = HeaderValue::from_static("*");
+static EXPOSE: HeaderValue = HeaderValue::from_static("ETag, Link, IM, Retry-After");
+static METHODS: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
+static HEADERS: HeaderValue =
+    HeaderValue::from_static("If-None-Match, If-Modified-Since, A-IM, Authorization");
+/// A day: browsers cap it lower anyway (Chromium at two hours).
+static MAX_AGE: HeaderValue = HeaderValue::from_static("86400");
+
+/// Who may read a route from another origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    Anyone,
+    /// Readers with a token (the stats API): the origin is named, never `*`.
+    WithToken,
+    Nobody,
+}
+
+pub fn reach(route: &Route) -> Reach {
+    match route {
+        Some(Path::Feed { .. } | Path::Opml | Path::Changes) => Reach::Anyone,
+        Some(Path::Stats) => Reach::WithToken,
+        _ => Reach::Nobody,
+    }
+}
+
+/// Adds the CORS headers a response carries, for a route of `reach` and a request from
+/// `origin`.
+pub fn decorate(reach: Reach, origin: Option<&HeaderValue>, response: &mut Response<Body>) {
+    let headers = response.headers_mut();
+    match reach {
+        Reach::Anyone => {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY.clone());
+            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE.clone());
+        }
+        Reach::WithToken => {
+            if let Some(origin) = origin {
+                headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+                headers.append(header::VARY, HeaderValue::from_static("origin"));
+            }
+        }
+        Reach::Nobody => {}
+    }
+}
+
+/// The answer to a preflight `OPTIONS` for `route`, when other origins may read it.
+pub fn preflight(route: &Route, request: &HeaderMap) -> Option<Response<Body>> {
+    if matches!(reach(route), Reach::Nobody) {
+        return None;
+    }
+    let mut response = Response::new(Body::default());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    decorate(reach(route), request.get(header::ORIGIN), &mut response);
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, METHODS.clone());
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HEADERS.clone());
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, MAX_AGE.clone());
+    headers.insert(header::ALLOW, METHODS.clone());
+    Some(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FeedFormat, Part};
+
+    fn feed() -> Route {
+        Path::feed("world", FeedFormat::Atom, Part::Current)
+    }
+
+    #[test]
+    fn public_documents_are_readable_from_anywhere_and_expose_their_validators() {
+        let mut response = Response::new(Body::default());
+        decorate(reach(&feed()), None, &mut response);
+        assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert!(
+            response.headers()[header::ACCESS_CONTROL_EXPOSE_HEADERS]
+                .to_str()
+                .unwrap()
+                .contains("ETag")
+        );
+    }
+
+    #[test]
+    fn the_stats_api_names_the_origin_and_pages_get_nothing() {
+        let mut request = HeaderMap::new();
+        request.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://desk.example"),
+        );
+        let mut response = Response::new(Body::default());
+        decorate(
+            reach(&Some(Path::Stats)),
+            request.get(header::ORIGIN),
+            &mut response,
+        );
+        assert_eq!(
+            response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://desk.example"
+        );
+        assert_eq!(response.headers()[header::VARY], "origin");
+        assert!(preflight(&Some(Path::Home), &request).is_none());
+        let ok = preflight(&feed(), &request).unwrap();
+        assert_eq!(ok.status(), StatusCode::NO_CONTENT);
+        assert!(ok.headers().contains_key(header::ACCESS_CONTROL_MAX_AGE));
+    }
+}
