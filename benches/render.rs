@@ -43,6 +43,7 @@ fn render_50(c: &mut Criterion) {
         deleted: &[],
         history: &wirefeed::render::NO_HISTORY,
         updated: None,
+        brand: None,
     };
     let mut group = c.benchmark_group("render_50_entries");
     for format in FeedFormat::ALL {
@@ -77,6 +78,7 @@ fn compress_50(c: &mut Criterion) {
         deleted: &[],
         history: &wirefeed::render::NO_HISTORY,
         updated: None,
+        brand: None,
     };
     let body = render::feed(FeedFormat::Rss, &doc).unwrap();
     let mut group = c.benchmark_group("compress_50_entries_rss");

@@ -134,6 +134,7 @@ async fn build_feeds(store: &dyn Store, categories: usize, samples: usize) -> (D
             deleted: &deleted,
             history: &wirefeed::render::NO_HISTORY,
             updated: None,
+            brand: None,
         };
         let bytes = render::feed(FeedFormat::Rss, &doc).unwrap();
         times.push(started.elapsed());

@@ -226,3 +226,162 @@ async fn the_operators_page_shows_where_the_polls_go_and_who_reads() {
     assert_eq!(html.matches("<svg").count(), html.matches("<tr>").count());
     assert_eq!(with_token(&server, "/admin").await.status(), 200);
 }
+
+/// (User-Agent, aggregator, subscribers) from fixtures/forged-user-agents.ndjson: forged and
+/// malformed reports, with what each may be believed to say.
+fn forged_agents() -> Vec<(String, Option<String>, Option<u64>)> {
+    std::fs::read_to_string(fixture("forged-user-agents.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).unwrap();
+            (
+                v["ua"].as_str().unwrap().to_owned(),
+                v["aggregator"].as_str().map(str::to_owned),
+                v["subscribers"].as_u64(),
+            )
+        })
+        .collect()
+}
+
+/// The stats body and the operator's page, as text.
+async fn pages(server: &Server) -> (String, String) {
+    let stats = with_token(server, "/api/stats?days=1").await;
+    assert_eq!(stats.status(), 200);
+    let admin = with_token(server, "/admin").await;
+    assert_eq!(admin.status(), 200);
+    (stats.text().await.unwrap(), admin.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn forged_agents_and_invented_feed_ids_leave_figures_and_pages_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let loopback = |n: u8| IpAddr::from([127, 0, 0, n]);
+    poll_from(
+        &server,
+        loopback(2),
+        "newsboat/2.36.0 (Linux x86_64)",
+        "/feeds/world.rss",
+    )
+    .await;
+    let (stats_before, admin_before) = pages(&server).await;
+
+    // Forged agents on world.rss: only known shapes are believed, and at most 10 million each.
+    let mut forged_direct = 0;
+    for (ua, aggregator, _) in forged_agents() {
+        poll_from(&server, loopback(1), &ua, "/feeds/world.rss").await;
+        forged_direct += u64::from(aggregator.is_none());
+    }
+    // Ten thousand invented Feedbin feed ids on g20.rss, answered 304 (as real polls mostly
+    // are, and never limited): only the hundred largest reports are kept.
+    let client = reqwest::Client::new();
+    let first = client
+        .get(server.url("/feeds/g20.rss"))
+        .send()
+        .await
+        .unwrap();
+    let etag = first.headers()["etag"].clone();
+    for id in 1..=10_000_u64 {
+        let polled = client
+            .get(server.url("/feeds/g20.rss"))
+            .header(
+                "user-agent",
+                format!("Feedbin feed-id:{id} - {id} subscribers"),
+            )
+            .header("if-none-match", etag.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(polled.status(), 304);
+    }
+    // One FreshRSS polling fifteen feeds is fifteen feeds' reader, and one reader of the server.
+    let freshrss = "FreshRSS/1.24.1 (Linux; https://freshrss.org)";
+    let mut documents = 0;
+    for slug in ["all", "world", "g20", "asia-pacific", "sports"] {
+        for ext in ["rss", "atom", "json"] {
+            poll_from(
+                &server,
+                loopback(3),
+                freshrss,
+                &format!("/feeds/{slug}.{ext}"),
+            )
+            .await;
+            documents += 1;
+        }
+    }
+    assert_eq!(documents, 15);
+
+    let (stats_after, admin_after) = pages(&server).await;
+    let stats: Value = serde_json::from_str(&stats_after).unwrap();
+    let world = feed(&stats, "world.rss");
+    let aggregators: BTreeMap<String, u64> =
+        serde_json::from_value(world["aggregators"].clone()).unwrap();
+    // Feedly's last word was "1 subscriber"; Feedbin's u64::MAX + 1 was clamped.
+    assert_eq!(
+        aggregators,
+        BTreeMap::from([("Feedbin".into(), 10_000_000), ("Feedly".into(), 1)])
+    );
+    // Refused reports are polls like any other: each distinct agent one direct client.
+    let direct = forged_direct + 2;
+    assert_eq!(world["direct_clients"], direct);
+    assert_eq!(world["subscribers"], direct + 10_000_001);
+    let g20 = feed(&stats, "g20.rss");
+    let top_hundred: u64 = (9_901..=10_000).sum();
+    assert_eq!(g20["aggregators"]["Feedbin"], top_hundred);
+    // Its direct clients: the first, unconditional fetch (no User-Agent) and FreshRSS.
+    assert_eq!(g20["subscribers"], top_hundred + 2);
+    for f in stats["feeds"].as_array().unwrap() {
+        assert!(f["subscribers"].as_u64().unwrap() <= 100 * 10_000_000 + 1_000);
+    }
+    // The server's readers: every distinct client once, each aggregator at its largest.
+    let server_today = &stats["server"][0];
+    // Newsboat, FreshRSS, the agent-less first fetch and each refused agent; Feedbin at its
+    // largest (world.rss's clamped figure) and Feedly's one.
+    let everyone = forged_direct + 3;
+    assert_eq!(server_today["direct_clients"], everyone);
+    assert_eq!(server_today["subscribers"], everyone + 10_000_000 + 1);
+    let per_feed_sum: u64 = stats["feeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["direct_clients"].as_u64().unwrap())
+        .sum();
+    assert!(
+        per_feed_sum >= forged_direct + 16,
+        "FreshRSS in fifteen feeds"
+    );
+
+    // Bounded whatever clients send: the stats grow by a few hundred bytes (two aggregators'
+    // names, fifteen feeds' rows), the operator's page by the aggregators it names.
+    eprintln!(
+        "stats {} -> {} bytes, admin {} -> {} bytes",
+        stats_before.len(),
+        stats_after.len(),
+        admin_before.len(),
+        admin_after.len()
+    );
+    assert!(stats_after.len() < 4 * 1024, "{}", stats_after.len());
+    assert!(
+        admin_after.len() < admin_before.len() + 1024,
+        "{} -> {}",
+        admin_before.len(),
+        admin_after.len()
+    );
+    assert!(!admin_after.contains("Evil"));
+    assert!(admin_after.contains("Feedbin 995,050"));
+    // The operator's page shows the server's readers, not the sum of its feeds'.
+    let readers = server_today["subscribers"].as_u64().unwrap();
+    let shown = readers
+        .to_string()
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(",");
+    assert!(
+        admin_after.contains(&format!("<dd>{shown}</dd>")),
+        "{shown}"
+    );
+}

@@ -62,7 +62,8 @@ async fn an_article_page_shows_the_story_in_its_language() {
         .text("/articles/wf-20261125-g20-hangzhou-roundup")
         .await;
     assert!(html.contains("HANGZHOU, China"));
-    assert!(html.contains("By Li Wei, Sarah Okafor"));
+    // Names isolated, so a Latin byline keeps its order in a right-to-left page too.
+    assert!(html.contains("By <bdi>Li Wei, Sarah Okafor</bdi>"));
     assert!(html.contains("<figcaption>"));
     // Escaped exactly once (the templates write numeric character references).
     assert!(html.contains("<h1>G20 sidelines: leaders trade &#34;frank&#34; views on tariffs &#38; supply chains in Hangzhou</h1>"), "{html}");

@@ -43,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
         deleted: &[],
         history: &wirefeed::render::NO_HISTORY,
         updated: None,
+        brand: None,
     };
     for format in FeedFormat::ALL {
         let bytes = render::feed(format, &doc).expect("renders");

@@ -5,6 +5,12 @@
 //! merge exactly. Per feed and UTC hour: polls, how many were answered 304, bytes sent and
 //! bytes saved (by 304s, compression and deltas, against the whole uncompressed feed).
 //!
+//! Whatever clients send, the figures stay bounded: aggregators are believed only in their known
+//! User-Agent shapes, each figure at most [`agent::MAX_SUBSCRIBERS`], at most
+//! [`MAX_REPORTERS`] of them per feed per day (the largest), all summed with saturating
+//! arithmetic. The server-wide readers ([`ServerAudience`]) are distinct clients across every
+//! feed, counted in one more sketch, so a reader app polling fifteen feeds is one reader there.
+//!
 //! A poll costs a hash and a few additions in memory; figures are merged into the store every
 //! minute (and before every stats, metrics or operator's page read), so they survive restarts
 //! and add up across replicas.
@@ -52,6 +58,15 @@ struct Polls {
     saved: u64,
 }
 
+/// The most aggregator reports kept per feed per day: the largest, ties broken by key so every
+/// replica keeps the same ones. Bounds the stored row (about 100 bytes a report), the work of
+/// every merge and the stats and operator's pages, however many feed ids clients invent.
+pub const MAX_REPORTERS: usize = 100;
+
+/// How the server-wide row is named among the feeds' stored figures: no feed's name (those are
+/// `{slug}.{ext}`, the slug `[a-z0-9-]`) can be it.
+const EVERYONE: &str = "*";
+
 /// 2^12 registers: about 1.6% standard error, a few KB per feed per day at most.
 const PRECISION: u8 = 12;
 
@@ -89,13 +104,41 @@ struct Report {
     at: i64,
 }
 
-/// Keeps, per aggregator, the later of two reports.
+/// Keeps, per aggregator, the later of two reports, then the [`MAX_REPORTERS`] largest.
 fn latest(into: &mut BTreeMap<String, Report>, from: BTreeMap<String, Report>) {
     for (key, report) in from {
         let kept = into.entry(key).or_insert(report);
         if report.at > kept.at {
             *kept = report;
         }
+    }
+    bound(into);
+}
+
+/// Notes one report: the later one stands for its aggregator, and at most [`MAX_REPORTERS`]
+/// are kept.
+fn note_report(agents: &mut BTreeMap<String, Report>, key: String, report: Report) {
+    let kept = agents.entry(key).or_insert(report);
+    if report.at > kept.at {
+        *kept = report;
+    }
+    bound(agents);
+}
+
+/// Drops the smallest reports (of equal ones, the greatest key) until at most
+/// [`MAX_REPORTERS`] are left.
+fn bound(agents: &mut BTreeMap<String, Report>) {
+    while agents.len() > MAX_REPORTERS {
+        let smallest = agents
+            .iter()
+            .min_by(|a, b| {
+                a.1.subscribers
+                    .cmp(&b.1.subscribers)
+                    .then_with(|| b.0.cmp(a.0))
+            })
+            .map(|(key, _)| key.clone())
+            .expect("more than MAX_REPORTERS");
+        agents.remove(&smallest);
     }
 }
 
@@ -121,12 +164,42 @@ pub struct FeedAudience {
     pub aggregators: BTreeMap<String, u64>,
 }
 
+/// The whole server's readers on one day.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerAudience {
+    pub day: NaiveDate,
+    /// Distinct direct clients plus, per aggregator, its largest figure for any one feed.
+    pub subscribers: u64,
+    /// Distinct clients (address and User-Agent) polling any feed directly: one sketch over
+    /// every feed, so a reader app polling fifteen feeds counts once.
+    pub direct_clients: u64,
+    /// Aggregator → the most subscribers it reported for any one feed: the readers it has at
+    /// least, as it does not say how many of one feed's subscribers also read another.
+    pub aggregators: BTreeMap<String, u64>,
+}
+
+/// One day's counts, in memory.
+struct Day {
+    feeds: HashMap<FeedKey, Tally>,
+    /// Direct clients of every feed together.
+    everyone: Sketch,
+}
+
+impl Default for Day {
+    fn default() -> Self {
+        Self {
+            feeds: HashMap::new(),
+            everyone: sketch(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Pending {
     day: Option<NaiveDate>,
-    feeds: HashMap<FeedKey, Tally>,
+    today: Day,
     /// Days that ended before they were flushed.
-    ended: Vec<(NaiveDate, HashMap<FeedKey, Tally>)>,
+    ended: Vec<(NaiveDate, Day)>,
     /// Polls by feed, then by the start of the UTC hour in Unix seconds, oldest first.
     hours: HashMap<FeedKey, Vec<(i64, Polls)>>,
 }
@@ -179,26 +252,27 @@ impl Pending {
         polls.saved += poll.saved;
         if pending.day != Some(today) {
             if let Some(ended) = pending.day.replace(today) {
-                let feeds = std::mem::take(&mut pending.feeds);
-                pending.ended.push((ended, feeds));
+                let day = std::mem::take(&mut pending.today);
+                pending.ended.push((ended, day));
             }
         }
-        let tally = match pending.feeds.get_mut(feed) {
+        let day = &mut pending.today;
+        let tally = match day.feeds.get_mut(feed) {
             Some(tally) => tally,
-            None => pending.feeds.entry(feed.clone()).or_insert_with(Tally::new),
+            None => day.feeds.entry(feed.clone()).or_insert_with(Tally::new),
         };
         match (reported, client_hash) {
             (Some(reported), _) => {
                 let report = Report {
-                    subscribers: reported.subscribers,
+                    subscribers: reported.subscribers.min(agent::MAX_SUBSCRIBERS),
                     at,
                 };
-                let kept = tally.agents.entry(reported.key).or_insert(report);
-                if report.at > kept.at {
-                    *kept = report;
-                }
+                note_report(&mut tally.agents, reported.key, report);
             }
-            (None, Some(hash)) => tally.clients.insert(&hash),
+            (None, Some(hash)) => {
+                tally.clients.insert(&hash);
+                day.everyone.insert(&hash);
+            }
             (None, None) => {}
         }
     }
@@ -291,7 +365,7 @@ impl Audience {
             let mut pending = shard.lock().expect("audience lock");
             batches.append(&mut pending.ended);
             if let Some(day) = pending.day {
-                batches.push((day, std::mem::take(&mut pending.feeds)));
+                batches.push((day, std::mem::take(&mut pending.today)));
             }
             hours.push(std::mem::take(&mut pending.hours));
         }
@@ -323,13 +397,23 @@ impl Audience {
             let before = today - chrono::Days::new(u64::from(KEEP_DAYS));
             self.store.forget_audience(before).await?;
         }
-        for (day, feeds) in batches {
-            for (key, tally) in feeds {
+        for (day, counts) in batches {
+            if counts.feeds.is_empty() {
+                continue;
+            }
+            for (key, tally) in counts.feeds {
                 let feed = feed_name(&key.slug, key.format);
                 self.store
                     .merge_audience(day, &feed, Box::new(move |old| merge(old, tally)))
                     .await?;
             }
+            let everyone = Tally {
+                clients: counts.everyone,
+                agents: BTreeMap::new(),
+            };
+            self.store
+                .merge_audience(day, EVERYONE, Box::new(move |old| merge(old, everyone)))
+                .await?;
         }
         let figures = self.figures(today).await?;
         *self.today.lock().expect("audience lock") = figures;
@@ -343,8 +427,14 @@ impl Audience {
             .audience(since)
             .await?
             .into_iter()
+            .filter(|(_, feed, _)| feed != EVERYONE)
             .map(|(day, feed, row)| summarise(day, feed, &row))
             .collect())
+    }
+
+    /// The whole server's readers per day from `since` on, oldest first.
+    pub async fn totals(&self, since: NaiveDate) -> Result<Vec<ServerAudience>, StoreError> {
+        Ok(server_totals(self.store.audience(since).await?))
     }
 
     /// Every feed's polls per hour from the hour holding `since` on, by hour then feed.
@@ -411,19 +501,71 @@ fn merge(old: Option<AudienceRow>, new: Tally) -> AudienceRow {
 
 fn summarise(day: NaiveDate, feed: String, row: &AudienceRow) -> FeedAudience {
     let mut tally = decode(row);
-    let direct_clients = tally.clients.count().round() as u64;
+    // A row written before reports were bounded, or by hand, is bounded as it is read.
+    bound(&mut tally.agents);
+    let direct_clients = distinct(&mut tally.clients);
     let mut aggregators: BTreeMap<String, u64> = BTreeMap::new();
     for (key, report) in &tally.agents {
         let name = key.split(' ').next().unwrap_or(key);
-        *aggregators.entry(name.to_owned()).or_default() += report.subscribers;
+        let figure = aggregators.entry(name.to_owned()).or_default();
+        *figure = figure.saturating_add(report.subscribers.min(agent::MAX_SUBSCRIBERS));
     }
     FeedAudience {
         day,
         feed,
-        subscribers: direct_clients + aggregators.values().sum::<u64>(),
+        subscribers: sum(aggregators.values().copied()).saturating_add(direct_clients),
         direct_clients,
         aggregators,
     }
+}
+
+/// A sketch's estimate as a whole number.
+fn distinct(clients: &mut Sketch) -> u64 {
+    let n = clients.count().round();
+    if n.is_finite() && n > 0.0 {
+        n as u64
+    } else {
+        0
+    }
+}
+
+fn sum(figures: impl IntoIterator<Item = u64>) -> u64 {
+    figures.into_iter().fold(0, u64::saturating_add)
+}
+
+/// The server's readers per day from the stored rows: the server-wide sketch's distinct
+/// clients (or, for a day stored before there was one, the most any one feed had), plus per
+/// aggregator the most it reported for any one feed.
+fn server_totals(rows: Vec<(NaiveDate, String, AudienceRow)>) -> Vec<ServerAudience> {
+    /// The server-wide sketch's count, the most direct clients of one feed, and per
+    /// aggregator its largest figure.
+    #[derive(Default)]
+    struct Totals(Option<u64>, u64, BTreeMap<String, u64>);
+    let mut days: BTreeMap<NaiveDate, Totals> = BTreeMap::new();
+    for (day, feed, row) in rows {
+        let Totals(everyone, most_of_one_feed, aggregators) = days.entry(day).or_default();
+        if feed == EVERYONE {
+            *everyone = Some(distinct(&mut decode(&row).clients));
+            continue;
+        }
+        let figures = summarise(day, feed, &row);
+        *most_of_one_feed = (*most_of_one_feed).max(figures.direct_clients);
+        for (name, n) in figures.aggregators {
+            let most = aggregators.entry(name).or_default();
+            *most = (*most).max(n);
+        }
+    }
+    days.into_iter()
+        .map(|(day, Totals(everyone, most_of_one_feed, aggregators))| {
+            let direct_clients = everyone.unwrap_or(most_of_one_feed);
+            ServerAudience {
+                day,
+                subscribers: sum(aggregators.values().copied()).saturating_add(direct_clients),
+                direct_clients,
+                aggregators,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -510,18 +652,152 @@ mod tests {
         assert_eq!(audience.today()[0].aggregators["Feedly"], 1024);
         // An earlier report merged later (a replica flushing late) does not overwrite it.
         let today = Utc::now().date_naive();
-        let stored = audience.store.audience(today).await.unwrap().remove(0).2;
+        let stored = audience
+            .store
+            .audience(today)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|(_, feed, _)| feed == "world.atom")
+            .unwrap()
+            .2;
         let mut pending = Pending::default();
-        let stale = agent::parse("Feedly/1.0 (x; 999 subscribers; )");
+        let stale =
+            agent::parse("Feedly/1.0 (+http://www.feedly.com/fetcher.html; 999 subscribers; )");
         let long_ago = Moment {
             day: today,
             hour: 0,
             at: 0,
         };
         pending.count(&world, long_ago, FULL, stale, None);
-        let merged = merge(Some(stored), pending.feeds.remove(&world).unwrap());
+        let merged = merge(Some(stored), pending.today.feeds.remove(&world).unwrap());
         let figures = summarise(today, "world.atom".into(), &merged);
         assert_eq!(figures.aggregators["Feedly"], 1024);
+    }
+
+    #[tokio::test]
+    async fn invented_feed_ids_keep_only_the_largest_reports() {
+        let (_dir, audience) = audience();
+        let world = FeedKey::current("world", FeedFormat::Rss);
+        let ip = Some(IpAddr::from([203, 0, 113, 66]));
+        // Ten thousand feed ids over two flushes, the figures climbing then falling.
+        for id in 1..=10_000_u64 {
+            let n = if id <= 5_000 { id } else { 15_001 - id };
+            let ua = format!("Feedbin feed-id:{id} - {n} subscribers");
+            audience.note(&world, ip, &ua, UNCHANGED);
+            if id == 5_000 {
+                audience.flush().await.unwrap();
+            }
+        }
+        audience.flush().await.unwrap();
+        let today = Utc::now().date_naive();
+        let rows = audience.store.audience(today).await.unwrap();
+        let row = &rows
+            .iter()
+            .find(|(_, feed, _)| feed == "world.rss")
+            .unwrap()
+            .2;
+        let kept: BTreeMap<String, Report> = serde_json::from_str(&row.agents).unwrap();
+        assert_eq!(kept.len(), MAX_REPORTERS);
+        // The hundred largest: 10,000 down to 9,901, whichever flush heard them.
+        assert!(kept.values().all(|r| r.subscribers >= 9_901), "{kept:?}");
+        // About 60 bytes a report.
+        assert!(
+            row.agents.len() < 100 * MAX_REPORTERS,
+            "{}",
+            row.agents.len()
+        );
+        let figures = audience.today();
+        let kept_sum: u64 = (9_901..=10_000).sum();
+        assert_eq!(figures[0].aggregators["Feedbin"], kept_sum);
+        assert_eq!(figures[0].subscribers, kept_sum);
+        // In memory too: a thread's pending counts never hold more than the bound.
+        let mut pending = Pending::default();
+        let now = Moment::of(Utc::now());
+        for id in 0..1_000 {
+            let ua = format!("Feedbin feed-id:{id} - 5 subscribers");
+            pending.count(&world, now, UNCHANGED, agent::parse(&ua), None);
+        }
+        assert_eq!(pending.today.feeds[&world].agents.len(), MAX_REPORTERS);
+    }
+
+    #[test]
+    fn figures_are_clamped_and_sums_saturate() {
+        let today = Utc::now().date_naive();
+        let world = FeedKey::current("world", FeedFormat::Atom);
+        let mut pending = Pending::default();
+        let now = Moment::of(Utc::now());
+        for id in 0..MAX_REPORTERS {
+            let huge = agent::Reported {
+                key: format!("Feedbin {id}"),
+                name: "Feedbin".into(),
+                subscribers: u64::MAX,
+            };
+            pending.count(&world, now, UNCHANGED, Some(huge), None);
+        }
+        let row = merge(None, pending.today.feeds.remove(&world).unwrap());
+        let figures = summarise(today, "world.atom".into(), &row);
+        let most = agent::MAX_SUBSCRIBERS * MAX_REPORTERS as u64;
+        assert_eq!(figures.aggregators["Feedbin"], most);
+        assert_eq!(figures.subscribers, most);
+        // A stored row from before the clamp (or forged in the store) still cannot wrap.
+        let forged: BTreeMap<String, Report> = (0..3)
+            .map(|i| {
+                let report = Report {
+                    subscribers: u64::MAX,
+                    at: 0,
+                };
+                (format!("Evil{i}"), report)
+            })
+            .collect();
+        let row = AudienceRow {
+            clients: String::new(),
+            agents: serde_json::to_string(&forged).unwrap(),
+        };
+        let figures = summarise(today, "world.atom".into(), &row);
+        assert_eq!(figures.subscribers, 3 * agent::MAX_SUBSCRIBERS);
+    }
+
+    #[tokio::test]
+    async fn one_reader_polling_fifteen_feeds_is_one_reader_of_the_server() {
+        let (_dir, audience) = audience();
+        let freshrss = "FreshRSS/1.24.1 (Linux; https://freshrss.org)";
+        let home = Some(IpAddr::from([198, 51, 100, 20]));
+        for n in 0..15 {
+            let feed = FeedKey::current(format!("desk-{n}"), FeedFormat::Atom);
+            audience.note(&feed, home, freshrss, FULL);
+            audience.note(&feed, home, freshrss, UNCHANGED);
+        }
+        let world = FeedKey::current("world", FeedFormat::Atom);
+        audience.note(
+            &world,
+            Some(IpAddr::from([198, 51, 100, 21])),
+            NETNEWSWIRE,
+            FULL,
+        );
+        let feedly =
+            |n: u32| format!("Feedly/1.0 (+http://www.feedly.com/fetcher.html; {n} subscribers; )");
+        audience.note(&world, home, &feedly(40), UNCHANGED);
+        let desk = FeedKey::current("desk-0", FeedFormat::Atom);
+        audience.note(&desk, home, &feedly(25), UNCHANGED);
+        audience.flush().await.unwrap();
+        let today = Utc::now().date_naive();
+        let feeds = audience.figures(today).await.unwrap();
+        assert_eq!(feeds.len(), 16, "the server-wide row is not a feed");
+        let per_feed: u64 = feeds.iter().map(|f| f.subscribers).sum();
+        assert_eq!(per_feed, 16 + 40 + 25);
+        let totals = audience.totals(today).await.unwrap();
+        assert_eq!(totals.len(), 1);
+        assert_eq!(totals[0].direct_clients, 2);
+        assert_eq!(
+            totals[0].aggregators,
+            BTreeMap::from([("Feedly".into(), 40)])
+        );
+        assert_eq!(totals[0].subscribers, 42);
+        // A second flush (or another replica) merges into the same sketch.
+        audience.note(&desk, home, freshrss, UNCHANGED);
+        audience.flush().await.unwrap();
+        assert_eq!(audience.totals(today).await.unwrap()[0].direct_clients, 2);
     }
 
     #[tokio::test]

@@ -341,6 +341,7 @@ impl FeedCache {
             deleted: &deleted,
             history: &render::NO_HISTORY,
             updated: Some(gathered.changed_at),
+            brand: None,
         };
         Ok(Some(render::feed(current.format, &doc)?))
     }
@@ -495,6 +496,7 @@ fn assemble(
         deleted: &gathered.deleted,
         history: &gathered.history,
         updated: None,
+        brand: None,
     };
     let body = render::feed(format, &doc)?;
     let tag = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&body));

@@ -61,6 +61,12 @@ pub async fn render(app: &App, request: &Request<Incoming>) -> Result<Response<B
         feed.subscribers = day.subscribers;
         feed.aggregators = day.aggregators;
     }
+    let readers_today = app
+        .audience
+        .totals(now.date_naive())
+        .await?
+        .first()
+        .map_or(0, |today| today.subscribers);
     for (topic, count) in app.store.subscribed_topics(now).await? {
         if let Some((slug, format)) = app.site.feed_from_url(&topic) {
             feeds.entry(&feed_name(&slug, format)).websub += count;
@@ -75,6 +81,7 @@ pub async fn render(app: &App, request: &Request<Incoming>) -> Result<Response<B
         &Report {
             hours,
             feeds,
+            readers_today,
             generated: now,
         },
     );

@@ -10,7 +10,7 @@ use super::App;
 use super::error::HttpError;
 use super::problem::Problem;
 use super::response::Body;
-use crate::audience::FeedAudience;
+use crate::audience::{FeedAudience, ServerAudience};
 
 const MAX_DAYS: u32 = 90;
 
@@ -18,6 +18,8 @@ const MAX_DAYS: u32 = 90;
 struct Stats {
     since: chrono::NaiveDate,
     feeds: Vec<FeedAudience>,
+    /// The whole server's readers per day: distinct clients across feeds, not a sum.
+    server: Vec<ServerAudience>,
 }
 
 pub async fn render(app: &App, request: &Request<Incoming>) -> Result<Response<Body>, HttpError> {
@@ -43,6 +45,7 @@ pub async fn render(app: &App, request: &Request<Incoming>) -> Result<Response<B
     let body = Stats {
         since,
         feeds: app.audience.figures(since).await?,
+        server: app.audience.totals(since).await?,
     };
     let mut response = Response::new(Body::from(
         serde_json::to_vec(&body).expect("stats serialise"),

@@ -386,6 +386,7 @@ impl<'a> Mapper<'a> {
                 height: dimension(rendition.get("height")),
                 caption: caption.map(str::to_owned),
                 credit: credit.map(str::to_owned),
+                ..ImageDraft::default()
             });
         }
         images

@@ -150,6 +150,23 @@ pub struct Image {
     pub caption: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credit: Option<String>,
+    /// The picture's size in bytes, when the desk knows it (RSS `enclosure` `length`, Atom
+    /// `link` `length`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u64>,
+    /// A small version of the picture for lists (Media RSS `media:thumbnail`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<Thumbnail>,
+}
+
+/// A small version of a picture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thumbnail {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
 }
 
 /// A validated wire story. Serialises to the article JSON (docs/ARCHITECTURE.md), which is also how the

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::article::*;
@@ -23,7 +23,24 @@ pub struct ImageDraft {
     pub height: Option<u32>,
     pub caption: Option<String>,
     pub credit: Option<String>,
+    /// Size in bytes.
+    pub length: Option<u64>,
+    pub thumbnail: Option<ThumbnailDraft>,
 }
+
+/// A picture's thumbnail as it arrives.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThumbnailDraft {
+    pub url: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+/// How far ahead of the clock a story's dates may be: a day, for clocks and time zones set
+/// wrong. A date further ahead is an embargo, which wirefeed does not hold: a story is sent
+/// when it may be read.
+pub const MAX_AHEAD: TimeDelta = TimeDelta::days(1);
 
 /// An article as it arrives, before validation. Every field is optional here so that
 /// validation can report all missing fields at once instead of the first one serde meets.
@@ -113,13 +130,39 @@ impl Problems {
         }
     }
 
-    fn time(&mut self, pointer: &str, raw: &str) -> Option<DateTime<Utc>> {
-        match DateTime::parse_from_rfc3339(raw.trim()) {
+    /// An RFC 3339 date-time in UTC: not a leap second, not before 1970 and not more than
+    /// [`MAX_AHEAD`] after `now`.
+    fn time(&mut self, pointer: &str, raw: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let raw = raw.trim();
+        // RFC 3339 years have four digits; `+10000-01-01` or `10000-01-01` is not one.
+        let year = raw.strip_prefix('+').unwrap_or(raw).split('-').next();
+        if year.is_some_and(|y| y.len() > 4 && y.bytes().all(|b| b.is_ascii_digit())) {
+            self.add(
+                pointer,
+                format!("{raw:?} has a year after 9999: RFC 3339 years have four digits, and a story's date must not be more than a day ahead"),
+            );
+            return None;
+        }
+        match DateTime::parse_from_rfc3339(raw) {
             Ok(t) => {
                 let t = t.with_timezone(&Utc);
+                // chrono keeps a leap second as the 59th second plus a second's nanoseconds.
+                if t.nanosecond() >= 1_000_000_000 {
+                    self.add(
+                        pointer,
+                        format!("{raw:?} is a leap second (:60), which feeds and the store cannot carry: send :59 or the next minute's :00"),
+                    );
+                    None
                 // Timestamps are stored as nanoseconds since 1970 in an i64.
-                if t.timestamp() < 0 || t.timestamp_nanos_opt().is_none() {
+                } else if t.timestamp() < 0 || t.timestamp_nanos_opt().is_none() {
                     self.add(pointer, "must lie between 1970 and 2262");
+                    None
+                } else if t > now + MAX_AHEAD {
+                    let now = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                    self.add(
+                        pointer,
+                        format!("{raw:?} is more than a day in the future (it is now {now}): wirefeed holds no embargoes, so send a story when it may be read"),
+                    );
                     None
                 } else {
                     Some(t)
@@ -157,8 +200,13 @@ impl Problems {
 }
 
 impl ArticleDraft {
-    /// Checks every field and returns the article, or every problem found.
+    /// Checks every field and returns the article, or every problem found, by the clock.
     pub fn validate(self) -> Result<Article, Vec<FieldError>> {
+        self.validate_at(Utc::now())
+    }
+
+    /// Checks every field as of `now` (which bounds how far ahead a date may be).
+    pub fn validate_at(self, now: DateTime<Utc>) -> Result<Article, Vec<FieldError>> {
         let mut p = Problems::default();
 
         let id = match self.id.as_deref() {
@@ -238,11 +286,11 @@ impl ArticleDraft {
                 p.add("/published", "is required");
                 None
             }
-            Some(raw) => p.time("/published", raw),
+            Some(raw) => p.time("/published", raw, now),
         };
         let updated = match self.updated.as_deref() {
             None => published,
-            Some(raw) => p.time("/updated", raw),
+            Some(raw) => p.time("/updated", raw, now),
         };
         if let (Some(published), Some(updated)) = (published, updated) {
             if updated < published {
@@ -316,6 +364,37 @@ impl ImageDraft {
         }
         let caption = p.optional_text(&at("caption"), self.caption.as_deref(), 1_000);
         let credit = p.optional_text(&at("credit"), self.credit.as_deref(), 200);
+        if self.length == Some(0) {
+            p.add(
+                at("length"),
+                "must be a positive number of bytes (leave it out when unknown)",
+            );
+        }
+        let thumbnail = match self.thumbnail {
+            None => Some(None),
+            Some(thumbnail) => {
+                let at = |field: &str| format!("/images/{index}/thumbnail/{field}");
+                let url = match thumbnail.url.as_deref() {
+                    None => {
+                        p.add(at("url"), "is required");
+                        None
+                    }
+                    Some(raw) => p.web_url(&at("url"), raw),
+                };
+                for (field, value) in [("width", thumbnail.width), ("height", thumbnail.height)] {
+                    if value == Some(0) {
+                        p.add(at(field), "must be a positive number of pixels");
+                    }
+                }
+                url.map(|url| {
+                    Some(Thumbnail {
+                        url,
+                        width: thumbnail.width,
+                        height: thumbnail.height,
+                    })
+                })
+            }
+        };
         Some(Image {
             url: url?,
             media_type: media_type.to_owned(),
@@ -323,6 +402,8 @@ impl ImageDraft {
             height: self.height,
             caption,
             credit,
+            length: self.length,
+            thumbnail: thumbnail?,
         })
         .filter(|_| type_ok)
     }
@@ -446,6 +527,115 @@ mod tests {
         let mut d = draft();
         d.updated = Some("2026-11-24T08:30:00Z".into());
         assert_eq!(pointers(&d.validate().unwrap_err()), ["/updated"]);
+    }
+
+    fn at(t: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(t).unwrap().to_utc()
+    }
+
+    fn refusal(d: ArticleDraft, now: &str) -> Vec<FieldError> {
+        d.validate_at(at(now)).unwrap_err()
+    }
+
+    #[test]
+    fn dates_more_than_a_day_ahead_are_refused_as_embargoes() {
+        let now = "2026-11-25T08:00:00Z";
+        let mut d = draft();
+        d.published = Some("2026-11-26T08:00:00Z".into());
+        assert!(
+            d.clone().validate_at(at(now)).is_ok(),
+            "a day ahead is a wrong clock"
+        );
+        d.published = Some("2026-11-26T08:00:01Z".into());
+        let errors = refusal(d.clone(), now);
+        assert_eq!(pointers(&errors), ["/published"]);
+        assert!(
+            errors[0].message.contains("more than a day in the future"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[0].message.contains("2026-11-25T08:00:00Z"),
+            "{errors:?}"
+        );
+        d.published = Some("2026-11-25T07:00:00Z".into());
+        d.updated = Some("2027-01-01T00:00:00+14:00".into());
+        assert_eq!(pointers(&refusal(d, now)), ["/updated"]);
+    }
+
+    #[test]
+    fn leap_seconds_are_refused_with_what_to_send_instead() {
+        for (field, raw) in [
+            ("/published", "2016-12-31T23:59:60Z"),
+            ("/published", "2017-01-01T08:59:60+09:00"),
+            ("/updated", "2026-11-25T08:30:60.5Z"),
+        ] {
+            let mut d = draft();
+            if field == "/published" {
+                d.published = Some(raw.into());
+            } else {
+                d.updated = Some(raw.into());
+            }
+            let errors = refusal(d, "2026-11-25T12:00:00Z");
+            assert_eq!(pointers(&errors), [field], "{raw}");
+            assert!(errors[0].message.contains("leap second"), "{errors:?}");
+        }
+    }
+
+    #[test]
+    fn years_after_9999_are_refused_by_name() {
+        for raw in [
+            "10000-01-01T00:00:00Z",
+            "+10000-01-01T00:00:00Z",
+            "275760-09-13T00:00:00Z",
+        ] {
+            let mut d = draft();
+            d.published = Some(raw.into());
+            let errors = refusal(d, "2026-11-25T12:00:00Z");
+            assert_eq!(pointers(&errors), ["/published"], "{raw}");
+            assert!(errors[0].message.contains("after 9999"), "{errors:?}");
+        }
+        let mut d = draft();
+        d.published = Some("9999-12-31T23:59:59Z".into());
+        let errors = refusal(d, "2026-11-25T12:00:00Z");
+        assert!(errors[0].message.contains("future") || errors[0].message.contains("2262"));
+    }
+
+    #[test]
+    fn pictures_may_carry_their_size_and_a_thumbnail() {
+        let mut d = draft();
+        d.images = vec![ImageDraft {
+            url: Some("https://img.example.com/a.jpg".into()),
+            length: Some(48_213),
+            thumbnail: Some(ThumbnailDraft {
+                url: Some("https://img.example.com/a-thumb.jpg".into()),
+                width: Some(160),
+                height: Some(90),
+            }),
+            ..ImageDraft::default()
+        }];
+        let article = d.clone().validate().unwrap();
+        assert_eq!(article.images[0].length, Some(48_213));
+        assert_eq!(
+            article.images[0].thumbnail.as_ref().unwrap().width,
+            Some(160)
+        );
+        let back = Article::from_stored_json(&article.to_json()).unwrap();
+        assert_eq!(back, article);
+        d.images[0].length = Some(0);
+        d.images[0].thumbnail = Some(ThumbnailDraft {
+            url: None,
+            width: Some(0),
+            height: None,
+        });
+        let errors = d.validate().unwrap_err();
+        assert_eq!(
+            pointers(&errors),
+            [
+                "/images/0/length",
+                "/images/0/thumbnail/url",
+                "/images/0/thumbnail/width"
+            ]
+        );
     }
 
     #[test]

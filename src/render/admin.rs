@@ -21,10 +21,10 @@ pub struct HourPolls {
 
 impl HourPolls {
     pub fn add(&mut self, other: HourPolls) {
-        self.polls += other.polls;
-        self.not_modified += other.not_modified;
-        self.sent += other.sent;
-        self.saved += other.saved;
+        self.polls = self.polls.saturating_add(other.polls);
+        self.not_modified = self.not_modified.saturating_add(other.not_modified);
+        self.sent = self.sent.saturating_add(other.sent);
+        self.saved = self.saved.saturating_add(other.saved);
     }
 }
 
@@ -49,6 +49,10 @@ pub struct Report {
     /// The start of each hour shown, oldest first; the last is the hour now running.
     pub hours: Vec<DateTime<Utc>>,
     pub feeds: Vec<FeedReport>,
+    /// Today's readers of the whole server: distinct direct clients across every feed plus
+    /// each aggregator's largest figure (not the sum of the feeds' figures, which counts a
+    /// reader of fifteen feeds fifteen times).
+    pub readers_today: u64,
     /// When the figures were read.
     pub generated: DateTime<Utc>,
 }
@@ -116,13 +120,16 @@ pub fn page(site: &Site, report: &Report) -> String {
         ("Answered 304", share(whole.not_modified, whole.polls)),
         ("Bytes saved", bytes(whole.saved)),
         ("Bytes sent", bytes(whole.sent)),
-        (
-            "Readers today",
-            thousands(report.feeds.iter().map(|f| f.subscribers).sum()),
-        ),
+        ("Readers today", thousands(report.readers_today)),
         (
             "WebSub subscriptions",
-            thousands(report.feeds.iter().map(|f| f.websub).sum()),
+            thousands(
+                report
+                    .feeds
+                    .iter()
+                    .map(|f| f.websub)
+                    .fold(0, u64::saturating_add),
+            ),
         ),
     ];
     let rows = report
@@ -366,9 +373,14 @@ mod tests {
                 aggregators,
                 websub: 2,
             }],
+            readers_today: 987_654,
             generated: "2026-12-01T18:30:00Z".parse().unwrap(),
         };
         let html = page(&site, &report);
+        assert!(
+            html.contains("987,654"),
+            "the server's readers, not the feeds' sum"
+        );
         assert!(html.contains("&#60;Feedly&#62; 1,024") || html.contains("&lt;Feedly&gt; 1,024"));
         assert!(!html.contains("<Feedly>"));
         assert_eq!(html.matches("<svg").count(), 2);

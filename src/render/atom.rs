@@ -85,6 +85,12 @@ pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
         subtitle: (!def.description.is_empty()).then(|| Text::plain(def.description.clone())),
         entries: doc.articles.iter().map(|a| entry(doc, a)).collect(),
         lang: doc.language().map(str::to_owned),
+        icon: doc
+            .brand()
+            .favicon
+            .clone()
+            .or_else(|| doc.brand().icon.clone()),
+        logo: doc.brand().logo.clone(),
         ..Feed::default()
     };
     if doc.history.archive {
@@ -219,12 +225,11 @@ fn entry(doc: &FeedDoc<'_>, article: &Article) -> Entry {
         article.byline.iter().map(|name| person(name)).collect()
     };
     let mut links = vec![link(site.article_link(article), "alternate", "text/html")];
-    links.extend(
-        article
-            .images
-            .iter()
-            .map(|image| link(image.url.clone(), "enclosure", &image.media_type)),
-    );
+    links.extend(article.images.iter().map(|image| Link {
+        // RFC 4287 §4.2.7.6: the length in octets, when known.
+        length: image.length.map(|n| n.to_string()),
+        ..link(image.url.clone(), "enclosure", &image.media_type)
+    }));
     let lang = Some(article.language.clone());
     Entry {
         title: Text {
@@ -275,6 +280,7 @@ mod tests {
             deleted: &[],
             history: &crate::render::NO_HISTORY,
             updated: None,
+            brand: None,
         };
         let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
         assert!(
@@ -304,6 +310,7 @@ mod tests {
             deleted: &deleted,
             history: &crate::render::NO_HISTORY,
             updated: None,
+            brand: None,
         };
         let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
         assert!(
@@ -344,6 +351,7 @@ mod tests {
             deleted: &deleted,
             history: &history,
             updated: None,
+            brand: None,
         };
         let bytes = render(&doc).unwrap();
         let xml = std::str::from_utf8(&bytes).unwrap();
@@ -408,6 +416,43 @@ mod tests {
     }
 
     #[test]
+    fn the_sites_icon_and_logo_and_picture_sizes() {
+        let site = fixtures::site();
+        let def = fixtures::all_feed();
+        let articles = fixtures::open_web();
+        let brand = fixtures::brand();
+        let doc = FeedDoc {
+            site: &site,
+            def: &def,
+            articles: &articles,
+            deleted: &[],
+            history: &crate::render::NO_HISTORY,
+            updated: None,
+            brand: Some(&brand),
+        };
+        let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
+        // The small square icon is Atom's icon; the wide logo its logo.
+        assert!(
+            xml.contains("<icon>https://wire.example.com/favicon-64.png</icon>"),
+            "{xml}"
+        );
+        assert!(xml.contains("<logo>https://wire.example.com/static/logo-144x48.png</logo>"));
+        assert!(xml.contains(r#"href="https://img.wire.example.com/2026/11/30/lng-tanker.jpg" rel="enclosure" type="image/jpeg" length="248213""#) || xml.contains(r#"length="248213""#), "{xml}");
+        let feed = atom_syndication::Feed::read_from(xml.as_bytes()).unwrap();
+        assert_eq!(feed.icon(), Some("https://wire.example.com/favicon-64.png"));
+        let without_favicon = crate::render::Brand {
+            favicon: None,
+            ..brand.clone()
+        };
+        let doc = FeedDoc {
+            brand: Some(&without_favicon),
+            ..doc
+        };
+        let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
+        assert!(xml.contains("<icon>https://wire.example.com/static/icon-512.png</icon>"));
+    }
+
+    #[test]
     fn html_content_is_escaped_once() {
         let site = fixtures::site();
         let def = fixtures::all_feed();
@@ -419,6 +464,7 @@ mod tests {
             deleted: &[],
             history: &crate::render::NO_HISTORY,
             updated: None,
+            brand: None,
         };
         let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
         assert!(xml.contains(r#"<content xml:lang="#));

@@ -353,4 +353,42 @@ mod tests {
         assert!(html.contains("Off the wire"));
         assert!(html.contains("<input type=\"text\" readonly value=\""));
     }
+
+    /// In a right-to-left page the date keeps its order ("30 Nov 2026 10:30 UTC", not the
+    /// digits moved to the end), and a dateline takes its own direction.
+    #[test]
+    fn rtl_datelines_keep_the_dates_order() {
+        let site = fixtures::site();
+        let stories = fixtures::open_web();
+        let arabic = stories.iter().find(|a| a.language == "ar").unwrap();
+        let feeds = crate::catalog::Catalog::empty("Wirefeed").list(&arabic.categories);
+        let html = article(&site, arabic, &feeds, &[]);
+        assert!(html.contains(r#"<html lang="ar" dir="rtl">"#), "{html}");
+        assert!(
+            html.contains(r#"<span class="dateline" dir="auto">الرياض</span>"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"<bdi>Wirefeed</bdi>"#), "{html}");
+        assert!(
+            html.contains(
+                r#"<time dir="ltr" datetime="2026-11-30T10:30:00Z">30 Nov 2026 10:30 UTC</time>"#
+            ),
+            "{html}"
+        );
+        let def = crate::catalog::Catalog::empty("Wirefeed")
+            .feed("world", |_| true)
+            .unwrap();
+        let list = category(&site, &def, &stories);
+        assert!(list.contains(r#"<li lang="ar" dir="rtl">"#), "{list}");
+        assert!(
+            list.contains(
+                r#"<time dir="ltr" datetime="2026-11-30T10:30:00Z">30 Nov 2026 10:30 UTC</time>"#
+            ),
+            "{list}"
+        );
+        assert!(
+            !list.contains("<time datetime"),
+            "every date is isolated left to right"
+        );
+    }
 }

@@ -23,6 +23,12 @@ struct JsonFeed<'a> {
     description: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     language: Option<&'a str>,
+    /// 512 × 512 pixels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icon: Option<&'a str>,
+    /// 64 × 64 pixels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    favicon: Option<&'a str>,
     authors: Vec<Author<'a>>,
     /// Where to subscribe for pushed updates (JSON Feed 1.1 `hubs`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -95,6 +101,8 @@ pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
             .or_else(|| doc.history.link("prev-archive")),
         description: &def.description,
         language: doc.language(),
+        icon: doc.brand().icon.as_deref(),
+        favicon: doc.brand().favicon.as_deref(),
         authors: vec![Author { name: &site.title }],
         hubs: doc
             .hub()
@@ -155,9 +163,11 @@ mod tests {
             deleted: &[],
             history: &crate::render::NO_HISTORY,
             updated: None,
+            brand: None,
         };
         let value: serde_json::Value = serde_json::from_slice(&render(&doc).unwrap()).unwrap();
         assert_eq!(value["version"], VERSION);
+        assert!(value.get("icon").is_none() && value.get("favicon").is_none());
         let items = value["items"].as_array().unwrap();
         assert_eq!(items.len(), articles.len());
         for item in items {
@@ -165,5 +175,27 @@ mod tests {
             assert!(item["content_html"].is_string() || item["content_text"].is_string());
             assert!(item["date_published"].as_str().unwrap().ends_with('Z'));
         }
+    }
+
+    #[test]
+    fn the_sites_icons_are_the_feeds_icon_and_favicon() {
+        let site = fixtures::site();
+        let def = fixtures::all_feed();
+        let brand = fixtures::brand();
+        let doc = FeedDoc {
+            site: &site,
+            def: &def,
+            articles: &[],
+            deleted: &[],
+            history: &crate::render::NO_HISTORY,
+            updated: None,
+            brand: Some(&brand),
+        };
+        let value: serde_json::Value = serde_json::from_slice(&render(&doc).unwrap()).unwrap();
+        assert_eq!(
+            value["icon"],
+            "https://wire.example.com/static/icon-512.png"
+        );
+        assert_eq!(value["favicon"], "https://wire.example.com/favicon-64.png");
     }
 }

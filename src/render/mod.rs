@@ -48,6 +48,20 @@ impl History {
 /// The RFC 5005 namespace, for `fh:archive`.
 pub const HISTORY_NS: &str = "http://purl.org/syndication/history/1.0";
 
+/// The site's pictures for feed readers, each an absolute URL; any may be missing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Brand {
+    /// A wide logo: RSS `<image>` (GIF, JPEG or PNG, at most 144 × 400 pixels; 88 × 31 is
+    /// what readers assume) and Atom `<logo>` (RFC 4287 §4.2.8: twice as wide as high).
+    pub logo: Option<String>,
+    /// A large square icon: JSON Feed `icon` (512 × 512), and Atom `<icon>` when there is no
+    /// favicon.
+    pub icon: Option<String>,
+    /// A small square icon: JSON Feed `favicon` (64 × 64) and Atom `<icon>` (RFC 4287
+    /// §4.2.5: square, legible when small).
+    pub favicon: Option<String>,
+}
+
 /// Everything a feed document is made from.
 #[derive(Debug, Clone, Copy)]
 pub struct FeedDoc<'a> {
@@ -62,6 +76,8 @@ pub struct FeedDoc<'a> {
     /// When the document changed, when its entries cannot tell (a delta holds only some of
     /// them); `None` to take it from the entries.
     pub updated: Option<DateTime<Utc>>,
+    /// The site's logo and icons; `None` writes none.
+    pub brand: Option<&'a Brand>,
 }
 
 impl FeedDoc<'_> {
@@ -92,6 +108,26 @@ impl FeedDoc<'_> {
         let edits = self.articles.iter().map(|a| a.updated);
         let kills = self.deleted.iter().map(|t| t.killed_at);
         edits.chain(kills).max().unwrap_or(DateTime::UNIX_EPOCH)
+    }
+
+    /// The site's logo and icons, or none.
+    pub fn brand(&self) -> &Brand {
+        static NONE: Brand = Brand {
+            logo: None,
+            icon: None,
+            favicon: None,
+        };
+        self.brand.unwrap_or(&NONE)
+    }
+
+    /// Who a story is by: its byline, or else its source agency, or else the feed's author
+    /// (the site), as Atom's feed-level author covers entries without one.
+    pub fn creators<'b>(&'b self, article: &'b Article) -> Vec<&'b str> {
+        if !article.byline.is_empty() {
+            article.byline.iter().map(String::as_str).collect()
+        } else {
+            vec![article.source.as_deref().unwrap_or(&self.site.title)]
+        }
     }
 
     /// The feed's language: as defined, or the one all its stories share.
@@ -143,6 +179,29 @@ pub(crate) mod fixtures {
         let mut articles = sample::articles().expect("the sample wire is valid");
         articles.sort_by(|a, b| (b.published, &b.id).cmp(&(a.published, &a.id)));
         articles
+    }
+
+    /// Stories for what the open web expects (tests/fixtures/open-web.ndjson): pictures with
+    /// sizes and a thumbnail, an agency story with no byline, an unsigned one, `&` and `<` in
+    /// a headline, and an Arabic story.
+    pub fn open_web() -> Vec<Article> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/open-web.ndjson"
+        );
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|line| Article::from_json(line).expect("the open-web stories are valid"))
+            .collect()
+    }
+
+    pub fn brand() -> Brand {
+        Brand {
+            logo: Some("https://wire.example.com/static/logo-144x48.png".into()),
+            icon: Some("https://wire.example.com/static/icon-512.png".into()),
+            favicon: Some("https://wire.example.com/favicon-64.png".into()),
+        }
     }
 
     pub fn all_feed() -> FeedDef {

@@ -1,19 +1,37 @@
 //! RSS 2.0, with the extensions feed readers and republishers look for: `atom:link rel="self"`
 //! (RSS Best Practices), `content:encoded` for the full story, `dc:creator` for each name in
-//! the byline, Media RSS `media:content` for pictures, and for an item changed after it was
-//! published (a correction, or a withdrawal notice) its modification time as DCMI Terms
-//! `dcterms:modified`, which RSS 2.0 itself has no element for. Built with the `rss` crate,
-//! which declares every namespace prefix it writes.
+//! the byline, Media RSS `media:content` for pictures and `media:thumbnail` for the story's
+//! thumbnail, and for an item changed after it was published (a correction, or a withdrawal
+//! notice) its modification time as DCMI Terms `dcterms:modified`, which RSS 2.0 itself has no
+//! element for. Built with the `rss` crate, which declares every namespace prefix it writes.
+//!
+//! What the open web expects beyond that:
+//!
+//! - The lead picture is also the item's `<enclosure url length type>`, which RSS 2.0 allows
+//!   once per item and which readers without Media RSS show. RSS 2.0 requires `length` (bytes);
+//!   when the desk did not send it, it is `0`, as the RSS Advisory Board's RSS Profile asks
+//!   ("When an enclosure's size cannot be determined, a publisher should use a length of 0")
+//!   and as the W3C Feed Validator accepts (it flags a missing length, and suggests 0 for -1).
+//! - Names are `dc:creator`, never `<author>`: RSS 2.0's `author` is an email address, the
+//!   wire has names only, and the validator flags an item carrying both. An item with no
+//!   byline names its source agency, or else the feed's author (the site), as Atom's does.
+//! - The site's logo, when configured, is the channel's `<image>`, with the channel's title and
+//!   link as RSS 2.0 and the validator require.
+//! - `&` and `<` in text are written `&#x26;` and `&#x3C;`: the RSS Profile asks for
+//!   hexadecimal references in plain-text elements, and the W3C Feed Validator warns ("Encode
+//!   "&" and "<" in plain text using hexadecimal character references") about a plain-text
+//!   element whose text holds markup-like `&…` or `<…` unless its lines hold a `&#x`
+//!   reference (`feedvalidator/validators.py`, `nonhtml`).
 
 use std::collections::BTreeMap;
 
 use rss::extension::Extension;
 use rss::extension::atom::{AtomExtension, Link};
 use rss::extension::dublincore::DublinCoreExtension;
-use rss::{Category, Channel, Guid, Item};
+use rss::{Category, Channel, Enclosure, Guid, Image as ChannelImage, Item};
 
 use super::{FeedDoc, HISTORY_NS, RenderError};
-use crate::model::{Article, FeedFormat, Image};
+use crate::model::{Article, FeedFormat, Image, Thumbnail};
 
 const MEDIA_NS: &str = "http://search.yahoo.com/mrss/";
 const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
@@ -56,10 +74,23 @@ pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
             )]),
         );
     }
+    let link = site.feed_page_url(&def.slug);
+    let image = doc
+        .brand()
+        .logo
+        .as_ref()
+        .filter(|url| rss_image_format(url))
+        .map(|url| ChannelImage {
+            url: url.clone(),
+            title: def.title.clone(),
+            link: link.clone(),
+            ..ChannelImage::default()
+        });
     let channel = Channel {
         extensions,
         title: def.title.clone(),
-        link: site.feed_page_url(&def.slug),
+        link,
+        image,
         description: def.description.clone(),
         language: doc.language().map(str::to_owned),
         last_build_date: (!doc.articles.is_empty()).then(|| rfc822(doc.updated())),
@@ -85,9 +116,74 @@ pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
         namespaces,
         ..Channel::default()
     };
-    channel
+    let xml = channel
         .write_to(Vec::with_capacity(4096 + doc.articles.len() * 4096))
-        .map_err(|e| RenderError::Xml(e.to_string()))
+        .map_err(|e| RenderError::Xml(e.to_string()))?;
+    Ok(hex_references(&xml))
+}
+
+/// Whether a logo URL may be RSS's `<image>`, which RSS 2.0 limits to GIF, JPEG and PNG: by
+/// the W3C Feed Validator's own test, an extension after the last `.` that is a word and not
+/// `jpg`, `jpeg`, `gif` or `png` rules it out (an SVG or WebP logo still goes in Atom and
+/// JSON Feed).
+fn rss_image_format(url: &str) -> bool {
+    let ext = url.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    let word = !ext.is_empty() && ext.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    !word || matches!(ext.as_str(), "jpg" | "jpeg" | "gif" | "png")
+}
+
+/// The document with `&amp;` and `&lt;` in character data written `&#x26;` and `&#x3C;`
+/// (see the module notes). Tags (and so attribute values) and CDATA sections are copied as
+/// they are; the `rss` crate writes no comments or doctype, so a `<` always opens a tag or a
+/// CDATA section and a tag ends at the first `>` outside quotes.
+fn hex_references(xml: &[u8]) -> Vec<u8> {
+    const CDATA: &[u8] = b"<![CDATA[";
+    let mut out = Vec::with_capacity(xml.len() + xml.len() / 64);
+    let mut at = 0;
+    while at < xml.len() {
+        let rest = &xml[at..];
+        let taken = if rest.starts_with(CDATA) {
+            let end = rest
+                .windows(3)
+                .position(|w| w == b"]]>")
+                .map_or(rest.len(), |e| e + 3);
+            out.extend_from_slice(&rest[..end]);
+            end
+        } else if rest[0] == b'<' {
+            let mut quote = None;
+            let mut end = rest.len();
+            for (i, &b) in rest.iter().enumerate().skip(1) {
+                match quote {
+                    Some(q) if b == q => quote = None,
+                    Some(_) => {}
+                    None if b == b'"' || b == b'\'' => quote = Some(b),
+                    None if b == b'>' => {
+                        end = i + 1;
+                        break;
+                    }
+                    None => {}
+                }
+            }
+            out.extend_from_slice(&rest[..end]);
+            end
+        } else if rest.starts_with(b"&amp;") {
+            out.extend_from_slice(b"&#x26;");
+            5
+        } else if rest.starts_with(b"&lt;") {
+            out.extend_from_slice(b"&#x3C;");
+            4
+        } else {
+            let end = rest
+                .iter()
+                .position(|&b| b == b'<' || b == b'&')
+                .unwrap_or(rest.len())
+                .max(1);
+            out.extend_from_slice(&rest[..end]);
+            end
+        };
+        at += taken;
+    }
+    out
 }
 
 fn item(doc: &FeedDoc<'_>, article: &Article) -> Item {
@@ -95,10 +191,11 @@ fn item(doc: &FeedDoc<'_>, article: &Article) -> Item {
     let mut extensions = rss::extension::ExtensionMap::new();
     if !article.images.is_empty() {
         let contents = article.images.iter().map(media_content).collect();
-        extensions.insert(
-            "media".to_owned(),
-            BTreeMap::from([("content".to_owned(), contents)]),
-        );
+        let mut media = BTreeMap::from([("content".to_owned(), contents)]);
+        if let Some(thumbnail) = article.images.iter().find_map(|i| i.thumbnail.as_ref()) {
+            media.insert("thumbnail".to_owned(), vec![media_thumbnail(thumbnail)]);
+        }
+        extensions.insert("media".to_owned(), media);
     }
     if article.updated > article.published {
         extensions.insert(
@@ -140,12 +237,38 @@ fn item(doc: &FeedDoc<'_>, article: &Article) -> Item {
         }),
         pub_date: Some(rfc822(article.published)),
         content: article.content_html.clone(),
+        enclosure: article.images.first().map(|lead| Enclosure {
+            url: lead.url.clone(),
+            length: lead.length.unwrap_or(0).to_string(),
+            mime_type: lead.media_type.clone(),
+        }),
         extensions,
-        dublin_core_ext: (!article.byline.is_empty()).then(|| DublinCoreExtension {
-            creators: article.byline.clone(),
+        dublin_core_ext: Some(DublinCoreExtension {
+            creators: doc
+                .creators(article)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
             ..DublinCoreExtension::default()
         }),
         ..Item::default()
+    }
+}
+
+/// Media RSS `<media:thumbnail url width height/>`.
+fn media_thumbnail(thumbnail: &Thumbnail) -> Extension {
+    let mut attrs = BTreeMap::from([("url".to_owned(), thumbnail.url.clone())]);
+    if let Some(width) = thumbnail.width {
+        attrs.insert("width".to_owned(), width.to_string());
+    }
+    if let Some(height) = thumbnail.height {
+        attrs.insert("height".to_owned(), height.to_string());
+    }
+    Extension {
+        name: "media:thumbnail".to_owned(),
+        value: None,
+        attrs,
+        children: BTreeMap::new(),
     }
 }
 
@@ -159,6 +282,9 @@ fn media_content(image: &Image) -> Extension {
     }
     if let Some(height) = image.height {
         attrs.insert("height".to_owned(), height.to_string());
+    }
+    if let Some(length) = image.length {
+        attrs.insert("fileSize".to_owned(), length.to_string());
     }
     let mut children = BTreeMap::new();
     let text = |name: &str, value: &str, attrs: BTreeMap<String, String>| Extension {
@@ -204,6 +330,7 @@ mod tests {
             deleted: &[],
             history: &crate::render::NO_HISTORY,
             updated: None,
+            brand: None,
         };
         String::from_utf8(render(&doc).unwrap()).unwrap()
     }
@@ -236,5 +363,118 @@ mod tests {
     #[test]
     fn the_same_stories_render_to_the_same_bytes() {
         assert_eq!(rendered(), rendered());
+    }
+
+    fn open_web(brand: Option<&crate::render::Brand>) -> String {
+        let site = fixtures::site();
+        let def = fixtures::all_feed();
+        let articles = fixtures::open_web();
+        let doc = FeedDoc {
+            site: &site,
+            def: &def,
+            articles: &articles,
+            deleted: &[],
+            history: &crate::render::NO_HISTORY,
+            updated: None,
+            brand,
+        };
+        String::from_utf8(render(&doc).unwrap()).unwrap()
+    }
+
+    /// The `<item>` of the story `id`.
+    fn item_of<'a>(xml: &'a str, id: &str) -> &'a str {
+        let at = xml.find(&format!(":article:{id}<")).unwrap();
+        let start = xml[..at].rfind("<item>").unwrap();
+        &xml[start..at + xml[at..].find("</item>").unwrap()]
+    }
+
+    #[test]
+    fn the_lead_picture_is_the_enclosure_with_its_length_or_0() {
+        let xml = open_web(None);
+        let lng = item_of(&xml, "wf-20261130-business-lng-deal");
+        assert_eq!(lng.matches("<enclosure ").count(), 1, "one per item");
+        assert!(lng.contains(r#"<enclosure url="https://img.wire.example.com/2026/11/30/lng-tanker.jpg" length="248213" type="image/jpeg"/>"#), "{lng}");
+        // Still every picture as Media RSS, with its size where known.
+        assert_eq!(lng.matches("<media:content ").count(), 2);
+        assert!(lng.contains(r#"fileSize="248213""#));
+        // Size unknown: 0, as the RSS Profile asks.
+        let rates = item_of(&xml, "wf-20261130-world-agency-rates");
+        assert!(rates.contains(r#"<enclosure url="https://img.wire.example.com/2026/11/30/central-bank.png" length="0" type="image/png"/>"#), "{rates}");
+        let unsigned = item_of(&xml, "wf-20261130-world-unsigned-notice");
+        assert!(!unsigned.contains("<enclosure"));
+    }
+
+    #[test]
+    fn the_storys_thumbnail_is_media_thumbnail() {
+        let xml = open_web(None);
+        let lng = item_of(&xml, "wf-20261130-business-lng-deal");
+        assert!(lng.contains(r#"<media:thumbnail height="180" url="https://img.wire.example.com/2026/11/30/lng-tanker-thumb.jpg" width="320"></media:thumbnail>"#), "{lng}");
+        let rates = item_of(&xml, "wf-20261130-world-agency-rates");
+        assert!(!rates.contains("media:thumbnail"));
+    }
+
+    #[test]
+    fn names_are_dc_creator_falling_back_to_the_agency_then_the_site() {
+        let xml = open_web(None);
+        let lng = item_of(&xml, "wf-20261130-business-lng-deal");
+        assert!(lng.contains(
+            "<dc:creator>Fatima Al-Kuwari</dc:creator><dc:creator>Tom Okafor</dc:creator>"
+        ));
+        let rates = item_of(&xml, "wf-20261130-world-agency-rates");
+        assert!(rates.contains("<dc:creator>Xinhua</dc:creator>"), "{rates}");
+        let unsigned = item_of(&xml, "wf-20261130-world-unsigned-notice");
+        assert!(
+            unsigned.contains("<dc:creator>Wirefeed</dc:creator>"),
+            "{unsigned}"
+        );
+        // RSS 2.0 `author` is an email address, and the wire has none.
+        assert!(!xml.contains("<author>"));
+    }
+
+    #[test]
+    fn the_logo_is_the_channel_image_with_the_channels_title_and_link() {
+        assert!(!open_web(None).contains("<image>"));
+        let brand = fixtures::brand();
+        let xml = open_web(Some(&brand));
+        let channel_title = "<title>Off the wire — Wirefeed</title>";
+        assert!(xml.contains(&format!("<image><url>https://wire.example.com/static/logo-144x48.png</url>{channel_title}<link>https://wire.example.com/</link></image>")), "{xml}");
+        // RSS 2.0 images are GIF, JPEG or PNG.
+        let svg = crate::render::Brand {
+            logo: Some("https://wire.example.com/static/logo.svg".into()),
+            ..brand
+        };
+        assert!(!open_web(Some(&svg)).contains("<image>"));
+        assert!(rss_image_format("https://wire.example.com/logo?size=144"));
+        assert!(rss_image_format("https://wire.example.com/logo.JPG"));
+        assert!(!rss_image_format("https://wire.example.com/logo.webp"));
+    }
+
+    #[test]
+    fn ampersands_and_less_thans_in_text_are_hexadecimal_references() {
+        let xml = open_web(None);
+        let lng = item_of(&xml, "wf-20261130-business-lng-deal");
+        assert!(lng.contains("<title>Shell &#x26; QatarEnergy sign LNG supply deal; &#x3C;Aurora&gt; terminal gets first cargo</title>"), "{lng}");
+        assert!(lng.contains("Ras Laffan &#x26; the Aurora terminal."));
+        // HTML in CDATA is left as it is.
+        assert!(lng.contains("<content:encoded><![CDATA[<p>DOHA, Nov 30 (Wirefeed) — Shell"));
+        assert!(lng.contains("<description><![CDATA[The 15-year agreement covers 3 million tonnes a year from 2028; \"the largest of its kind\", the companies said.]]></description>"), "{lng}");
+        let outside_cdata: String = xml
+            .split("<![CDATA[")
+            .map(|part| part.split_once("]]>").map_or(part, |(_, after)| after))
+            .collect();
+        assert!(!outside_cdata.contains("&amp;") && !outside_cdata.contains("&lt;"));
+        // The same text for a parser.
+        let channel = rss::Channel::read_from(xml.as_bytes()).unwrap();
+        let titles: Vec<&str> = channel.items().iter().filter_map(|i| i.title()).collect();
+        assert!(titles.contains(
+            &"Shell & QatarEnergy sign LNG supply deal; <Aurora> terminal gets first cargo"
+        ));
+        // Attributes, tags and CDATA are copied byte for byte.
+        let sample =
+            b"<a href=\"x?a=1&amp;b=2\" t='&lt;'>A &amp; B &lt; C<![CDATA[&amp; &lt;]]></a>";
+        assert_eq!(
+            String::from_utf8(hex_references(sample)).unwrap(),
+            "<a href=\"x?a=1&amp;b=2\" t='&lt;'>A &#x26; B &#x3C; C<![CDATA[&amp; &lt;]]></a>"
+        );
     }
 }
