@@ -45,6 +45,7 @@ fn cache_hit(c: &mut Criterion) {
             tombstone_retention: chrono::Duration::days(30),
             withdrawal: wirefeed::model::Withdrawal::default(),
             identity_body: bytes::Bytes::copy_from_slice,
+            brand: wirefeed::render::Brand::default(),
         },
     );
     let key = FeedKey::current("bench", FeedFormat::Rss);

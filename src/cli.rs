@@ -334,6 +334,11 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 max_bytes: config.cache_max_bytes,
                 tombstone_retention: chrono::Duration::days(i64::from(config.tombstone_days)),
                 withdrawal: crate::model::Withdrawal::default(),
+                brand: crate::render::Brand {
+                    logo: config.logo_url.as_ref().map(|u| u.as_str().to_owned()),
+                    icon: config.icon_url.as_ref().map(|u| u.as_str().to_owned()),
+                    favicon: config.favicon_url.as_ref().map(|u| u.as_str().to_owned()),
+                },
                 identity_body: if config.sendfile {
                     crate::http::sendfile::sendable
                 } else {

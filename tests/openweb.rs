@@ -188,3 +188,34 @@ async fn dates_no_story_may_carry_are_refused_with_a_field_error() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn the_desks_logo_and_icons_reach_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), |cmd| {
+        cmd.env("WIREFEED_LOGO_URL", "https://wire.example.com/logo.png")
+            .env("WIREFEED_ICON_URL", "https://wire.example.com/icon-512.png")
+            .env(
+                "WIREFEED_FAVICON_URL",
+                "https://wire.example.com/favicon-64.png",
+            );
+    });
+    let rss = server.text("/feeds/world.rss").await;
+    assert!(
+        rss.contains("<image><url>https://wire.example.com/logo.png</url>"),
+        "{rss}"
+    );
+    let atom = server.text("/feeds/world.atom").await;
+    assert!(
+        atom.contains("<logo>https://wire.example.com/logo.png</logo>"),
+        "{atom}"
+    );
+    assert!(
+        atom.contains("<icon>https://wire.example.com/favicon-64.png</icon>"),
+        "{atom}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&server.text("/feeds/world.json").await).unwrap();
+    assert_eq!(json["icon"], "https://wire.example.com/icon-512.png");
+    assert_eq!(json["favicon"], "https://wire.example.com/favicon-64.png");
+}

@@ -32,7 +32,7 @@ use crate::model::{
     Article, Category, ChangeKind, ChangeRecord, Coding, FeedDef, FeedFormat, FeedKey, Part,
     Selection, Tombstone, Withdrawal,
 };
-use crate::render::{self, FeedDoc, History, RenderError};
+use crate::render::{self, Brand, FeedDoc, History, RenderError};
 use crate::site::Site;
 use crate::store::{Store, StoreError};
 
@@ -64,6 +64,8 @@ pub struct Options {
     /// Makes the identity body of a version sendable (e.g. from a file the kernel can send
     /// without copying); `Bytes::copy_from_slice` keeps it on the heap.
     pub identity_body: fn(&[u8]) -> Bytes,
+    /// The desk's logo and icons, named in every feed.
+    pub brand: Brand,
 }
 
 pub struct FeedCache {
@@ -341,7 +343,7 @@ impl FeedCache {
             deleted: &deleted,
             history: &render::NO_HISTORY,
             updated: Some(gathered.changed_at),
-            brand: None,
+            brand: Some(&self.options.brand),
         };
         Ok(Some(render::feed(current.format, &doc)?))
     }
@@ -410,11 +412,13 @@ impl FeedCache {
         let site = self.site.clone();
         let format = key.format;
         let identity_body = self.options.identity_body;
+        let brand = self.options.brand.clone();
         let started = std::time::Instant::now();
-        let rendered =
-            tokio::task::spawn_blocking(move || assemble(&site, gathered, format, identity_body))
-                .await
-                .map_err(|e| CacheError::Worker(e.to_string()))??;
+        let rendered = tokio::task::spawn_blocking(move || {
+            assemble(&site, gathered, format, identity_body, &brand)
+        })
+        .await
+        .map_err(|e| CacheError::Worker(e.to_string()))??;
         self.stats
             .render_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -488,6 +492,7 @@ fn assemble(
     gathered: Gathered,
     format: FeedFormat,
     identity_body: fn(&[u8]) -> Bytes,
+    brand: &Brand,
 ) -> Result<Rendered, RenderError> {
     let doc = FeedDoc {
         site,
@@ -496,7 +501,7 @@ fn assemble(
         deleted: &gathered.deleted,
         history: &gathered.history,
         updated: None,
-        brand: None,
+        brand: Some(brand),
     };
     let body = render::feed(format, &doc)?;
     let tag = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&body));

@@ -234,6 +234,16 @@ settings! {
     /// 2026. Set it once and never change it: readers key stories by these ids.
     tag_authority: Option<TagAuthority> = "", example "wire.example.com,2026";
 
+    /// The desk's wide logo for feeds: RSS `<image>` (GIF, JPEG or PNG, at most 144 × 400
+    /// pixels) and Atom `<logo>`. Unset: none.
+    logo_url: Option<ImageUrl> = "", example "https://wire.example.com/logo.png";
+
+    /// A large square icon (512 × 512): JSON Feed `icon`, and Atom `<icon>` without a favicon.
+    icon_url: Option<ImageUrl> = "", example "https://wire.example.com/icon-512.png";
+
+    /// A small square icon (64 × 64): JSON Feed `favicon` and Atom `<icon>`.
+    favicon_url: Option<ImageUrl> = "", example "https://wire.example.com/favicon-64.png";
+
     /// Load the sample wire when the store has never been written to.
     load_sample: bool = "true", example "false";
 

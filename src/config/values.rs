@@ -279,6 +279,42 @@ impl Setting for PublicUrl {
     }
 }
 
+/// An absolute http(s) URL of an image (the desk's logo or icon), as feeds name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUrl(String);
+
+impl ImageUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Setting for ImageUrl {
+    const KIND: Kind = Kind::Text;
+    fn parse(raw: &str) -> Result<Self, String> {
+        let url = raw.trim();
+        let host = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .unwrap_or_default();
+        let ok = host
+            .split('/')
+            .next()
+            .is_some_and(|h| !h.is_empty() && !h.contains('@'))
+            && url.bytes().all(|b| b.is_ascii_graphic());
+        if ok {
+            Ok(Self(url.to_owned()))
+        } else {
+            Err(format!(
+                "{raw:?} is not an image URL: give an absolute http(s) URL, like \"https://wire.example.com/logo.png\""
+            ))
+        }
+    }
+    fn text(&self) -> String {
+        self.0.clone()
+    }
+}
+
 /// The `authority,date` of a tag: URI, e.g. `wire.example.com,2026` or `desk@example.com,2026-11`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagAuthority(String);
