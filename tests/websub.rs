@@ -425,3 +425,62 @@ async fn bad_and_dangerous_requests_are_refused_with_a_reason() {
             .contains("rel=\"hub\"")
     );
 }
+
+/// A WebSub subscriber is a client of the change day too: a correction and a kill are pushed
+/// like a publish, the kill as the withdrawal notice and its tombstone.
+#[tokio::test]
+async fn corrections_and_kills_are_pushed_to_subscribers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = hub_server(dir.path());
+    let subscriber = Subscriber::start(&["--secret", SECRET]);
+    let topic = public("/feeds/world.atom");
+    subscribe(&server, &subscriber, &topic, &[("hub.secret", SECRET)]).await;
+    let story = stories()[0].clone();
+    let id = story["id"].as_str().unwrap().to_owned();
+    publish(&server, &story).await;
+    subscriber
+        .next("delivery", Duration::from_secs(5))
+        .expect("the publish is pushed");
+
+    let mut corrected = story.clone();
+    corrected["title"] = format!("{} (corrected)", story["title"].as_str().unwrap()).into();
+    let response = reqwest::Client::new()
+        .put(server.url(&format!("/api/articles/{id}")))
+        .bearer_auth(TOKEN)
+        .json(&corrected)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let pushed = subscriber
+        .next("delivery", Duration::from_secs(5))
+        .expect("the correction is pushed");
+    assert_eq!(pushed["signature"], "ok");
+    assert!(
+        pushed["body"].as_str().unwrap().contains("(corrected)"),
+        "{pushed}"
+    );
+
+    let response = reqwest::Client::new()
+        .delete(server.url(&format!("/api/articles/{id}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let pushed = subscriber
+        .next("delivery", Duration::from_secs(5))
+        .expect("the kill is pushed");
+    let body = pushed["body"].as_str().unwrap();
+    assert!(body.contains("WITHDRAWN: "), "{body}");
+    assert!(body.contains("<at:deleted-entry"), "{body}");
+    // The story's own text is gone from the pushed feed.
+    let summary: String = story["summary"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == ' ')
+        .collect();
+    assert!(summary.len() > 10, "{summary}");
+    assert!(!body.contains(&summary), "{body}");
+}
