@@ -41,7 +41,7 @@ fn render_50(c: &mut Criterion) {
         def: &def,
         articles: &articles,
         deleted: &[],
-        history: &wirefeed::render::NO_HISTORY,
+        history: &render::NO_HISTORY,
         updated: None,
         brand: None,
     };
@@ -76,7 +76,7 @@ fn compress_50(c: &mut Criterion) {
         def: &def,
         articles: &articles,
         deleted: &[],
-        history: &wirefeed::render::NO_HISTORY,
+        history: &render::NO_HISTORY,
         updated: None,
         brand: None,
     };

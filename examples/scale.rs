@@ -132,7 +132,7 @@ async fn build_feeds(store: &dyn Store, categories: usize, samples: usize) -> (D
             def: &def,
             articles: &articles,
             deleted: &deleted,
-            history: &wirefeed::render::NO_HISTORY,
+            history: &render::NO_HISTORY,
             updated: None,
             brand: None,
         };

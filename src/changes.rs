@@ -28,7 +28,7 @@ const BATCH: usize = 1000;
 
 /// Something that must act on a change before the change is announced.
 #[async_trait]
-pub trait Follower: Send + Sync {
+pub(crate) trait Follower: Send + Sync {
     /// Called once per change, in sequence order. Must be safe to call again for a change.
     async fn apply(&self, record: &ChangeRecord);
 
@@ -37,7 +37,7 @@ pub trait Follower: Send + Sync {
     fn caught_up(&self, _started: std::time::SystemTime) {}
 }
 
-pub struct ChangeBus {
+pub(crate) struct ChangeBus {
     store: Arc<dyn Store>,
     /// The newest change handed on.
     seen: Mutex<u64>,
@@ -48,7 +48,7 @@ pub struct ChangeBus {
 impl ChangeBus {
     /// A bus over `store` whose `followers` act on each change, in the order given, before it
     /// is broadcast.
-    pub fn new(store: Arc<dyn Store>, followers: Vec<Arc<dyn Follower>>) -> Self {
+    pub(crate) fn new(store: Arc<dyn Store>, followers: Vec<Arc<dyn Follower>>) -> Self {
         Self {
             store,
             seen: Mutex::new(0),
@@ -58,20 +58,20 @@ impl ChangeBus {
     }
 
     /// Every change handed on from now on, after the followers acted on it.
-    pub fn subscribe(&self) -> broadcast::Receiver<ChangeRecord> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<ChangeRecord> {
         self.announced.subscribe()
     }
 
     /// Starts from the store's newest change: what came before is already in everything read
     /// from the store from now on.
-    pub async fn start_at_current(&self) -> Result<(), StoreError> {
+    pub(crate) async fn start_at_current(&self) -> Result<(), StoreError> {
         *self.seen.lock().await = self.store.last_change().await?.map_or(0, |c| c.seq);
         Ok(())
     }
 
     /// Hands on every change the store has recorded since the last call. The write path calls
     /// it after each write, so a publisher's next read sees its own change.
-    pub async fn catch_up(&self) -> Result<(), StoreError> {
+    pub(crate) async fn catch_up(&self) -> Result<(), StoreError> {
         let mut seen = self.seen.lock().await;
         let started = std::time::SystemTime::now();
         loop {
@@ -97,7 +97,12 @@ impl ChangeBus {
     /// Follows the store until shutdown: every `every`, and at once whenever `wake` is
     /// notified (by the PostgreSQL change listener). Notices that arrive while a catch-up runs
     /// are folded into the next one.
-    pub async fn run(self: Arc<Self>, every: Duration, wake: Arc<Notify>, mut shutdown: Shutdown) {
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        every: Duration,
+        wake: Arc<Notify>,
+        mut shutdown: Shutdown,
+    ) {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -62,7 +62,7 @@ pub struct Cli {
     /// The settings that have a flag (listen, public URL, data and feeds directories), from
     /// the one table of settings in `config`.
     #[command(flatten)]
-    pub settings: Flags,
+    pub(crate) settings: Flags,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -5,20 +5,18 @@
 //! request → [`http`] → [`store`] + [`render`] → bytes → [`http`]. The store never knows about
 //! HTTP, renderers never do I/O, and HTTP never builds XML. `docs/ARCHITECTURE.md` is the contract.
 
-#![deny(unsafe_code)]
-
-pub mod audience;
+pub(crate) mod audience;
 pub mod cache;
 pub mod catalog;
-pub mod changes;
+pub(crate) mod changes;
 pub mod cli;
-pub mod config;
+pub(crate) mod config;
 pub mod http;
 pub mod ingest;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod model;
 pub mod render;
-pub mod shutdown;
+pub(crate) mod shutdown;
 pub mod site;
 pub mod store;
-pub mod websub;
+pub(crate) mod websub;

@@ -20,7 +20,7 @@ use crate::store::health::Health;
 use crate::websub::Hub;
 
 /// The `Content-Type` of the Prometheus text format.
-pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+pub(crate) const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -33,7 +33,7 @@ struct IngestLabels {
     outcome: &'static str,
 }
 
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     feed_ok: Counter,
@@ -42,7 +42,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(cache: Arc<FeedCache>, hub: Option<Arc<Hub>>, audience: Arc<Audience>) -> Self {
+    pub(crate) fn new(
+        cache: Arc<FeedCache>,
+        hub: Option<Arc<Hub>>,
+        audience: Arc<Audience>,
+    ) -> Self {
         let mut registry = Registry::with_prefix("wirefeed");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -93,13 +97,13 @@ impl Metrics {
 
     /// Adds the store's state to what is served: whether it is reachable, whether the server
     /// is ready, the change listener's state, errors by kind and outages.
-    pub fn watch_store(&mut self, health: Arc<Health>) {
+    pub(crate) fn watch_store(&mut self, health: Arc<Health>) {
         self.registry
             .register_collector(Box::new(StoreCollector(health)));
     }
 
     /// Counts one answered request.
-    pub fn request(&self, route: &'static str, status: u16) {
+    pub(crate) fn request(&self, route: &'static str, status: u16) {
         match (route, status) {
             ("feed", 200) => self.feed_ok.inc(),
             ("feed", 304) => self.feed_not_modified.inc(),
@@ -111,12 +115,12 @@ impl Metrics {
     }
 
     /// Counts one story through the ingest API.
-    pub fn ingested(&self, outcome: &'static str) {
+    pub(crate) fn ingested(&self, outcome: &'static str) {
         self.ingest.get_or_create(&IngestLabels { outcome }).inc();
     }
 
     /// Everything, in the Prometheus text format.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
@@ -125,7 +129,7 @@ impl Metrics {
 }
 
 fn counter(
-    encoder: &mut DescriptorEncoder,
+    encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     value: u64,
@@ -135,7 +139,7 @@ fn counter(
 }
 
 fn gauge(
-    encoder: &mut DescriptorEncoder,
+    encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     value: f64,
@@ -151,7 +155,7 @@ struct CacheCollector {
 }
 
 impl Collector for CacheCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let c = self.cache.stats.counts();
         for (name, help, value) in [
             ("cache_hits", "Feed requests answered from memory", c.hits),
@@ -224,7 +228,7 @@ struct FeedLabels {
 }
 
 impl Collector for AudienceCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let today = self.0.today();
         let subscribers = Family::<FeedLabels, prometheus_client::metrics::gauge::Gauge>::default();
         let clients = Family::<FeedLabels, prometheus_client::metrics::gauge::Gauge>::default();
@@ -273,7 +277,7 @@ impl std::fmt::Debug for HubCollector {
 }
 
 impl Collector for HubCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         for (name, help, value) in self.0.stats.snapshot() {
             counter(&mut encoder, name, help, value)?;
         }
@@ -296,7 +300,7 @@ struct KindLabels {
 }
 
 impl Collector for StoreCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         use std::sync::atomic::Ordering::Relaxed;
         let health = &self.0;
         gauge(

@@ -8,29 +8,29 @@
 use tokio::sync::watch;
 
 /// Fires the shutdown for every [`Shutdown`] made from it.
-pub struct Trigger(watch::Sender<bool>);
+pub(crate) struct Trigger(watch::Sender<bool>);
 
 /// A task's view of the shutdown signal. Cheap to clone.
 #[derive(Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
+pub(crate) struct Shutdown(watch::Receiver<bool>);
 
 impl Trigger {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self(watch::channel(false).0)
     }
 
     /// A new receiver of the signal.
-    pub fn subscribe(&self) -> Shutdown {
+    pub(crate) fn subscribe(&self) -> Shutdown {
         Shutdown(self.0.subscribe())
     }
 
     /// Tells every holder to stop.
-    pub fn fire(&self) {
+    pub(crate) fn fire(&self) {
         self.0.send_replace(true);
     }
 
     /// Whether it has been fired.
-    pub fn is_fired(&self) -> bool {
+    pub(crate) fn is_fired(&self) -> bool {
         *self.0.borrow()
     }
 }
@@ -42,20 +42,12 @@ impl Default for Trigger {
 }
 
 impl Shutdown {
-    /// A signal that never fires, for tools and tests that run a task without an owner.
-    pub fn never() -> Self {
-        let (sender, receiver) = watch::channel(false);
-        // The receiver sees a closed channel as "no more changes" and keeps waiting.
-        std::mem::forget(sender);
-        Self(receiver)
-    }
-
-    pub fn is_fired(&self) -> bool {
+    pub(crate) fn is_fired(&self) -> bool {
         *self.0.borrow()
     }
 
     /// Resolves once the shutdown has been fired (at once if it already was).
-    pub async fn recv(&mut self) {
+    pub(crate) async fn recv(&mut self) {
         // An error means the trigger was dropped without firing: treat it as a shutdown too,
         // since nobody is left to fire it.
         let _ = self.0.wait_for(|fired| *fired).await;

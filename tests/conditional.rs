@@ -318,7 +318,7 @@ async fn concurrent_misses_for_one_feed_render_once() {
     assert_eq!(counter(&server, "feed_renders").await, 1);
 }
 
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
     let handles: Vec<_> = futures.map(Box::pin).collect();
     let mut out = Vec::new();
     // Polled together by one task: every request is in flight before any completes.

@@ -533,7 +533,7 @@ fn check_loads_the_pair_and_refuses_what_serve_would() {
     assert!(ok, "{err}");
 
     type Case<'a> = (Vec<(&'a str, &'a Path)>, Vec<(&'a str, &'a str)>, &'a str);
-    let cases: Vec<Case> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             vec![("WIREFEED_TLS_CERT", &cert), ("WIREFEED_TLS_KEY", &other)],
             vec![],

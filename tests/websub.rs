@@ -338,7 +338,7 @@ async fn bad_and_dangerous_requests_are_refused_with_a_reason() {
     let server = hub_server(dir.path());
     let topic = public("/feeds/world.atom");
     type Form<'a> = &'a [(&'a str, &'a str)];
-    let cases: &[(Form, u16, &str)] = &[
+    let cases: &[(Form<'_>, u16, &str)] = &[
         (
             &[("hub.mode", "subscribe"), ("hub.topic", &topic)],
             400,

@@ -13,17 +13,17 @@
 /// some 15 million accounts in all, and the most-followed single feeds on any of them a few
 /// million; a figure above this is not a count of readers, and clamping it keeps every sum the
 /// stats add up (at most [`super::MAX_REPORTERS`] reports per feed per day) far from overflow.
-pub const MAX_SUBSCRIBERS: u64 = 10_000_000;
+pub(crate) const MAX_SUBSCRIBERS: u64 = 10_000_000;
 
 /// What one aggregator reports for the feed it polls.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reported {
+pub(crate) struct Reported {
     /// Who reports, with the feed id when it gives one (an aggregator may poll one URL for
     /// several of its feeds, each with its own readers).
-    pub key: String,
-    pub name: String,
+    pub(crate) key: String,
+    pub(crate) name: String,
     /// At most [`MAX_SUBSCRIBERS`].
-    pub subscribers: u64,
+    pub(crate) subscribers: u64,
 }
 
 /// A subscriber count and the feed id, when the aggregator gives one.
@@ -144,7 +144,7 @@ const SHAPES: &[Shape] = &[
 ];
 
 /// The aggregator and its subscriber count, when the User-Agent is one of [`SHAPES`].
-pub fn parse(agent: &str) -> Option<Reported> {
+pub(crate) fn parse(agent: &str) -> Option<Reported> {
     // Every feed poll comes through here: most agents name no count, and say so cheaply.
     if agent.len() > 512 || !mentions(agent, b"subscriber") {
         return None;

@@ -15,7 +15,7 @@
 //! minute (and before every stats, metrics or operator's page read), so they survive restarts
 //! and add up across replicas.
 
-pub mod agent;
+pub(crate) mod agent;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -36,17 +36,17 @@ use crate::store::{AudienceRow, AudienceStore, StoreError, TrafficRow};
 const FLUSH_EVERY: Duration = Duration::from_secs(60);
 
 /// How long stored figures are kept: the stats API reaches back this far.
-pub const KEEP_DAYS: u32 = 90;
+pub(crate) const KEEP_DAYS: u32 = 90;
 
 /// How one poll was answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Poll {
+pub(crate) struct Poll {
     /// Answered 304 Not Modified.
-    pub not_modified: bool,
+    pub(crate) not_modified: bool,
     /// Body bytes sent.
-    pub sent: u64,
+    pub(crate) sent: u64,
     /// Body bytes not sent, against the whole uncompressed feed.
-    pub saved: u64,
+    pub(crate) saved: u64,
 }
 
 /// One feed's polls in one hour, in memory.
@@ -61,7 +61,7 @@ struct Polls {
 /// The most aggregator reports kept per feed per day: the largest, ties broken by key so every
 /// replica keeps the same ones. Bounds the stored row (about 100 bytes a report), the work of
 /// every merge and the stats and operator's pages, however many feed ids clients invent.
-pub const MAX_REPORTERS: usize = 100;
+pub(crate) const MAX_REPORTERS: usize = 100;
 
 /// How the server-wide row is named among the feeds' stored figures: no feed's name (those are
 /// `{slug}.{ext}`, the slug `[a-z0-9-]`) can be it.
@@ -72,7 +72,7 @@ const PRECISION: u8 = 12;
 
 /// A fixed hash, so sketches from different processes merge.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-pub struct StableHash;
+pub(crate) struct StableHash;
 
 impl BuildHasher for StableHash {
     type Hasher = xxhash_rust::xxh3::Xxh3;
@@ -153,29 +153,29 @@ impl Tally {
 
 /// One feed's readers on one day, as the stats API and the metrics show them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FeedAudience {
-    pub day: NaiveDate,
+pub(crate) struct FeedAudience {
+    pub(crate) day: NaiveDate,
     /// The feed's path, e.g. `world.atom`.
-    pub feed: String,
+    pub(crate) feed: String,
     /// Aggregators' figures plus distinct direct clients.
-    pub subscribers: u64,
-    pub direct_clients: u64,
+    pub(crate) subscribers: u64,
+    pub(crate) direct_clients: u64,
     /// Aggregator → subscribers it reported (summed over its feed ids).
-    pub aggregators: BTreeMap<String, u64>,
+    pub(crate) aggregators: BTreeMap<String, u64>,
 }
 
 /// The whole server's readers on one day.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ServerAudience {
-    pub day: NaiveDate,
+pub(crate) struct ServerAudience {
+    pub(crate) day: NaiveDate,
     /// Distinct direct clients plus, per aggregator, its largest figure for any one feed.
-    pub subscribers: u64,
+    pub(crate) subscribers: u64,
     /// Distinct clients (address and User-Agent) polling any feed directly: one sketch over
     /// every feed, so a reader app polling fifteen feeds counts once.
-    pub direct_clients: u64,
+    pub(crate) direct_clients: u64,
     /// Aggregator → the most subscribers it reported for any one feed: the readers it has at
     /// least, as it does not say how many of one feed's subscribers also read another.
-    pub aggregators: BTreeMap<String, u64>,
+    pub(crate) aggregators: BTreeMap<String, u64>,
 }
 
 /// One day's counts, in memory.
@@ -287,7 +287,7 @@ thread_local! {
     static LOCAL: RefCell<Vec<(u64, Arc<Mutex<Pending>>)>> = const { RefCell::new(Vec::new()) };
 }
 
-pub struct Audience {
+pub(crate) struct Audience {
     id: u64,
     store: Arc<dyn AudienceStore>,
     /// Every thread's counts since the last flush.
@@ -301,7 +301,7 @@ pub struct Audience {
 }
 
 impl Audience {
-    pub fn new(store: Arc<dyn AudienceStore>) -> Self {
+    pub(crate) fn new(store: Arc<dyn AudienceStore>) -> Self {
         Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             store,
@@ -313,7 +313,13 @@ impl Audience {
     }
 
     /// Counts one poll of a subscription document.
-    pub fn note(&self, feed: &FeedKey, client: Option<IpAddr>, user_agent: &str, poll: Poll) {
+    pub(crate) fn note(
+        &self,
+        feed: &FeedKey,
+        client: Option<IpAddr>,
+        user_agent: &str,
+        poll: Poll,
+    ) {
         if feed.part != Part::Current {
             return;
         }
@@ -355,7 +361,7 @@ impl Audience {
     }
 
     /// Merges what was counted since the last flush into the store.
-    pub async fn flush(&self) -> Result<(), StoreError> {
+    pub(crate) async fn flush(&self) -> Result<(), StoreError> {
         let _one = self.flushing.lock().await;
         let today = Utc::now().date_naive();
         let shards = self.shards.lock().expect("audience lock").clone();
@@ -421,7 +427,7 @@ impl Audience {
     }
 
     /// Every feed's figures from `since` on, by day then feed, as stored.
-    pub async fn figures(&self, since: NaiveDate) -> Result<Vec<FeedAudience>, StoreError> {
+    pub(crate) async fn figures(&self, since: NaiveDate) -> Result<Vec<FeedAudience>, StoreError> {
         Ok(self
             .store
             .audience(since)
@@ -433,12 +439,12 @@ impl Audience {
     }
 
     /// The whole server's readers per day from `since` on, oldest first.
-    pub async fn totals(&self, since: NaiveDate) -> Result<Vec<ServerAudience>, StoreError> {
+    pub(crate) async fn totals(&self, since: NaiveDate) -> Result<Vec<ServerAudience>, StoreError> {
         Ok(server_totals(self.store.audience(since).await?))
     }
 
     /// Every feed's polls per hour from the hour holding `since` on, by hour then feed.
-    pub async fn hourly(
+    pub(crate) async fn hourly(
         &self,
         since: chrono::DateTime<Utc>,
     ) -> Result<Vec<TrafficRow>, StoreError> {
@@ -447,12 +453,12 @@ impl Audience {
     }
 
     /// Today's figures as of the last flush.
-    pub fn today(&self) -> Vec<FeedAudience> {
+    pub(crate) fn today(&self) -> Vec<FeedAudience> {
         self.today.lock().expect("audience lock").clone()
     }
 
     /// Flushes every minute, and once more at shutdown.
-    pub async fn run(self: Arc<Self>, mut shutdown: crate::shutdown::Shutdown) {
+    pub(crate) async fn run(self: Arc<Self>, mut shutdown: crate::shutdown::Shutdown) {
         let mut ticker = tokio::time::interval(FLUSH_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -471,12 +477,12 @@ impl Audience {
 }
 
 /// How a feed is named in stored figures: its path under `/feeds/`, e.g. `world.atom`.
-pub fn feed_name(slug: &str, format: FeedFormat) -> String {
+pub(crate) fn feed_name(slug: &str, format: FeedFormat) -> String {
     format!("{slug}.{}", format.extension())
 }
 
 /// The start of the UTC hour holding `t`, in Unix seconds.
-pub fn hour_start(t: chrono::DateTime<Utc>) -> i64 {
+pub(crate) fn hour_start(t: chrono::DateTime<Utc>) -> i64 {
     t.timestamp() - t.timestamp().rem_euclid(3600)
 }
 

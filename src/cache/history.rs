@@ -26,15 +26,15 @@ use crate::store::{Store, StoreError, Window};
 const MAX_ARCHIVE_ENTRIES: usize = 10_000;
 
 /// What a document holds.
-pub struct Selected {
-    pub articles: Vec<Article>,
-    pub history: History,
+pub(crate) struct Selected {
+    pub(crate) articles: Vec<Article>,
+    pub(crate) history: History,
     /// Stories of the document that were killed, newest kill first.
-    pub deleted: Vec<Tombstone>,
+    pub(crate) deleted: Vec<Tombstone>,
 }
 
 /// The stories and links of `part`, or `None` when there is no such page or archive.
-pub async fn select(
+pub(crate) async fn select(
     store: &dyn Store,
     site: &Site,
     def: &FeedDef,

@@ -9,7 +9,7 @@
 //! (and Atom tombstones) in the documents they were in; RFC 3229 deltas are built here too.
 
 pub mod coding;
-pub mod history;
+pub(crate) mod history;
 mod rendered;
 mod stats;
 
@@ -164,7 +164,7 @@ impl FeedCache {
 
     /// During an outage `health` knows of, a feed with a last good version is answered with
     /// it at once instead of after a failed build.
-    pub fn with_health(mut self, health: Arc<crate::store::health::Health>) -> Self {
+    pub(crate) fn with_health(mut self, health: Arc<crate::store::health::Health>) -> Self {
         self.health = Some(health);
         self
     }
@@ -242,8 +242,8 @@ impl FeedCache {
 
     /// Whether `version`'s Last-Modified may be handed out now (see `rendered`'s doc).
     pub fn is_dated(&self, version: &Rendered) -> bool {
-        let horizon = SystemTime::UNIX_EPOCH
-            + std::time::Duration::from_nanos(self.horizon.load(Ordering::Acquire));
+        let horizon =
+            SystemTime::UNIX_EPOCH + Duration::from_nanos(self.horizon.load(Ordering::Acquire));
         horizon >= version.dated_from
     }
 

@@ -11,41 +11,42 @@ use super::values::*;
 
 /// A flag of the command line that sets a key.
 #[derive(Debug, Clone, Copy)]
-pub struct Flag {
+pub(crate) struct Flag {
     /// The flag without its dashes, e.g. `listen` for `--listen`.
-    pub long: &'static str,
-    pub value_name: &'static str,
+    pub(crate) long: &'static str,
+    pub(crate) value_name: &'static str,
 }
 
 /// One setting.
-pub struct Key {
+pub(crate) struct Key {
     /// The key in the config file.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// The doc comment: what the setting does.
-    pub help: &'static str,
+    pub(crate) help: &'static str,
     /// The default, as it would be written in a variable ("" for none).
-    pub default: &'static str,
-    /// A valid value other than the default, for tests and docs.
-    pub example: &'static str,
-    pub flag: Option<Flag>,
+    pub(crate) default: &'static str,
+    /// A valid value other than the default, for the test that walks every key.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) example: &'static str,
+    pub(crate) flag: Option<Flag>,
     /// What the value looks like in the config file.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// Never shown in messages.
-    pub secret: bool,
+    pub(crate) secret: bool,
     pub(super) from_text: fn(&mut Config, &str) -> Result<(), String>,
     pub(super) from_toml: fn(&mut Config, &toml::Value) -> Result<(), String>,
     /// The value in `config`, as text (secrets included: for tests only).
-    pub value_text: fn(&Config) -> String,
+    pub(crate) value_text: fn(&Config) -> String,
 }
 
 impl Key {
     /// The environment variable, `WIREFEED_` + the key in capitals; none for a table.
-    pub fn env(&self) -> Option<String> {
+    pub(crate) fn env(&self) -> Option<String> {
         (self.kind != Kind::Table).then(|| format!("WIREFEED_{}", self.name.to_ascii_uppercase()))
     }
 
     /// The first sentence of the help, for `--help`.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let help = self.help.split_whitespace().collect::<Vec<_>>().join(" ");
         match help.find(". ") {
             Some(end) => help[..=end].to_owned(),
@@ -54,7 +55,7 @@ impl Key {
     }
 
     /// Looks a key up by name.
-    pub fn named(name: &str) -> Option<&'static Key> {
+    pub(crate) fn named(name: &str) -> Option<&'static Key> {
         KEYS.iter().find(|k| k.name == name)
     }
 }
@@ -81,7 +82,7 @@ macro_rules! settings {
     )*) => {
         /// The configuration, every value read and checked (see [`Config::load`]).
         #[derive(Debug, Clone, PartialEq, Eq)]
-        pub struct Config {
+        pub(crate) struct Config {
             $(
                 $(#[doc = $doc])*
                 pub $name: $ty,
@@ -89,7 +90,7 @@ macro_rules! settings {
         }
 
         /// Every setting, in the order of the config file.
-        pub static KEYS: &[Key] = &[$(
+        pub(crate) static KEYS: &[Key] = &[$(
             Key {
                 name: stringify!($name),
                 help: concat!($($doc, "\n"),*),

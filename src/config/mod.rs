@@ -17,18 +17,17 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-pub use keys::{Config, Flag, KEYS, Key};
-pub use values::{
-    HubSetting, Kind, LogFilter, LogFormat, NamedTokens, Networks, PublicUrl, SchemaName, Secret,
-    Setting, StoreUrl, TagAuthority,
-};
+pub(crate) use keys::{Config, KEYS, Key};
+#[cfg(test)]
+use values::TagAuthority;
+pub(crate) use values::{HubSetting, Kind, LogFormat, PublicUrl, Setting, StoreUrl};
 
 /// Where `wirefeed` looks for its config file when `--config` is not given.
-pub const DEFAULT_PATH: &str = "config/wirefeed.toml";
+pub(crate) const DEFAULT_PATH: &str = "config/wirefeed.toml";
 
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// The built-in default.
     Default,
     /// A line of the config file.
@@ -52,11 +51,11 @@ impl fmt::Display for Origin {
 
 /// One thing wrong with the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub origin: Origin,
+pub(crate) struct Problem {
+    pub(crate) origin: Origin,
     /// The key it is about, if any.
-    pub key: Option<&'static str>,
-    pub message: String,
+    pub(crate) key: Option<&'static str>,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for Problem {
@@ -89,7 +88,7 @@ impl fmt::Display for Problem {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     #[error(
         "cannot read the config file {path}: {source} (it was named by --config or WIREFEED_CONFIG; without them, {DEFAULT_PATH} is read if it exists)"
     )]
@@ -113,7 +112,7 @@ fn invalid_text(problems: &[Problem]) -> String {
 
 impl ConfigError {
     /// Every problem, one message each.
-    pub fn problems(&self) -> Vec<String> {
+    pub(crate) fn problems(&self) -> Vec<String> {
         match self {
             Self::Read { .. } => vec![self.to_string()],
             Self::Invalid(problems) => problems.iter().map(ToString::to_string).collect(),
@@ -124,7 +123,7 @@ impl ConfigError {
 /// Values given on the command line, which win over everything else: the flags of [`KEYS`]
 /// that have one, as typed, read by the same code as the file and the environment.
 #[derive(Clone, Default)]
-pub struct Flags(pub Vec<(&'static Key, String)>);
+pub(crate) struct Flags(pub Vec<(&'static Key, String)>);
 
 impl fmt::Debug for Flags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -188,7 +187,7 @@ impl Config {
     /// Reads and checks the configuration. `path` is the `--config` flag: a file named there
     /// must exist, while the default file may be absent. `env` looks up an environment
     /// variable. Every problem is reported, not just the first; nothing is created or changed.
-    pub fn load(
+    pub(crate) fn load(
         path: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
         flags: &Flags,
@@ -336,14 +335,14 @@ impl Config {
     }
 
     /// Where each key's value came from, for messages about a loaded config.
-    pub fn public_url(&self, bound: SocketAddr) -> PublicUrl {
+    pub(crate) fn public_url(&self, bound: SocketAddr) -> PublicUrl {
         self.public_url
             .clone()
             .unwrap_or_else(|| PublicUrl::of(bound))
     }
 
     /// The tag authority, falling back to the public URL's host.
-    pub fn tag_authority(&self, public_url: &PublicUrl) -> String {
+    pub(crate) fn tag_authority(&self, public_url: &PublicUrl) -> String {
         match &self.tag_authority {
             Some(authority) => authority.as_str().to_owned(),
             None => format!("{},2026", public_url.host()),
@@ -351,7 +350,7 @@ impl Config {
     }
 
     /// Every ingest token with its name; the single `ingest_token` is named "default".
-    pub fn tokens(&self) -> Vec<(String, String)> {
+    pub(crate) fn tokens(&self) -> Vec<(String, String)> {
         let mut tokens: Vec<(String, String)> = self
             .ingest_tokens
             .0
@@ -365,7 +364,7 @@ impl Config {
     }
 
     /// Where the SQLite store file lives.
-    pub fn sqlite_path(&self) -> PathBuf {
+    pub(crate) fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join("wirefeed.sqlite3")
     }
 }
@@ -458,7 +457,7 @@ fn syntax_problem(path: &Path, text: &str, error: &toml::de::Error) -> Problem {
 /// Line `number` of a config file as it may be shown: a `key = value` line, with the value
 /// masked when it is a secret (or in a table of secrets); `None` for any other line, which
 /// could be part of a secret written over several lines.
-pub fn masked_line(text: &str, number: usize, raw: &str) -> Option<String> {
+pub(crate) fn masked_line(text: &str, number: usize, raw: &str) -> Option<String> {
     let (key, _) = raw.split_once('=')?;
     let name = key.trim().trim_matches(['"', '\'']);
     if name.is_empty()

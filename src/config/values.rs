@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// What a value looks like in the config file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// A quoted string.
     Text,
     /// A whole number, without quotes.
@@ -21,7 +21,7 @@ pub enum Kind {
 }
 
 /// A type a setting can have.
-pub trait Setting: Sized {
+pub(crate) trait Setting: Sized {
     /// What the value looks like in the config file.
     const KIND: Kind;
     /// Whether the value is a secret, which is never shown.
@@ -132,7 +132,7 @@ impl<T: Setting> Setting for Option<T> {
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Human,
     Json,
 }
@@ -159,10 +159,10 @@ impl Setting for LogFormat {
 
 /// A log filter that `tracing` accepts, such as `info` or `wirefeed=debug,info`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogFilter(String);
+pub(crate) struct LogFilter(String);
 
 impl LogFilter {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -191,7 +191,7 @@ impl Setting for LogFilter {
 
 /// Which WebSub hub the feeds name, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HubSetting {
+pub(crate) enum HubSetting {
     Off,
     /// This server is the hub.
     Builtin,
@@ -230,20 +230,20 @@ impl Setting for HubSetting {
 
 /// An absolute `http://` or `https://` URL with a host, kept without a trailing slash.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicUrl(String);
+pub(crate) struct PublicUrl(String);
 
 impl PublicUrl {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// The origin of a server reached at `bound`.
-    pub fn of(bound: SocketAddr) -> Self {
+    pub(crate) fn of(bound: SocketAddr) -> Self {
         Self(format!("http://{bound}"))
     }
 
     /// The host part, without port.
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         let rest = self.0.split_once("://").map_or("", |(_, rest)| rest);
         let authority = rest.split('/').next().unwrap_or_default();
         match authority.strip_prefix('[') {
@@ -281,10 +281,10 @@ impl Setting for PublicUrl {
 
 /// An absolute http(s) URL of an image (the desk's logo or icon), as feeds name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageUrl(String);
+pub(crate) struct ImageUrl(String);
 
 impl ImageUrl {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -317,10 +317,10 @@ impl Setting for ImageUrl {
 
 /// The `authority,date` of a tag: URI, e.g. `wire.example.com,2026` or `desk@example.com,2026-11`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TagAuthority(String);
+pub(crate) struct TagAuthority(String);
 
 impl TagAuthority {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -358,7 +358,7 @@ impl Setting for TagAuthority {
 
 /// Networks (CIDR or single addresses, comma-separated).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Networks(pub Vec<ipnet::IpNet>);
+pub(crate) struct Networks(pub Vec<ipnet::IpNet>);
 
 impl Setting for Networks {
     const KIND: Kind = Kind::Text;
@@ -386,11 +386,11 @@ impl Setting for Networks {
 
 /// A bearer token: shown nowhere, neither by `Debug` nor in any message.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub(crate) struct Secret(String);
 
 impl Secret {
     /// The token itself, for comparing with what a request presents.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -422,7 +422,7 @@ impl Setting for Secret {
 
 /// Named ingest tokens, from the `[ingest_tokens]` table of the config file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NamedTokens(pub BTreeMap<String, Secret>);
+pub(crate) struct NamedTokens(pub BTreeMap<String, Secret>);
 
 impl Setting for NamedTokens {
     const KIND: Kind = Kind::Table;
@@ -472,11 +472,11 @@ impl Setting for NamedTokens {
 /// A PostgreSQL URL, `postgres://` or `postgresql://`. Its `Display` leaves out the password,
 /// wherever it was written: `user:pw@`, `?password=pw`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct StoreUrl(String);
+pub(crate) struct StoreUrl(String);
 
 impl StoreUrl {
     /// The URL itself, password included, for connecting.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -543,10 +543,10 @@ impl Setting for StoreUrl {
 
 /// A PostgreSQL schema name: it goes into SQL unquoted, so only plain identifiers are accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchemaName(String);
+pub(crate) struct SchemaName(String);
 
 impl SchemaName {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -574,7 +574,7 @@ impl Setting for SchemaName {
 }
 
 /// A value must be at least `min`.
-pub fn at_least<T: PartialOrd + fmt::Display + Copy>(
+pub(crate) fn at_least<T: PartialOrd + fmt::Display + Copy>(
     min: T,
     why: &'static str,
 ) -> impl Fn(&T) -> Result<(), String> {
@@ -588,7 +588,7 @@ pub fn at_least<T: PartialOrd + fmt::Display + Copy>(
 }
 
 /// A value must be from `min` to `max`.
-pub fn between<T: PartialOrd + fmt::Display + Copy>(
+pub(crate) fn between<T: PartialOrd + fmt::Display + Copy>(
     min: T,
     max: T,
     why: &'static str,
@@ -603,7 +603,7 @@ pub fn between<T: PartialOrd + fmt::Display + Copy>(
 }
 
 /// A string must not be blank.
-pub fn not_blank(why: &'static str) -> impl Fn(&String) -> Result<(), String> {
+pub(crate) fn not_blank(why: &'static str) -> impl Fn(&String) -> Result<(), String> {
     move |v| {
         if v.trim().is_empty() {
             Err(format!("must not be empty: {why}"))
@@ -614,7 +614,7 @@ pub fn not_blank(why: &'static str) -> impl Fn(&String) -> Result<(), String> {
 }
 
 /// A directory that must exist (read, never created, at load).
-pub fn existing_directory(path: &Path) -> Result<(), String> {
+pub(crate) fn existing_directory(path: &Path) -> Result<(), String> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => Ok(()),
         Ok(_) => Err(format!(
@@ -631,7 +631,7 @@ pub fn existing_directory(path: &Path) -> Result<(), String> {
 }
 
 /// An optional directory that must exist when set.
-pub fn acme_dir_exists(path: &Option<PathBuf>) -> Result<(), String> {
+pub(crate) fn acme_dir_exists(path: &Option<PathBuf>) -> Result<(), String> {
     match path {
         None => Ok(()),
         Some(path) if path.is_dir() => Ok(()),
@@ -644,7 +644,7 @@ pub fn acme_dir_exists(path: &Option<PathBuf>) -> Result<(), String> {
 }
 
 /// A directory that may be missing (it is created when serving), but is not a file.
-pub fn directory_or_missing(path: &Path) -> Result<(), String> {
+pub(crate) fn directory_or_missing(path: &Path) -> Result<(), String> {
     match std::fs::metadata(path) {
         Ok(meta) if !meta.is_dir() => Err(format!(
             "{} is a file, not a directory: point it at a directory (it is created if missing)",
@@ -654,7 +654,7 @@ pub fn directory_or_missing(path: &Path) -> Result<(), String> {
     }
 }
 
-fn relative_to_cwd(path: &std::path::Path) -> String {
+fn relative_to_cwd(path: &Path) -> String {
     match std::env::current_dir() {
         Ok(cwd) if path.is_relative() => format!(" (relative to {})", cwd.display()),
         _ => String::new(),

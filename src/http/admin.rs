@@ -22,7 +22,10 @@ use crate::render::admin::{FeedReport, HourPolls, Report};
 /// Hours shown, the one now running included.
 const HOURS: i64 = 24;
 
-pub async fn render(app: &App, request: &Request<Incoming>) -> Result<Response<Body>, HttpError> {
+pub(crate) async fn render(
+    app: &App,
+    request: &Request<Incoming>,
+) -> Result<Response<Body>, HttpError> {
     app.tokens
         .check_operator(request.headers())
         .map_err(unauthorized)?;

@@ -23,7 +23,7 @@ use crate::store::Lookup;
 
 /// `/api/articles` (no id) or `/api/articles/{id}`. Writes refused for what they carry (bad
 /// token, bad story) are counted as rejected in the metrics.
-pub async fn handle(
+pub(crate) async fn handle(
     app: &App,
     request: Request<Incoming>,
     id: Option<&str>,

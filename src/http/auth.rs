@@ -9,12 +9,12 @@ use hyper::HeaderMap;
 use hyper::header::AUTHORIZATION;
 use subtle::ConstantTimeEq;
 
-pub struct Tokens {
+pub(crate) struct Tokens {
     named: Vec<(String, Vec<u8>)>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     /// No token is configured: the ingest API is off.
     Disabled,
     /// No `Authorization: Bearer` header.
@@ -24,7 +24,7 @@ pub enum AuthError {
 }
 
 impl Tokens {
-    pub fn new(named: Vec<(String, String)>) -> Self {
+    pub(crate) fn new(named: Vec<(String, String)>) -> Self {
         Self {
             named: named
                 .into_iter()
@@ -33,12 +33,12 @@ impl Tokens {
         }
     }
 
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         !self.named.is_empty()
     }
 
     /// The name of the token the request carries.
-    pub fn check(&self, headers: &HeaderMap) -> Result<&str, AuthError> {
+    pub(crate) fn check(&self, headers: &HeaderMap) -> Result<&str, AuthError> {
         if !self.enabled() {
             return Err(AuthError::Disabled);
         }
@@ -55,7 +55,7 @@ impl Tokens {
 
     /// Like [`Tokens::check`], and also accepts a token as the password of `Authorization:
     /// Basic` with any user name: what a browser sends for the operator's page.
-    pub fn check_operator(&self, headers: &HeaderMap) -> Result<&str, AuthError> {
+    pub(crate) fn check_operator(&self, headers: &HeaderMap) -> Result<&str, AuthError> {
         if !self.enabled() {
             return Err(AuthError::Disabled);
         }

@@ -33,7 +33,7 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 const PREFIX: &str = "wf1-";
 
 /// The cursor for "after change `seq`".
-pub fn cursor(seq: u64) -> String {
+pub(crate) fn cursor(seq: u64) -> String {
     format!("{PREFIX}{seq:x}")
 }
 
@@ -105,7 +105,10 @@ fn query(raw: Option<&str>) -> Result<Query, HttpError> {
     })
 }
 
-pub async fn render(app: &App, request: &Request<Incoming>) -> Result<Response<Body>, HttpError> {
+pub(crate) async fn render(
+    app: &App,
+    request: &Request<Incoming>,
+) -> Result<Response<Body>, HttpError> {
     let query = query(request.uri().query())?;
     let head = app.store.last_change().await?.map_or(0, |c| c.seq);
     if query.since > head {

@@ -24,14 +24,14 @@ static MAX_AGE: HeaderValue = HeaderValue::from_static("86400");
 
 /// Who may read a route from another origin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reach {
+pub(crate) enum Reach {
     Anyone,
     /// Readers with a token (the stats API): the origin is named, never `*`.
     WithToken,
     Nobody,
 }
 
-pub fn reach(route: &Route) -> Reach {
+pub(crate) fn reach(route: &Route) -> Reach {
     match route {
         Some(Path::Feed { .. } | Path::Opml | Path::Changes) => Reach::Anyone,
         Some(Path::Stats) => Reach::WithToken,
@@ -41,7 +41,7 @@ pub fn reach(route: &Route) -> Reach {
 
 /// Adds the CORS headers a response carries, for a route of `reach` and a request from
 /// `origin`.
-pub fn decorate(reach: Reach, origin: Option<&HeaderValue>, response: &mut Response<Body>) {
+pub(crate) fn decorate(reach: Reach, origin: Option<&HeaderValue>, response: &mut Response<Body>) {
     let headers = response.headers_mut();
     match reach {
         Reach::Anyone => {
@@ -59,7 +59,7 @@ pub fn decorate(reach: Reach, origin: Option<&HeaderValue>, response: &mut Respo
 }
 
 /// The answer to a preflight `OPTIONS` for `route`, when other origins may read it.
-pub fn preflight(route: &Route, request: &HeaderMap) -> Option<Response<Body>> {
+pub(crate) fn preflight(route: &Route, request: &HeaderMap) -> Option<Response<Body>> {
     if matches!(reach(route), Reach::Nobody) {
         return None;
     }

@@ -20,7 +20,7 @@ use crate::store::StoreError;
 use crate::websub::HubError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum HttpError {
+pub(crate) enum HttpError {
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed")]
@@ -76,7 +76,7 @@ impl From<Arc<CacheError>> for HttpError {
 }
 
 /// Seconds a client is asked to wait before retrying a request the store could not serve.
-pub const RETRY_AFTER_SECS: u32 = 5;
+pub(crate) const RETRY_AFTER_SECS: u32 = 5;
 
 /// A 503 problem+json with Retry-After.
 fn unavailable(detail: &str) -> Response<Body> {
@@ -103,7 +103,7 @@ impl HttpError {
 
     /// The response for an HTML page: a 503 is an HTML page too (with Retry-After); anything
     /// else as [`HttpError::into_response`].
-    pub fn into_page_response(self, site: &Site) -> Response<Body> {
+    pub(crate) fn into_page_response(self, site: &Site) -> Response<Body> {
         if !self.is_unavailable() {
             return self.into_response(site);
         }
@@ -118,7 +118,7 @@ impl HttpError {
         r
     }
 
-    pub fn into_response(self, site: &Site) -> Response<Body> {
+    pub(crate) fn into_response(self, site: &Site) -> Response<Body> {
         match self {
             HttpError::NotFound(what) => response::bytes(
                 StatusCode::NOT_FOUND,

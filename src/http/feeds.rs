@@ -22,13 +22,13 @@ use crate::render;
 static VARY: HeaderValue = HeaderValue::from_static("accept-encoding");
 
 /// One parameter of a query string.
-pub fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+pub(crate) fn query_value(query: Option<&str>, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query?.as_bytes())
         .find(|(key, _)| key == name)
         .map(|(_, value)| value.into_owned())
 }
 
-pub async fn feed(
+pub(crate) async fn feed(
     app: &App,
     request: &Request<Incoming>,
     slug: &str,
@@ -197,7 +197,7 @@ async fn delta(
     Ok(Some(response))
 }
 
-pub async fn opml(app: &App) -> Result<Response<Body>, HttpError> {
+pub(crate) async fn opml(app: &App) -> Result<Response<Body>, HttpError> {
     let feeds = app.feeds().await?;
     Ok(response::bytes(
         StatusCode::OK,

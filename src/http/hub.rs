@@ -14,7 +14,10 @@ use crate::websub::{HubError, Role};
 /// Largest subscription form read; a real one is a few hundred bytes.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
-pub async fn handle(app: &App, request: Request<Incoming>) -> Result<Response<Body>, HttpError> {
+pub(crate) async fn handle(
+    app: &App,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, HttpError> {
     let Some(hub) = app.hub.as_ref().filter(|h| *h.role() == Role::Builtin) else {
         return Err(HttpError::NotFound(
             "This server is not a WebSub hub (websub_hub is not \"builtin\").".to_owned(),

@@ -5,7 +5,7 @@ use hyper::{Response, StatusCode};
 use super::App;
 use super::response::{self, Body};
 
-pub async fn render(app: &App) -> Response<Body> {
+pub(crate) async fn render(app: &App) -> Response<Body> {
     app.cache.settle().await;
     // During an outage the scrape answers at once, with the store's state, instead of
     // waiting for a flush that would fail at its deadline.

@@ -5,29 +5,29 @@
 //! where errors become status codes. Handlers reach stories only through the store trait and
 //! documents only through `render`; nothing here builds XML.
 
-pub mod admin;
-pub mod api;
-pub mod auth;
-pub mod changes;
+pub(crate) mod admin;
+pub(crate) mod api;
+pub(crate) mod auth;
+pub(crate) mod changes;
 pub mod conditional;
-pub mod cors;
+pub(crate) mod cors;
 pub mod encoding;
-pub mod error;
-pub mod feeds;
-pub mod hub;
-pub mod metrics;
-pub mod pages;
-pub mod politeness;
-pub mod problem;
-pub mod redirect;
-pub mod response;
-pub mod router;
+pub(crate) mod error;
+pub(crate) mod feeds;
+pub(crate) mod hub;
+pub(crate) mod metrics;
+pub(crate) mod pages;
+pub(crate) mod politeness;
+pub(crate) mod problem;
+pub(crate) mod redirect;
+pub(crate) mod response;
+pub(crate) mod router;
 // The one module allowed unsafe code: sending cached bodies with sendfile(2).
 #[allow(unsafe_code)]
-pub mod sendfile;
-pub mod server;
-pub mod stats;
-pub mod tls;
+pub(crate) mod sendfile;
+pub(crate) mod server;
+pub(crate) mod stats;
+pub(crate) mod tls;
 
 use std::sync::Arc;
 
@@ -38,7 +38,7 @@ use crate::site::Site;
 use crate::store::{Store, StoreError};
 
 /// What every request handler shares.
-pub struct App {
+pub(crate) struct App {
     pub store: Arc<dyn Store>,
     /// The write path: every publish, correction and kill.
     pub desk: Arc<crate::ingest::publish::Desk>,

@@ -14,7 +14,7 @@ const HOME_HEADLINES: usize = 30;
 /// Related headlines beside a story.
 const RELATED: usize = 6;
 
-pub async fn index(app: &App) -> Result<Response<Body>, HttpError> {
+pub(crate) async fn index(app: &App) -> Result<Response<Body>, HttpError> {
     let feeds = app.feeds().await?;
     let latest = app.store.latest(&Selection::All, HOME_HEADLINES).await?;
     Ok(response::bytes(
@@ -24,7 +24,7 @@ pub async fn index(app: &App) -> Result<Response<Body>, HttpError> {
     ))
 }
 
-pub async fn category(app: &App, slug: &str) -> Result<Response<Body>, HttpError> {
+pub(crate) async fn category(app: &App, slug: &str) -> Result<Response<Body>, HttpError> {
     let def = match app.feed(slug).await? {
         Some(def) if def.slug != ALL_SLUG => def,
         _ => {
@@ -41,7 +41,7 @@ pub async fn category(app: &App, slug: &str) -> Result<Response<Body>, HttpError
     ))
 }
 
-pub async fn article(app: &App, id: &ArticleId) -> Result<Response<Body>, HttpError> {
+pub(crate) async fn article(app: &App, id: &ArticleId) -> Result<Response<Body>, HttpError> {
     match app.store.get(id).await? {
         Lookup::Live(article) => {
             let mut feeds = Vec::new();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::model::FeedKey;
 
-pub struct PollLimiter {
+pub(crate) struct PollLimiter {
     per_window: u32,
     window: Duration,
     counts: moka::sync::Cache<(IpAddr, FeedKey), Arc<AtomicU32>>,
@@ -18,11 +18,11 @@ pub struct PollLimiter {
 
 impl PollLimiter {
     /// `per_minute` unconditional polls of one feed by one client; 0 turns the limit off.
-    pub fn per_minute(per_minute: u32) -> Option<Self> {
+    pub(crate) fn per_minute(per_minute: u32) -> Option<Self> {
         (per_minute > 0).then(|| Self::new(per_minute, Duration::from_secs(60)))
     }
 
-    pub fn new(per_window: u32, window: Duration) -> Self {
+    pub(crate) fn new(per_window: u32, window: Duration) -> Self {
         Self {
             per_window,
             window,
@@ -35,7 +35,7 @@ impl PollLimiter {
     }
 
     /// `Err(retry_after)` when this poll is one too many.
-    pub fn check(&self, client: IpAddr, feed: &FeedKey) -> Result<(), Duration> {
+    pub(crate) fn check(&self, client: IpAddr, feed: &FeedKey) -> Result<(), Duration> {
         let count = self
             .counts
             .get_with((client, feed.clone()), || Arc::new(AtomicU32::new(0)));

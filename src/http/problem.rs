@@ -8,25 +8,25 @@ use super::response::Body;
 use crate::model::FieldError;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Problem {
+pub(crate) struct Problem {
     #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub title: &'static str,
-    pub status: u16,
-    pub detail: String,
+    pub(crate) kind: &'static str,
+    pub(crate) title: &'static str,
+    pub(crate) status: u16,
+    pub(crate) detail: String,
     /// Each offending field, by JSON pointer into the request body.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldProblem>,
+    pub(crate) errors: Vec<FieldProblem>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct FieldProblem {
-    pub pointer: String,
-    pub detail: String,
+pub(crate) struct FieldProblem {
+    pub(crate) pointer: String,
+    pub(crate) detail: String,
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
         Self {
             kind: "about:blank",
             title,
@@ -36,7 +36,7 @@ impl Problem {
         }
     }
 
-    pub fn invalid_article(errors: Vec<FieldError>) -> Self {
+    pub(crate) fn invalid_article(errors: Vec<FieldError>) -> Self {
         let mut problem = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid article",
@@ -55,7 +55,7 @@ impl Problem {
         problem
     }
 
-    pub fn into_response(self) -> Response<Body> {
+    pub(crate) fn into_response(self) -> Response<Body> {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
         let body = serde_json::to_vec(&self).expect("a problem always serialises");
         let mut response = Response::new(Body::from(body));

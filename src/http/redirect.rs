@@ -20,15 +20,15 @@ const MAX_CHALLENGE_BYTES: u64 = 4096;
 
 /// What the redirecting listener needs to know.
 #[derive(Debug, Clone)]
-pub struct Redirect {
+pub(crate) struct Redirect {
     /// The HTTPS port, written in `Location` unless it is 443.
-    pub https_port: u16,
+    pub(crate) https_port: u16,
     /// The webroot of ACME HTTP-01 challenges, if any.
-    pub acme_dir: Option<PathBuf>,
+    pub(crate) acme_dir: Option<PathBuf>,
 }
 
 /// Answers one request on the plain listener.
-pub async fn answer(redirect: &Redirect, request: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn answer(redirect: &Redirect, request: Request<Incoming>) -> Response<Body> {
     let head = request.method() == Method::HEAD;
     let path = request.uri().path();
     let response = if path == "/healthz" && (request.method() == Method::GET || head) {
@@ -53,7 +53,7 @@ fn to_https(redirect: &Redirect, request: &Request<Incoming>) -> Response<Body> 
             .headers()
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.parse::<hyper::http::uri::Authority>().ok())
+            .and_then(|h| h.parse::<http::uri::Authority>().ok())
     });
     let Some(authority) = authority.filter(|a| a.as_str().bytes().all(|b| b != b'@')) else {
         return response::bytes(

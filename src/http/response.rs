@@ -7,14 +7,18 @@ use hyper::{Response, StatusCode};
 
 use crate::model::FeedDef;
 
-pub type Body = Full<Bytes>;
+pub(crate) type Body = Full<Bytes>;
 
-pub const HTML: &str = "text/html; charset=utf-8";
-pub const TEXT: &str = "text/plain; charset=utf-8";
-pub const OPML: &str = "text/x-opml; charset=utf-8";
+pub(crate) const HTML: &str = "text/html; charset=utf-8";
+pub(crate) const TEXT: &str = "text/plain; charset=utf-8";
+pub(crate) const OPML: &str = "text/x-opml; charset=utf-8";
 
 /// A complete response with a known length.
-pub fn bytes(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+pub(crate) fn bytes(
+    status: StatusCode,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
     let body = body.into();
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
@@ -28,7 +32,7 @@ pub fn bytes(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> 
 
 /// The same response without its body, for HEAD: every header, including Content-Length,
 /// stays as GET would send it.
-pub fn without_body(response: Response<Body>) -> Response<Body> {
+pub(crate) fn without_body(response: Response<Body>) -> Response<Body> {
     use hyper::body::Body as _;
     let (mut parts, body) = response.into_parts();
     if let Some(len) = body.size_hint().exact() {
@@ -43,7 +47,7 @@ pub fn without_body(response: Response<Body>) -> Response<Body> {
 /// archives alike. A correction or kill can change any of them, past days included, so none is
 /// `immutable`: each may be reused for the feed's `max_age` and must then be revalidated
 /// (cheaply, with its validators), which bounds how long any cache can keep a killed story.
-pub fn cache_control(def: &FeedDef) -> HeaderValue {
+pub(crate) fn cache_control(def: &FeedDef) -> HeaderValue {
     HeaderValue::from_str(&format!(
         "public, max-age={}, stale-while-revalidate={}",
         def.max_age, def.stale_while_revalidate

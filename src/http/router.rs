@@ -5,19 +5,19 @@
 use hyper::Uri;
 
 use crate::model::Part;
-pub use crate::site::Path;
+pub(crate) use crate::site::Path;
 
 /// What a request names: a path of the site, or nothing (404).
-pub type Route = Option<Path>;
+pub(crate) type Route = Option<Path>;
 
 /// The resource `uri` names. Other query parameters than `page` are ignored, so
 /// `/feeds/world.rss?utm_source=x` is the same feed.
-pub fn route(uri: &Uri) -> Route {
+pub(crate) fn route(uri: &Uri) -> Route {
     Path::parse(uri.path(), uri.query())
 }
 
 /// The route's name in metrics.
-pub fn name(route: &Route) -> &'static str {
+pub(crate) fn name(route: &Route) -> &'static str {
     let Some(path) = route else {
         return "not_found";
     };
@@ -43,7 +43,7 @@ pub fn name(route: &Route) -> &'static str {
 }
 
 /// Whether errors are answered as an HTML page (for people) rather than a problem document.
-pub fn is_page(route: &Route) -> bool {
+pub(crate) fn is_page(route: &Route) -> bool {
     matches!(
         route,
         Some(Path::Home | Path::Category(_) | Path::Article(_))
@@ -51,7 +51,7 @@ pub fn is_page(route: &Route) -> bool {
 }
 
 /// Whether the route answers before start-up has finished: liveness, readiness, metrics.
-pub fn answers_while_starting(route: &Route) -> bool {
+pub(crate) fn answers_while_starting(route: &Route) -> bool {
     matches!(route, Some(Path::Health | Path::Ready | Path::Metrics))
 }
 

@@ -34,11 +34,11 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 /// Bodies smaller than this are kept on the heap: copying them costs less than a syscall.
-pub const MIN_BYTES: usize = 16 * 1024;
+pub(crate) const MIN_BYTES: usize = 16 * 1024;
 
 /// Keeps large bodies in unnamed files in `dir` from now on, when its filesystem supports
 /// `O_TMPFILE` (ext4, XFS, btrfs, tmpfs); otherwise they stay in memfds. Says which.
-pub fn keep_bodies_in(dir: &std::path::Path) {
+pub(crate) fn keep_bodies_in(dir: &std::path::Path) {
     #[cfg(target_os = "linux")]
     match linux::use_directory(dir) {
         Ok(()) => {
@@ -56,7 +56,7 @@ pub fn keep_bodies_in(dir: &std::path::Path) {
 
 /// A body for the cache: in a sealed memfd when it is large enough (and the platform allows),
 /// on the heap otherwise.
-pub fn sendable(body: &[u8]) -> Bytes {
+pub(crate) fn sendable(body: &[u8]) -> Bytes {
     if body.len() >= MIN_BYTES {
         #[cfg(target_os = "linux")]
         match linux::MappedFile::new(body) {
@@ -70,7 +70,7 @@ pub fn sendable(body: &[u8]) -> Bytes {
 /// Raises the soft limit on open files to the hard limit, as nginx's `worker_rlimit_nofile`
 /// would: every connection and every zero-copy body holds a descriptor, and a soft limit of
 /// 1024 would cap a busy server far below `max_connections`. Returns the limit now in force.
-pub fn raise_open_files_limit() -> Option<u64> {
+pub(crate) fn raise_open_files_limit() -> Option<u64> {
     #[cfg(unix)]
     {
         let mut limit = libc::rlimit {
@@ -100,12 +100,12 @@ pub fn raise_open_files_limit() -> Option<u64> {
 }
 
 /// A server connection whose writes of [`sendable`] bodies use sendfile(2).
-pub struct Connection {
+pub(crate) struct Connection {
     io: TokioIo<TcpStream>,
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream) -> Self {
+    pub(crate) fn new(stream: TcpStream) -> Self {
         Self {
             io: TokioIo::new(stream),
         }
@@ -187,7 +187,7 @@ mod linux {
     /// Where bodies' unnamed files go, when not in memfds.
     static DIRECTORY: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
 
-    pub fn use_directory(dir: &std::path::Path) -> io::Result<()> {
+    pub(crate) fn use_directory(dir: &std::path::Path) -> io::Result<()> {
         use std::os::unix::ffi::OsStrExt;
         std::fs::create_dir_all(dir)?;
         let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
@@ -230,14 +230,14 @@ mod linux {
 
     /// Where a slice's bytes are in a memfd.
     #[derive(Debug, Clone, Copy)]
-    pub struct Source {
+    pub(crate) struct Source {
         fd: RawFd,
         offset: usize,
         len: usize,
     }
 
     /// The memfd holding a slice, when the slice lies wholly inside a registered mapping.
-    pub fn lookup(slice: &[u8]) -> Option<Source> {
+    pub(crate) fn lookup(slice: &[u8]) -> Option<Source> {
         if slice.len() < super::MIN_BYTES / 4 {
             return None;
         }
@@ -252,13 +252,13 @@ mod linux {
     }
 
     #[cfg(test)]
-    pub fn is_registered(address: usize) -> bool {
+    pub(crate) fn is_registered(address: usize) -> bool {
         REGISTRY.read().unwrap().contains_key(&address)
     }
 
     /// A body's file (unnamed, or a sealed memfd) and its read-only mapping, registered while
     /// alive.
-    pub struct MappedFile {
+    pub(crate) struct MappedFile {
         fd: OwnedFd,
         ptr: *const u8,
         len: usize,
@@ -272,7 +272,7 @@ mod linux {
     unsafe impl Sync for MappedFile {}
 
     impl MappedFile {
-        pub fn new(body: &[u8]) -> io::Result<Self> {
+        pub(crate) fn new(body: &[u8]) -> io::Result<Self> {
             let unnamed = DIRECTORY.get().and_then(|dir| match unnamed_file(dir) {
                 Ok(fd) => Some(fd),
                 Err(e) => {
@@ -346,7 +346,7 @@ mod linux {
     }
 
     /// Sends (part of) `source` with sendfile(2) once the socket is writable.
-    pub fn poll_sendfile(
+    pub(crate) fn poll_sendfile(
         stream: &TcpStream,
         cx: &mut Context<'_>,
         source: Source,
@@ -364,7 +364,7 @@ mod linux {
     }
 
     /// Writes `bufs` with `MSG_MORE`: more data follows at once.
-    pub fn poll_send_more(
+    pub(crate) fn poll_send_more(
         stream: &TcpStream,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],

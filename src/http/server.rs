@@ -41,18 +41,18 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 /// What one client may take of the server.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub header_read_timeout: Duration,
-    pub request_timeout: Duration,
-    pub max_connections: usize,
-    pub max_header_bytes: usize,
+pub(crate) struct Limits {
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) max_header_bytes: usize,
 }
 
 /// Listening sockets for `shards` threads on one address (`SO_REUSEPORT`). The first is bound
 /// to `addr` (port 0 picks a free port); the others to the address it got. An address another
 /// process already listens on is refused, as without `SO_REUSEPORT`: a second server started
 /// on the same port by mistake must fail, not quietly take half the connections.
-pub fn bind(addr: SocketAddr, shards: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+pub(crate) fn bind(addr: SocketAddr, shards: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
     if addr.port() != 0 {
         drop(std::net::TcpListener::bind(addr)?);
     }
@@ -83,7 +83,7 @@ pub fn bind(addr: SocketAddr, shards: usize) -> std::io::Result<Vec<std::net::Tc
 
 /// What a listener serves.
 #[derive(Clone)]
-pub enum Role {
+pub(crate) enum Role {
     /// The site, over plain TCP (HTTP/1.1, and HTTP/2 with prior knowledge).
     Plain(Arc<App>),
     /// The site over TLS (ALPN `h2` or `http/1.1`), with HSTS when configured.
@@ -94,7 +94,7 @@ pub enum Role {
 
 /// Serves `role` on one thread per listener, plus `redirect` (a plain listener redirecting to
 /// HTTPS) on a thread of its own, until `shutdown` resolves; then drains open connections.
-pub async fn run(
+pub(crate) async fn run(
     listeners: Vec<std::net::TcpListener>,
     role: Role,
     redirect: Option<(std::net::TcpListener, Arc<Redirect>)>,
@@ -480,7 +480,11 @@ async fn within(
 
 /// Answers one request, counted in the metrics, inside a span carrying its request id (the
 /// client's `X-Request-Id` when it sent a sane one), so every log line about it can be found.
-pub async fn handle(app: &App, request: Request<Incoming>, timeout: Duration) -> Response<Body> {
+pub(crate) async fn handle(
+    app: &App,
+    request: Request<Incoming>,
+    timeout: Duration,
+) -> Response<Body> {
     let route = router::route(request.uri());
     let name = router::name(&route);
     let id = request_id(request.headers().get("x-request-id"));
@@ -653,11 +657,7 @@ async fn route_get(
         }
         Path::Admin => Box::pin(within(deadline, admin::render(app, request))).await,
         Path::Opml => Box::pin(within(deadline, feeds::opml(app))).await,
-        Path::Health => Ok(response::bytes(
-            hyper::StatusCode::OK,
-            response::TEXT,
-            "ok\n",
-        )),
+        Path::Health => Ok(response::bytes(StatusCode::OK, response::TEXT, "ok\n")),
         Path::Ready => Ok(ready(app)),
         Path::Api(_) | Path::Hub => {
             unreachable!("the API and the hub are routed before GET-only resources")

@@ -22,7 +22,10 @@ struct Stats {
     server: Vec<ServerAudience>,
 }
 
-pub async fn render(app: &App, request: &Request<Incoming>) -> Result<Response<Body>, HttpError> {
+pub(crate) async fn render(
+    app: &App,
+    request: &Request<Incoming>,
+) -> Result<Response<Body>, HttpError> {
     app.tokens
         .check(request.headers())
         .map_err(super::api::unauthorized)?;

@@ -33,24 +33,24 @@ use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
 
 /// How often the certificate files are looked at for a change.
-pub const WATCH_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const WATCH_EVERY: Duration = Duration::from_secs(5);
 
 /// Sessions remembered for resumption (TLS 1.2 session ids; TLS 1.3 uses tickets).
 const SESSION_CACHE: usize = 4096;
 
 /// What the HTTPS listener needs: the acceptor, the certificates behind it, and the HSTS header
 /// to add to every response, when configured.
-pub struct Tls {
-    pub acceptor: TlsAcceptor,
-    pub certificates: Arc<Certificates>,
-    pub hsts: Option<HeaderValue>,
+pub(crate) struct Tls {
+    pub(crate) acceptor: TlsAcceptor,
+    pub(crate) certificates: Arc<Certificates>,
+    pub(crate) hsts: Option<HeaderValue>,
 }
 
 impl Tls {
     /// Loads the certificate chain and key (refusing a pair that does not load, or a key that
     /// does not match) and builds the server configuration. `hsts_max_age`, when given, is sent
     /// as `Strict-Transport-Security: max-age=N; includeSubDomains` on every response.
-    pub fn new(cert: &Path, key: &Path, hsts_max_age: Option<u64>) -> Result<Self, String> {
+    pub(crate) fn new(cert: &Path, key: &Path, hsts_max_age: Option<u64>) -> Result<Self, String> {
         let certificates = Arc::new(Certificates::load(cert, key)?);
         let config = server_config(Arc::clone(&certificates) as Arc<dyn ResolvesServerCert>)?;
         Ok(Self {
@@ -62,7 +62,7 @@ impl Tls {
 }
 
 /// The `Strict-Transport-Security` value for `max_age` seconds.
-pub fn hsts(max_age: u64) -> HeaderValue {
+pub(crate) fn hsts(max_age: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("max-age={max_age}; includeSubDomains")).expect("ASCII")
 }
 
@@ -85,8 +85,9 @@ fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Result<ServerConfig, 
     Ok(config)
 }
 
-/// The versions the server accepts, for tests and docs.
-pub fn protocol_versions() -> Vec<rustls::ProtocolVersion> {
+/// The versions the server accepts, for tests.
+#[cfg(test)]
+fn protocol_versions() -> Vec<rustls::ProtocolVersion> {
     [&rustls::version::TLS13, &rustls::version::TLS12]
         .iter()
         .map(|v| v.version)
@@ -118,7 +119,7 @@ impl Stamp {
 }
 
 /// The certificate chain and key in use, and where they come from.
-pub struct Certificates {
+pub(crate) struct Certificates {
     cert: PathBuf,
     key: PathBuf,
     current: RwLock<Arc<CertifiedKey>>,
@@ -146,7 +147,7 @@ impl ResolvesServerCert for Certificates {
 
 impl Certificates {
     /// Loads the pair, or says what is wrong with it.
-    pub fn load(cert: &Path, key: &Path) -> Result<Self, String> {
+    pub(crate) fn load(cert: &Path, key: &Path) -> Result<Self, String> {
         let stamps = (Stamp::of(cert), Stamp::of(key));
         let loaded = load_pair(cert, key)?;
         Ok(Self {
@@ -157,16 +158,10 @@ impl Certificates {
         })
     }
 
-    /// The end-entity certificate in use (DER), for tests and logs.
-    pub fn current_der(&self) -> Vec<u8> {
-        let current = self.current.read().unwrap_or_else(|e| e.into_inner());
-        current.cert.first().map(|c| c.to_vec()).unwrap_or_default()
-    }
-
     /// Reads the pair again if either file changed since it was last tried, or always when
     /// `force`d (SIGHUP). Returns whether a new pair is in use; a pair that does not load is
     /// logged and the one in use kept.
-    pub fn reload(&self, force: bool) -> bool {
+    pub(crate) fn reload(&self, force: bool) -> bool {
         let stamps = (Stamp::of(&self.cert), Stamp::of(&self.key));
         {
             let mut tried = self.tried.lock().unwrap_or_else(|e| e.into_inner());
@@ -199,7 +194,7 @@ impl Certificates {
 
 /// Reads a PEM certificate chain (end-entity first) and its PEM private key (PKCS#8, PKCS#1 or
 /// SEC1), and checks that the key is the certificate's.
-pub fn load_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
+pub(crate) fn load_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
     let chain = read_chain(cert)?;
     let private = PrivateKeyDer::from_pem_file(key).map_err(|e| match e {
         rustls::pki_types::pem::Error::NoItemsFound => format!(
@@ -259,7 +254,7 @@ fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
 /// every SIGHUP, for the life of the process. The SIGHUP handler is installed before this
 /// returns, so a signal sent once the server has said it is listening is never lost (and no
 /// longer ends the process).
-pub fn watch(certificates: Arc<Certificates>) -> std::io::Result<()> {
+pub(crate) fn watch(certificates: Arc<Certificates>) -> std::io::Result<()> {
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     tokio::spawn(async move {

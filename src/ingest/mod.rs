@@ -6,6 +6,6 @@
 pub mod files;
 pub mod import;
 pub mod ninjs;
-pub mod progress;
+pub(crate) mod progress;
 pub mod publish;
-pub mod sample;
+pub(crate) mod sample;

@@ -14,7 +14,7 @@ use crate::store::ImportCounts;
 /// Seconds between plain progress lines when stderr is not a terminal.
 const LINE_EVERY: Duration = Duration::from_secs(5);
 
-pub struct ImportProgress {
+pub(crate) struct ImportProgress {
     bar: Option<ProgressBar>,
     started: Instant,
     last_line: Instant,
@@ -26,7 +26,7 @@ pub struct ImportProgress {
 
 impl ImportProgress {
     /// A bar when stderr is a terminal, periodic lines otherwise.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(0);
             bar.set_style(
@@ -59,12 +59,12 @@ impl ImportProgress {
         self.stories() as f64 / self.started.elapsed().as_secs_f64().max(0.001)
     }
 
-    pub fn rejected_count(&self) -> u64 {
+    pub(crate) fn rejected_count(&self) -> u64 {
         self.rejected
     }
 
     /// The closing summary, on stdout.
-    pub fn finish(self) -> String {
+    pub(crate) fn finish(self) -> String {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

@@ -153,7 +153,7 @@ pub struct Desk {
 }
 
 impl Desk {
-    pub fn new(store: Arc<dyn Store>, bus: Arc<ChangeBus>) -> Self {
+    pub(crate) fn new(store: Arc<dyn Store>, bus: Arc<ChangeBus>) -> Self {
         Self {
             store,
             bus,

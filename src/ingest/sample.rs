@@ -9,7 +9,7 @@ use crate::store::{ImportCounts, StoreError};
 const WIRE: &str = include_str!("../../sample/wire.json");
 
 /// Every story of the sample wire, or the first problem found (a bug in the repo).
-pub fn articles() -> Result<Vec<Article>, String> {
+pub(crate) fn articles() -> Result<Vec<Article>, String> {
     json_records(WIRE)
         .into_iter()
         .map(|(line, record)| record.map_err(|reason| format!("sample/wire.json:{line}: {reason}")))
@@ -18,7 +18,7 @@ pub fn articles() -> Result<Vec<Article>, String> {
 
 /// Loads the sample wire into a store that has never been written to. Returns `None` when the
 /// store already had history (even if every story in it has since been killed).
-pub async fn load_if_empty(desk: &Desk) -> Result<Option<ImportCounts>, StoreError> {
+pub(crate) async fn load_if_empty(desk: &Desk) -> Result<Option<ImportCounts>, StoreError> {
     if desk.store().last_change().await?.is_some() {
         return Ok(None);
     }

@@ -12,15 +12,15 @@ use crate::site::Site;
 
 /// One feed's polls in one hour.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HourPolls {
-    pub polls: u64,
-    pub not_modified: u64,
-    pub sent: u64,
-    pub saved: u64,
+pub(crate) struct HourPolls {
+    pub(crate) polls: u64,
+    pub(crate) not_modified: u64,
+    pub(crate) sent: u64,
+    pub(crate) saved: u64,
 }
 
 impl HourPolls {
-    pub fn add(&mut self, other: HourPolls) {
+    pub(crate) fn add(&mut self, other: HourPolls) {
         self.polls = self.polls.saturating_add(other.polls);
         self.not_modified = self.not_modified.saturating_add(other.not_modified);
         self.sent = self.sent.saturating_add(other.sent);
@@ -30,31 +30,31 @@ impl HourPolls {
 
 /// What the page shows of one feed.
 #[derive(Debug, Clone, Default)]
-pub struct FeedReport {
+pub(crate) struct FeedReport {
     /// Its path under `/feeds/`, e.g. `world.atom`.
-    pub name: String,
-    pub href: String,
+    pub(crate) name: String,
+    pub(crate) href: String,
     /// One per hour of [`Report::hours`].
-    pub hourly: Vec<HourPolls>,
+    pub(crate) hourly: Vec<HourPolls>,
     /// Today's readers: aggregators' reported subscribers plus distinct direct clients.
-    pub subscribers: u64,
-    pub aggregators: BTreeMap<String, u64>,
+    pub(crate) subscribers: u64,
+    pub(crate) aggregators: BTreeMap<String, u64>,
     /// Live WebSub subscriptions.
-    pub websub: u64,
+    pub(crate) websub: u64,
 }
 
 /// The figures the page is drawn from.
 #[derive(Debug, Clone)]
-pub struct Report {
+pub(crate) struct Report {
     /// The start of each hour shown, oldest first; the last is the hour now running.
-    pub hours: Vec<DateTime<Utc>>,
-    pub feeds: Vec<FeedReport>,
+    pub(crate) hours: Vec<DateTime<Utc>>,
+    pub(crate) feeds: Vec<FeedReport>,
     /// Today's readers of the whole server: distinct direct clients across every feed plus
     /// each aggregator's largest figure (not the sum of the feeds' figures, which counts a
     /// reader of fifteen feeds fifteen times).
-    pub readers_today: u64,
+    pub(crate) readers_today: u64,
     /// When the figures were read.
-    pub generated: DateTime<Utc>,
+    pub(crate) generated: DateTime<Utc>,
 }
 
 struct Bar {
@@ -107,7 +107,7 @@ struct AdminPage {
 }
 
 /// The operator's page.
-pub fn page(site: &Site, report: &Report) -> String {
+pub(crate) fn page(site: &Site, report: &Report) -> String {
     let mut total = vec![HourPolls::default(); report.hours.len()];
     for feed in &report.feeds {
         for (sum, hour) in total.iter_mut().zip(&feed.hourly) {

@@ -47,7 +47,7 @@ fn person(name: &str) -> Person {
     }
 }
 
-pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
+pub(crate) fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
     let site = doc.site;
     let def = doc.def;
     let mut feed = Feed {
@@ -293,7 +293,7 @@ mod tests {
     fn a_killed_story_leaves_a_deleted_entry_and_dates_the_feed() {
         let site = fixtures::site();
         let def = fixtures::all_feed();
-        let killed_at = chrono::DateTime::parse_from_rfc3339("2027-01-02T03:04:05Z")
+        let killed_at = DateTime::parse_from_rfc3339("2027-01-02T03:04:05Z")
             .unwrap()
             .to_utc();
         let mut story = fixtures::articles().remove(0);
@@ -438,7 +438,7 @@ mod tests {
         );
         assert!(xml.contains("<logo>https://wire.example.com/static/logo-144x48.png</logo>"));
         assert!(xml.contains(r#"href="https://img.wire.example.com/2026/11/30/lng-tanker.jpg" rel="enclosure" type="image/jpeg" length="248213""#) || xml.contains(r#"length="248213""#), "{xml}");
-        let feed = atom_syndication::Feed::read_from(xml.as_bytes()).unwrap();
+        let feed = Feed::read_from(xml.as_bytes()).unwrap();
         assert_eq!(feed.icon(), Some("https://wire.example.com/favicon-64.png"));
         let without_favicon = crate::render::Brand {
             favicon: None,

@@ -201,7 +201,7 @@ pub(super) fn render(page: impl Template) -> String {
 }
 
 /// The home page: the newest stories of the whole wire and every feed.
-pub fn index(site: &Site, feeds: &[FeedDef], latest: &[Article]) -> String {
+pub(crate) fn index(site: &Site, feeds: &[FeedDef], latest: &[Article]) -> String {
     let all = &feeds[0];
     render(IndexPage {
         chrome: Chrome::new(site, site.title.clone(), "en", &[all]),
@@ -218,7 +218,7 @@ pub fn index(site: &Site, feeds: &[FeedDef], latest: &[Article]) -> String {
 }
 
 /// A category page: its newest stories and its feeds.
-pub fn category(site: &Site, def: &FeedDef, articles: &[Article]) -> String {
+pub(crate) fn category(site: &Site, def: &FeedDef, articles: &[Article]) -> String {
     let lang = def.language.as_deref().unwrap_or("en");
     render(CategoryPage {
         chrome: Chrome::new(
@@ -235,7 +235,12 @@ pub fn category(site: &Site, def: &FeedDef, articles: &[Article]) -> String {
 }
 
 /// A story's permalink page, with `related` headlines from its categories ("Off the wire").
-pub fn article(site: &Site, article: &Article, feeds: &[FeedDef], related: &[Article]) -> String {
+pub(crate) fn article(
+    site: &Site,
+    article: &Article,
+    feeds: &[FeedDef],
+    related: &[Article],
+) -> String {
     let feed_refs: Vec<&FeedDef> = feeds.iter().collect();
     let body = match (&article.content_html, &article.summary) {
         (Some(html), _) => html.clone(),
@@ -295,7 +300,7 @@ pub fn article(site: &Site, article: &Article, feeds: &[FeedDef], related: &[Art
 }
 
 /// The body of a 404: what was asked for, and where to go instead.
-pub fn not_found(site: &Site, what: &str) -> String {
+pub(crate) fn not_found(site: &Site, what: &str) -> String {
     render(MessagePage {
         chrome: Chrome::new(site, format!("Not found — {}", site.title), "en", &[]),
         heading: "Not found",
@@ -305,7 +310,7 @@ pub fn not_found(site: &Site, what: &str) -> String {
 }
 
 /// The body of a 503: the store is away for a moment.
-pub fn unavailable(site: &Site) -> String {
+pub(crate) fn unavailable(site: &Site) -> String {
     render(MessagePage {
         chrome: Chrome::new(site, format!("Unavailable — {}", site.title), "en", &[]),
         heading: "Back in a moment",
@@ -316,7 +321,7 @@ pub fn unavailable(site: &Site) -> String {
 }
 
 /// The body of a 410: a story that was killed.
-pub fn gone(site: &Site, what: &str) -> String {
+pub(crate) fn gone(site: &Site, what: &str) -> String {
     render(MessagePage {
         chrome: Chrome::new(site, format!("Withdrawn — {}", site.title), "en", &[]),
         heading: "Story withdrawn",

@@ -87,7 +87,7 @@ fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
-pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
+pub(crate) fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
     let site = doc.site;
     let def = doc.def;
     let feed = JsonFeed {

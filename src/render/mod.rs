@@ -5,12 +5,12 @@
 //! so the same stories always give the same bytes, on every replica and after every restart,
 //! and a cache can call them freely.
 
-pub mod admin;
-pub mod atom;
-pub mod html;
-pub mod json;
-pub mod opml;
-pub mod rss;
+pub(crate) mod admin;
+pub(crate) mod atom;
+pub(crate) mod html;
+pub(crate) mod json;
+pub(crate) mod opml;
+pub(crate) mod rss;
 
 use chrono::{DateTime, Utc};
 

@@ -10,7 +10,7 @@ use crate::site::Site;
 
 /// One `<outline type="rss">` per feed, pointing at its RSS document (the format every reader
 /// accepts); the Atom and JSON documents are linked from each feed's HTML page.
-pub fn render(site: &Site, feeds: &[FeedDef]) -> Vec<u8> {
+pub(crate) fn render(site: &Site, feeds: &[FeedDef]) -> Vec<u8> {
     let mut out = String::with_capacity(256 + feeds.len() * 256);
     out.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<opml version=\"2.0\">\n<head>\n");
     let _ = writeln!(out, "<title>{}</title>", escape(site.title.as_str()));

@@ -38,11 +38,11 @@ const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
 const DCTERMS_NS: &str = "http://purl.org/dc/terms/";
 
 /// RFC 822 date as RSS 2.0 asks for, in UTC with a four-digit year.
-pub fn rfc822(t: chrono::DateTime<chrono::Utc>) -> String {
+pub(crate) fn rfc822(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%a, %d %b %Y %H:%M:%S +0000").to_string()
 }
 
-pub fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
+pub(crate) fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
     let site = doc.site;
     let def = doc.def;
     let self_link = Link {
@@ -464,7 +464,7 @@ mod tests {
             .collect();
         assert!(!outside_cdata.contains("&amp;") && !outside_cdata.contains("&lt;"));
         // The same text for a parser.
-        let channel = rss::Channel::read_from(xml.as_bytes()).unwrap();
+        let channel = Channel::read_from(xml.as_bytes()).unwrap();
         let titles: Vec<&str> = channel.items().iter().filter_map(|i| i.title()).collect();
         assert!(titles.contains(
             &"Shell & QatarEnergy sign LNG supply deal; <Aurora> terminal gets first cargo"

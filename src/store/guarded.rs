@@ -28,27 +28,19 @@ const BATCH_DEADLINES: u32 = 10;
 /// The longest a health probe waits for the store.
 const PROBE_DEADLINE: Duration = Duration::from_secs(2);
 
-pub struct Guarded {
+pub(crate) struct Guarded {
     inner: Arc<dyn Store>,
     health: Arc<Health>,
     deadline: Duration,
 }
 
 impl Guarded {
-    pub fn new(inner: Arc<dyn Store>, health: Arc<Health>, deadline: Duration) -> Self {
+    pub(crate) fn new(inner: Arc<dyn Store>, health: Arc<Health>, deadline: Duration) -> Self {
         Self {
             inner,
             health,
             deadline,
         }
-    }
-
-    pub fn deadline(&self) -> Duration {
-        self.deadline
-    }
-
-    pub fn health(&self) -> &Arc<Health> {
-        &self.health
     }
 
     async fn run<T>(
@@ -68,7 +60,7 @@ impl Guarded {
     }
 
     /// One cheap read with a short deadline, to learn whether the store answers.
-    pub async fn probe(&self) -> Result<(), StoreError> {
+    pub(crate) async fn probe(&self) -> Result<(), StoreError> {
         self.run(self.deadline.min(PROBE_DEADLINE), self.inner.last_change())
             .await
             .map(|_| ())
@@ -77,7 +69,7 @@ impl Guarded {
     /// Probes the store every `every` (one indexed single-row read), so that readiness
     /// follows the store even without traffic: an outage is noticed within about `every` plus
     /// the probe's deadline, and its end within about `every`.
-    pub async fn watch(self: Arc<Self>, every: Duration) {
+    pub(crate) async fn watch(self: Arc<Self>, every: Duration) {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

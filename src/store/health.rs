@@ -22,7 +22,7 @@ const LISTENER_UP: u8 = 1;
 const LISTENER_DOWN: u8 = 2;
 
 #[derive(Debug)]
-pub struct Health {
+pub(crate) struct Health {
     /// The last store call reached the store (true until a call says otherwise).
     up: AtomicBool,
     started: AtomicBool,
@@ -30,11 +30,11 @@ pub struct Health {
     listener: AtomicU8,
     outage: Mutex<Outage>,
     /// Calls that failed, by kind.
-    pub timeouts: AtomicU64,
-    pub unavailable: AtomicU64,
-    pub other_errors: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+    pub(crate) unavailable: AtomicU64,
+    pub(crate) other_errors: AtomicU64,
     /// Times the store went from reachable to unreachable.
-    pub outages: AtomicU64,
+    pub(crate) outages: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -51,7 +51,7 @@ impl Default for Health {
 }
 
 impl Health {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             up: AtomicBool::new(true),
             started: AtomicBool::new(false),
@@ -66,7 +66,7 @@ impl Health {
     }
 
     /// A store call succeeded (or failed for a reason that proves the store answered).
-    pub fn success(&self) {
+    pub(crate) fn success(&self) {
         if self.up.load(Ordering::Acquire) {
             return;
         }
@@ -84,7 +84,7 @@ impl Health {
 
     /// A store call failed. Only errors that say the store cannot be reached or did not
     /// answer in time mark it down; the others are counted.
-    pub fn failure(&self, error: &StoreError) {
+    pub(crate) fn failure(&self, error: &StoreError) {
         if !error.is_unavailable() {
             self.other_errors.fetch_add(1, Ordering::Relaxed);
             // The store answered: it is reachable.
@@ -118,22 +118,22 @@ impl Health {
     }
 
     /// Whether the last store call reached the store.
-    pub fn store_up(&self) -> bool {
+    pub(crate) fn store_up(&self) -> bool {
         self.up.load(Ordering::Acquire)
     }
 
     /// Start-up has finished: the store is open and migrated, background work is running.
-    pub fn mark_started(&self) {
+    pub(crate) fn mark_started(&self) {
         self.started.store(true, Ordering::Release);
         self.started_notify.notify_waiters();
     }
 
-    pub fn started(&self) -> bool {
+    pub(crate) fn started(&self) -> bool {
         self.started.load(Ordering::Acquire)
     }
 
     /// Waits up to `limit` for start-up to finish; `true` once it has.
-    pub async fn wait_started(&self, limit: Duration) -> bool {
+    pub(crate) async fn wait_started(&self, limit: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let notified = self.started_notify.notified();
@@ -147,7 +147,7 @@ impl Health {
     }
 
     /// The PostgreSQL change listener connected (`true`) or lost its connection.
-    pub fn set_listener(&self, up: bool) {
+    pub(crate) fn set_listener(&self, up: bool) {
         self.listener.store(
             if up { LISTENER_UP } else { LISTENER_DOWN },
             Ordering::Release,
@@ -155,7 +155,7 @@ impl Health {
     }
 
     /// `Some(connected)` when there is a change listener.
-    pub fn listener_up(&self) -> Option<bool> {
+    pub(crate) fn listener_up(&self) -> Option<bool> {
         match self.listener.load(Ordering::Acquire) {
             LISTENER_NONE => None,
             state => Some(state == LISTENER_UP),
@@ -163,7 +163,7 @@ impl Health {
     }
 
     /// `Ok` when the server can serve everything, or a short reason why not.
-    pub fn readiness(&self) -> Result<(), String> {
+    pub(crate) fn readiness(&self) -> Result<(), String> {
         if !self.store_up() {
             let outage = self.outage.lock().expect("health lock");
             let since = outage.since.map(|s| s.elapsed()).unwrap_or_default();

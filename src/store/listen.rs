@@ -35,7 +35,7 @@ const PING_DEADLINE: Duration = Duration::from_secs(2);
 /// Where to listen: the connection settings and the schema whose changes count. Made by the
 /// store when it opens a PostgreSQL database ([`super::Opened::listener`]), so callers never
 /// see the driver's configuration.
-pub struct Listener {
+pub(crate) struct Listener {
     config: tokio_postgres::Config,
     schema: String,
 }
@@ -49,7 +49,7 @@ impl Listener {
 /// Listens for ever, reconnecting after any failure, and calls `wake.notify_one()` for every
 /// notice about the listener's schema, after every (re)connection and at every attempt to
 /// reconnect. `Notify` coalesces a burst of notices into one wake-up.
-pub async fn listen(listener: Listener, wake: Arc<Notify>, health: Arc<Health>) {
+pub(crate) async fn listen(listener: Listener, wake: Arc<Notify>, health: Arc<Health>) {
     let Listener { config, schema } = listener;
     let mut backoff = Duration::from_millis(100);
     let mut lost: Option<Instant> = None;
@@ -87,7 +87,7 @@ enum SessionError {
 }
 
 async fn bounded<T>(
-    work: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    work: impl Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, SessionError> {
     Ok(tokio::time::timeout(PING_DEADLINE, work)
         .await

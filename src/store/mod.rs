@@ -14,15 +14,15 @@
 mod articles;
 mod audience;
 mod error;
-pub mod guarded;
-pub mod health;
-pub mod listen;
+pub(crate) mod guarded;
+pub(crate) mod health;
+pub(crate) mod listen;
 pub mod postgres;
 pub mod sqlite;
 mod subscriptions;
 #[cfg(test)]
 pub(crate) mod tests;
-pub mod url;
+pub(crate) mod url;
 mod window;
 
 use std::path::Path;
@@ -73,10 +73,10 @@ pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs
 pub struct Opened {
     /// The store, each call bounded by the deadline and reported to `health`.
     pub store: Arc<dyn Store>,
-    pub guarded: Arc<guarded::Guarded>,
-    pub health: Arc<health::Health>,
+    pub(crate) guarded: Arc<guarded::Guarded>,
+    pub(crate) health: Arc<health::Health>,
     /// Where to `LISTEN` for other replicas' changes (PostgreSQL only), for [`listen::listen`].
-    pub listener: Option<listen::Listener>,
+    pub(crate) listener: Option<listen::Listener>,
     /// The PostgreSQL store, to migrate before use.
     postgres: Option<Arc<postgres::PostgresStore>>,
 }

@@ -4,16 +4,16 @@
 
 /// What the store reads from a PostgreSQL URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PostgresUrl {
+pub(crate) struct PostgresUrl {
     /// The URL built back from its parsed parts, without any password:
     /// `postgres://user@host:port,host:port/database`.
-    pub redacted: String,
+    pub(crate) redacted: String,
     /// Whether it names at least one host.
-    pub has_host: bool,
+    pub(crate) has_host: bool,
 }
 
 /// `None` when the store could not read `url` as a PostgreSQL URL.
-pub fn read_postgres_url(url: &str) -> Option<PostgresUrl> {
+pub(crate) fn read_postgres_url(url: &str) -> Option<PostgresUrl> {
     use std::fmt::Write;
     let parsed: tokio_postgres::Config = url.parse().ok()?;
     let mut out = String::from("postgres://");

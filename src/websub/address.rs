@@ -12,22 +12,22 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// The networks an operator allowed although they are not public.
 #[derive(Debug, Clone, Default)]
-pub struct AddressPolicy {
+pub(crate) struct AddressPolicy {
     allowed: Vec<IpNet>,
 }
 
 impl AddressPolicy {
-    pub fn new(allowed: Vec<IpNet>) -> Self {
+    pub(crate) fn new(allowed: Vec<IpNet>) -> Self {
         Self { allowed }
     }
 
-    pub fn permits(&self, ip: IpAddr) -> bool {
+    pub(crate) fn permits(&self, ip: IpAddr) -> bool {
         self.allowed.iter().any(|net| net.contains(&ip)) || is_public(ip)
     }
 
     /// Resolves `host` and keeps the addresses the policy permits; an error says why none is
     /// left.
-    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    pub(crate) async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return if self.permits(ip) {
@@ -60,7 +60,7 @@ impl AddressPolicy {
 }
 
 /// The resolver the hub's HTTP client uses: only permitted addresses come out of it.
-pub struct GuardedResolver(pub Arc<AddressPolicy>);
+pub(crate) struct GuardedResolver(pub Arc<AddressPolicy>);
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
@@ -75,7 +75,7 @@ impl Resolve for GuardedResolver {
 
 /// An address anyone on the Internet could reach: not this machine, not a private network,
 /// not link-local (where cloud metadata services live), not reserved.
-pub fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => is_public_v6(v6),

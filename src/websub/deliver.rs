@@ -183,7 +183,7 @@ impl Hub {
 }
 
 /// `X-Hub-Signature` (WebSub §7.1): `sha256=` and the hex HMAC of the body under the secret.
-pub fn signature(secret: &str, body: &[u8]) -> String {
+pub(crate) fn signature(secret: &str, body: &[u8]) -> String {
     let mut mac =
         HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(body);

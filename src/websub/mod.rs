@@ -29,9 +29,9 @@
 //! then is lost with the process. That loss heals itself: every push carries the whole current
 //! feed, so the subscriber's next push (the feed's next change) brings everything it missed.
 
-pub mod address;
+pub(crate) mod address;
 mod deliver;
-pub mod request;
+pub(crate) mod request;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,7 +57,7 @@ const MAX_CHALLENGE_ANSWER: usize = 1024;
 
 /// Which hub the feeds name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// This server.
     Builtin,
     /// Another hub, pinged on publish.
@@ -66,19 +66,19 @@ pub enum Role {
 
 /// The hub's settings, from the configuration.
 #[derive(Debug, Clone)]
-pub struct HubConfig {
-    pub leases: Leases,
-    pub timeout: Duration,
-    pub queue: usize,
-    pub attempts: u32,
-    pub retry_first: Duration,
-    pub per_host: usize,
-    pub max_subscriptions_per_host: u64,
-    pub allowed_networks: Vec<ipnet::IpNet>,
+pub(crate) struct HubConfig {
+    pub(crate) leases: Leases,
+    pub(crate) timeout: Duration,
+    pub(crate) queue: usize,
+    pub(crate) attempts: u32,
+    pub(crate) retry_first: Duration,
+    pub(crate) per_host: usize,
+    pub(crate) max_subscriptions_per_host: u64,
+    pub(crate) allowed_networks: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum HubError {
+pub(crate) enum HubError {
     /// The request is malformed or names something this hub does not serve.
     #[error("{0}")]
     BadRequest(String),
@@ -97,17 +97,17 @@ pub enum HubError {
 
 /// What the hub did, for /metrics.
 #[derive(Debug, Default)]
-pub struct HubStats {
-    pub requests: AtomicU64,
-    pub verified: AtomicU64,
-    pub verify_failures: AtomicU64,
-    pub deliveries: AtomicU64,
-    pub delivery_failures: AtomicU64,
-    pub given_up: AtomicU64,
-    pub dropped: AtomicU64,
-    pub superseded: AtomicU64,
-    pub pings: AtomicU64,
-    pub ping_failures: AtomicU64,
+pub(crate) struct HubStats {
+    pub(crate) requests: AtomicU64,
+    pub(crate) verified: AtomicU64,
+    pub(crate) verify_failures: AtomicU64,
+    pub(crate) deliveries: AtomicU64,
+    pub(crate) delivery_failures: AtomicU64,
+    pub(crate) given_up: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) superseded: AtomicU64,
+    pub(crate) pings: AtomicU64,
+    pub(crate) ping_failures: AtomicU64,
 }
 
 impl HubStats {
@@ -116,7 +116,7 @@ impl HubStats {
     }
 
     /// `(name, help, value)` for /metrics.
-    pub fn snapshot(&self) -> [(&'static str, &'static str, u64); 10] {
+    pub(crate) fn snapshot(&self) -> [(&'static str, &'static str, u64); 10] {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         [
             (
@@ -173,7 +173,7 @@ impl HubStats {
     }
 }
 
-pub struct Hub {
+pub(crate) struct Hub {
     role: Role,
     config: HubConfig,
     store: Arc<dyn SubscriptionStore>,
@@ -192,7 +192,7 @@ pub struct Hub {
     tasks: Arc<watch::Sender<usize>>,
     /// Fired when the shutdown reaches [`Hub::run`]: tasks make their last attempt now.
     stopping: crate::shutdown::Trigger,
-    pub stats: HubStats,
+    pub(crate) stats: HubStats,
 }
 
 /// One running task of the hub; counted down when the task ends, however it ends.
@@ -205,7 +205,7 @@ impl Drop for Task {
 }
 
 impl Hub {
-    pub fn new(
+    pub(crate) fn new(
         role: Role,
         config: HubConfig,
         store: Arc<dyn SubscriptionStore>,
@@ -242,13 +242,13 @@ impl Hub {
         }))
     }
 
-    pub fn role(&self) -> &Role {
+    pub(crate) fn role(&self) -> &Role {
         &self.role
     }
 
     /// Checks a subscriber's request (the body of a POST to `/hub`); when it is acceptable the
     /// intent is verified in the background and `Ok` means "202 Accepted".
-    pub async fn request(self: &Arc<Self>, form: &[u8]) -> Result<(), HubError> {
+    pub(crate) async fn request(self: &Arc<Self>, form: &[u8]) -> Result<(), HubError> {
         let intent =
             request::parse(form, &self.site, self.config.leases).map_err(HubError::BadRequest)?;
         match self.cache.get(&intent.feed).await {
@@ -350,7 +350,7 @@ impl Hub {
     }
 
     /// Runs `work` as one of the hub's tasks, which shutdown waits for.
-    fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+    fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
         self.tasks.send_modify(|n| *n += 1);
         let task = Task(Arc::clone(&self.tasks));
         tokio::spawn(async move {
@@ -360,7 +360,7 @@ impl Hub {
     }
 
     /// How many verifications, deliveries and pings are queued or in flight.
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         *self.tasks.borrow()
     }
 
@@ -407,7 +407,7 @@ impl Hub {
     /// Follows the change bus (`changes`, subscribed before the first write this process can
     /// make) and pushes each change; deletes expired subscriptions once a minute. Runs until
     /// shutdown, then finishes its deliveries (see the module documentation) and returns.
-    pub async fn run(
+    pub(crate) async fn run(
         self: Arc<Self>,
         mut changes: broadcast::Receiver<ChangeRecord>,
         mut shutdown: crate::shutdown::Shutdown,

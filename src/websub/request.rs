@@ -13,13 +13,13 @@ use crate::site::Site;
 const MAX_SECRET: usize = 199;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Subscribe,
     Unsubscribe,
 }
 
 impl Mode {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Mode::Subscribe => "subscribe",
             Mode::Unsubscribe => "unsubscribe",
@@ -29,28 +29,28 @@ impl Mode {
 
 /// A well-formed request for a feed of this site.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Intent {
-    pub mode: Mode,
+pub(crate) struct Intent {
+    pub(crate) mode: Mode,
     /// The feed's canonical URL.
-    pub topic: String,
-    pub feed: FeedKey,
-    pub callback: Url,
+    pub(crate) topic: String,
+    pub(crate) feed: FeedKey,
+    pub(crate) callback: Url,
     /// The lease granted: the one asked for, clamped to the configured bounds.
-    pub lease: Duration,
-    pub secret: Option<String>,
+    pub(crate) lease: Duration,
+    pub(crate) secret: Option<String>,
 }
 
 /// Lease bounds from the configuration.
 #[derive(Debug, Clone, Copy)]
-pub struct Leases {
-    pub default: Duration,
-    pub min: Duration,
-    pub max: Duration,
+pub(crate) struct Leases {
+    pub(crate) default: Duration,
+    pub(crate) min: Duration,
+    pub(crate) max: Duration,
 }
 
 /// Reads a request body (`application/x-www-form-urlencoded`). The error is a sentence for the
 /// subscriber.
-pub fn parse(form: &[u8], site: &Site, leases: Leases) -> Result<Intent, String> {
+pub(crate) fn parse(form: &[u8], site: &Site, leases: Leases) -> Result<Intent, String> {
     let mut mode = None;
     let mut topic = None;
     let mut callback = None;

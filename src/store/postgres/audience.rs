@@ -147,7 +147,7 @@ pub(super) async fn forget(client: &impl GenericClient, day: NaiveDate) -> Resul
 impl AudienceStore for PostgresStore {
     async fn merge_audience(
         &self,
-        day: chrono::NaiveDate,
+        day: NaiveDate,
         feed: &str,
         merge: AudienceMerge,
     ) -> Result<(), StoreError> {
@@ -158,8 +158,8 @@ impl AudienceStore for PostgresStore {
 
     async fn audience(
         &self,
-        since: chrono::NaiveDate,
-    ) -> Result<Vec<(chrono::NaiveDate, String, AudienceRow)>, StoreError> {
+        since: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, String, AudienceRow)>, StoreError> {
         with_conn!(self, client, { days(&**client, &since.to_string()).await })
     }
 
@@ -173,7 +173,7 @@ impl AudienceStore for PostgresStore {
         })
     }
 
-    async fn forget_audience(&self, day: chrono::NaiveDate) -> Result<(), StoreError> {
+    async fn forget_audience(&self, day: NaiveDate) -> Result<(), StoreError> {
         with_conn!(self, client, { forget(&**client, day).await })
     }
 }

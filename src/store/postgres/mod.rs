@@ -156,9 +156,7 @@ impl PostgresStore {
 }
 
 /// Pins an async block's output to a store result, so that `?` inside it converts errors.
-async fn scoped<T>(
-    work: impl std::future::Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
+async fn scoped<T>(work: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
     work.await
 }
 

@@ -123,7 +123,7 @@ pub(super) fn forget(tx: &Transaction<'_>, day: NaiveDate) -> Result<(), StoreEr
 impl AudienceStore for SqliteStore {
     async fn merge_audience(
         &self,
-        day: chrono::NaiveDate,
+        day: NaiveDate,
         feed: &str,
         merge: AudienceMerge,
     ) -> Result<(), StoreError> {
@@ -134,8 +134,8 @@ impl AudienceStore for SqliteStore {
 
     async fn audience(
         &self,
-        since: chrono::NaiveDate,
-    ) -> Result<Vec<(chrono::NaiveDate, String, AudienceRow)>, StoreError> {
+        since: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, String, AudienceRow)>, StoreError> {
         let since = since.to_string();
         self.read(move |conn| days(conn, &since)).await
     }
@@ -149,7 +149,7 @@ impl AudienceStore for SqliteStore {
         self.read(move |conn| traffic(conn, since)).await
     }
 
-    async fn forget_audience(&self, day: chrono::NaiveDate) -> Result<(), StoreError> {
+    async fn forget_audience(&self, day: NaiveDate) -> Result<(), StoreError> {
         self.write(move |tx| forget(tx, day)).await
     }
 }
