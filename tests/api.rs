@@ -363,6 +363,16 @@ async fn every_acknowledged_publish_survives_sigkill() {
     let mut n = 0;
     for round in 0..8 {
         let server = Server::start_in(dir.path(), with_token);
+        // The kill below is timed from when the server can take stories, not from when its
+        // port opened (start-up reaches the store after binding).
+        let ready = std::time::Instant::now();
+        while server.get("/readyz").await.status() != 200 {
+            assert!(
+                ready.elapsed() < std::time::Duration::from_secs(10),
+                "never ready"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         let url = server.url("/api/articles");
         // Publish from a separate task and SIGKILL the server mid-stream.
         let publisher = {

@@ -11,6 +11,7 @@ pub(crate) mod auth;
 pub(crate) mod changes;
 pub mod conditional;
 pub(crate) mod cors;
+pub(crate) mod dispatch;
 pub mod encoding;
 pub(crate) mod error;
 pub(crate) mod feeds;

@@ -1,5 +1,5 @@
 //! The listener: accepts TCP connections, speaks HTTP/1.1 and HTTP/2 through hyper, hands
-//! each request to [`handle`], and shuts down gracefully — in-flight requests finish before
+//! each request to [`dispatch::guarded`](super::dispatch), and shuts down gracefully — in-flight requests finish before
 //! the process exits.
 //!
 //! Connections are served the way nginx's workers serve them: one thread per core, each with
@@ -16,25 +16,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use std::panic::AssertUnwindSafe;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tracing::Instrument;
 
-use super::error::HttpError;
+use super::dispatch::{catching, guarded};
 use super::redirect::Redirect;
-use super::response::{self, Body};
-use super::router::{self, Path, Route};
+use super::response::Body;
 use super::sendfile;
 use super::tls::Tls;
-use super::{App, ClientAddr, admin, api, changes, cors, feeds, hub, metrics, pages, stats};
+use super::{App, ClientAddr};
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -442,229 +438,6 @@ async fn drive<I, S, F>(
     }
 }
 
-/// Answers one request; a panic in a handler becomes a 500 for that request only, and the
-/// server goes on.
-async fn guarded(app: &App, request: Request<Incoming>, timeout: Duration) -> Response<Body> {
-    catching(handle(app, request, timeout)).await
-}
-
-async fn catching(work: impl Future<Output = Response<Body>>) -> Response<Body> {
-    match AssertUnwindSafe(work).catch_unwind().await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::error!("a request handler panicked; answered 500");
-            response::bytes(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                response::TEXT,
-                "Internal server error.\n",
-            )
-        }
-    }
-}
-
-/// Bounds a request in time: one that reads a body (the ingest API), so a client trickling its
-/// body cannot hold a handler forever, and pages, so a slow store cannot hold one either. Feed
-/// polls are not wrapped (a timer per request would cost a quarter of the cache-hit
-/// throughput): the cache bounds a feed's build instead.
-async fn within(
-    timeout: Duration,
-    work: impl Future<Output = Result<Response<Body>, HttpError>>,
-) -> Result<Response<Body>, HttpError> {
-    tokio::time::timeout(timeout, work)
-        .await
-        .unwrap_or_else(|_| {
-            tracing::warn!(?timeout, "a request took too long; answered 503");
-            Err(HttpError::TooSlow)
-        })
-}
-
-/// Answers one request, counted in the metrics, inside a span carrying its request id (the
-/// client's `X-Request-Id` when it sent a sane one), so every log line about it can be found.
-pub(crate) async fn handle(
-    app: &App,
-    request: Request<Incoming>,
-    timeout: Duration,
-) -> Response<Body> {
-    let route = router::route(request.uri());
-    let name = router::name(&route);
-    let id = request_id(request.headers().get("x-request-id"));
-    let span = tracing::info_span!(
-        "request",
-        id = id.to_str().unwrap_or_default(),
-        method = %request.method(),
-        path = request.uri().path()
-    );
-    let mut response = answer(app, request, route, timeout).instrument(span).await;
-    app.metrics.request(name, response.status().as_u16());
-    response.headers_mut().insert("x-request-id", id);
-    response
-}
-
-static NEXT_REQUEST: AtomicU64 = AtomicU64::new(0);
-
-/// The client's request id when it is short, visible ASCII; otherwise a new one, unique within
-/// this process and unlikely to repeat across restarts: the start time and a counter, in hex.
-fn request_id(given: Option<&HeaderValue>) -> HeaderValue {
-    if let Some(given) = given {
-        let bytes = given.as_bytes();
-        if !bytes.is_empty() && bytes.len() <= 64 && bytes.iter().all(u8::is_ascii_graphic) {
-            return given.clone();
-        }
-    }
-    static START: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    let start = *START.get_or_init(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as u32)
-    });
-    let n = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
-    // "xxxxxxxx-" then the counter's hex digits, without going through the formatter.
-    let mut id = [0u8; 8 + 1 + 16];
-    hex(u64::from(start), &mut id[..8]);
-    id[8] = b'-';
-    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1) as usize;
-    hex(n, &mut id[9..9 + digits]);
-    HeaderValue::from_bytes(&id[..9 + digits]).expect("hex digits and a dash")
-}
-
-/// `n`'s lowest hex digits, filling `out`.
-fn hex(mut n: u64, out: &mut [u8]) {
-    for byte in out.iter_mut().rev() {
-        *byte = b"0123456789abcdef"[(n & 0xf) as usize];
-        n >>= 4;
-    }
-}
-
-async fn answer(
-    app: &App,
-    request: Request<Incoming>,
-    route: Route,
-    timeout: Duration,
-) -> Response<Body> {
-    let head = request.method() == Method::HEAD;
-    let page = router::is_page(&route);
-    // Until start-up has finished (the store reached, migrated, followed) only liveness,
-    // readiness and metrics answer; other requests wait for it a moment, then get a 503.
-    if !app.health.started()
-        && !router::answers_while_starting(&route)
-        && !Box::pin(app.health.wait_started(app.deadline)).await
-    {
-        let e = HttpError::Unavailable("still starting: the store is not ready".to_owned());
-        let response = if page {
-            e.into_page_response(&app.site)
-        } else {
-            e.into_response(&app.site)
-        };
-        return if head {
-            response::without_body(response)
-        } else {
-            response
-        };
-    }
-    // Every route but feeds is boxed, so the future of a feed poll stays small: hyper moves
-    // it into place on every request.
-    if request.method() == Method::OPTIONS {
-        if let Some(response) = cors::preflight(&route, request.headers()) {
-            return response;
-        }
-    }
-    // Kept for the CORS headers: the request itself is moved into the API handler.
-    let reach = cors::reach(&route);
-    let origin = match reach {
-        cors::Reach::WithToken => request.headers().get(hyper::header::ORIGIN).cloned(),
-        _ => None,
-    };
-    let result = match route {
-        Some(Path::Api(id)) => {
-            let id = id.as_ref().map(|id| id.as_str());
-            Box::pin(within(timeout, api::handle(app, request, id))).await
-        }
-        Some(Path::Hub) => Box::pin(within(timeout, hub::handle(app, request))).await,
-        route if request.method() == Method::GET || head => route_get(app, &request, route).await,
-        _ => Err(HttpError::MethodNotAllowed),
-    };
-    let mut response = result.unwrap_or_else(|e| {
-        if page {
-            e.into_page_response(&app.site)
-        } else {
-            e.into_response(&app.site)
-        }
-    });
-    cors::decorate(reach, origin.as_ref(), &mut response);
-    if head {
-        response::without_body(response)
-    } else {
-        response
-    }
-}
-
-/// `/readyz`: 200 when this replica can serve everything; 503 with a short reason while the
-/// store is unreachable, the change listener is away, or start-up has not finished.
-fn ready(app: &App) -> Response<Body> {
-    let mut response = match app.health.readiness() {
-        Ok(()) => response::bytes(StatusCode::OK, response::TEXT, "ready\n"),
-        Err(reason) => {
-            let mut r = response::bytes(
-                StatusCode::SERVICE_UNAVAILABLE,
-                response::TEXT,
-                format!("not ready: {reason}\n"),
-            );
-            r.headers_mut().insert(
-                hyper::header::RETRY_AFTER,
-                HeaderValue::from(super::error::RETRY_AFTER_SECS),
-            );
-            r
-        }
-    };
-    response.headers_mut().insert(
-        hyper::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
-    response
-}
-
-async fn route_get(
-    app: &App,
-    request: &Request<Incoming>,
-    route: Route,
-) -> Result<Response<Body>, HttpError> {
-    // Pages read the store on every request: bounded as a whole. Feeds are bounded in the
-    // cache, on a miss only, so that a hit costs no timer.
-    let deadline = app.deadline;
-    let Some(path) = route else {
-        return Err(HttpError::NotFound(
-            "Nothing lives at this address.".to_owned(),
-        ));
-    };
-    match path {
-        Path::Home => Box::pin(within(deadline, pages::index(app))).await,
-        Path::Category(slug) => {
-            Box::pin(within(deadline, pages::category(app, slug.as_str()))).await
-        }
-        Path::Article(id) => Box::pin(within(deadline, pages::article(app, &id))).await,
-        Path::Feed { slug, format, part } => {
-            feeds::feed(app, request, slug.as_str(), format, part).await
-        }
-        Path::Metrics => Ok(Box::pin(metrics::render(app)).await),
-        Path::Stats => Box::pin(within(deadline, stats::render(app, request))).await,
-        // Held up to its own `wait` (≤ 30 s) plus one store read.
-        Path::Changes => {
-            Box::pin(within(
-                deadline + Duration::from_secs(30),
-                changes::render(app, request),
-            ))
-            .await
-        }
-        Path::Admin => Box::pin(within(deadline, admin::render(app, request))).await,
-        Path::Opml => Box::pin(within(deadline, feeds::opml(app))).await,
-        Path::Health => Ok(response::bytes(StatusCode::OK, response::TEXT, "ok\n")),
-        Path::Ready => Ok(ready(app)),
-        Path::Api(_) | Path::Hub => {
-            unreachable!("the API and the hub are routed before GET-only resources")
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -679,51 +452,5 @@ mod tests {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let err = bind(taken.local_addr().unwrap(), 2).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
-    }
-
-    #[test]
-    fn request_ids_are_the_clients_when_sane_and_new_and_distinct_otherwise() {
-        let given = HeaderValue::from_static("desk-7f3a");
-        assert_eq!(request_id(Some(&given)), "desk-7f3a");
-        let junk = HeaderValue::from_bytes(b"two words").unwrap();
-        let (a, b) = (request_id(Some(&junk)), request_id(None));
-        assert_ne!(a, b);
-        for id in [a, b] {
-            let (start, n) = id.to_str().unwrap().split_once('-').unwrap();
-            assert_eq!(start.len(), 8);
-            assert!(u32::from_str_radix(start, 16).is_ok(), "{id:?}");
-            assert!(u64::from_str_radix(n, 16).is_ok(), "{id:?}");
-        }
-        let mut out = [0u8; 4];
-        hex(0xbeef, &mut out);
-        assert_eq!(&out, b"beef");
-    }
-
-    #[tokio::test]
-    async fn a_panicking_handler_becomes_a_500() {
-        let response = catching(async { panic!("handler bug") }).await;
-        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    }
-
-    #[tokio::test]
-    async fn a_request_that_takes_too_long_becomes_a_503() {
-        let slow = async {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            Ok(response::bytes(StatusCode::OK, response::TEXT, "late"))
-        };
-        let response = within(Duration::from_millis(20), slow)
-            .await
-            .unwrap_err()
-            .into_response(&crate::site::Site::new(
-                "http://127.0.0.1",
-                "Wirefeed",
-                "127.0.0.1,2026",
-            ));
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(response.headers()["retry-after"], "5");
-        assert_eq!(
-            response.headers()["content-type"],
-            "application/problem+json"
-        );
     }
 }

@@ -150,8 +150,11 @@ async fn session(
                 }
                 None => return Ok(()),
             },
+            // The ping is LISTEN again: a round trip that proves the connection alive, changes
+            // nothing, and keeps the session recognisable as the listener to an operator
+            // reading pg_stat_activity.
             _ = ping.tick() => {
-                bounded(client.simple_query("")).await?;
+                bounded(client.batch_execute(&format!("LISTEN {CHANNEL}"))).await?;
             }
         }
     }
