@@ -1,6 +1,7 @@
 //! Tests of `audience`.
 
 use super::*;
+use crate::store::AudienceRow;
 
 const NETNEWSWIRE: &str = "NetNewsWire (RSS Reader; https://netnewswire.com/)";
 const FULL: Poll = Poll {

@@ -9,7 +9,9 @@
 //! the file and line, the variable, or the flag. No message ever repeats a secret (a token, a
 //! store URL): a line of the file shown in a message has a secret's value masked.
 
+mod checks;
 mod keys;
+mod secrets;
 mod values;
 
 use std::collections::HashMap;

@@ -1,0 +1,189 @@
+//! What is counted for one feed on one day — distinct direct clients in a HyperLogLog++
+//! sketch, and each aggregator's latest report, bounded and clamped — and how stored rows of
+//! it merge across threads, replicas and flushes into the figures the stats show.
+
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
+
+use chrono::NaiveDate;
+use hyperloglogplus::{HyperLogLog, HyperLogLogPlus};
+use serde::{Deserialize, Serialize};
+
+use super::{FeedAudience, MAX_REPORTERS, ServerAudience, agent};
+use crate::store::AudienceRow;
+
+/// How the server-wide row is named among the feeds' stored figures: no feed's name (those are
+/// `{slug}.{ext}`, the slug `[a-z0-9-]`) can be it.
+pub(super) const EVERYONE: &str = "*";
+
+/// 2^12 registers: about 1.6% standard error, a few KB per feed per day at most.
+pub(super) const PRECISION: u8 = 12;
+
+/// A fixed hash, so sketches from different processes merge.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub(crate) struct StableHash;
+
+impl BuildHasher for StableHash {
+    type Hasher = xxhash_rust::xxh3::Xxh3;
+    fn build_hasher(&self) -> Self::Hasher {
+        xxhash_rust::xxh3::Xxh3::new()
+    }
+}
+
+pub(super) type Sketch = HyperLogLogPlus<u64, StableHash>;
+
+pub(super) fn sketch() -> Sketch {
+    HyperLogLogPlus::new(PRECISION, StableHash).expect("the precision is within 4..=18")
+}
+
+/// One feed's figures for one day, in memory.
+#[derive(Clone)]
+pub(super) struct Tally {
+    pub(super) clients: Sketch,
+    /// Aggregator (with feed id) → what it reported last.
+    pub(super) agents: BTreeMap<String, Report>,
+}
+
+/// An aggregator's subscriber count and when it said so. Polls land on different threads and
+/// replicas, so the latest report is found by its time, not by the order figures merge in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Report {
+    pub(super) subscribers: u64,
+    /// UTC nanoseconds since 1970.
+    pub(super) at: i64,
+}
+
+/// Keeps, per aggregator, the later of two reports, then the [`MAX_REPORTERS`] largest.
+pub(super) fn latest(into: &mut BTreeMap<String, Report>, from: BTreeMap<String, Report>) {
+    for (key, report) in from {
+        let kept = into.entry(key).or_insert(report);
+        if report.at > kept.at {
+            *kept = report;
+        }
+    }
+    bound(into);
+}
+
+/// Notes one report: the later one stands for its aggregator, and at most [`MAX_REPORTERS`]
+/// are kept.
+pub(super) fn note_report(agents: &mut BTreeMap<String, Report>, key: String, report: Report) {
+    let kept = agents.entry(key).or_insert(report);
+    if report.at > kept.at {
+        *kept = report;
+    }
+    bound(agents);
+}
+
+/// Drops the smallest reports (of equal ones, the greatest key) until at most
+/// [`MAX_REPORTERS`] are left.
+pub(super) fn bound(agents: &mut BTreeMap<String, Report>) {
+    while agents.len() > MAX_REPORTERS {
+        let smallest = agents
+            .iter()
+            .min_by(|a, b| {
+                a.1.subscribers
+                    .cmp(&b.1.subscribers)
+                    .then_with(|| b.0.cmp(a.0))
+            })
+            .map(|(key, _)| key.clone())
+            .expect("more than MAX_REPORTERS");
+        agents.remove(&smallest);
+    }
+}
+
+impl Tally {
+    pub(super) fn new() -> Self {
+        Self {
+            clients: sketch(),
+            agents: BTreeMap::new(),
+        }
+    }
+}
+
+pub(super) fn decode(row: &AudienceRow) -> Tally {
+    Tally {
+        clients: serde_json::from_str(&row.clients).unwrap_or_else(|_| sketch()),
+        agents: serde_json::from_str(&row.agents).unwrap_or_default(),
+    }
+}
+
+pub(super) fn merge(old: Option<AudienceRow>, new: Tally) -> AudienceRow {
+    let mut merged = old.as_ref().map_or_else(Tally::new, decode);
+    if merged.clients.merge(&new.clients).is_err() {
+        merged.clients = new.clients;
+    }
+    latest(&mut merged.agents, new.agents);
+    AudienceRow {
+        clients: serde_json::to_string(&merged.clients).expect("a sketch serialises"),
+        agents: serde_json::to_string(&merged.agents).expect("a map serialises"),
+    }
+}
+
+pub(super) fn summarise(day: NaiveDate, feed: String, row: &AudienceRow) -> FeedAudience {
+    let mut tally = decode(row);
+    // A row written before reports were bounded, or by hand, is bounded as it is read.
+    bound(&mut tally.agents);
+    let direct_clients = distinct(&mut tally.clients);
+    let mut aggregators: BTreeMap<String, u64> = BTreeMap::new();
+    for (key, report) in &tally.agents {
+        let name = key.split(' ').next().unwrap_or(key);
+        let figure = aggregators.entry(name.to_owned()).or_default();
+        *figure = figure.saturating_add(report.subscribers.min(agent::MAX_SUBSCRIBERS));
+    }
+    FeedAudience {
+        day,
+        feed,
+        subscribers: sum(aggregators.values().copied()).saturating_add(direct_clients),
+        direct_clients,
+        aggregators,
+    }
+}
+
+/// A sketch's estimate as a whole number.
+pub(super) fn distinct(clients: &mut Sketch) -> u64 {
+    let n = clients.count().round();
+    if n.is_finite() && n > 0.0 {
+        n as u64
+    } else {
+        0
+    }
+}
+
+pub(super) fn sum(figures: impl IntoIterator<Item = u64>) -> u64 {
+    figures.into_iter().fold(0, u64::saturating_add)
+}
+
+/// The server's readers per day from the stored rows: the server-wide sketch's distinct
+/// clients (or, for a day stored before there was one, the most any one feed had), plus per
+/// aggregator the most it reported for any one feed.
+pub(super) fn server_totals(rows: Vec<(NaiveDate, String, AudienceRow)>) -> Vec<ServerAudience> {
+    /// The server-wide sketch's count, the most direct clients of one feed, and per
+    /// aggregator its largest figure.
+    #[derive(Default)]
+    struct Totals(Option<u64>, u64, BTreeMap<String, u64>);
+    let mut days: BTreeMap<NaiveDate, Totals> = BTreeMap::new();
+    for (day, feed, row) in rows {
+        let Totals(everyone, most_of_one_feed, aggregators) = days.entry(day).or_default();
+        if feed == EVERYONE {
+            *everyone = Some(distinct(&mut decode(&row).clients));
+            continue;
+        }
+        let figures = summarise(day, feed, &row);
+        *most_of_one_feed = (*most_of_one_feed).max(figures.direct_clients);
+        for (name, n) in figures.aggregators {
+            let most = aggregators.entry(name).or_default();
+            *most = (*most).max(n);
+        }
+    }
+    days.into_iter()
+        .map(|(day, Totals(everyone, most_of_one_feed, aggregators))| {
+            let direct_clients = everyone.unwrap_or(most_of_one_feed);
+            ServerAudience {
+                day,
+                subscribers: sum(aggregators.values().copied()).saturating_add(direct_clients),
+                direct_clients,
+                aggregators,
+            }
+        })
+        .collect()
+}
