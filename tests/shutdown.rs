@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::io::{BufRead, Read, Write};
 use std::time::{Duration, Instant};
 
-use common::{Server, fixture, repo};
+use common::subscriber::Subscriber;
+use common::{Server, fixture};
 use serde_json::Value;
 
 const TOKEN: &str = "shutdown-test-token";
@@ -17,69 +16,6 @@ const PUBLIC: &str = "http://wire.example.test";
 /// Longer than the server's shutdown grace (10 s) plus its HTTP drain: a server that waits out
 /// a backoff or forgets to exit fails here.
 const EXIT_LIMIT: Duration = Duration::from_secs(15);
-
-/// A subscriber process and the events it reports, each with the moment it was read.
-struct Subscriber {
-    child: Child,
-    _stdin: ChildStdin,
-    port: u16,
-    events: mpsc::Receiver<(Instant, Value)>,
-}
-
-impl Subscriber {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new("python3")
-            .arg(repo().join("tests/websub/subscriber.py"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the test subscriber");
-        let stdin = child.stdin.take().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let port = first.strip_prefix("listening ").unwrap().parse().unwrap();
-        let (tx, events) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                let event = (Instant::now(), serde_json::from_str(&line).unwrap());
-                if tx.send(event).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            _stdin: stdin,
-            port,
-            events,
-        }
-    }
-
-    fn callback(&self) -> String {
-        format!("http://127.0.0.1:{}/push/world", self.port)
-    }
-
-    /// The next event of `kind`, within `limit`.
-    fn next(&self, kind: &str, limit: Duration) -> Option<(Instant, Value)> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            match self.events.recv_timeout(left) {
-                Ok(event) if event.1["event"] == kind => return Some(event),
-                Ok(_) => continue,
-                Err(_) => return None,
-            }
-        }
-    }
-}
-
-impl Drop for Subscriber {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn hub_server(data: &std::path::Path, retry_ms: &str) -> Server {
     Server::start_in(data, |cmd| {
@@ -111,7 +47,7 @@ async fn publish(server: &Server, story: &Value) {
 /// Subscribes `subscriber` to world.atom and waits until the hub has stored the subscription.
 async fn subscribe(server: &Server, subscriber: &Subscriber) {
     let topic = format!("{PUBLIC}/feeds/world.atom");
-    let callback = subscriber.callback();
+    let callback = subscriber.callback("/push/world");
     let form = [
         ("hub.mode", "subscribe"),
         ("hub.topic", topic.as_str()),
@@ -202,7 +138,7 @@ async fn a_delivery_queued_at_sigterm_is_delivered_before_the_process_exits() {
     let exited = terminate(&mut server);
     // The subscriber reports a delivery before it answers it, and the hub waits for the answer.
     let (delivered, event) = subscriber
-        .next("delivery", Duration::from_secs(1))
+        .next_at("delivery", Duration::from_secs(1))
         .expect("the delivery reached the subscriber");
     assert!(
         delivered <= exited + Duration::from_millis(200),
@@ -223,7 +159,7 @@ async fn a_delivery_waiting_to_retry_at_sigterm_makes_its_last_attempt_at_once()
     subscribe(&server, &subscriber).await;
     publish(&server, &story(1)).await;
     let (_, failed) = subscriber
-        .next("delivery", Duration::from_secs(5))
+        .next_at("delivery", Duration::from_secs(5))
         .expect("the first attempt");
     assert_eq!(failed["status"], 500);
     let signalled = Instant::now();
@@ -234,7 +170,7 @@ async fn a_delivery_waiting_to_retry_at_sigterm_makes_its_last_attempt_at_once()
         exited - signalled
     );
     let (_, retried) = subscriber
-        .next("delivery", Duration::from_secs(1))
+        .next_at("delivery", Duration::from_secs(1))
         .expect("the last attempt, made at shutdown");
     assert_eq!(retried["n"], 2);
     assert_eq!(retried["status"], 204);

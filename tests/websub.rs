@@ -3,12 +3,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{Server, fixture, repo};
+use common::subscriber::Subscriber;
+use common::{Server, fixture};
 use serde_json::Value;
 
 const TOKEN: &str = "websub-test-token";
@@ -18,68 +16,6 @@ const PUBLIC: &str = "http://wire.example.test";
 
 fn public(path: &str) -> String {
     format!("{PUBLIC}{path}")
-}
-
-/// A subscriber process and the events it reports.
-struct Subscriber {
-    child: Child,
-    _stdin: ChildStdin,
-    port: u16,
-    events: mpsc::Receiver<Value>,
-}
-
-impl Subscriber {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new("python3")
-            .arg(repo().join("tests/websub/subscriber.py"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the test subscriber");
-        let stdin = child.stdin.take().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let port = first.strip_prefix("listening ").unwrap().parse().unwrap();
-        let (tx, events) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            _stdin: stdin,
-            port,
-            events,
-        }
-    }
-
-    fn callback(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// The next event of `kind`, within `limit`.
-    fn next(&self, kind: &str, limit: Duration) -> Option<Value> {
-        let deadline = std::time::Instant::now() + limit;
-        loop {
-            let left = deadline.checked_duration_since(std::time::Instant::now())?;
-            match self.events.recv_timeout(left) {
-                Ok(event) if event["event"] == kind => return Some(event),
-                Ok(_) => continue,
-                Err(_) => return None,
-            }
-        }
-    }
-}
-
-impl Drop for Subscriber {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn hub_server(data: &std::path::Path) -> Server {

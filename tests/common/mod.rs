@@ -4,6 +4,8 @@
 
 pub mod pg;
 pub mod proxy;
+#[allow(dead_code)]
+pub mod subscriber;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
