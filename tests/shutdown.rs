@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use common::subscriber::Subscriber;
