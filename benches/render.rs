@@ -8,7 +8,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use wirefeed::cache::coding::encode;
 use wirefeed::catalog::Catalog;
 use wirefeed::ingest::files;
-use wirefeed::model::{Article, Coding, FeedFormat};
+use wirefeed::model::{Article, Coding, FeedDef, FeedFormat};
 use wirefeed::render::{self, FeedDoc};
 use wirefeed::site::Site;
 
@@ -23,7 +23,8 @@ pub fn bench_articles() -> Vec<Article> {
     articles
 }
 
-fn render_50(c: &mut Criterion) {
+/// The site and the 50-entry feed's definition the benches render.
+fn bench_feed() -> (Site, FeedDef) {
     let site = Site::new(
         "https://wire.example.com",
         "Wirefeed",
@@ -34,7 +35,11 @@ fn render_50(c: &mut Criterion) {
         "Wirefeed",
     )
     .unwrap();
-    let def = catalog.feed("bench", |_| true).unwrap();
+    (site, catalog.feed("bench", |_| true).unwrap())
+}
+
+fn render_50(c: &mut Criterion) {
+    let (site, def) = bench_feed();
     let articles = bench_articles();
     let doc = FeedDoc {
         site: &site,
@@ -59,17 +64,7 @@ fn render_50(c: &mut Criterion) {
 /// One compression of the 50-entry RSS document per coding: what the first client to ask for
 /// a coding of a new version waits for.
 fn compress_50(c: &mut Criterion) {
-    let site = Site::new(
-        "https://wire.example.com",
-        "Wirefeed",
-        "wire.example.com,2026",
-    );
-    let catalog = Catalog::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/feeds"),
-        "Wirefeed",
-    )
-    .unwrap();
-    let def = catalog.feed("bench", |_| true).unwrap();
+    let (site, def) = bench_feed();
     let articles = bench_articles();
     let doc = FeedDoc {
         site: &site,
