@@ -273,15 +273,7 @@ mod tests {
     fn an_empty_feed_is_dated_by_its_content_not_by_the_clock() {
         let site = fixtures::site();
         let def = fixtures::all_feed();
-        let doc = FeedDoc {
-            site: &site,
-            def: &def,
-            articles: &[],
-            deleted: &[],
-            history: &crate::render::NO_HISTORY,
-            updated: None,
-            brand: None,
-        };
+        let doc = fixtures::doc(&site, &def, &[]);
         let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
         assert!(
             xml.contains("<updated>1970-01-01T00:00:00+00:00</updated>"),
@@ -304,13 +296,8 @@ mod tests {
             article: story,
         }];
         let doc = FeedDoc {
-            site: &site,
-            def: &def,
-            articles: &[],
             deleted: &deleted,
-            history: &crate::render::NO_HISTORY,
-            updated: None,
-            brand: None,
+            ..fixtures::doc(&site, &def, &[])
         };
         let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
         assert!(
@@ -345,13 +332,9 @@ mod tests {
             archive: true,
         };
         let doc = FeedDoc {
-            site: &site,
-            def: &def,
-            articles: &articles,
             deleted: &deleted,
             history: &history,
-            updated: None,
-            brand: None,
+            ..fixtures::doc(&site, &def, &articles)
         };
         let bytes = render(&doc).unwrap();
         let xml = std::str::from_utf8(&bytes).unwrap();
@@ -422,13 +405,8 @@ mod tests {
         let articles = fixtures::open_web();
         let brand = fixtures::brand();
         let doc = FeedDoc {
-            site: &site,
-            def: &def,
-            articles: &articles,
-            deleted: &[],
-            history: &crate::render::NO_HISTORY,
-            updated: None,
             brand: Some(&brand),
+            ..fixtures::doc(&site, &def, &articles)
         };
         let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
         // The small square icon is Atom's icon; the wide logo its logo.
@@ -457,15 +435,7 @@ mod tests {
         let site = fixtures::site();
         let def = fixtures::all_feed();
         let articles = fixtures::articles();
-        let doc = FeedDoc {
-            site: &site,
-            def: &def,
-            articles: &articles,
-            deleted: &[],
-            history: &crate::render::NO_HISTORY,
-            updated: None,
-            brand: None,
-        };
+        let doc = fixtures::doc(&site, &def, &articles);
         let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
         assert!(xml.contains(r#"<content xml:lang="#));
         assert!(xml.contains("&lt;p&gt;"));

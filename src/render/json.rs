@@ -156,15 +156,7 @@ mod tests {
         let site = fixtures::site();
         let def = fixtures::all_feed();
         let articles = fixtures::articles();
-        let doc = FeedDoc {
-            site: &site,
-            def: &def,
-            articles: &articles,
-            deleted: &[],
-            history: &crate::render::NO_HISTORY,
-            updated: None,
-            brand: None,
-        };
+        let doc = fixtures::doc(&site, &def, &articles);
         let value: serde_json::Value = serde_json::from_slice(&render(&doc).unwrap()).unwrap();
         assert_eq!(value["version"], VERSION);
         assert!(value.get("icon").is_none() && value.get("favicon").is_none());
@@ -183,13 +175,8 @@ mod tests {
         let def = fixtures::all_feed();
         let brand = fixtures::brand();
         let doc = FeedDoc {
-            site: &site,
-            def: &def,
-            articles: &[],
-            deleted: &[],
-            history: &crate::render::NO_HISTORY,
-            updated: None,
             brand: Some(&brand),
+            ..fixtures::doc(&site, &def, &[])
         };
         let value: serde_json::Value = serde_json::from_slice(&render(&doc).unwrap()).unwrap();
         assert_eq!(

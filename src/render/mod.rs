@@ -175,6 +175,19 @@ pub(crate) mod fixtures {
         )
     }
 
+    /// A document of `articles` with no kills, history, fixed date or brand.
+    pub fn doc<'a>(site: &'a Site, def: &'a FeedDef, articles: &'a [Article]) -> FeedDoc<'a> {
+        FeedDoc {
+            site,
+            def,
+            articles,
+            deleted: &[],
+            history: &NO_HISTORY,
+            updated: None,
+            brand: None,
+        }
+    }
+
     pub fn articles() -> Vec<Article> {
         let mut articles = sample::articles().expect("the sample wire is valid");
         articles.sort_by(|a, b| (b.published, &b.id).cmp(&(a.published, &a.id)));

@@ -323,15 +323,7 @@ mod tests {
         let site = fixtures::site();
         let def = fixtures::all_feed();
         let articles = fixtures::articles();
-        let doc = FeedDoc {
-            site: &site,
-            def: &def,
-            articles: &articles,
-            deleted: &[],
-            history: &crate::render::NO_HISTORY,
-            updated: None,
-            brand: None,
-        };
+        let doc = fixtures::doc(&site, &def, &articles);
         String::from_utf8(render(&doc).unwrap()).unwrap()
     }
 
