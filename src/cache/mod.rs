@@ -9,6 +9,8 @@
 //! (and Atom tombstones) in the documents they were in; RFC 3229 deltas are built here too.
 
 pub mod coding;
+mod delta;
+mod follow;
 pub(crate) mod history;
 mod rendered;
 mod stats;
@@ -18,7 +20,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::HeaderValue;
@@ -27,10 +28,8 @@ pub use rendered::{CLOCK_SKEW, EntryStamp, Rendered, Tag, httpdate, modified_dat
 pub use stats::{Counts, Stats};
 
 use crate::catalog::Catalog;
-use crate::changes::Follower;
 use crate::model::{
-    Article, Category, ChangeKind, ChangeRecord, Coding, FeedDef, FeedFormat, FeedKey, Part,
-    Selection, Tombstone, Withdrawal,
+    Article, Category, Coding, FeedDef, FeedFormat, FeedKey, Part, Selection, Tombstone, Withdrawal,
 };
 use crate::render::{self, Brand, FeedDoc, History, RenderError};
 use crate::site::Site;
@@ -306,48 +305,6 @@ impl FeedCache {
             .collect())
     }
 
-    /// RFC 3229 `feed` delta: the document `current` with only the entries that are new or
-    /// changed since the version whose entries were `old` — withdrawal notices and tombstones
-    /// of kills included. `None` when the store has moved on since `current` was built (the
-    /// caller sends the whole document instead).
-    pub async fn delta(
-        &self,
-        key: &FeedKey,
-        current: &Rendered,
-        old: &[EntryStamp],
-    ) -> Result<Option<Vec<u8>>, CacheError> {
-        let Some(gathered) = self.gather(key).await? else {
-            return Ok(None);
-        };
-        if gathered.built_at_seq != current.built_at_seq {
-            return Ok(None);
-        }
-        let unchanged = |id: &crate::model::ArticleId, updated: DateTime<Utc>| {
-            old.iter().any(|s| &s.id == id && s.updated == updated)
-        };
-        let entries: Vec<Article> = gathered
-            .entries
-            .into_iter()
-            .filter(|a| !unchanged(&a.id, a.updated))
-            .collect();
-        // A tombstone for every kill the old version had not seen as a notice.
-        let deleted: Vec<Tombstone> = gathered
-            .deleted
-            .into_iter()
-            .filter(|t| !unchanged(&t.id, t.killed_at.max(t.article.updated)))
-            .collect();
-        let doc = FeedDoc {
-            site: &self.site,
-            def: &gathered.def,
-            articles: &entries,
-            deleted: &deleted,
-            history: &render::NO_HISTORY,
-            updated: Some(gathered.changed_at),
-            brand: Some(&self.options.brand),
-        };
-        Ok(Some(render::feed(current.format, &doc)?))
-    }
-
     /// Reads what `key`'s document holds, or `None` when there is no such page or archive.
     async fn gather(&self, key: &FeedKey) -> Result<Option<Gathered>, CacheError> {
         Stats::bump(&self.stats.store_reads);
@@ -426,63 +383,6 @@ impl FeedCache {
         self.versions
             .insert(rendered.tag.clone(), Arc::clone(&rendered.stamps));
         Ok(Arc::new(rendered))
-    }
-}
-
-#[async_trait]
-impl Follower for FeedCache {
-    /// Drops every cached document the change touched. Safe to call more than once.
-    async fn apply(&self, record: &ChangeRecord) {
-        let seq = record.change.seq;
-        {
-            let mut floors = self.floors.lock().expect("floors lock");
-            floors.any = floors.any.max(seq);
-            for category in &record.categories {
-                let floor = floors.by_category.entry(category.clone()).or_default();
-                *floor = (*floor).max(seq);
-            }
-        }
-        let stale: Vec<(Arc<FeedKey>, Arc<Rendered>)> = self
-            .entries
-            .iter()
-            .filter(|(_, entry)| {
-                entry.built_at_seq < seq
-                    && record
-                        .categories
-                        .iter()
-                        .any(|c| entry.def.selection.covers(c))
-            })
-            .collect();
-        let killed = record.kind == ChangeKind::Killed;
-        for (key, entry) in stale {
-            // A version that still shows a killed story is never served again, not even
-            // through an outage: a withdrawn story may be defamatory or wrong.
-            if !killed {
-                self.last_good.insert(FeedKey::clone(&key), entry);
-            }
-            self.entries.invalidate(key.as_ref()).await;
-            Stats::bump(&self.stats.invalidations);
-        }
-        if killed {
-            let covered =
-                |selection: &Selection| record.categories.iter().any(|c| selection.covers(c));
-            let older: Vec<Arc<FeedKey>> = self
-                .last_good
-                .iter()
-                .filter(|(_, entry)| covered(&entry.def.selection))
-                .map(|(key, _)| key)
-                .collect();
-            for key in older {
-                self.last_good.invalidate(key.as_ref());
-            }
-        }
-    }
-
-    fn caught_up(&self, started: SystemTime) {
-        let nanos = started
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        self.horizon.fetch_max(nanos, Ordering::AcqRel);
     }
 }
 

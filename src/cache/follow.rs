@@ -1,0 +1,71 @@
+//! How the cache follows the change bus: a change drops every cached document whose selection
+//! it touched, raises the floor that keeps a build started before it from being kept, and a
+//! kill also drops the last good copies (stale-if-error must never bring a killed story back).
+//! A completed read of the change sequence moves the horizon that dates Last-Modified.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+use super::{FeedCache, Rendered, Stats};
+use crate::changes::Follower;
+use crate::model::{ChangeKind, ChangeRecord, FeedKey, Selection};
+
+#[async_trait]
+impl Follower for FeedCache {
+    /// Drops every cached document the change touched. Safe to call more than once.
+    async fn apply(&self, record: &ChangeRecord) {
+        let seq = record.change.seq;
+        {
+            let mut floors = self.floors.lock().expect("floors lock");
+            floors.any = floors.any.max(seq);
+            for category in &record.categories {
+                let floor = floors.by_category.entry(category.clone()).or_default();
+                *floor = (*floor).max(seq);
+            }
+        }
+        let stale: Vec<(Arc<FeedKey>, Arc<Rendered>)> = self
+            .entries
+            .iter()
+            .filter(|(_, entry)| {
+                entry.built_at_seq < seq
+                    && record
+                        .categories
+                        .iter()
+                        .any(|c| entry.def.selection.covers(c))
+            })
+            .collect();
+        let killed = record.kind == ChangeKind::Killed;
+        for (key, entry) in stale {
+            // A version that still shows a killed story is never served again, not even
+            // through an outage: a withdrawn story may be defamatory or wrong.
+            if !killed {
+                self.last_good.insert(FeedKey::clone(&key), entry);
+            }
+            self.entries.invalidate(key.as_ref()).await;
+            Stats::bump(&self.stats.invalidations);
+        }
+        if killed {
+            let covered =
+                |selection: &Selection| record.categories.iter().any(|c| selection.covers(c));
+            let older: Vec<Arc<FeedKey>> = self
+                .last_good
+                .iter()
+                .filter(|(_, entry)| covered(&entry.def.selection))
+                .map(|(key, _)| key)
+                .collect();
+            for key in older {
+                self.last_good.invalidate(key.as_ref());
+            }
+        }
+    }
+
+    fn caught_up(&self, started: SystemTime) {
+        let nanos = started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        self.horizon.fetch_max(nanos, Ordering::AcqRel);
+    }
+}
