@@ -244,6 +244,12 @@ impl Site {
     }
 
     /// The HTML page of a feed: its category page, or the home page for the whole wire.
+    /// The scheme of the wire's categories in feeds (Atom `scheme`, RSS `domain`): the
+    /// address under which each category has its page.
+    pub fn categories_url(&self) -> String {
+        format!("{}/categories/", self.origin)
+    }
+
     pub fn feed_page_url(&self, slug: &str) -> String {
         if slug == ALL_SLUG {
             return self.home_url();

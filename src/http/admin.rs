@@ -39,7 +39,7 @@ pub(crate) async fn render(
 
     // Every feed there is, then any name the figures hold besides (a category since emptied).
     let mut feeds = Feeds {
-        origin: app.site.origin().to_owned(),
+        site: &app.site,
         slots: hours.len(),
         by_name: BTreeMap::new(),
     };
@@ -99,20 +99,23 @@ pub(crate) async fn render(
 }
 
 /// The page's feeds by name, each added the first time a figure names it.
-struct Feeds {
-    origin: String,
+struct Feeds<'a> {
+    site: &'a crate::site::Site,
     slots: usize,
     by_name: BTreeMap<String, FeedReport>,
 }
 
-impl Feeds {
+impl Feeds<'_> {
     fn entry(&mut self, name: &str) -> &mut FeedReport {
-        let (origin, slots) = (&self.origin, self.slots);
+        let (site, slots) = (self.site, self.slots);
         self.by_name
             .entry(name.to_owned())
             .or_insert_with(|| FeedReport {
                 name: name.to_owned(),
-                href: format!("{origin}/feeds/{name}"),
+                // The stored name is the feed's path under /feeds/ (`world.atom`).
+                href: crate::site::Path::parse(&format!("/feeds/{name}"), None)
+                    .map(|path| site.href(&path))
+                    .unwrap_or_default(),
                 hourly: vec![HourPolls::default(); slots],
                 ..FeedReport::default()
             })

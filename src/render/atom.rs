@@ -245,7 +245,7 @@ fn entry(doc: &FeedDoc<'_>, article: &Article) -> Entry {
             .iter()
             .map(|c| Category {
                 term: c.as_str().to_owned(),
-                scheme: Some(format!("{}/categories/", site.origin())),
+                scheme: Some(site.categories_url()),
                 label: Some(c.label()),
             })
             .collect(),

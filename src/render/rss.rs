@@ -228,7 +228,7 @@ fn item(doc: &FeedDoc<'_>, article: &Article) -> Item {
             .iter()
             .map(|c| Category {
                 name: c.as_str().to_owned(),
-                domain: Some(format!("{}/categories", site.origin())),
+                domain: Some(site.categories_url()),
             })
             .collect(),
         guid: Some(Guid {
