@@ -144,17 +144,23 @@ async fn until_shown(server: &Server, path: &str, id: &str, limit: Duration) -> 
     panic!("{path} did not show {id} within {limit:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn replicas_ride_out_a_stalled_a_restarted_and_a_stopped_database() {
-    let Some(schema) = Schema::fresh().await else {
-        return;
-    };
+/// Replicas A and B on a fresh schema through one proxy, both ready.
+async fn two_replicas() -> Option<(Schema, Proxy, tempfile::TempDir, Server, Server)> {
+    let schema = Schema::fresh().await?;
     let proxy = Proxy::start(upstream()).await;
     let dir = tempfile::tempdir().unwrap();
     let a = replica(&schema, &proxy, dir.path(), "a");
     until_status(&a, "/readyz", 200, Duration::from_secs(20)).await;
     let b = replica(&schema, &proxy, dir.path(), "b");
     until_status(&b, "/readyz", 200, Duration::from_secs(20)).await;
+    Some((schema, proxy, dir, a, b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_ride_out_a_stalled_a_restarted_and_a_stopped_database() {
+    let Some((_schema, proxy, _dir, a, b)) = two_replicas().await else {
+        return;
+    };
 
     // Cached on both before anything goes wrong.
     let cached = "/feeds/g20.atom";
@@ -394,15 +400,9 @@ async fn a_replica_started_while_the_database_is_away_answers_healthz_and_waits(
 /// answers 503 while the database is away, not the version that still holds the story.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_is_never_undone_by_serving_a_stale_copy() {
-    let Some(schema) = Schema::fresh().await else {
+    let Some((_schema, proxy, _dir, a, b)) = two_replicas().await else {
         return;
     };
-    let proxy = Proxy::start(upstream()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let a = replica(&schema, &proxy, dir.path(), "a");
-    until_status(&a, "/readyz", 200, Duration::from_secs(20)).await;
-    let b = replica(&schema, &proxy, dir.path(), "b");
-    until_status(&b, "/readyz", 200, Duration::from_secs(20)).await;
     let feed = "/feeds/g20.atom";
     assert_eq!(publish(&a, "wf-fault-killed").await.status, 201);
     until_shown(&b, feed, "wf-fault-killed", Duration::from_secs(2)).await;
