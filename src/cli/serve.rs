@@ -18,7 +18,7 @@ use crate::http::redirect::Redirect;
 use crate::http::tls;
 use crate::http::{App, server};
 use crate::ingest::publish::Desk;
-use crate::ingest::sample;
+use crate::ingest::{sample, schedule};
 use crate::shutdown::Trigger;
 use crate::site::Site;
 use crate::store::{self, listen};
@@ -354,6 +354,8 @@ async fn start_up(s: StartUp) {
         background.spawn(hub.run(hub_changes, s.trigger.clone()));
     }
     background.spawn(s.audience.run(s.trigger.clone()));
+    // Held stories whose lift time passed while no process ran are released now.
+    background.spawn(schedule::run(Arc::clone(&s.desk), s.trigger.clone()));
     tokio::spawn(Arc::clone(&s.opened.guarded).watch(PROBE_EVERY));
     s.opened.health.mark_started();
     tracing::info!("ready: serving everything");

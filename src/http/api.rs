@@ -83,7 +83,11 @@ async fn answer(
         (Method::GET | Method::HEAD, Some(id)) => match app.store.get(&id).await? {
             Lookup::Live(article) => Ok(json(StatusCode::OK, &article)),
             Lookup::Killed(_) => Err(gone(&id)),
-            Lookup::Missing => Err(missing(&id)),
+            // The desk sees its held stories, `embargo` and all.
+            Lookup::Missing => match app.store.held(&id).await? {
+                Some(article) => Ok(json(StatusCode::OK, &article)),
+                None => Err(missing(&id)),
+            },
         },
         (Method::DELETE, Some(id)) => kill(app, &token, &id).await,
         (_, None) => Err(HttpError::MethodNotAllowedHere("POST")),
@@ -264,6 +268,8 @@ async fn publish(
         Published::Created(_) => (StatusCode::CREATED, "created"),
         Published::Updated(_) => (StatusCode::OK, "updated"),
         Published::Unchanged(_) => (StatusCode::OK, "unchanged"),
+        Published::Held(_) => (StatusCode::CREATED, "held"),
+        Published::Reheld(_) => (StatusCode::OK, "held"),
     };
     tracing::info!(token, %id, outcome = counted, "article stored");
     app.metrics.ingested(counted);
@@ -307,6 +313,14 @@ fn refused(e: PublishError) -> HttpError {
         )
         .into(),
         PublishError::Missing(id) => missing(&id),
+        PublishError::AlreadyPublished(id) => Problem::new(
+            StatusCode::CONFLICT,
+            "Already published",
+            format!(
+                "The story {id} has been published, so it cannot be put under embargo; correct it without an embargo, or DELETE /api/articles/{id} to kill it."
+            ),
+        )
+        .into(),
         PublishError::Store(e) => e.into(),
     }
 }

@@ -128,7 +128,7 @@ pub(crate) async fn render(
         let next = records.last().map_or(since, |r| r.change.seq);
         let wanted: Vec<&ChangeRecord> = records
             .iter()
-            .filter(|r| covers(&query.categories, r))
+            .filter(|r| r.kind.is_public() && covers(&query.categories, r))
             .collect();
         if !wanted.is_empty() || tokio::time::Instant::now() >= deadline {
             return answer(app, &query, &wanted, next).await;

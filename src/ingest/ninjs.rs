@@ -139,6 +139,7 @@ impl<'a> Mapper<'a> {
             updated: self.text_field("/updated", "versioncreated"),
             url: url.map(str::to_owned),
             images: self.images(),
+            embargo: None,
         }
     }
 

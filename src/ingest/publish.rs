@@ -7,6 +7,11 @@
 //! the write itself, and the announcement of the change on the change bus — so that once a
 //! caller hears back, every document of this process already shows the change.
 //!
+//! An embargoed story (an `embargo` still in the future) is held, not published: it reaches
+//! readers when [`Desk::release_due`] — run by the `schedule` task of every process — files it
+//! at its lift time, through the same store write and announcement as a publish. A `PUT` moves
+//! the embargo, or lifts it at once when the new version has none.
+//!
 //! Writes through one [`Desk`] are serialised, so the read-compare-write of a correction is
 //! atomic within a process. Two replicas correcting the same story at the same instant can
 //! still both pass the check; the later write wins, as it would with any last-writer store.
@@ -19,7 +24,9 @@ use serde::Deserialize;
 use super::ninjs;
 use crate::changes::ChangeBus;
 use crate::model::{Article, ArticleDraft, ArticleId, FieldError};
-use crate::store::{ImportCounts, Killed, Lookup, Store, StoreError, WriteOutcome};
+use crate::store::{
+    HoldOutcome, ImportCounts, Killed, Lookup, Store, StoreError, WriteOutcome, released,
+};
 
 /// What a request body holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,15 +61,35 @@ pub enum Published {
     Created(Article),
     Updated(Article),
     Unchanged(Article),
+    /// Held under embargo for the first time.
+    Held(Article),
+    /// A held story replaced (its embargo moved, or its text corrected before the lift).
+    Reheld(Article),
 }
 
 impl Published {
     pub fn article(&self) -> &Article {
         match self {
-            Published::Created(a) | Published::Updated(a) | Published::Unchanged(a) => a,
+            Published::Created(a)
+            | Published::Updated(a)
+            | Published::Unchanged(a)
+            | Published::Held(a)
+            | Published::Reheld(a) => a,
         }
     }
 }
+
+/// What one pass of [`Desk::release_due`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Releases {
+    /// Stories this process released.
+    pub released: Vec<ArticleId>,
+    /// When the next held story lifts, as far as the store knows now.
+    pub next: Option<DateTime<Utc>>,
+}
+
+/// Held stories released per store read; more wait for the next pass, straight away.
+const RELEASES_PER_PASS: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -80,8 +107,34 @@ pub enum PublishError {
     VersionMismatch { id: ArticleId, expected: String },
     #[error("there is no story with the id {0}")]
     Missing(ArticleId),
+    #[error("the story {0} has been published; it cannot be put under embargo")]
+    AlreadyPublished(ArticleId),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Checks a `PUT`'s `If-Match` against the stored (or held) version.
+fn if_match(mode: &Mode, id: &ArticleId, current: Option<&Article>) -> Result<(), PublishError> {
+    let Mode::Replace {
+        if_match: Some(expected),
+    } = mode
+    else {
+        return Ok(());
+    };
+    let matches = current.is_some_and(|s| {
+        expected.trim() == "*"
+            || expected
+                .split(',')
+                .any(|tag| tag.trim().trim_start_matches("W/") == version(s))
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(PublishError::VersionMismatch {
+            id: id.clone(),
+            expected: expected.clone(),
+        })
+    }
 }
 
 /// A story's version, as its ETag on `GET /api/articles/{id}`: a hash of the stored story.
@@ -180,29 +233,37 @@ impl Desk {
             mut article,
             updated_given,
         } = submission;
+        let held = self.store.held(&article.id).await?;
+        if article.embargo.is_some_and(|lift| lift > now) {
+            return self.hold(article, held, &mode).await;
+        }
+        // An embargo that has already lifted is none: the story is published as at its lift.
+        if article.embargo.is_some() {
+            article = released(&article);
+        }
+        if let Some(held) = held {
+            if let Some(published) = self.lift_early(&article, &held, &mode, now).await? {
+                return Ok(published);
+            }
+        }
+        self.write(article, updated_given, mode, now).await
+    }
+
+    /// Publishes or corrects a story that is not held (the caller holds `writing`).
+    async fn write(
+        &self,
+        mut article: Article,
+        updated_given: bool,
+        mode: Mode,
+        now: DateTime<Utc>,
+    ) -> Result<Published, PublishError> {
         let id = article.id.clone();
         let (stored, live) = match self.store.get(&id).await? {
             Lookup::Live(stored) => (Some(stored), true),
             Lookup::Killed(Killed { article, .. }) => (Some(article), false),
             Lookup::Missing => (None, false),
         };
-        if let Mode::Replace {
-            if_match: Some(expected),
-        } = &mode
-        {
-            let matches = stored.as_ref().is_some_and(|s| {
-                expected.trim() == "*"
-                    || expected
-                        .split(',')
-                        .any(|tag| tag.trim().trim_start_matches("W/") == version(s))
-            });
-            if !matches {
-                return Err(PublishError::VersionMismatch {
-                    id,
-                    expected: expected.clone(),
-                });
-            }
-        }
+        if_match(&mode, &id, stored.as_ref())?;
         if let Some(stored) = &stored {
             if updated_given && article.updated < stored.updated {
                 return Err(PublishError::Outdated {
@@ -242,9 +303,96 @@ impl Desk {
             }
             None => match self.store.get(id).await? {
                 Lookup::Killed(_) => Ok(None),
-                _ => Err(PublishError::Missing(id.clone())),
+                Lookup::Live(_) => Err(PublishError::Missing(id.clone())),
+                // A held story killed before its lift was never seen by a reader: it is dropped.
+                Lookup::Missing => match self.store.unhold(id).await? {
+                    Some(_) => {
+                        self.announce().await;
+                        Ok(None)
+                    }
+                    None => Err(PublishError::Missing(id.clone())),
+                },
             },
         }
+    }
+
+    /// Holds an embargoed story, or replaces a held one (the caller holds `writing`).
+    async fn hold(
+        &self,
+        article: Article,
+        held: Option<Article>,
+        mode: &Mode,
+    ) -> Result<Published, PublishError> {
+        let id = article.id.clone();
+        if held.is_some() {
+            if_match(mode, &id, held.as_ref())?;
+        }
+        if *mode == Mode::Create && held.as_ref().is_some_and(|h| *h != article) {
+            return Err(PublishError::Exists(id));
+        }
+        match self.store.hold(article.clone()).await? {
+            HoldOutcome::Held(_) => {
+                self.announce().await;
+                Ok(match held {
+                    None => Published::Held(article),
+                    Some(_) => Published::Reheld(article),
+                })
+            }
+            HoldOutcome::Unchanged => Ok(Published::Unchanged(article)),
+            HoldOutcome::Published => Err(PublishError::AlreadyPublished(id)),
+        }
+    }
+
+    /// A `PUT` without a (future) embargo for a held story lifts it now: the new version is
+    /// held as lifting now and released at once, by the release every process runs. `None`
+    /// when the story was released meanwhile (it is then an ordinary correction).
+    async fn lift_early(
+        &self,
+        article: &Article,
+        held: &Article,
+        mode: &Mode,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Published>, PublishError> {
+        let id = &article.id;
+        if_match(mode, id, Some(held))?;
+        if *mode == Mode::Create {
+            return Err(PublishError::Exists(id.clone()));
+        }
+        let mut lifting = article.clone();
+        lifting.embargo = Some(now);
+        if self.store.hold(lifting).await? == HoldOutcome::Published {
+            return Ok(None);
+        }
+        let Some((story, _)) = self.store.release(id, now).await? else {
+            return Ok(None);
+        };
+        tracing::info!(%id, "embargo lifted early");
+        self.announce().await;
+        Ok(Some(Published::Created(story)))
+    }
+
+    /// Releases every held story whose embargo has lifted by `now`, each exactly once however
+    /// many processes share the store: a release that another process made first is skipped.
+    pub async fn release_due(&self, now: DateTime<Utc>) -> Result<Releases, StoreError> {
+        let _writing = self.writing.lock().await;
+        let lifts = self.store.lifts(now, RELEASES_PER_PASS).await?;
+        let mut releases = Releases {
+            released: Vec::new(),
+            next: lifts.next,
+        };
+        if lifts.due.len() == RELEASES_PER_PASS {
+            releases.next = Some(now);
+        }
+        for id in lifts.due {
+            if let Some((story, _)) = self.store.release(&id, now).await? {
+                tracing::info!(%id, published = %story.published.to_rfc3339(), "embargo lifted");
+                releases.released.push(id);
+            }
+        }
+        if !releases.released.is_empty() {
+            self.announce().await;
+        }
+        Ok(releases)
     }
 
     /// Writes a batch of stories read from files (an import, the sample wire) in one

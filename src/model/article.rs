@@ -193,6 +193,10 @@ pub struct Article {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     pub images: Vec<Image>,
+    /// While set, the story is under embargo until this time: held apart from every public
+    /// document and released (this field cleared) at the lift time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embargo: Option<DateTime<Utc>>,
 }
 
 impl Article {

@@ -25,6 +25,10 @@ pub enum ChangeKind {
     Updated,
     /// The story was killed.
     Killed,
+    /// A story under embargo was held, moved or dropped: no public document changed, only
+    /// the views of partners who see embargoed stories early. Never pushed, never shown on the
+    /// public change cursor; its release is a [`ChangeKind::Created`].
+    Held,
 }
 
 impl ChangeKind {
@@ -34,11 +38,22 @@ impl ChangeKind {
             ChangeKind::Created => "create",
             ChangeKind::Updated => "update",
             ChangeKind::Killed => "kill",
+            ChangeKind::Held => "hold",
         }
     }
 
+    /// Whether readers of public documents can see what the change did.
+    pub fn is_public(self) -> bool {
+        self != ChangeKind::Held
+    }
+
     pub fn parse(word: &str) -> Option<Self> {
-        [ChangeKind::Created, ChangeKind::Updated, ChangeKind::Killed]
+        [
+            ChangeKind::Created,
+            ChangeKind::Updated,
+            ChangeKind::Killed,
+            ChangeKind::Held,
+        ]
             .into_iter()
             .find(|k| k.as_str() == word)
     }
@@ -103,6 +118,7 @@ impl Withdrawal {
             updated: tombstone.killed_at.max(story.updated),
             url: story.url.clone(),
             images: Vec::new(),
+            embargo: None,
         }
     }
 }

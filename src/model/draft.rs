@@ -41,6 +41,8 @@ pub struct ThumbnailDraft {
 /// wrong. A date further ahead is an embargo, which wirefeed does not hold: a story is sent
 /// when it may be read.
 pub const MAX_AHEAD: TimeDelta = TimeDelta::days(1);
+/// How far ahead an embargo may lift.
+pub const MAX_EMBARGO: TimeDelta = TimeDelta::days(366);
 
 /// An article as it arrives, before validation. Every field is optional here so that
 /// validation can report all missing fields at once instead of the first one serde meets.
@@ -63,6 +65,8 @@ pub struct ArticleDraft {
     pub url: Option<String>,
     #[serde(default)]
     pub images: Vec<ImageDraft>,
+    /// RFC 3339: hold the story until then.
+    pub embargo: Option<String>,
 }
 
 /// One thing wrong with an article, located by a JSON pointer (RFC 6901) into the input.
@@ -281,16 +285,23 @@ impl ArticleDraft {
             }
         }
 
+        // An embargo may lie up to a year ahead; the story's dates may then lie up to a day
+        // after it.
+        let embargo = self
+            .embargo
+            .as_deref()
+            .and_then(|raw| p.time("/embargo", raw, now + MAX_EMBARGO - MAX_AHEAD));
+        let dated_from = embargo.map_or(now, |lift| lift.max(now));
         let published = match self.published.as_deref() {
             None => {
                 p.add("/published", "is required");
                 None
             }
-            Some(raw) => p.time("/published", raw, now),
+            Some(raw) => p.time("/published", raw, dated_from),
         };
         let updated = match self.updated.as_deref() {
             None => published,
-            Some(raw) => p.time("/updated", raw, now),
+            Some(raw) => p.time("/updated", raw, dated_from),
         };
         if let (Some(published), Some(updated)) = (published, updated) {
             if updated < published {
@@ -324,6 +335,7 @@ impl ArticleDraft {
                 updated,
                 url,
                 images,
+                embargo,
             }),
             _ => Err(p.0),
         }

@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 
 use super::health::Health;
 use super::{
-    ArticleStore, AudienceMerge, AudienceRow, AudienceStore, CategoryCount, ImportCounts, Killed,
-    Lookup, Store, StoreError, Subscription, SubscriptionStore, TrafficRow, Window, WriteOutcome,
+    ArticleStore, AudienceMerge, AudienceRow, AudienceStore, CategoryCount, HoldOutcome,
+    HoldStore, ImportCounts, Killed, Lifts, Lookup, Store, StoreError, Subscription, SubscriptionStore, TrafficRow, Window, WriteOutcome,
 };
 use crate::model::{Article, ArticleId, Change, ChangeRecord, Selection, Tombstone};
 
@@ -157,6 +157,42 @@ impl ArticleStore for Guarded {
 }
 
 #[async_trait]
+impl HoldStore for Guarded {
+    async fn hold(&self, article: Article) -> Result<HoldOutcome, StoreError> {
+        self.run(self.deadline, self.inner.hold(article)).await
+    }
+
+    async fn held(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
+        self.run(self.deadline, self.inner.held(id)).await
+    }
+
+    async fn held_in(
+        &self,
+        selection: &Selection,
+        limit: usize,
+    ) -> Result<Vec<Article>, StoreError> {
+        self.run(self.deadline, self.inner.held_in(selection, limit))
+            .await
+    }
+
+    async fn unhold(&self, id: &ArticleId) -> Result<Option<Change>, StoreError> {
+        self.run(self.deadline, self.inner.unhold(id)).await
+    }
+
+    async fn release(
+        &self,
+        id: &ArticleId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Article, WriteOutcome)>, StoreError> {
+        self.run(self.deadline, self.inner.release(id, now)).await
+    }
+
+    async fn lifts(&self, now: DateTime<Utc>, limit: usize) -> Result<Lifts, StoreError> {
+        self.run(self.deadline, self.inner.lifts(now, limit)).await
+    }
+}
+
+#[async_trait]
 impl SubscriptionStore for Guarded {
     async fn subscribe(&self, subscription: &Subscription) -> Result<(), StoreError> {
         self.run(self.deadline, self.inner.subscribe(subscription))
@@ -288,6 +324,32 @@ mod tests {
             std::future::pending().await
         }
         async fn changes_since(&self, _: u64, _: usize) -> Result<Vec<ChangeRecord>, StoreError> {
+            std::future::pending().await
+        }
+    }
+
+    #[async_trait]
+    impl HoldStore for Hung {
+        async fn hold(&self, _: Article) -> Result<HoldOutcome, StoreError> {
+            std::future::pending().await
+        }
+        async fn held(&self, _: &ArticleId) -> Result<Option<Article>, StoreError> {
+            std::future::pending().await
+        }
+        async fn held_in(&self, _: &Selection, _: usize) -> Result<Vec<Article>, StoreError> {
+            std::future::pending().await
+        }
+        async fn unhold(&self, _: &ArticleId) -> Result<Option<Change>, StoreError> {
+            std::future::pending().await
+        }
+        async fn release(
+            &self,
+            _: &ArticleId,
+            _: DateTime<Utc>,
+        ) -> Result<Option<(Article, WriteOutcome)>, StoreError> {
+            std::future::pending().await
+        }
+        async fn lifts(&self, _: DateTime<Utc>, _: usize) -> Result<Lifts, StoreError> {
             std::future::pending().await
         }
     }

@@ -4,9 +4,9 @@
 //! SQLite store ([`sqlite::SqliteStore`], the default) and the PostgreSQL store
 //! ([`postgres::PostgresStore`], for several replicas) can be swapped without touching http or
 //! render. The concerns are [`ArticleStore`] (stories and the change sequence),
-//! [`SubscriptionStore`] (WebSub subscriptions and delivery claims) and [`AudienceStore`]
-//! (reader and poll figures); [`Store`] is all three, for the wiring and for consumers that
-//! need more than one. Every write that changes what a reader could see is given a number from
+//! [`HoldStore`] (stories under embargo), [`SubscriptionStore`] (WebSub subscriptions and
+//! delivery claims) and [`AudienceStore`] (reader and poll figures); [`Store`] is all of them,
+//! for the wiring and for consumers that need more than one. Every write that changes what a reader could see is given a number from
 //! one increasing *change sequence* and a wall-clock time, recorded against each category it
 //! touched (before and after the write); caches and validators are derived from those. The
 //! store knows nothing of HTTP or of feed formats, and no backend type leaves it.
@@ -16,6 +16,7 @@ mod audience;
 mod error;
 pub(crate) mod guarded;
 pub(crate) mod health;
+mod held;
 pub(crate) mod listen;
 pub mod postgres;
 pub mod sqlite;
@@ -35,6 +36,7 @@ pub use articles::{
 };
 pub use audience::{AudienceMerge, AudienceRow, AudienceStore, TrafficRow};
 pub use error::StoreError;
+pub use held::{HoldOutcome, HoldStore, Lifts, MAX_HELD, released};
 pub use subscriptions::{Subscription, SubscriptionStore};
 
 use crate::model::Article;
@@ -42,9 +44,9 @@ use crate::model::Article;
 /// The whole store: every concern at once. Implemented by anything that implements the three,
 /// so `Arc<dyn Store>` works wherever one of them is wanted (it upcasts to
 /// `Arc<dyn ArticleStore>` and the others).
-pub trait Store: ArticleStore + SubscriptionStore + AudienceStore {}
+pub trait Store: ArticleStore + HoldStore + SubscriptionStore + AudienceStore {}
 
-impl<T: ArticleStore + SubscriptionStore + AudienceStore + ?Sized> Store for T {}
+impl<T: ArticleStore + HoldStore + SubscriptionStore + AudienceStore + ?Sized> Store for T {}
 
 /// A time as the stores keep it: UTC nanoseconds since 1970 in an i64.
 pub(crate) fn nanos(t: DateTime<Utc>) -> i64 {

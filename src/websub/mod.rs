@@ -388,7 +388,8 @@ impl Hub {
         let mut touched: BTreeSet<Category> = BTreeSet::new();
         let mut claimed = lagged;
         for record in batch {
-            if self.store.claim_change(record.change.seq, now).await? {
+            // A held story changed no public document: there is nothing to push.
+            if record.kind.is_public() && self.store.claim_change(record.change.seq, now).await? {
                 claimed = true;
                 touched.extend(record.categories);
             }

@@ -58,7 +58,7 @@ pub(super) async fn change_head(tx: &Transaction<'_>) -> Result<(i64, i64), Stor
 
 /// Appends one entry to the change sequence (the caller holds the write lock), recorded
 /// against every category it touched, and queues the notification sent at commit.
-async fn record_change(
+pub(super) async fn record_change(
     tx: &Transaction<'_>,
     id: &ArticleId,
     kind: &str,

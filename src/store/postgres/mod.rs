@@ -36,6 +36,7 @@ mod articles;
 mod audience;
 mod batch;
 mod error;
+mod held;
 mod hub;
 mod pool;
 mod schema;

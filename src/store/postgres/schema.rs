@@ -109,6 +109,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (hour, feed)
     );
     "#,
+    // 4: stories held under embargo, and the change kind that records holding one (SQLite's
+    // step 4).
+    r#"
+    CREATE TABLE held (
+        id           TEXT COLLATE "C" PRIMARY KEY,
+        body         TEXT NOT NULL,
+        lift_ns      BIGINT NOT NULL,
+        published_ns BIGINT NOT NULL
+    );
+    CREATE INDEX held_by_lift ON held (lift_ns);
+    ALTER TABLE changes DROP CONSTRAINT changes_kind_check;
+    ALTER TABLE changes ADD CONSTRAINT changes_kind_check
+        CHECK (kind IN ('create', 'update', 'kill', 'hold'));
+    "#,
 ];
 
 /// Schema names go into SQL unquoted, so only plain identifiers are accepted.

@@ -26,7 +26,7 @@ impl rusqlite::ToSql for window::Arg {
 
 /// Appends one entry to the change sequence, recorded against every category it touched.
 /// The recorded time never goes backwards, even if the wall clock does.
-fn record_change(
+pub(super) fn record_change(
     tx: &Transaction<'_>,
     id: &ArticleId,
     kind: &str,
@@ -96,7 +96,7 @@ fn unfile_categories(tx: &Transaction<'_>, article: &Article) -> Result<(), Stor
 }
 
 /// The write behind both `put` and `put_many`.
-fn put_in(tx: &Transaction<'_>, article: &Article) -> Result<WriteOutcome, StoreError> {
+pub(super) fn put_in(tx: &Transaction<'_>, article: &Article) -> Result<WriteOutcome, StoreError> {
     let body = article.to_json();
     let existing: Option<(String, Option<i64>)> = tx
         .query_row(

@@ -18,6 +18,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 mod articles;
 mod audience;
 mod error;
+mod held;
 mod hub;
 mod schema;
 
@@ -130,7 +131,7 @@ mod tests {
     use super::schema::MIGRATIONS;
     use super::*;
     use crate::model::{Article, ArticleDraft};
-    use crate::store::ArticleStore;
+    use crate::store::{ArticleStore, WriteOutcome};
 
     fn story(id: &str) -> Article {
         ArticleDraft {
@@ -161,6 +162,39 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+
+    #[tokio::test]
+    async fn a_file_written_before_embargoes_keeps_its_change_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wire.sqlite3");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            for step in &MIGRATIONS[..3] {
+                tx.execute_batch(step).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 3).unwrap();
+            tx.execute_batch(
+                "INSERT INTO changes (article_id, kind, at_ns) VALUES ('a', 'create', 1), ('b', 'create', 2), ('b', 'kill', 3);
+                 DELETE FROM changes WHERE seq = 3;",
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let WriteOutcome::Created(change) = store.put(story("c")).await.unwrap() else {
+            panic!("a new story")
+        };
+        assert_eq!(change.seq, 4, "numbers are never handed out twice");
+        let kinds: Vec<String> = store
+            .changes_since(0, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| format!("{}:{}", c.change.seq, c.kind.as_str()))
+            .collect();
+        assert_eq!(kinds, ["1:create", "2:create", "4:create"]);
     }
 
     #[tokio::test]

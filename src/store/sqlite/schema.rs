@@ -94,6 +94,31 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (hour, feed)
     ) WITHOUT ROWID;
     "#,
+    // 4: stories held under embargo, and the change kind that records holding one. SQLite
+    // cannot alter a CHECK, so the change table is rebuilt with its numbering kept.
+    r#"
+    CREATE TABLE held (
+        id           TEXT PRIMARY KEY,
+        body         TEXT NOT NULL,      -- the article JSON, embargo included
+        lift_ns      INTEGER NOT NULL,   -- when the embargo lifts, UTC nanoseconds
+        published_ns INTEGER NOT NULL
+    );
+    CREATE INDEX held_by_lift ON held (lift_ns);
+
+    CREATE TABLE changes_next (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        article_id TEXT NOT NULL,
+        kind       TEXT NOT NULL CHECK (kind IN ('create', 'update', 'kill', 'hold')),
+        at_ns      INTEGER NOT NULL
+    );
+    INSERT INTO changes_next (seq, article_id, kind, at_ns)
+        SELECT seq, article_id, kind, at_ns FROM changes;
+    DELETE FROM sqlite_sequence WHERE name = 'changes_next';
+    INSERT INTO sqlite_sequence (name, seq)
+        SELECT 'changes_next', seq FROM sqlite_sequence WHERE name = 'changes';
+    DROP TABLE changes;
+    ALTER TABLE changes_next RENAME TO changes;
+    "#,
 ];
 
 /// Applies every migration step the file has not seen yet, each in its own transaction.

@@ -1,4 +1,5 @@
-//! The store's test suites, one per concern ([`articles`], [`subscriptions`], [`audience`]),
+//! The store's test suites, one per concern ([`articles`], [`held`], [`subscriptions`],
+//! [`audience`]),
 //! each run against both backends: every test is a function of a `&dyn` of its concern's
 //! trait, instantiated by [`suite!`] once on a fresh SQLite file and once on a fresh PostgreSQL
 //! schema (see [`pg`]). On a machine where PostgreSQL is not reachable the PostgreSQL copies
@@ -33,6 +34,7 @@ macro_rules! suite {
 
 mod articles;
 mod audience;
+mod held;
 pub mod pg;
 mod subscriptions;
 

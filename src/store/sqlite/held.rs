@@ -1,0 +1,170 @@
+//! Stories under embargo in the SQLite store: [`HoldStore`] for [`SqliteStore`]. Held stories
+//! have their own table; a release deletes the row and files the story in the one writer's
+//! transaction, so it happens once however many processes share the file.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::SqliteStore;
+use super::articles::{put_in, record_change};
+use crate::model::{Article, ArticleId, Category, Change, Selection};
+use crate::store::held::{HoldOutcome, HoldStore, Lifts, MAX_HELD, released, touched};
+use crate::store::{StoreError, WriteOutcome, from_nanos, nanos, parse_body};
+
+fn held_body(tx: &Transaction<'_>, id: &ArticleId) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT body FROM held WHERE id = ?1",
+            params![id.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+#[async_trait]
+impl HoldStore for SqliteStore {
+    async fn hold(&self, article: Article) -> Result<HoldOutcome, StoreError> {
+        let Some(lift) = article.embargo else {
+            return Err(StoreError::Corrupt(format!(
+                "story {} has no embargo to hold it until",
+                article.id
+            )));
+        };
+        self.write(move |tx| {
+            let published: bool = tx
+                .query_row(
+                    "SELECT 1 FROM articles WHERE id = ?1",
+                    params![article.id.as_str()],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if published {
+                return Ok(HoldOutcome::Published);
+            }
+            let body = article.to_json();
+            let previous = held_body(tx, &article.id)?;
+            if previous.as_deref() == Some(body.as_str()) {
+                return Ok(HoldOutcome::Unchanged);
+            }
+            let old = previous.as_deref().map(parse_body).transpose()?;
+            let touched = touched(&article, old.as_ref());
+            let change = record_change(tx, &article.id, "hold", &touched)?;
+            tx.execute(
+                "INSERT INTO held (id, body, lift_ns, published_ns) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET body = excluded.body, lift_ns = excluded.lift_ns,
+                     published_ns = excluded.published_ns",
+                params![
+                    article.id.as_str(),
+                    body,
+                    nanos(lift),
+                    nanos(article.published)
+                ],
+            )?;
+            Ok(HoldOutcome::Held(change))
+        })
+        .await
+    }
+
+    async fn held(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
+        let id = id.clone();
+        self.read(move |conn| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM held WHERE id = ?1",
+                    params![id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            body.as_deref().map(parse_body).transpose()
+        })
+        .await
+    }
+
+    async fn held_in(
+        &self,
+        selection: &Selection,
+        limit: usize,
+    ) -> Result<Vec<Article>, StoreError> {
+        let selection = selection.clone();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT body FROM held ORDER BY published_ns DESC, id DESC LIMIT ?1",
+            )?;
+            let mut out = Vec::new();
+            for body in stmt.query_map(params![MAX_HELD as i64], |r| {
+                r.get::<_, String>(0)
+            })? {
+                let article = parse_body(&body?)?;
+                if article.categories.iter().any(|c| selection.covers(c)) {
+                    out.push(article);
+                }
+            }
+            out.truncate(limit);
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn unhold(&self, id: &ArticleId) -> Result<Option<Change>, StoreError> {
+        let id = id.clone();
+        self.write(move |tx| {
+            let Some(body) = held_body(tx, &id)? else {
+                return Ok(None);
+            };
+            let article = parse_body(&body)?;
+            let touched: Vec<&Category> = article.categories.iter().collect();
+            let change = record_change(tx, &id, "hold", &touched)?;
+            tx.execute("DELETE FROM held WHERE id = ?1", params![id.as_str()])?;
+            Ok(Some(change))
+        })
+        .await
+    }
+
+    async fn release(
+        &self,
+        id: &ArticleId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Article, WriteOutcome)>, StoreError> {
+        let id = id.clone();
+        self.write(move |tx| {
+            let body: Option<String> = tx
+                .query_row(
+                    "DELETE FROM held WHERE id = ?1 AND lift_ns <= ?2 RETURNING body",
+                    params![id.as_str(), nanos(now)],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(body) = body else { return Ok(None) };
+            let story = released(&parse_body(&body)?);
+            let outcome = put_in(tx, &story)?;
+            Ok(Some((story, outcome)))
+        })
+        .await
+    }
+
+    async fn lifts(&self, now: DateTime<Utc>, limit: usize) -> Result<Lifts, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM held WHERE lift_ns <= ?1 ORDER BY lift_ns, id LIMIT ?2",
+            )?;
+            let mut due = Vec::new();
+            for id in stmt.query_map(params![nanos(now), limit as i64], |r| {
+                r.get::<_, String>(0)
+            })? {
+                due.push(ArticleId::parse(&id?).map_err(StoreError::Corrupt)?);
+            }
+            let next: Option<i64> = conn.query_row(
+                "SELECT MIN(lift_ns) FROM held WHERE lift_ns > ?1",
+                params![nanos(now)],
+                |r| r.get(0),
+            )?;
+            Ok(Lifts {
+                due,
+                next: next.map(from_nanos),
+            })
+        })
+        .await
+    }
+}
