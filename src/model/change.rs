@@ -54,8 +54,8 @@ impl ChangeKind {
             ChangeKind::Killed,
             ChangeKind::Held,
         ]
-            .into_iter()
-            .find(|k| k.as_str() == word)
+        .into_iter()
+        .find(|k| k.as_str() == word)
     }
 }
 

@@ -17,8 +17,9 @@ use chrono::{DateTime, Utc};
 
 use super::health::Health;
 use super::{
-    ArticleStore, AudienceMerge, AudienceRow, AudienceStore, CategoryCount, HoldOutcome,
-    HoldStore, ImportCounts, Killed, Lifts, Lookup, Store, StoreError, Subscription, SubscriptionStore, TrafficRow, Window, WriteOutcome,
+    ArticleStore, AudienceMerge, AudienceRow, AudienceStore, CategoryCount, HoldOutcome, HoldStore,
+    ImportCounts, Killed, Lifts, Lookup, Store, StoreError, Subscription, SubscriptionStore,
+    TrafficRow, Window, WriteOutcome,
 };
 use crate::model::{Article, ArticleId, Change, ChangeRecord, Selection, Tombstone};
 

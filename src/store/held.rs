@@ -43,8 +43,11 @@ pub trait HoldStore: Send + Sync + 'static {
     async fn held(&self, id: &ArticleId) -> Result<Option<Article>, StoreError>;
 
     /// The held stories filed in the selection, newest `published` first, at most `limit`.
-    async fn held_in(&self, selection: &Selection, limit: usize)
-    -> Result<Vec<Article>, StoreError>;
+    async fn held_in(
+        &self,
+        selection: &Selection,
+        limit: usize,
+    ) -> Result<Vec<Article>, StoreError>;
 
     /// Drops a held story before its lift (the desk withdrew it): `None` when none was held.
     async fn unhold(&self, id: &ArticleId) -> Result<Option<Change>, StoreError>;

@@ -93,9 +93,7 @@ impl HoldStore for SqliteStore {
                 "SELECT body FROM held ORDER BY published_ns DESC, id DESC LIMIT ?1",
             )?;
             let mut out = Vec::new();
-            for body in stmt.query_map(params![MAX_HELD as i64], |r| {
-                r.get::<_, String>(0)
-            })? {
+            for body in stmt.query_map(params![MAX_HELD as i64], |r| r.get::<_, String>(0))? {
                 let article = parse_body(&body?)?;
                 if article.categories.iter().any(|c| selection.covers(c)) {
                     out.push(article);
@@ -150,9 +148,9 @@ impl HoldStore for SqliteStore {
                 "SELECT id FROM held WHERE lift_ns <= ?1 ORDER BY lift_ns, id LIMIT ?2",
             )?;
             let mut due = Vec::new();
-            for id in stmt.query_map(params![nanos(now), limit as i64], |r| {
-                r.get::<_, String>(0)
-            })? {
+            for id in
+                stmt.query_map(params![nanos(now), limit as i64], |r| r.get::<_, String>(0))?
+            {
                 due.push(ArticleId::parse(&id?).map_err(StoreError::Corrupt)?);
             }
             let next: Option<i64> = conn.query_row(

@@ -32,7 +32,10 @@ pub async fn a_held_story_is_in_no_public_read(store: &dyn Store) {
     );
 
     let world = Selection::Categories(vec![category("world")]);
-    assert_eq!(ids(&store.latest(&Selection::All, 10).await.unwrap()), ["ticker"]);
+    assert_eq!(
+        ids(&store.latest(&Selection::All, 10).await.unwrap()),
+        ["ticker"]
+    );
     assert_eq!(ids(&store.latest(&world, 10).await.unwrap()), ["ticker"]);
     assert_eq!(store.count(&world).await.unwrap(), 1);
     assert_eq!(
@@ -40,15 +43,24 @@ pub async fn a_held_story_is_in_no_public_read(store: &dyn Store) {
         Lookup::Missing,
         "the public lookup does not see it"
     );
-    assert_eq!(store.held(&communique().id).await.unwrap(), Some(communique()));
-    assert_eq!(ids(&store.held_in(&world, 10).await.unwrap()), ["g20-communique"]);
+    assert_eq!(
+        store.held(&communique().id).await.unwrap(),
+        Some(communique())
+    );
+    assert_eq!(
+        ids(&store.held_in(&world, 10).await.unwrap()),
+        ["g20-communique"]
+    );
     let china = Selection::Categories(vec![category("china")]);
     assert!(store.held_in(&china, 10).await.unwrap().is_empty());
 
     let changes = store.changes_since(0, 10).await.unwrap();
     assert_eq!(changes.last().unwrap().kind, ChangeKind::Held);
     assert_eq!(
-        store.hold(story("ticker", &["world"], "2026-11-25T08:00:00Z").with_embargo()).await.unwrap(),
+        store
+            .hold(story("ticker", &["world"], "2026-11-25T08:00:00Z").with_embargo())
+            .await
+            .unwrap(),
         HoldOutcome::Published,
         "a published story cannot be held"
     );
@@ -57,7 +69,13 @@ pub async fn a_held_story_is_in_no_public_read(store: &dyn Store) {
 pub async fn a_release_files_the_story_once_at_its_lift(store: &dyn Store) {
     store.hold(communique()).await.unwrap();
     let id = communique().id;
-    assert_eq!(store.release(&id, at("2026-11-25T11:59:59Z")).await.unwrap(), None);
+    assert_eq!(
+        store
+            .release(&id, at("2026-11-25T11:59:59Z"))
+            .await
+            .unwrap(),
+        None
+    );
     let lifts = store.lifts(at("2026-11-25T11:00:00Z"), 10).await.unwrap();
     assert!(lifts.due.is_empty());
     assert_eq!(lifts.next, Some(at("2026-11-25T12:00:00Z")));
@@ -75,7 +93,10 @@ pub async fn a_release_files_the_story_once_at_its_lift(store: &dyn Store) {
     assert_eq!(story.published, at("2026-11-25T12:00:00Z"));
     assert_eq!(store.get(&id).await.unwrap(), Lookup::Live(story.clone()));
     assert_eq!(
-        store.release(&id, at("2026-11-25T12:00:01Z")).await.unwrap(),
+        store
+            .release(&id, at("2026-11-25T12:00:01Z"))
+            .await
+            .unwrap(),
         None,
         "released once"
     );
@@ -96,7 +117,13 @@ pub async fn an_unheld_story_is_gone_without_a_trace_in_public(store: &dyn Store
     assert!(store.unhold(&id).await.unwrap().is_some());
     assert_eq!(store.unhold(&id).await.unwrap(), None);
     assert_eq!(store.held(&id).await.unwrap(), None);
-    assert_eq!(store.release(&id, at("2026-11-26T00:00:00Z")).await.unwrap(), None);
+    assert_eq!(
+        store
+            .release(&id, at("2026-11-26T00:00:00Z"))
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(store.get(&id).await.unwrap(), Lookup::Missing);
 }
 
