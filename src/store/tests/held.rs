@@ -80,7 +80,7 @@ pub async fn a_release_files_the_story_once_at_its_lift(store: &dyn Store) {
     assert!(lifts.due.is_empty());
     assert_eq!(lifts.next, Some(at("2026-11-25T12:00:00Z")));
     let lifts = store.lifts(at("2026-11-25T12:00:00Z"), 10).await.unwrap();
-    assert_eq!(lifts.due, [id.clone()]);
+    assert_eq!(lifts.due, std::slice::from_ref(&id));
     assert_eq!(lifts.next, None);
 
     let (story, outcome) = store
