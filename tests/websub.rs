@@ -420,3 +420,40 @@ async fn corrections_and_kills_are_pushed_to_subscribers() {
     assert!(summary.len() > 10, "{summary}");
     assert!(!body.contains(&summary), "{body}");
 }
+
+#[tokio::test]
+async fn an_embargoed_story_is_pushed_once_at_its_lift_and_not_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = hub_server(dir.path());
+    let subscriber = Subscriber::start(&["--secret", SECRET]);
+    subscribe(
+        &server,
+        &subscriber,
+        &public("/feeds/world.atom"),
+        &[("hub.secret", SECRET)],
+    )
+    .await;
+    let mut story = stories()[1].clone();
+    let now = chrono::Utc::now();
+    let lift = chrono::DateTime::from_timestamp(now.timestamp() + 3, 0).unwrap();
+    story["embargo"] = lift.to_rfc3339().into();
+    publish(&server, &story).await;
+    assert!(
+        subscriber
+            .next("delivery", Duration::from_secs(2))
+            .is_none(),
+        "nothing is pushed while the story is held"
+    );
+    let pushed = subscriber
+        .next("delivery", Duration::from_secs(5))
+        .expect("the release is pushed");
+    assert!(chrono::Utc::now() >= lift);
+    let id = story["id"].as_str().unwrap();
+    assert!(pushed["body"].as_str().unwrap().contains(id), "{pushed}");
+    assert!(
+        subscriber
+            .next("delivery", Duration::from_secs(2))
+            .is_none(),
+        "pushed once"
+    );
+}
