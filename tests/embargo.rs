@@ -296,6 +296,7 @@ async fn lift_across_replicas_and_a_restart<'a>(
 
     let while_running = "xw-embargo-replicas";
     let while_down = "xw-embargo-restart";
+    let down_lift = lift_in(12);
     assert_eq!(
         post(&a, &communique(while_running, Some(lift_in(3))))
             .await
@@ -303,7 +304,7 @@ async fn lift_across_replicas_and_a_restart<'a>(
         201
     );
     assert_eq!(
-        post(&b, &communique(while_down, Some(lift_in(6))))
+        post(&b, &communique(while_down, Some(down_lift)))
             .await
             .status(),
         201
@@ -319,7 +320,12 @@ async fn lift_across_replicas_and_a_restart<'a>(
 
     a.stop();
     b.stop();
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        Utc::now() < down_lift,
+        "both stopped before the second lift"
+    );
+    let until_lift = (down_lift - Utc::now()).to_std().unwrap();
+    tokio::time::sleep(until_lift + Duration::from_secs(1)).await;
     let a = start(&dir_a, configure("a"));
     let b = start(&dir_b, configure("b"));
     let item = until_released(&b, while_down, Duration::from_secs(5)).await;
@@ -330,8 +336,8 @@ async fn lift_across_replicas_and_a_restart<'a>(
         "released once"
     );
     let published: DateTime<Utc> = item["date_published"].as_str().unwrap().parse().unwrap();
-    assert!(
-        published <= Utc::now() - chrono::Duration::seconds(2),
+    assert_eq!(
+        published, down_lift,
         "published at the lift, not at the restart"
     );
 }
