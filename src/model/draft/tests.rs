@@ -17,6 +17,7 @@ fn draft() -> ArticleDraft {
         updated: None,
         url: None,
         images: vec![],
+        ..ArticleDraft::default()
     }
 }
 

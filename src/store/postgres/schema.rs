@@ -109,6 +109,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (hour, feed)
     );
     "#,
+    // 4: urgency of each story and each change, for the flash feed (SQLite's step 4).
+    r#"
+    ALTER TABLE articles ADD COLUMN urgency SMALLINT;
+    UPDATE articles SET urgency = (body::jsonb ->> 'urgency')::smallint
+        WHERE body::jsonb ? 'urgency';
+    CREATE INDEX articles_live_by_urgency ON articles (urgency, published_ns DESC, id DESC)
+        WHERE killed_seq IS NULL AND urgency IS NOT NULL;
+    ALTER TABLE changes ADD COLUMN urgency SMALLINT;
+    CREATE INDEX changes_by_urgency ON changes (urgency, seq);
+    "#,
 ];
 
 /// Schema names go into SQL unquoted, so only plain identifiers are accepted.

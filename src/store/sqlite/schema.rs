@@ -94,6 +94,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (hour, feed)
     ) WITHOUT ROWID;
     "#,
+    // 4: urgency (1 most urgent .. 9) of each story, for the flash feed, filled from the stored
+    // JSON; and of each change (the most urgent version it touched, 10 for none; NULL for a
+    // change recorded before urgency was kept, which every flash feed counts as touching it).
+    r#"
+    ALTER TABLE articles ADD COLUMN urgency INTEGER;
+    UPDATE articles SET urgency = json_extract(body, '$.urgency');
+    CREATE INDEX articles_live_by_urgency ON articles (urgency, published_ns DESC, id DESC)
+        WHERE killed_seq IS NULL AND urgency IS NOT NULL;
+    ALTER TABLE changes ADD COLUMN urgency INTEGER;
+    CREATE INDEX changes_by_urgency ON changes (urgency, seq);
+    "#,
 ];
 
 /// Applies every migration step the file has not seen yet, each in its own transaction.
