@@ -210,3 +210,35 @@ impl FeedKey {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ArticleId, Change, ChangeKind, UNRANKED};
+
+    fn record(urgency: Option<u8>) -> ChangeRecord {
+        ChangeRecord {
+            change: Change {
+                seq: 1,
+                at: DateTime::UNIX_EPOCH,
+            },
+            article: ArticleId::parse("a").unwrap(),
+            kind: ChangeKind::Updated,
+            categories: vec![Category::parse("world").unwrap()],
+            urgency,
+        }
+    }
+
+    #[test]
+    fn the_flash_selection_is_touched_by_urgent_or_unknown_changes_only() {
+        let flash = Selection::Urgent(2);
+        assert!(flash.touched_by(&record(Some(1))));
+        assert!(flash.touched_by(&record(Some(2))));
+        assert!(!flash.touched_by(&record(Some(3))));
+        assert!(!flash.touched_by(&record(Some(UNRANKED))));
+        assert!(flash.touched_by(&record(None)), "unknown urgency");
+        let sports = Selection::Categories(vec![Category::parse("sports").unwrap()]);
+        assert!(!sports.touched_by(&record(Some(1))));
+        assert!(Selection::All.touched_by(&record(Some(UNRANKED))));
+    }
+}

@@ -35,6 +35,7 @@ mod articles;
 mod audience;
 pub mod pg;
 mod subscriptions;
+mod urgency;
 
 pub fn story(id: &str, categories: &[&str], published: &str) -> Article {
     ArticleDraft {
