@@ -332,6 +332,8 @@ async fn the_flash_feed_holds_the_most_urgent_stories_in_every_format() {
             .await
             .contains("/feeds/flash.rss")
     );
+    // The feed's page, which its documents link to.
+    assert!(server.text("/categories/flash").await.contains(QUAKE));
     let home = server.text("/").await;
     assert_eq!(home.matches("class=\"flash\"").count(), 1, "{home}");
 
