@@ -3,8 +3,10 @@
 //! A file `feeds/{slug}.toml` defines the feed served at `/feeds/{slug}.*`: its title,
 //! description, the categories it gathers, how many entries it shows and how long clients may
 //! cache it. A category with stories but no file gets a feed with the defaults below; `all` is
-//! the whole wire unless `feeds/all.toml` says otherwise. The catalog is loaded once at start-up
-//! and never touches the store: callers tell it which categories exist.
+//! the whole wire unless `feeds/all.toml` says otherwise, and `flash` the most urgent stories
+//! of every category (`feeds/flash.toml` may shape it, but not choose its categories). A
+//! definition's `rights` is its rights statement, else the configured default. The catalog is
+//! loaded once at start-up and never touches the store: callers tell it which categories exist.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +14,10 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::model::{ALL_SLUG, Category, FeedDef, MAX_ENTRIES, Selection};
+use crate::model::{
+    ALL_SLUG, Category, DEFAULT_FLASH_MAX_AGE, DEFAULT_FLASH_URGENCY, FLASH_SLUG, FeedDef,
+    MAX_ENTRIES, Selection,
+};
 
 /// One `feeds/*.toml` file as written.
 #[derive(Debug, Deserialize)]
@@ -26,6 +31,7 @@ struct FeedFile {
     max_age: Option<u32>,
     stale_while_revalidate: Option<u32>,
     language: Option<String>,
+    rights: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,15 +56,56 @@ pub enum CatalogError {
 pub struct Catalog {
     site_title: String,
     defined: BTreeMap<String, FeedDef>,
+    /// The flash feed's urgency level and `max_age` (when its file doesn't set it).
+    flash: (u8, u32),
+    /// `feeds/flash.toml` and its text, read again when the flash settings change.
+    flash_file: Option<(PathBuf, String)>,
+    /// The rights statement of feeds whose definition has none.
+    rights: Option<String>,
 }
 
 impl Catalog {
-    /// A catalog with no definition files: every category and `all` get defaults.
+    /// A catalog with no definition files: every category, `all` and `flash` get defaults.
     pub fn empty(site_title: &str) -> Self {
         Self {
             site_title: site_title.to_owned(),
             defined: BTreeMap::new(),
+            flash: (DEFAULT_FLASH_URGENCY, DEFAULT_FLASH_MAX_AGE),
+            flash_file: None,
+            rights: None,
         }
+    }
+
+    /// The flash feed holds stories of urgency 1 to `urgency`, and is cached `max_age` seconds
+    /// unless `feeds/flash.toml` says otherwise.
+    pub fn with_flash(mut self, urgency: u8, max_age: u32) -> Self {
+        self.flash = (urgency, max_age);
+        if let Some((path, text)) = &self.flash_file {
+            let mut def = parse_definition(path, text, &self.site_title, self.flash)
+                .expect("the file was read once already");
+            def.defined_at = self.defined.get(FLASH_SLUG).and_then(|d| d.defined_at);
+            self.defined.insert(FLASH_SLUG.to_owned(), def);
+        }
+        self
+    }
+
+    /// The rights statement of every feed whose definition has none.
+    pub fn with_rights(mut self, rights: Option<String>) -> Self {
+        self.rights = rights.filter(|r| !r.trim().is_empty());
+        self
+    }
+
+    fn flash_feed(&self) -> FeedDef {
+        let (urgency, max_age) = self.flash;
+        FeedDef::default_flash(&self.site_title, urgency, max_age)
+    }
+
+    /// A feed as served: with the default rights when it has none of its own.
+    fn finished(&self, mut def: FeedDef) -> FeedDef {
+        if def.rights.is_none() {
+            def.rights = self.rights.clone();
+        }
+        def
     }
 
     /// Reads every `*.toml` file in `dir`. A missing directory is an empty catalog; every bad
@@ -107,12 +154,15 @@ impl Catalog {
                 }
             }
             match std::fs::read_to_string(&path) {
-                Ok(text) => match parse_definition(&path, &text, site_title) {
+                Ok(text) => match parse_definition(&path, &text, site_title, catalog.flash) {
                     Ok(mut def) => {
                         def.defined_at = std::fs::metadata(&path)
                             .and_then(|m| m.modified())
                             .ok()
                             .map(DateTime::<Utc>::from);
+                        if def.slug == FLASH_SLUG {
+                            catalog.flash_file = Some((path.clone(), text));
+                        }
                         catalog.defined.insert(def.slug.clone(), def);
                     }
                     Err(message) => errors.push(CatalogError::Invalid { path, message }),
@@ -134,18 +184,24 @@ impl Catalog {
         slug: &str,
         category_exists: impl FnOnce(&Category) -> bool,
     ) -> Option<FeedDef> {
-        if let Some(def) = self.defined.get(slug) {
-            return Some(def.clone());
-        }
-        if slug == ALL_SLUG {
-            return Some(FeedDef::default_all(&self.site_title));
-        }
-        let category = Category::parse(slug).ok()?;
-        category_exists(&category).then(|| FeedDef::default_for(&category, &self.site_title))
+        let def = if let Some(def) = self.defined.get(slug) {
+            def.clone()
+        } else if slug == ALL_SLUG {
+            FeedDef::default_all(&self.site_title)
+        } else if slug == FLASH_SLUG {
+            self.flash_feed()
+        } else {
+            let category = Category::parse(slug).ok()?;
+            if !category_exists(&category) {
+                return None;
+            }
+            FeedDef::default_for(&category, &self.site_title)
+        };
+        Some(self.finished(def))
     }
 
-    /// Every feed worth listing, given the categories that have stories: `all` first, then
-    /// the rest by slug.
+    /// Every feed worth listing, given the categories that have stories: `all` and `flash`
+    /// first, then the rest by slug.
     pub fn list(&self, categories: &[Category]) -> Vec<FeedDef> {
         let mut feeds: BTreeMap<String, FeedDef> = self.defined.clone();
         for category in categories {
@@ -156,11 +212,24 @@ impl Catalog {
         let all = feeds
             .remove(ALL_SLUG)
             .unwrap_or_else(|| FeedDef::default_all(&self.site_title));
-        std::iter::once(all).chain(feeds.into_values()).collect()
+        let flash = feeds
+            .remove(FLASH_SLUG)
+            .unwrap_or_else(|| self.flash_feed());
+        [all, flash]
+            .into_iter()
+            .chain(feeds.into_values())
+            .map(|def| self.finished(def))
+            .collect()
     }
 }
 
-fn parse_definition(path: &Path, text: &str, site_title: &str) -> Result<FeedDef, String> {
+/// One definition file; `flash` is the flash feed's urgency and `max_age` before the file's.
+fn parse_definition(
+    path: &Path,
+    text: &str,
+    site_title: &str,
+    (urgency, max_age): (u8, u32),
+) -> Result<FeedDef, String> {
     let stem = path
         .file_stem()
         .and_then(|s| s.to_str())
@@ -171,6 +240,8 @@ fn parse_definition(path: &Path, text: &str, site_title: &str) -> Result<FeedDef
 
     let mut def = if stem == ALL_SLUG {
         FeedDef::default_all(site_title)
+    } else if stem == FLASH_SLUG {
+        FeedDef::default_flash(site_title, urgency, max_age)
     } else {
         FeedDef::default_for(&slug_category, site_title)
     };
@@ -183,7 +254,11 @@ fn parse_definition(path: &Path, text: &str, site_title: &str) -> Result<FeedDef
     if let Some(categories) = file.categories {
         let line = at(categories.span());
         let categories = categories.into_inner();
-        if categories.iter().any(|c| c == "*") {
+        if stem == FLASH_SLUG {
+            problems.push(format!(
+                "{line}the flash feed gathers every category by urgency (the flash_urgency setting): leave `categories` out"
+            ));
+        } else if categories.iter().any(|c| c == "*") {
             def.selection = Selection::All;
         } else if categories.is_empty() {
             problems.push(format!(
@@ -228,6 +303,10 @@ fn parse_definition(path: &Path, text: &str, site_title: &str) -> Result<FeedDef
         def.stale_while_revalidate = swr;
     }
     def.language = file.language;
+    def.rights = file
+        .rights
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
     if problems.is_empty() {
         Ok(def)
     } else {
@@ -327,6 +406,54 @@ mod tests {
             .into_iter()
             .map(|d| d.slug)
             .collect();
-        assert_eq!(slugs, ["all", "china", "world"]);
+        assert_eq!(slugs, ["all", "flash", "china", "world"]);
+    }
+
+    #[test]
+    fn flash_is_every_category_by_urgency_and_keeps_its_level_and_max_age() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "flash.toml",
+            "title = \"Bulletins\"\nrights = \"Flash terms\"\n",
+        );
+        let catalog = Catalog::load(dir.path(), "Wirefeed")
+            .unwrap()
+            .with_flash(1, 15);
+        let def = catalog.feed("flash", |_| false).unwrap();
+        assert_eq!(def.title, "Bulletins");
+        assert_eq!(def.selection, Selection::Urgent(1));
+        assert_eq!(def.rights.as_deref(), Some("Flash terms"));
+        let plain = Catalog::empty("Wirefeed").with_flash(3, 15);
+        let def = plain.feed("flash", |_| true).unwrap();
+        assert_eq!((def.selection, def.max_age), (Selection::Urgent(3), 15));
+        write(dir.path(), "flash.toml", "categories = [\"world\"]\n");
+        let errors = Catalog::load(dir.path(), "Wirefeed").unwrap_err();
+        assert!(errors[0].to_string().contains("line 1"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn the_configured_rights_are_every_feeds_unless_its_file_says_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "world.toml", "rights = \"© World desk\"\n");
+        let catalog = Catalog::load(dir.path(), "Wirefeed")
+            .unwrap()
+            .with_rights(Some("© Wire".into()));
+        let world = Category::parse("world").unwrap();
+        let rights: Vec<(String, Option<String>)> = catalog
+            .list(&[world, Category::parse("china").unwrap()])
+            .into_iter()
+            .map(|d| (d.slug, d.rights))
+            .collect();
+        let wire = Some("© Wire".to_owned());
+        assert_eq!(
+            rights,
+            [
+                ("all".into(), wire.clone()),
+                ("flash".into(), wire.clone()),
+                ("china".into(), wire),
+                ("world".into(), Some("© World desk".into())),
+            ]
+        );
     }
 }

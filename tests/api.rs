@@ -493,12 +493,16 @@ async fn ninjs_errors_name_the_ninjs_field_and_change_nothing() {
     let value = problem(response, 422).await;
     assert_eq!(value["errors"][0]["pointer"], "/firstcreated", "{value}");
 
-    let withheld = std::fs::read_to_string(fixture("ninjs/g20-climate-finance.json"))
+    let unknown = std::fs::read_to_string(fixture("ninjs/g20-climate-finance.json"))
         .unwrap()
-        .replace("\"usable\"", "\"withheld\"");
-    let response = send_ninjs(&server, reqwest::Method::POST, "/api/articles", &withheld).await;
+        .replace("\"usable\"", "\"pending\"");
+    let response = send_ninjs(&server, reqwest::Method::POST, "/api/articles", &unknown).await;
     let value = problem(response, 422).await;
     assert_eq!(value["errors"][0]["pointer"], "/pubstatus", "{value}");
+    // Withholding a story the server never had: nothing to withdraw.
+    let withheld = unknown.replace("\"pending\"", "\"withheld\"");
+    let response = send_ninjs(&server, reqwest::Method::POST, "/api/articles", &withheld).await;
+    problem(response, 404).await;
     assert_eq!(
         server.get("/feeds/all.atom").await.headers()["etag"],
         before

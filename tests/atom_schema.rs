@@ -212,6 +212,12 @@ fn everything_story() -> serde_json::Value {
         "published": "2026-11-26T02:15:00Z",
         "updated": "2026-11-26T02:45:00Z",
         "url": "https://wire.example.com/stories/everything?x=1&y=2",
+        "urgency": 1,
+        "rights": {
+            "copyright": "© 2026 Wirefeed & partners <all rights>",
+            "usage_terms": "No archiving ]]> after 30 days.",
+            "link": "https://wire.example.com/rights?a=1&b=2"
+        },
         "images": [
             {
                 "url": "https://img.example.com/everything-1.jpg?w=1200&h=800",
@@ -285,6 +291,9 @@ async fn every_atom_document_of_the_sample_wire_is_valid_by_rfc_4287_appendix_b(
     .await;
     let after_publish = server.text("/feeds/g20.atom").await;
     assert!(after_publish.contains("wf-20261126-atom-everything"));
+    // Urgency 1: the flash feed holds it, with its rights and wirefeed: elements.
+    crawl(&server, "published", "/feeds/flash.atom", &mut docs).await;
+    assert!(text(&docs["published /feeds/flash.atom"]).contains("<wirefeed:urgency>1<"));
     // A correction.
     story["title"] = "CORRECTED: Leaders <agree> to resume talks".into();
     story["updated"] = "2026-11-26T04:00:00Z".into();

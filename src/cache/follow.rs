@@ -1,5 +1,6 @@
 //! How the cache follows the change bus: a change drops every cached document whose selection
-//! it touched, raises the floor that keeps a build started before it from being kept, and a
+//! it touched (a category it covers, or for the flash feed a version urgent enough or of
+//! unknown urgency — see `Selection::touched_by`), raises the floor that keeps a build started before it from being kept, and a
 //! kill also drops the last good copies (stale-if-error must never bring a killed story back).
 //! A completed read of the change sequence moves the horizon that dates Last-Modified.
 
@@ -11,7 +12,7 @@ use async_trait::async_trait;
 
 use super::{FeedCache, Rendered, Stats};
 use crate::changes::Follower;
-use crate::model::{ChangeKind, ChangeRecord, FeedKey, Selection};
+use crate::model::{ChangeKind, ChangeRecord, FeedKey, UNRANKED};
 
 #[async_trait]
 impl Follower for FeedCache {
@@ -25,17 +26,13 @@ impl Follower for FeedCache {
                 let floor = floors.by_category.entry(category.clone()).or_default();
                 *floor = (*floor).max(seq);
             }
+            let urgency = usize::from(record.urgency.unwrap_or(0).min(UNRANKED));
+            floors.by_urgency[urgency] = floors.by_urgency[urgency].max(seq);
         }
         let stale: Vec<(Arc<FeedKey>, Arc<Rendered>)> = self
             .entries
             .iter()
-            .filter(|(_, entry)| {
-                entry.built_at_seq < seq
-                    && record
-                        .categories
-                        .iter()
-                        .any(|c| entry.def.selection.covers(c))
-            })
+            .filter(|(_, entry)| entry.built_at_seq < seq && entry.def.selection.touched_by(record))
             .collect();
         let killed = record.kind == ChangeKind::Killed;
         for (key, entry) in stale {
@@ -48,12 +45,10 @@ impl Follower for FeedCache {
             Stats::bump(&self.stats.invalidations);
         }
         if killed {
-            let covered =
-                |selection: &Selection| record.categories.iter().any(|c| selection.covers(c));
             let older: Vec<Arc<FeedKey>> = self
                 .last_good
                 .iter()
-                .filter(|(_, entry)| covered(&entry.def.selection))
+                .filter(|(_, entry)| entry.def.selection.touched_by(record))
                 .map(|(key, _)| key)
                 .collect();
             for key in older {

@@ -29,7 +29,8 @@ pub use stats::{Counts, Stats};
 
 use crate::catalog::Catalog;
 use crate::model::{
-    Article, Category, Coding, FeedDef, FeedFormat, FeedKey, Part, Selection, Tombstone, Withdrawal,
+    Article, Category, Coding, FeedDef, FeedFormat, FeedKey, Part, Selection, Tombstone, UNRANKED,
+    Withdrawal,
 };
 use crate::render::{self, Brand, FeedDoc, History, RenderError};
 use crate::site::Site;
@@ -102,12 +103,19 @@ fn cold_build_limit() -> usize {
 struct Floors {
     any: u64,
     by_category: HashMap<Category, u64>,
+    /// By the urgency a change recorded: index 0 for unknown, then 1 to `UNRANKED`.
+    by_urgency: [u64; UNRANKED as usize + 1],
 }
 
 impl Floors {
     fn of(&self, selection: &Selection) -> u64 {
         match selection {
             Selection::All => self.any,
+            Selection::Urgent(level) => self.by_urgency[..=usize::from(*level)]
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(0),
             Selection::Categories(list) => list
                 .iter()
                 .filter_map(|c| self.by_category.get(c).copied())

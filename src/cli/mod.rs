@@ -182,10 +182,13 @@ async fn open_store(config: &Config) -> anyhow::Result<store::Opened> {
 }
 
 fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
-    Catalog::load(&config.feeds_dir, &config.site_title).map_err(|errors| {
+    let catalog = Catalog::load(&config.feeds_dir, &config.site_title).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
         anyhow::anyhow!("the feed definitions have problems:\n{}", lines.join("\n"))
-    })
+    })?;
+    Ok(catalog
+        .with_flash(config.flash_urgency, config.flash_max_age_secs)
+        .with_rights(config.rights.clone()))
 }
 
 /// The HTTPS settings, checked together and the certificate pair loaded: `check` and `serve`

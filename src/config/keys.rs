@@ -245,6 +245,19 @@ settings! {
     /// A small square icon (64 × 64): JSON Feed `favicon` and Atom `<icon>`.
     favicon_url: Option<ImageUrl> = "", example "https://wire.example.com/favicon-64.png";
 
+    /// Rights statement of every feed whose definition (feeds/*.toml `rights`) has none: RSS
+    /// `<copyright>`, Atom `<rights>`, JSON Feed `_wirefeed.rights`. Unset: none.
+    rights: Option<String> = "", example "© 2026 Example Wire. All rights reserved.";
+
+    /// The flash feed (/feeds/flash.*) holds the stories of every category whose urgency is 1
+    /// (most urgent) to this level.
+    flash_urgency: u8 = "2", example "1",
+        check between(1, 9, "urgency runs from 1 (most urgent) to 9");
+
+    /// Seconds a client may reuse the flash feed before polling again (`Cache-Control:
+    /// max-age`), unless feeds/flash.toml sets max_age.
+    flash_max_age_secs: u32 = "30", example "10";
+
     /// Load the sample wire when the store has never been written to.
     load_sample: bool = "true", example "false";
 

@@ -59,7 +59,7 @@ macro_rules! whole_number {
         }
     )*};
 }
-whole_number!(u32, u64, usize);
+whole_number!(u8, u32, u64, usize);
 
 impl Setting for bool {
     const KIND: Kind = Kind::Boolean;

@@ -17,7 +17,7 @@ use super::error::HttpError;
 use super::problem::Problem;
 use super::response::Body;
 use crate::ingest::ninjs;
-use crate::ingest::publish::{self, InputFormat, Mode, PublishError, Published, Submission};
+use crate::ingest::publish::{self, InputFormat, Mode, PublishError, Published, Submitted};
 use crate::model::{Article, ArticleId};
 use crate::store::Lookup;
 
@@ -67,18 +67,22 @@ async fn answer(
         .transpose()?;
     let method = request.method().clone();
     match (method, id) {
-        (Method::POST, None) => {
-            let submission = read_article(app, request, None).await?;
-            publish(app, &token, submission, Mode::Create).await
-        }
+        (Method::POST, None) => match read_article(app, request, None).await? {
+            Submitted::Story(submission) => publish(app, &token, *submission, Mode::Create).await,
+            Submitted::Kill { id, reason } => withdraw(app, &token, &id, reason).await,
+        },
         (Method::PUT, Some(id)) => {
             let if_match = request
                 .headers()
                 .get(header::IF_MATCH)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let submission = read_article(app, request, Some(&id)).await?;
-            publish(app, &token, submission, Mode::Replace { if_match }).await
+            match read_article(app, request, Some(&id)).await? {
+                Submitted::Story(submission) => {
+                    publish(app, &token, *submission, Mode::Replace { if_match }).await
+                }
+                Submitted::Kill { id, reason } => withdraw(app, &token, &id, reason).await,
+            }
         }
         (Method::GET | Method::HEAD, Some(id)) => match app.store.get(&id).await? {
             Lookup::Live(article) => Ok(json(StatusCode::OK, &article)),
@@ -158,7 +162,7 @@ async fn read_article(
     app: &App,
     request: Request<Incoming>,
     path_id: Option<&ArticleId>,
-) -> Result<Submission, HttpError> {
+) -> Result<Submitted, HttpError> {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -255,7 +259,7 @@ async fn read_article(
 async fn publish(
     app: &App,
     token: &str,
-    submission: Submission,
+    submission: publish::Submission,
     mode: Mode,
 ) -> Result<Response<Body>, HttpError> {
     let id = submission.article.id.clone();
@@ -304,6 +308,14 @@ fn refused(e: PublishError) -> HttpError {
             ),
         )
         .into(),
+        PublishError::OlderVersion { id, stored, given } => Problem::new(
+            StatusCode::CONFLICT,
+            "Older than the stored version",
+            format!(
+                "The story {id} is at version {stored}, later than the version {given} sent; nothing was changed."
+            ),
+        )
+        .into(),
         PublishError::VersionMismatch { id, expected } => Problem::new(
             StatusCode::PRECONDITION_FAILED,
             "Version changed",
@@ -332,6 +344,44 @@ async fn kill(app: &App, token: &str, id: &ArticleId) -> Result<Response<Body>, 
     }
     let mut response = Response::new(Body::default());
     *response.status_mut() = StatusCode::NO_CONTENT;
+    Ok(response)
+}
+
+/// A submission that withdraws a story (ninjs `canceled`/`withheld`, or `expires` past): killed
+/// as `DELETE` kills it, answered 200 with what was done (`killed_at`: when; the same on a
+/// retry), or 404 when there is no story to withdraw.
+async fn withdraw(
+    app: &App,
+    token: &str,
+    id: &ArticleId,
+    reason: &str,
+) -> Result<Response<Body>, HttpError> {
+    let killed_at = match app.desk.kill(id).await.map_err(refused)? {
+        Some(killed) => {
+            tracing::info!(token, %id, reason, seq = killed.killed.seq, "article withdrawn");
+            app.metrics.ingested("killed");
+            killed.killed.at
+        }
+        None => match app.store.get(id).await? {
+            Lookup::Killed(killed) => killed.killed.at,
+            _ => return Err(missing(id)),
+        },
+    };
+    let body = serde_json::json!({
+        "id": id,
+        "status": "killed",
+        "reason": reason,
+        "killed_at": killed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    });
+    let mut response = Response::new(Body::from(body.to_string()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
     Ok(response)
 }
 

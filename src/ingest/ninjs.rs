@@ -22,14 +22,20 @@
 //! | `firstcreated`, `versioncreated`        | `published`, `updated` |
 //! | `uri` when it is an http(s) URL         | `url`           |
 //! | picture `associations` (largest image rendition) | `images` |
+//! | `embargoed`, `expires`                  | `embargo`, `expires` |
+//! | `urgency` (1–9)                         | `urgency`       |
+//! | `copyrightnotice`, `usageterms`         | `rights.copyright`, `rights.usage_terms` |
+//! | `rightsinfo.linkedrights` (1.x object, or the first of a 2.x array that has one) | `rights.link` |
+//! | `version` (a string of digits, or a number) | `version`   |
 //!
-//! Stories that must not reach readers are refused rather than published: `pubstatus` other
-//! than `usable`, and an `embargoed` time still in the future.
+//! `pubstatus` `canceled` or `withheld` withdraws the story: the mapping says so
+//! ([`Mapped::withdrawn`]) and the write path kills it, as `DELETE` does. `rightsinfo`'s
+//! `encodedrights` (a machine-readable rights expression) and `langid` are not kept.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::model::{ArticleDraft, FieldError, ImageDraft};
+use crate::model::{ArticleDraft, FieldError, ImageDraft, RightsDraft};
 
 /// The media type a publisher sends ninjs with. `application/json` with a `profile` parameter
 /// naming ninjs is accepted as well (see [`is_ninjs_media_type`]).
@@ -52,6 +58,8 @@ pub fn is_ninjs_media_type(content_type: &str) -> bool {
 #[derive(Debug)]
 pub struct Mapped {
     pub draft: ArticleDraft,
+    /// The `pubstatus` that withdraws the story (`canceled` or `withheld`), if it does.
+    pub withdrawn: Option<&'static str>,
     /// wirefeed pointer prefix → ninjs pointer it was read from.
     origins: Vec<(String, String)>,
 }
@@ -72,14 +80,20 @@ impl Mapped {
             .unwrap_or_else(|| pointer.to_owned())
     }
 
-    /// Validates the draft; error pointers name fields of the ninjs document.
+    /// Validates the draft by the clock; error pointers name fields of the ninjs document.
     pub fn validate(self) -> Result<crate::model::Article, Vec<FieldError>> {
-        let Mapped { draft, origins } = self;
+        self.validate_at(Utc::now())
+    }
+
+    /// Validates the draft as of `now`; error pointers name fields of the ninjs document.
+    pub fn validate_at(self, now: DateTime<Utc>) -> Result<crate::model::Article, Vec<FieldError>> {
+        let Mapped { draft, origins, .. } = self;
         let lookup = Mapped {
             draft: ArticleDraft::default(),
+            withdrawn: None,
             origins,
         };
-        draft.validate().map_err(|errors| {
+        draft.validate_at(now).map_err(|errors| {
             errors
                 .into_iter()
                 .map(|e| FieldError {
@@ -91,17 +105,19 @@ impl Mapped {
     }
 }
 
-/// Maps one ninjs document. `now` decides whether an embargo has lifted.
-pub fn to_draft(doc: &Map<String, Value>, now: DateTime<Utc>) -> Result<Mapped, Vec<FieldError>> {
+/// Maps one ninjs document.
+pub fn to_draft(doc: &Map<String, Value>) -> Result<Mapped, Vec<FieldError>> {
     let mut m = Mapper {
         doc,
         errors: Vec::new(),
         origins: Vec::new(),
     };
-    let draft = m.draft(now);
+    let withdrawn = m.status();
+    let draft = m.draft();
     if m.errors.is_empty() {
         Ok(Mapped {
             draft,
+            withdrawn,
             origins: m.origins,
         })
     } else {
@@ -119,8 +135,7 @@ struct Mapper<'a> {
 }
 
 impl<'a> Mapper<'a> {
-    fn draft(&mut self, now: DateTime<Utc>) -> ArticleDraft {
-        self.check_status(now);
+    fn draft(&mut self) -> ArticleDraft {
         let uri = self.string(self.doc, "", "uri");
         let url = uri.filter(|u| u.starts_with("https://") || u.starts_with("http://"));
         self.from("/id", "/uri");
@@ -139,7 +154,11 @@ impl<'a> Mapper<'a> {
             updated: self.text_field("/updated", "versioncreated"),
             url: url.map(str::to_owned),
             images: self.images(),
-            embargo: None,
+            embargo: self.text_field("/embargo", "embargoed"),
+            expires: self.text_field("/expires", "expires"),
+            urgency: self.urgency(),
+            rights: self.rights(),
+            version: self.version(),
         }
     }
 
@@ -184,32 +203,81 @@ impl<'a> Mapper<'a> {
         self.string(self.doc, "", key).map(str::to_owned)
     }
 
-    fn check_status(&mut self, now: DateTime<Utc>) {
-        if let Some(status) = self.string(self.doc, "", "pubstatus") {
-            if status != "usable" {
+    /// The `pubstatus` that withdraws the story, if it does; anything but the three IPTC
+    /// statuses is an error.
+    fn status(&mut self) -> Option<&'static str> {
+        match self.string(self.doc, "", "pubstatus") {
+            None | Some("usable") => None,
+            Some("canceled") => Some("canceled"),
+            Some("withheld") => Some("withheld"),
+            Some(other) => {
                 self.error(
                     "/pubstatus",
-                    format!(
-                        "is {status:?}: only \"usable\" stories are published; to kill a story send DELETE /api/articles/{{id}}"
-                    ),
+                    format!("is {other:?}: ninjs knows \"usable\", \"withheld\" and \"canceled\""),
                 );
+                None
             }
         }
-        if let Some(embargo) = self.string(self.doc, "", "embargoed") {
-            match DateTime::parse_from_rfc3339(embargo.trim()) {
-                Ok(until) if until > now => self.error(
-                    "/embargoed",
-                    format!(
-                        "the story is under embargo until {embargo}; send it when the embargo lifts"
-                    ),
-                ),
-                Ok(_) => {}
-                Err(e) => self.error(
-                    "/embargoed",
-                    format!("{embargo:?} is not an RFC 3339 date-time ({e})"),
-                ),
+    }
+
+    /// A whole-number member: a JSON number, or a string of digits (ninjs 1.x `version`).
+    fn number(&mut self, ours: &str, key: &str) -> Option<i64> {
+        self.from(ours, &format!("/{key}"));
+        match self.doc.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
+            Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                s.parse().ok().or_else(|| {
+                    self.error(format!("/{key}"), "is too large");
+                    None
+                })
+            }
+            Some(_) => {
+                self.error(format!("/{key}"), "must be a whole number");
+                None
             }
         }
+    }
+
+    fn urgency(&mut self) -> Option<i64> {
+        self.number("/urgency", "urgency")
+    }
+
+    fn version(&mut self) -> Option<i64> {
+        self.number("/version", "version")
+    }
+
+    /// `copyrightnotice`, `usageterms` and the link of `rightsinfo` (an object in 1.x, an
+    /// array of them in 2.x: the first with a `linkedrights`).
+    fn rights(&mut self) -> Option<RightsDraft> {
+        let copyright = self.text_field("/rights/copyright", "copyrightnotice");
+        let usage_terms = self.text_field("/rights/usage_terms", "usageterms");
+        let infos: Vec<(String, &'a Map<String, Value>)> = match self.doc.get("rightsinfo") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Object(info)) => vec![("/rightsinfo".to_owned(), info)],
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| Some((format!("/rightsinfo/{i}"), v.as_object()?)))
+                .collect(),
+            Some(_) => {
+                self.error("/rightsinfo", "must be an object or an array of objects");
+                Vec::new()
+            }
+        };
+        let mut link = None;
+        for (at, info) in infos {
+            if let Some(href) = self.string(info, &at, "linkedrights") {
+                self.from("/rights/link", &format!("{at}/linkedrights"));
+                link = Some(href.to_owned());
+                break;
+            }
+        }
+        (copyright.is_some() || usage_terms.is_some() || link.is_some()).then_some(RightsDraft {
+            copyright,
+            usage_terms,
+            link,
+        })
     }
 
     /// Picks one `{role, contenttype, value}` item from a 2.x list (`headlines`, `bodies`,

@@ -46,6 +46,16 @@ pub struct Submission {
     pub updated_given: bool,
 }
 
+/// What a request body asks for.
+#[derive(Debug, Clone)]
+pub enum Submitted {
+    /// Publish or correct a story.
+    Story(Box<Submission>),
+    /// Withdraw a story, as `DELETE` does: ninjs `pubstatus` `canceled` or `withheld`, or an
+    /// `expires` already past.
+    Kill { id: ArticleId, reason: &'static str },
+}
+
 /// How a write may treat a story already stored under the same id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
@@ -103,6 +113,12 @@ pub enum PublishError {
         stored: DateTime<Utc>,
         given: DateTime<Utc>,
     },
+    #[error("the story {id} is at version {stored}, later than the version {given} sent")]
+    OlderVersion {
+        id: ArticleId,
+        stored: u64,
+        given: u64,
+    },
     #[error("the story {id} is no longer at version {expected}")]
     VersionMismatch { id: ArticleId, expected: String },
     #[error("there is no story with the id {0}")]
@@ -146,13 +162,30 @@ pub fn version(article: &Article) -> String {
 }
 
 /// Validates a request body (already parsed as a JSON object). A `path_id` (from a PUT's URL)
-/// names the story; a body naming another id is refused.
+/// names the story; a body naming another id is refused. A story whose `expires` is already
+/// past at `now`, or a ninjs document whose `pubstatus` withdraws it, becomes a kill.
 pub fn submission(
     format: InputFormat,
     value: serde_json::Value,
     path_id: Option<&ArticleId>,
     now: DateTime<Utc>,
-) -> Result<Submission, Vec<FieldError>> {
+) -> Result<Submitted, Vec<FieldError>> {
+    let submitted = match story_or_kill(format, value, path_id, now)? {
+        Submitted::Story(s) if s.article.expires.is_some_and(|t| t <= now) => Submitted::Kill {
+            id: s.article.id.clone(),
+            reason: "expired",
+        },
+        submitted => submitted,
+    };
+    Ok(submitted)
+}
+
+fn story_or_kill(
+    format: InputFormat,
+    value: serde_json::Value,
+    path_id: Option<&ArticleId>,
+    now: DateTime<Utc>,
+) -> Result<Submitted, Vec<FieldError>> {
     let one = |message: String| {
         vec![FieldError {
             pointer: String::new(),
@@ -175,25 +208,40 @@ pub fn submission(
                 }
             }
             let updated_given = draft.updated.is_some();
-            Ok(Submission {
-                article: draft.validate()?,
+            Ok(Submitted::Story(Box::new(Submission {
+                article: draft.validate_at(now)?,
                 updated_given,
-            })
+            })))
         }
         InputFormat::Ninjs => {
             let Some(object) = value.as_object() else {
                 return Err(one("must be one JSON object".to_owned()));
             };
-            let mut mapped = ninjs::to_draft(object, now)?;
+            let mut mapped = ninjs::to_draft(object)?;
             // A PUT names the story in its URL; a POST takes the id from the ninjs `uri`.
             if let Some(id) = path_id {
                 mapped.draft.id = Some(id.to_string());
             }
+            if let Some(reason) = mapped.withdrawn {
+                // Only the id matters: a cancellation need not repeat the story.
+                let id = match mapped.draft.id.as_deref() {
+                    None => Err("is required".to_owned()),
+                    Some(raw) => ArticleId::parse(raw),
+                };
+                return id
+                    .map(|id| Submitted::Kill { id, reason })
+                    .map_err(|message| {
+                        vec![FieldError {
+                            pointer: "/uri".to_owned(),
+                            message,
+                        }]
+                    });
+            }
             let updated_given = mapped.draft.updated.is_some();
-            Ok(Submission {
-                article: mapped.validate()?,
+            Ok(Submitted::Story(Box::new(Submission {
+                article: mapped.validate_at(now)?,
                 updated_given,
-            })
+            })))
         }
     }
 }
@@ -265,6 +313,15 @@ impl Desk {
         };
         if_match(&mode, &id, stored.as_ref())?;
         if let Some(stored) = &stored {
+            if let (Some(given), Some(held)) = (article.version, stored.version) {
+                if given < held {
+                    return Err(PublishError::OlderVersion {
+                        id,
+                        stored: held,
+                        given,
+                    });
+                }
+            }
             if updated_given && article.updated < stored.updated {
                 return Err(PublishError::Outdated {
                     id,

@@ -20,6 +20,8 @@ pub const MAX_CONTENT_BYTES: usize = 512 * 1024;
 pub const MAX_CATEGORIES: usize = 16;
 /// Most images one story may carry.
 pub const MAX_IMAGES: usize = 32;
+/// The least urgent level (ninjs and IPTC: 1 is the most urgent, 9 the least).
+pub const LEAST_URGENT: u8 = 9;
 
 /// A stable article id chosen by the wire desk: ASCII letters, digits, `.`, `_` and `-`,
 /// starting with a letter or digit. It appears in URLs and in tag: URIs, so it is never escaped.
@@ -169,6 +171,20 @@ pub struct Thumbnail {
     pub height: Option<u32>,
 }
 
+/// What a republisher may do with a story: the copyright notice, the terms of use, and a link
+/// to the full rights statement (ninjs `copyrightnotice`, `usageterms`, `rightsinfo`). At least
+/// one is present.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rights {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copyright: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_terms: Option<String>,
+    /// An http(s) URL of the rights statement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
 /// A validated wire story. Serialises to the article JSON (docs/ARCHITECTURE.md), which is also how the
 /// store keeps it, so a story read back is exactly the story that was accepted. Deserialising
 /// an `Article` directly trusts the text (the store's own copy); input from outside goes
@@ -193,10 +209,22 @@ pub struct Article {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     pub images: Vec<Image>,
-    /// While set, the story is under embargo until this time: held apart from every public
-    /// document and released (this field cleared) at the lift time.
+    /// Held until this time: a stored or served story with an embargo is one still held (the
+    /// release clears it). An embargo already past when the story is accepted is dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embargo: Option<DateTime<Utc>>,
+    /// When the story is to be withdrawn (killed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<DateTime<Utc>>,
+    /// 1 (most urgent, a flash) to [`LEAST_URGENT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urgency: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rights: Option<Rights>,
+    /// The desk's version number (ninjs `version`): a lower one than the stored story's is
+    /// refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
 }
 
 impl Article {
@@ -218,5 +246,10 @@ impl Article {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("an Article always serialises")
+    }
+
+    /// Whether the story belongs in a flash feed of stories at `level` or more urgent.
+    pub fn is_urgent(&self, level: u8) -> bool {
+        self.urgency.is_some_and(|u| u <= level)
     }
 }

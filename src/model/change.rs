@@ -67,6 +67,22 @@ pub struct ChangeRecord {
     pub article: ArticleId,
     pub kind: ChangeKind,
     pub categories: Vec<Category>,
+    /// The most urgent level among the story's versions before and after the change (1–9, or
+    /// [`UNRANKED`] when neither had one), or `None` when it is not known (a change recorded by
+    /// a wirefeed that kept no urgency), which every flash feed counts as touching it.
+    pub urgency: Option<u8>,
+}
+
+/// A change's urgency when no version of its story had one: less urgent than any level.
+pub const UNRANKED: u8 = 10;
+
+/// The urgency a change records: the most urgent of the story's versions it touched.
+pub fn touched_urgency<'a>(versions: impl IntoIterator<Item = &'a Article>) -> u8 {
+    versions
+        .into_iter()
+        .filter_map(|a| a.urgency)
+        .min()
+        .unwrap_or(UNRANKED)
 }
 
 /// A killed story as a feed remembers it: an RFC 6721 `at:deleted-entry` in Atom, and in every
@@ -119,6 +135,11 @@ impl Withdrawal {
             url: story.url.clone(),
             images: Vec::new(),
             embargo: None,
+            expires: None,
+            // A kill of a flash is as urgent as the flash.
+            urgency: story.urgency,
+            rights: None,
+            version: None,
         }
     }
 }

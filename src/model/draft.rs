@@ -38,11 +38,17 @@ pub struct ThumbnailDraft {
 }
 
 /// How far ahead of the clock a story's dates may be: a day, for clocks and time zones set
-/// wrong. A date further ahead is an embargo, which wirefeed does not hold: a story is sent
-/// when it may be read.
+/// wrong. A story that may not be read yet says so with `embargo`, which may lie further ahead.
 pub const MAX_AHEAD: TimeDelta = TimeDelta::days(1);
-/// How far ahead an embargo may lift.
-pub const MAX_EMBARGO: TimeDelta = TimeDelta::days(366);
+
+/// A story's rights as they arrive.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RightsDraft {
+    pub copyright: Option<String>,
+    pub usage_terms: Option<String>,
+    pub link: Option<String>,
+}
 
 /// An article as it arrives, before validation. Every field is optional here so that
 /// validation can report all missing fields at once instead of the first one serde meets.
@@ -65,8 +71,15 @@ pub struct ArticleDraft {
     pub url: Option<String>,
     #[serde(default)]
     pub images: Vec<ImageDraft>,
-    /// RFC 3339: hold the story until then.
+    /// RFC 3339: held until then.
     pub embargo: Option<String>,
+    /// RFC 3339: withdrawn then (a time already past withdraws the story at once).
+    pub expires: Option<String>,
+    /// 1 (most urgent) to 9.
+    pub urgency: Option<i64>,
+    pub rights: Option<RightsDraft>,
+    /// The desk's version number, counting up.
+    pub version: Option<i64>,
 }
 
 /// One thing wrong with an article, located by a JSON pointer (RFC 6901) into the input.
@@ -137,13 +150,24 @@ impl Problems {
     /// An RFC 3339 date-time in UTC: not a leap second, not before 1970 and not more than
     /// [`MAX_AHEAD`] after `now`.
     fn time(&mut self, pointer: &str, raw: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.time_until(pointer, raw, Some(now))
+    }
+
+    /// An RFC 3339 date-time in UTC as [`Problems::time`] takes it, but as far ahead as the
+    /// store can keep when `now` is `None` (an embargo or expiry).
+    fn time_until(
+        &mut self,
+        pointer: &str,
+        raw: &str,
+        now: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
         let raw = raw.trim();
         // RFC 3339 years have four digits; `+10000-01-01` or `10000-01-01` is not one.
         let year = raw.strip_prefix('+').unwrap_or(raw).split('-').next();
         if year.is_some_and(|y| y.len() > 4 && y.bytes().all(|b| b.is_ascii_digit())) {
             self.add(
                 pointer,
-                format!("{raw:?} has a year after 9999: RFC 3339 years have four digits, and a story's date must not be more than a day ahead"),
+                format!("{raw:?} has a year after 9999: RFC 3339 years have four digits"),
             );
             return None;
         }
@@ -161,11 +185,11 @@ impl Problems {
                 } else if t.timestamp() < 0 || t.timestamp_nanos_opt().is_none() {
                     self.add(pointer, "must lie between 1970 and 2262");
                     None
-                } else if t > now + MAX_AHEAD {
+                } else if let Some(now) = now.filter(|now| t > *now + MAX_AHEAD) {
                     let now = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
                     self.add(
                         pointer,
-                        format!("{raw:?} is more than a day in the future (it is now {now}): wirefeed holds no embargoes, so send a story when it may be read"),
+                        format!("{raw:?} is more than a day in the future (it is now {now}): to hold a story until a time, send that time as its embargo"),
                     );
                     None
                 } else {
@@ -285,23 +309,16 @@ impl ArticleDraft {
             }
         }
 
-        // An embargo may lie up to a year ahead; the story's dates may then lie up to a day
-        // after it.
-        let embargo = self
-            .embargo
-            .as_deref()
-            .and_then(|raw| p.time("/embargo", raw, now + MAX_EMBARGO - MAX_AHEAD));
-        let dated_from = embargo.map_or(now, |lift| lift.max(now));
         let published = match self.published.as_deref() {
             None => {
                 p.add("/published", "is required");
                 None
             }
-            Some(raw) => p.time("/published", raw, dated_from),
+            Some(raw) => p.time("/published", raw, now),
         };
         let updated = match self.updated.as_deref() {
             None => published,
-            Some(raw) => p.time("/updated", raw, dated_from),
+            Some(raw) => p.time("/updated", raw, now),
         };
         if let (Some(published), Some(updated)) = (published, updated) {
             if updated < published {
@@ -320,6 +337,37 @@ impl ArticleDraft {
             }
         }
 
+        let embargo = self
+            .embargo
+            .as_deref()
+            .and_then(|raw| p.time_until("/embargo", raw, None))
+            // An embargo already lifted holds nothing.
+            .filter(|until| *until > now);
+        let expires = self
+            .expires
+            .as_deref()
+            .and_then(|raw| p.time_until("/expires", raw, None));
+        let urgency = self.urgency.and_then(|level| {
+            let level = u8::try_from(level)
+                .ok()
+                .filter(|l| (1..=LEAST_URGENT).contains(l));
+            if level.is_none() {
+                p.add(
+                    "/urgency",
+                    format!("must be a whole number from 1 (most urgent) to {LEAST_URGENT}"),
+                );
+            }
+            level
+        });
+        let rights = self.rights.and_then(|draft| draft.validate(&mut p));
+        let version = self.version.and_then(|v| {
+            let v = u64::try_from(v).ok();
+            if v.is_none() {
+                p.add("/version", "must be a whole number, 0 or more");
+            }
+            v
+        });
+
         match (id, published, updated) {
             (Some(id), Some(published), Some(updated)) if p.0.is_empty() => Ok(Article {
                 id,
@@ -336,9 +384,32 @@ impl ArticleDraft {
                 url,
                 images,
                 embargo,
+                expires,
+                urgency,
+                rights,
+                version,
             }),
             _ => Err(p.0),
         }
+    }
+}
+
+impl RightsDraft {
+    /// The rights, or `None` when every part is blank.
+    fn validate(self, p: &mut Problems) -> Option<Rights> {
+        let copyright = p.optional_text("/rights/copyright", self.copyright.as_deref(), 1_000);
+        let usage_terms =
+            p.optional_text("/rights/usage_terms", self.usage_terms.as_deref(), 5_000);
+        let link = self
+            .link
+            .as_deref()
+            .filter(|raw| !raw.trim().is_empty())
+            .and_then(|raw| p.web_url("/rights/link", raw));
+        (copyright.is_some() || usage_terms.is_some() || link.is_some()).then_some(Rights {
+            copyright,
+            usage_terms,
+            link,
+        })
     }
 }
 

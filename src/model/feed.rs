@@ -4,22 +4,36 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::Category;
+use super::{Category, ChangeRecord};
 
-/// Which categories a query covers.
+/// Which stories a query covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
     /// Every category: the wire as a whole.
     All,
     /// Stories filed in any of these categories.
     Categories(Vec<Category>),
+    /// Stories of every category whose urgency is this level or more urgent (1 is the most
+    /// urgent): the flash feed.
+    Urgent(u8),
 }
 
 impl Selection {
+    /// Whether a story filed in `category` may be selected (for urgency, any may).
     pub fn covers(&self, category: &Category) -> bool {
         match self {
-            Selection::All => true,
+            Selection::All | Selection::Urgent(_) => true,
             Selection::Categories(list) => list.contains(category),
+        }
+    }
+
+    /// Whether a change may have changed what the selection holds: for categories, any
+    /// category it touched is covered; for urgency, a version it touched was urgent enough
+    /// (or its urgency is not known).
+    pub fn touched_by(&self, record: &ChangeRecord) -> bool {
+        match self {
+            Selection::Urgent(level) => record.urgency.is_none_or(|u| u <= *level),
+            _ => record.categories.iter().any(|c| self.covers(c)),
         }
     }
 }
@@ -69,6 +83,12 @@ impl FeedFormat {
 
 /// The slug of the feed of every category together.
 pub const ALL_SLUG: &str = "all";
+/// The slug of the built-in feed of the most urgent stories.
+pub const FLASH_SLUG: &str = "flash";
+/// The urgency level the flash feed takes when the configuration doesn't say.
+pub const DEFAULT_FLASH_URGENCY: u8 = 2;
+/// Seconds a client may reuse the flash feed, when the configuration doesn't say.
+pub const DEFAULT_FLASH_MAX_AGE: u32 = 30;
 /// Entries in a feed without a definition.
 pub const DEFAULT_ENTRIES: usize = 50;
 /// Seconds a client may reuse a feed without asking again, when the definition doesn't say.
@@ -96,6 +116,9 @@ pub struct FeedDef {
     /// When the definition file was last changed, which counts as a change to the feed for
     /// `Last-Modified`. `None` for defaults.
     pub defined_at: Option<DateTime<Utc>>,
+    /// The feed's rights statement (RSS `<copyright>`, Atom `<rights>`), for stories that
+    /// carry none of their own.
+    pub rights: Option<String>,
 }
 
 impl FeedDef {
@@ -112,6 +135,7 @@ impl FeedDef {
             stale_while_revalidate: DEFAULT_STALE_WHILE_REVALIDATE,
             language: None,
             defined_at: None,
+            rights: None,
         }
     }
 
@@ -127,6 +151,26 @@ impl FeedDef {
             stale_while_revalidate: DEFAULT_STALE_WHILE_REVALIDATE,
             language: None,
             defined_at: None,
+            rights: None,
+        }
+    }
+
+    /// The built-in flash feed: every category's stories at `urgency` or more urgent, polled
+    /// often (`max_age` seconds), when `feeds/flash.toml` doesn't shape it otherwise.
+    pub fn default_flash(site_title: &str, urgency: u8, max_age: u32) -> Self {
+        Self {
+            slug: FLASH_SLUG.to_owned(),
+            title: format!("Flash — {site_title}"),
+            description: format!(
+                "The most urgent stories off the {site_title} wire (urgency 1 to {urgency})."
+            ),
+            selection: Selection::Urgent(urgency),
+            entries: DEFAULT_ENTRIES,
+            max_age,
+            stale_while_revalidate: max_age,
+            language: None,
+            defined_at: None,
+            rights: None,
         }
     }
 
@@ -164,5 +208,37 @@ impl FeedKey {
             format,
             part: Part::Current,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ArticleId, Change, ChangeKind, UNRANKED};
+
+    fn record(urgency: Option<u8>) -> ChangeRecord {
+        ChangeRecord {
+            change: Change {
+                seq: 1,
+                at: DateTime::UNIX_EPOCH,
+            },
+            article: ArticleId::parse("a").unwrap(),
+            kind: ChangeKind::Updated,
+            categories: vec![Category::parse("world").unwrap()],
+            urgency,
+        }
+    }
+
+    #[test]
+    fn the_flash_selection_is_touched_by_urgent_or_unknown_changes_only() {
+        let flash = Selection::Urgent(2);
+        assert!(flash.touched_by(&record(Some(1))));
+        assert!(flash.touched_by(&record(Some(2))));
+        assert!(!flash.touched_by(&record(Some(3))));
+        assert!(!flash.touched_by(&record(Some(UNRANKED))));
+        assert!(flash.touched_by(&record(None)), "unknown urgency");
+        let sports = Selection::Categories(vec![Category::parse("sports").unwrap()]);
+        assert!(!sports.touched_by(&record(Some(1))));
+        assert!(Selection::All.touched_by(&record(Some(UNRANKED))));
     }
 }

@@ -20,7 +20,7 @@ use quick_xml::events::Event;
 use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::reader::NsReader;
 
-use super::{FeedDoc, HISTORY_NS, RenderError};
+use super::{FeedDoc, HISTORY_NS, RenderError, WIREFEED_NS, wirefeed_elements};
 use crate::model::{Article, FeedFormat, Tombstone};
 
 /// RFC 6721 §2.
@@ -83,6 +83,7 @@ pub(crate) fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
         )
         .collect(),
         subtitle: (!def.description.is_empty()).then(|| Text::plain(def.description.clone())),
+        rights: def.rights.clone().map(Text::plain),
         entries: doc.articles.iter().map(|a| entry(doc, a)).collect(),
         lang: doc.language().map(str::to_owned),
         icon: doc
@@ -93,6 +94,14 @@ pub(crate) fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
         logo: doc.brand().logo.clone(),
         ..Feed::default()
     };
+    if doc
+        .articles
+        .iter()
+        .any(|a| !wirefeed_elements(a, false).is_empty())
+    {
+        feed.namespaces
+            .insert("wirefeed".to_owned(), WIREFEED_NS.to_owned());
+    }
     if doc.history.archive {
         feed.namespaces
             .insert("fh".to_owned(), HISTORY_NS.to_owned());
@@ -230,6 +239,24 @@ fn entry(doc: &FeedDoc<'_>, article: &Article) -> Entry {
         length: image.length.map(|n| n.to_string()),
         ..link(image.url.clone(), "enclosure", &image.media_type)
     }));
+    let rights = article.rights.as_ref();
+    // RFC 4946: the rights statement a story is licensed under.
+    links.extend(
+        rights
+            .and_then(|r| r.link.clone())
+            .map(|href| link(href, "license", "text/html")),
+    );
+    let extensions: BTreeMap<String, Vec<Extension>> = wirefeed_elements(article, false)
+        .into_iter()
+        .map(|(name, value)| {
+            let element = Extension {
+                name: format!("wirefeed:{name}"),
+                value: Some(value),
+                ..Extension::default()
+            };
+            (name.to_owned(), vec![element])
+        })
+        .collect();
     let lang = Some(article.language.clone());
     Entry {
         title: Text {
@@ -255,11 +282,20 @@ fn entry(doc: &FeedDoc<'_>, article: &Article) -> Entry {
             ..Text::plain(s.clone())
         }),
         content: article.content_html.as_ref().map(|html| Content {
-            lang,
+            lang: lang.clone(),
             value: Some(html.clone()),
             content_type: Some("html".to_owned()),
             ..Content::default()
         }),
+        rights: rights.and_then(|r| r.copyright.clone()).map(|c| Text {
+            lang,
+            ..Text::plain(c)
+        }),
+        extensions: if extensions.is_empty() {
+            BTreeMap::new()
+        } else {
+            BTreeMap::from([("wirefeed".to_owned(), extensions)])
+        },
         ..Entry::default()
     }
 }
@@ -440,5 +476,77 @@ mod tests {
         assert!(xml.contains(r#"<content xml:lang="#));
         assert!(xml.contains("&lt;p&gt;"));
         assert!(!xml.contains("&amp;lt;"), "double-escaped markup");
+    }
+
+    #[test]
+    fn rights_urgency_and_embargo_in_the_feed_and_entry() {
+        let site = fixtures::site();
+        let def = fixtures::feed_with_rights();
+        let articles = [fixtures::marked(), fixtures::articles().remove(1)];
+        let doc = fixtures::doc(&site, &def, &articles);
+        let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
+        let first_entry = xml.find("<entry>").unwrap();
+        let head = &xml[..first_entry];
+        assert!(
+            head.contains(r#"xmlns:wirefeed="https://wirefeed.dev/ns/1.0""#),
+            "{head}"
+        );
+        assert!(
+            head.contains("<rights>© 2026 Wirefeed. All rights reserved.</rights>"),
+            "{head}"
+        );
+        let entry = &xml[first_entry..xml.find("</entry>").unwrap()];
+        assert!(
+            entry.contains("© 2026 Wire Desk &amp; partners</rights>"),
+            "{entry}"
+        );
+        assert!(
+            entry.contains(r#"href="https://wire.example.com/rights/standard" rel="license""#),
+            "{entry}"
+        );
+        assert!(entry.contains("<wirefeed:urgency>1</wirefeed:urgency>"));
+        assert!(entry.contains("<wirefeed:embargoed>2026-11-26T06:00:00Z</wirefeed:embargoed>"));
+        assert!(entry.contains(
+            "<wirefeed:usageTerms>No archiving &lt;after&gt; 30 days.</wirefeed:usageTerms>"
+        ));
+        let feed: Feed = xml.parse().unwrap();
+        assert_eq!(
+            feed.entries[0].extensions["wirefeed"]["urgency"][0].value(),
+            Some("1")
+        );
+        assert!(feed.entries[1].extensions.is_empty());
+    }
+
+    /// A held story's elements are valid by RFC 4287's schema (Appendix B), checked by Jing
+    /// when it is installed (`.ci/run` installs it; under `CI=true` it must be there).
+    #[test]
+    fn a_held_flash_with_rights_is_valid_by_rfc_4287_appendix_b() {
+        let site = fixtures::site();
+        let def = fixtures::feed_with_rights();
+        let articles = [fixtures::marked(), fixtures::articles().remove(1)];
+        let doc = fixtures::doc(&site, &def, &articles);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("held.atom");
+        std::fs::write(&file, render(&doc).unwrap()).unwrap();
+        let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/atom.rnc");
+        match std::process::Command::new("jing")
+            .arg("-c")
+            .arg(schema)
+            .arg(&file)
+            .output()
+        {
+            Ok(out) => assert!(
+                out.status.success() && out.stdout.is_empty(),
+                "{}",
+                String::from_utf8_lossy(&out.stdout)
+            ),
+            Err(e) => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "CI must validate the Atom documents: {e}"
+                );
+                eprintln!("SKIPPED: jing is missing ({e})");
+            }
+        }
     }
 }

@@ -8,7 +8,7 @@
 
 use askama::Template;
 
-use crate::model::{Article, FeedDef, FeedFormat};
+use crate::model::{Article, FeedDef, FeedFormat, Rights, Selection};
 use crate::site::Site;
 
 const STYLE: &str = include_str!("../../templates/style.css");
@@ -94,12 +94,20 @@ struct Headline {
     dateline: Option<String>,
     datetime: String,
     when: String,
+    /// Marked "FLASH".
+    flash: bool,
 }
 
 fn headlines(site: &Site, articles: &[Article]) -> Vec<Headline> {
+    flagged_headlines(site, articles, None)
+}
+
+/// Headlines, each story of urgency `flash` or more urgent marked as a flash.
+fn flagged_headlines(site: &Site, articles: &[Article], flash: Option<u8>) -> Vec<Headline> {
     articles
         .iter()
         .map(|a| Headline {
+            flash: flash.is_some_and(|level| a.is_urgent(level)),
             lang: a.language.clone(),
             dir: direction(&a.language),
             href: site.permalink(&a.id),
@@ -173,6 +181,9 @@ struct ArticlePage {
     updated_when: Option<String>,
     images: Vec<Picture>,
     body: String,
+    /// When the story is still held: (machine time, human time).
+    embargo: Option<(String, String)>,
+    rights: Option<Rights>,
     headlines: Vec<Headline>,
     boxes: Vec<SubscribeBox>,
 }
@@ -200,12 +211,17 @@ pub(super) fn render(page: impl Template) -> String {
         .expect("templates only format owned strings and numbers")
 }
 
-/// The home page: the newest stories of the whole wire and every feed.
+/// The home page: the newest stories of the whole wire (flashes marked, by the flash feed's
+/// level) and every feed.
 pub(crate) fn index(site: &Site, feeds: &[FeedDef], latest: &[Article]) -> String {
     let all = &feeds[0];
+    let flash = feeds.iter().find_map(|def| match def.selection {
+        Selection::Urgent(level) => Some(level),
+        _ => None,
+    });
     render(IndexPage {
         chrome: Chrome::new(site, site.title.clone(), "en", &[all]),
-        headlines: headlines(site, latest),
+        headlines: flagged_headlines(site, latest, flash),
         boxes: vec![SubscribeBox::new(site, all)],
         categories: feeds[1..]
             .iter()
@@ -291,6 +307,10 @@ pub(crate) fn article(
             })
             .collect(),
         body,
+        embargo: article
+            .embargo
+            .map(|until| (machine_time(until), human_time(until))),
+        rights: article.rights.clone(),
         headlines: headlines(site, related),
         boxes: feeds
             .iter()
@@ -394,6 +414,33 @@ mod tests {
         assert!(
             !list.contains("<time datetime"),
             "every date is isolated left to right"
+        );
+    }
+
+    #[test]
+    fn a_held_story_has_a_banner_its_rights_a_footer_and_flashes_a_label() {
+        let site = fixtures::site();
+        let marked = fixtures::marked();
+        let feeds = crate::catalog::Catalog::empty("Wirefeed").list(&marked.categories);
+        let html = article(&site, &marked, &feeds, &[]);
+        assert!(html.contains(r#"<p class="embargo" role="note"><strong>EMBARGOED</strong> until <time dir="ltr" datetime="2026-11-26T06:00:00Z">26 Nov 2026 06:00 UTC</time>"#), "{html}");
+        assert!(
+            html.contains(r#"<p class="copyright">© 2026 Wire Desk &#38; partners</p>"#),
+            "{html}"
+        );
+        assert!(html.contains("Terms of use: No archiving &#60;after&#62; 30 days."));
+        assert!(
+            html.contains(r#"<a rel="license" href="https://wire.example.com/rights/standard">"#)
+        );
+        let plain = fixtures::articles().remove(1);
+        let html = article(&site, &plain, &feeds, &[]);
+        assert!(!html.contains("class=\"embargo\"") && !html.contains("class=\"rights\""));
+        // The home page marks stories at the flash feed's level (2 by default).
+        let home = index(&site, &feeds, &[marked, plain]);
+        assert_eq!(
+            home.matches(r#"<strong class="flash""#).count(),
+            1,
+            "{home}"
         );
     }
 }

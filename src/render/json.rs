@@ -1,12 +1,14 @@
 //! JSON Feed 1.1 (<https://www.jsonfeed.org/version/1.1/>), written with serde.
 //!
-//! Fields JSON Feed has no name for — dateline, source agency, picture captions and credits —
-//! go in a `_wirefeed` extension object, as the spec allows for names starting with `_`.
+//! Fields JSON Feed has no name for — dateline, source agency, picture captions and credits,
+//! urgency, embargo, rights — go in a `_wirefeed` extension object, as the spec allows for
+//! names starting with `_`, with the `about` URL it asks such an object to carry. The feed's
+//! own rights statement is the feed's `_wirefeed.rights`.
 
 use serde::Serialize;
 
-use super::{FeedDoc, RenderError};
-use crate::model::{Article, FeedFormat, Image};
+use super::{FeedDoc, RenderError, WIREFEED_NS};
+use crate::model::{Article, FeedFormat, Image, Rights};
 
 const VERSION: &str = "https://jsonfeed.org/version/1.1";
 
@@ -33,7 +35,15 @@ struct JsonFeed<'a> {
     /// Where to subscribe for pushed updates (JSON Feed 1.1 `hubs`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     hubs: Vec<Hub<'a>>,
+    #[serde(rename = "_wirefeed", skip_serializing_if = "Option::is_none")]
+    extension: Option<FeedExtension<'a>>,
     items: Vec<Item<'a>>,
+}
+
+#[derive(Serialize)]
+struct FeedExtension<'a> {
+    about: &'static str,
+    rights: &'a str,
 }
 
 #[derive(Serialize)]
@@ -75,6 +85,14 @@ struct Item<'a> {
 
 #[derive(Serialize)]
 struct Extension<'a> {
+    about: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    urgency: Option<u8>,
+    /// The story is still held until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    embargoed_until: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rights: Option<&'a Rights>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dateline: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -112,6 +130,10 @@ pub(crate) fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
             })
             .into_iter()
             .collect(),
+        extension: def.rights.as_deref().map(|rights| FeedExtension {
+            about: WIREFEED_NS,
+            rights,
+        }),
         items: doc.articles.iter().map(|a| item(doc, a)).collect(),
     };
     let mut out = Vec::with_capacity(4096 + doc.articles.len() * 4096);
@@ -139,6 +161,10 @@ fn item<'a>(doc: &FeedDoc<'_>, article: &'a Article) -> Item<'a> {
         tags: article.categories.iter().map(|c| c.as_str()).collect(),
         language: &article.language,
         extension: Extension {
+            about: WIREFEED_NS,
+            urgency: article.urgency,
+            embargoed_until: article.embargo.map(rfc3339),
+            rights: article.rights.as_ref(),
             dateline: article.dateline.as_deref(),
             source: article.source.as_deref(),
             images: &article.images,
@@ -184,5 +210,39 @@ mod tests {
             "https://wire.example.com/static/icon-512.png"
         );
         assert_eq!(value["favicon"], "https://wire.example.com/favicon-64.png");
+    }
+
+    #[test]
+    fn rights_urgency_and_embargo_are_wirefeed_extension_members_with_about() {
+        let site = fixtures::site();
+        let def = fixtures::feed_with_rights();
+        let articles = [fixtures::marked(), fixtures::articles().remove(1)];
+        let doc = fixtures::doc(&site, &def, &articles);
+        let value: serde_json::Value = serde_json::from_slice(&render(&doc).unwrap()).unwrap();
+        assert_eq!(value["_wirefeed"]["about"], WIREFEED_NS);
+        assert_eq!(
+            value["_wirefeed"]["rights"],
+            "© 2026 Wirefeed. All rights reserved."
+        );
+        let ours = &value["items"][0]["_wirefeed"];
+        assert_eq!(ours["about"], WIREFEED_NS);
+        assert_eq!(ours["urgency"], 1);
+        assert_eq!(ours["embargoed_until"], "2026-11-26T06:00:00Z");
+        assert_eq!(ours["rights"]["copyright"], "© 2026 Wire Desk & partners");
+        assert_eq!(
+            ours["rights"]["usage_terms"],
+            "No archiving <after> 30 days."
+        );
+        assert_eq!(
+            ours["rights"]["link"],
+            "https://wire.example.com/rights/standard"
+        );
+        let plain = &value["items"][1]["_wirefeed"];
+        assert!(plain.get("urgency").is_none() && plain.get("rights").is_none());
+        // Without a statement of its own the feed has no extension object.
+        let plain_def = fixtures::all_feed();
+        let doc = fixtures::doc(&site, &plain_def, &articles);
+        let value: serde_json::Value = serde_json::from_slice(&render(&doc).unwrap()).unwrap();
+        assert!(value.get("_wirefeed").is_none());
     }
 }

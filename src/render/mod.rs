@@ -48,6 +48,37 @@ impl History {
 /// The RFC 5005 namespace, for `fh:archive`.
 pub const HISTORY_NS: &str = "http://purl.org/syndication/history/1.0";
 
+/// wirefeed's own namespace (prefix `wirefeed`), for what RSS and Atom have no element for: a
+/// story's urgency, embargo and terms of use (docs/ARCHITECTURE.md lists the elements). Also
+/// the `about` of JSON Feed's `_wirefeed` objects.
+pub const WIREFEED_NS: &str = "https://wirefeed.dev/ns/1.0";
+
+/// The simple elements of [`WIREFEED_NS`] a story carries in RSS and Atom, as
+/// `(local name, text)`, in this order: `urgency` (1 most urgent .. 9), `embargoed` (RFC 3339:
+/// the story is still held until then), `usageTerms`, and `rightsInfo` (RSS only: Atom links
+/// the rights statement with `rel="license"`).
+pub(crate) fn wirefeed_elements(article: &Article, with_link: bool) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(urgency) = article.urgency {
+        out.push(("urgency", urgency.to_string()));
+    }
+    if let Some(until) = article.embargo {
+        out.push((
+            "embargoed",
+            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ));
+    }
+    if let Some(rights) = &article.rights {
+        if let Some(terms) = &rights.usage_terms {
+            out.push(("usageTerms", terms.clone()));
+        }
+        if let Some(link) = rights.link.as_ref().filter(|_| with_link) {
+            out.push(("rightsInfo", link.clone()));
+        }
+    }
+    out
+}
+
 /// The site's pictures for feed readers, each an absolute URL; any may be missing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Brand {
@@ -207,6 +238,27 @@ pub(crate) mod fixtures {
             .lines()
             .map(|line| Article::from_json(line).expect("the open-web stories are valid"))
             .collect()
+    }
+
+    /// A held flash with rights: urgency 1, an embargo, a copyright, terms and a link.
+    pub fn marked() -> Article {
+        let mut story = articles().remove(0);
+        story.urgency = Some(1);
+        story.embargo = Some("2026-11-26T06:00:00Z".parse().unwrap());
+        story.rights = Some(crate::model::Rights {
+            copyright: Some("© 2026 Wire Desk & partners".into()),
+            usage_terms: Some("No archiving <after> 30 days.".into()),
+            link: Some("https://wire.example.com/rights/standard".into()),
+        });
+        story
+    }
+
+    /// A feed with a rights statement of its own.
+    pub fn feed_with_rights() -> FeedDef {
+        FeedDef {
+            rights: Some("© 2026 Wirefeed. All rights reserved.".into()),
+            ..all_feed()
+        }
     }
 
     pub fn brand() -> Brand {

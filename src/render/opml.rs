@@ -44,7 +44,8 @@ mod tests {
         );
         let feeds = Catalog::empty(&site.title).list(&[Category::parse("g20").unwrap()]);
         let opml = String::from_utf8(render(&site, &feeds)).unwrap();
-        assert_eq!(opml.matches("<outline ").count(), 2);
+        // all, flash and g20.
+        assert_eq!(opml.matches("<outline ").count(), 3);
         assert!(opml.contains("xmlUrl=\"https://wire.example.com/feeds/g20.rss\""));
         assert!(opml.contains("<title>News &amp; &quot;Views&quot;</title>"));
     }

@@ -30,7 +30,7 @@ use rss::extension::atom::{AtomExtension, Link};
 use rss::extension::dublincore::DublinCoreExtension;
 use rss::{Category, Channel, Enclosure, Guid, Image as ChannelImage, Item};
 
-use super::{FeedDoc, HISTORY_NS, RenderError};
+use super::{FeedDoc, HISTORY_NS, RenderError, WIREFEED_NS, wirefeed_elements};
 use crate::model::{Article, FeedFormat, Image, Thumbnail};
 
 const MEDIA_NS: &str = "http://search.yahoo.com/mrss/";
@@ -56,8 +56,20 @@ pub(crate) fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
     if doc.articles.iter().any(|a| !a.images.is_empty()) {
         namespaces.insert("media".to_owned(), MEDIA_NS.to_owned());
     }
-    if doc.articles.iter().any(|a| a.updated > a.published) {
+    let has_copyright = |a: &Article| a.rights.as_ref().is_some_and(|r| r.copyright.is_some());
+    if doc
+        .articles
+        .iter()
+        .any(|a| a.updated > a.published || has_copyright(a))
+    {
         namespaces.insert("dcterms".to_owned(), DCTERMS_NS.to_owned());
+    }
+    if doc
+        .articles
+        .iter()
+        .any(|a| !wirefeed_elements(a, true).is_empty())
+    {
+        namespaces.insert("wirefeed".to_owned(), WIREFEED_NS.to_owned());
     }
     let mut extensions = rss::extension::ExtensionMap::default();
     if doc.history.archive {
@@ -92,6 +104,7 @@ pub(crate) fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
         link,
         image,
         description: def.description.clone(),
+        copyright: def.rights.clone(),
         language: doc.language().map(str::to_owned),
         last_build_date: (!doc.articles.is_empty()).then(|| rfc822(doc.updated())),
         generator: Some("wirefeed".into()),
@@ -197,22 +210,35 @@ fn item(doc: &FeedDoc<'_>, article: &Article) -> Item {
         }
         extensions.insert("media".to_owned(), media);
     }
+    let simple = |prefix: &str, name: &str, value: String| {
+        (
+            name.to_owned(),
+            vec![Extension {
+                name: format!("{prefix}:{name}"),
+                value: Some(value),
+                ..Extension::default()
+            }],
+        )
+    };
+    let mut dcterms = BTreeMap::new();
     if article.updated > article.published {
-        extensions.insert(
-            "dcterms".to_owned(),
-            BTreeMap::from([(
-                "modified".to_owned(),
-                vec![Extension {
-                    name: "dcterms:modified".to_owned(),
-                    value: Some(
-                        article
-                            .updated
-                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    ),
-                    ..Extension::default()
-                }],
-            )]),
-        );
+        let modified = article
+            .updated
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        dcterms.extend([simple("dcterms", "modified", modified)]);
+    }
+    if let Some(copyright) = article.rights.as_ref().and_then(|r| r.copyright.clone()) {
+        dcterms.extend([simple("dcterms", "rights", copyright)]);
+    }
+    if !dcterms.is_empty() {
+        extensions.insert("dcterms".to_owned(), dcterms);
+    }
+    let ours: BTreeMap<_, _> = wirefeed_elements(article, true)
+        .into_iter()
+        .map(|(name, value)| simple("wirefeed", name, value))
+        .collect();
+    if !ours.is_empty() {
+        extensions.insert("wirefeed".to_owned(), ours);
     }
     Item {
         title: Some(article.title.clone()),
@@ -467,6 +493,47 @@ mod tests {
         assert_eq!(
             String::from_utf8(hex_references(sample)).unwrap(),
             "<a href=\"x?a=1&amp;b=2\" t='&lt;'>A &#x26; B &#x3C; C<![CDATA[&amp; &lt;]]></a>"
+        );
+    }
+
+    #[test]
+    fn rights_urgency_and_embargo_are_declared_elements() {
+        let site = fixtures::site();
+        let def = fixtures::feed_with_rights();
+        let articles = [fixtures::marked(), fixtures::articles().remove(1)];
+        let doc = fixtures::doc(&site, &def, &articles);
+        let xml = String::from_utf8(render(&doc).unwrap()).unwrap();
+        let root = &xml[..xml.find("<channel>").unwrap()];
+        assert!(
+            root.contains(r#"xmlns:wirefeed="https://wirefeed.dev/ns/1.0""#),
+            "{root}"
+        );
+        assert!(root.contains("xmlns:dcterms="));
+        assert!(xml.contains("<copyright>© 2026 Wirefeed. All rights reserved.</copyright>"));
+        let marked = item_of(&xml, articles[0].id.as_str());
+        assert!(
+            marked.contains("<dcterms:rights>© 2026 Wire Desk &#x26; partners</dcterms:rights>"),
+            "{marked}"
+        );
+        assert!(marked.contains("<wirefeed:urgency>1</wirefeed:urgency>"));
+        assert!(marked.contains("<wirefeed:embargoed>2026-11-26T06:00:00Z</wirefeed:embargoed>"));
+        assert!(marked.contains(
+            "<wirefeed:usageTerms>No archiving &#x3C;after&gt; 30 days.</wirefeed:usageTerms>"
+        ));
+        assert!(marked.contains(
+            "<wirefeed:rightsInfo>https://wire.example.com/rights/standard</wirefeed:rightsInfo>"
+        ));
+        let plain = item_of(&xml, articles[1].id.as_str());
+        assert!(
+            !plain.contains("wirefeed:") && !plain.contains("dcterms:rights"),
+            "{plain}"
+        );
+        // A parser reads them back.
+        let channel = Channel::read_from(xml.as_bytes()).unwrap();
+        let item = &channel.items()[0];
+        assert_eq!(
+            item.extensions()["wirefeed"]["urgency"][0].value(),
+            Some("1")
         );
     }
 }

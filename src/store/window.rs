@@ -99,6 +99,18 @@ pub(crate) fn select(dialect: Dialect, selection: &Selection, window: &Window) -
                  ORDER BY published_ns {order}, id {order} LIMIT {limit} OFFSET {offset}"
             )
         }
+        // The level is a small number written into the SQL, so both backends compare it with
+        // their own integer column type.
+        Selection::Urgent(level) => {
+            let bounds = q.bounds(window, "published_ns", "id");
+            let limit = q.bind(Arg::Int(limit));
+            let offset = q.bind(Arg::Int(offset));
+            format!(
+                "SELECT body FROM articles
+                 WHERE killed_seq IS NULL AND urgency IS NOT NULL AND urgency <= {level} AND {bounds}
+                 ORDER BY published_ns {order}, id {order} LIMIT {limit} OFFSET {offset}"
+            )
+        }
         Selection::Categories(_) => {
             let filed = q.in_categories("category", selection);
             let bounds = q.bounds(window, "published_ns", "article_id");
@@ -122,6 +134,10 @@ pub(crate) fn count(dialect: Dialect, selection: &Selection) -> Query {
     let mut q = Query::new(dialect);
     q.sql = match selection {
         Selection::All => "SELECT count(*) FROM articles WHERE killed_seq IS NULL".to_owned(),
+        Selection::Urgent(level) => format!(
+            "SELECT count(*) FROM articles
+                 WHERE killed_seq IS NULL AND urgency IS NOT NULL AND urgency <= {level}"
+        ),
         Selection::Categories(_) => {
             let filed = q.in_categories("category", selection);
             format!("SELECT count(DISTINCT article_id) FROM article_categories WHERE {filed}")

@@ -36,7 +36,7 @@ mod stats;
 
 pub(crate) use stats::HubStats;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -45,7 +45,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
 
 use crate::cache::{CacheError, FeedCache};
 
-use crate::model::{Category, ChangeRecord, FeedFormat, FeedKey};
+use crate::model::{ChangeRecord, FeedFormat, FeedKey};
 use crate::site::Site;
 use crate::store::{StoreError, Subscription, SubscriptionStore};
 use address::{AddressPolicy, GuardedResolver};
@@ -385,20 +385,18 @@ impl Hub {
         lagged: bool,
     ) -> Result<(), HubError> {
         let now = Utc::now();
-        let mut touched: BTreeSet<Category> = BTreeSet::new();
-        let mut claimed = lagged;
+        let mut touched: Vec<ChangeRecord> = Vec::new();
         for record in batch {
             // A held story changed no public document: there is nothing to push.
             if record.kind.is_public() && self.store.claim_change(record.change.seq, now).await? {
-                claimed = true;
-                touched.extend(record.categories);
+                touched.push(record);
             }
         }
-        if !claimed {
+        if !lagged && touched.is_empty() {
             return Ok(());
         }
         let touches = |selection: &crate::model::Selection| {
-            lagged || touched.iter().any(|c| selection.covers(c))
+            lagged || touched.iter().any(|r| selection.touched_by(r))
         };
         match &self.role {
             Role::Builtin => {

@@ -8,7 +8,7 @@ fn now() -> DateTime<Utc> {
 
 fn map(text: &str) -> Result<Mapped, Vec<FieldError>> {
     let value: Value = serde_json::from_str(text).unwrap();
-    to_draft(value.as_object().unwrap(), now())
+    to_draft(value.as_object().unwrap())
 }
 
 #[test]
@@ -77,12 +77,75 @@ fn errors_point_into_the_ninjs_document() {
 }
 
 #[test]
-fn withheld_and_embargoed_stories_are_refused() {
-    let errors =
-        map(r#"{"uri": "a", "pubstatus": "withheld", "embargoed": "2026-11-26T00:00:00Z"}"#)
-            .unwrap_err();
+fn canceled_and_withheld_withdraw_and_unknown_statuses_are_refused() {
+    for status in ["canceled", "withheld"] {
+        let mapped = map(&format!(r#"{{"uri": "a", "pubstatus": "{status}"}}"#)).unwrap();
+        assert_eq!(mapped.withdrawn, Some(status));
+    }
+    assert_eq!(
+        map(r#"{"uri": "a", "pubstatus": "usable"}"#)
+            .unwrap()
+            .withdrawn,
+        None
+    );
+    let errors = map(r#"{"uri": "a", "pubstatus": "killed"}"#).unwrap_err();
+    assert_eq!(errors[0].pointer, "/pubstatus");
+}
+
+#[test]
+fn embargo_expiry_urgency_rights_and_version_are_kept() {
+    let text = include_str!("../../../tests/fixtures/ninjs/g20-climate-finance.json");
+    let mut doc: Value = serde_json::from_str(text).unwrap();
+    doc["embargoed"] = "2026-11-26T06:00:00Z".into();
+    doc["expires"] = "2026-12-25T00:00:00Z".into();
+    let article = to_draft(doc.as_object().unwrap())
+        .unwrap()
+        .validate_at(now())
+        .unwrap();
+    assert_eq!(
+        article.embargo,
+        Some("2026-11-26T06:00:00Z".parse().unwrap())
+    );
+    assert_eq!(
+        article.expires,
+        Some("2026-12-25T00:00:00Z".parse().unwrap())
+    );
+    assert_eq!(article.urgency, Some(3));
+    assert_eq!(article.version, Some(2));
+    let rights = article.rights.unwrap();
+    assert_eq!(
+        rights.copyright.as_deref(),
+        Some("© 2026 Wire Desk. All rights reserved.")
+    );
+    assert!(rights.usage_terms.unwrap().starts_with("No archiving"));
+    assert_eq!(
+        rights.link.as_deref(),
+        Some("https://wire.example.com/rights/standard")
+    );
+    // ninjs 1.x: `rightsinfo` is one object.
+    let one = map(
+        r#"{"uri": "a", "rightsinfo": {"langid": "en", "linkedrights": "https://r.example/1"}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        one.draft.rights.unwrap().link.as_deref(),
+        Some("https://r.example/1")
+    );
+}
+
+#[test]
+fn bad_urgency_and_version_point_at_their_fields() {
+    let errors = map(r#"{"uri": "a", "urgency": "high", "version": "v2"}"#).unwrap_err();
     let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
-    assert_eq!(pointers, ["/pubstatus", "/embargoed"]);
+    assert_eq!(pointers, ["/urgency", "/version"]);
+    let text = include_str!("../../../tests/fixtures/ninjs/g20-climate-finance.json");
+    let mut doc: Value = serde_json::from_str(text).unwrap();
+    doc["urgency"] = 12.into();
+    let errors = to_draft(doc.as_object().unwrap())
+        .unwrap()
+        .validate_at(now())
+        .unwrap_err();
+    assert_eq!(errors[0].pointer, "/urgency");
 }
 
 #[test]

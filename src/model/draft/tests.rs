@@ -17,7 +17,7 @@ fn draft() -> ArticleDraft {
         updated: None,
         url: None,
         images: vec![],
-        embargo: None,
+        ..ArticleDraft::default()
     }
 }
 
@@ -234,4 +234,71 @@ fn an_article_round_trips_through_its_json() {
         Article::from_stored_json(&article.to_json()).unwrap(),
         article
     );
+}
+
+#[test]
+fn embargo_expiry_urgency_rights_and_version_are_checked_and_kept() {
+    let now: DateTime<Utc> = "2026-11-25T12:00:00Z".parse().unwrap();
+    let article = ArticleDraft {
+        embargo: Some("2026-12-01T05:00:00Z".into()),
+        expires: Some("2027-01-01T00:00:00Z".into()),
+        urgency: Some(1),
+        version: Some(3),
+        rights: Some(RightsDraft {
+            copyright: Some(" © 2026 Xinhua ".into()),
+            usage_terms: Some("".into()),
+            link: Some("https://wire.example.com/rights".into()),
+        }),
+        ..draft()
+    }
+    .validate_at(now)
+    .unwrap();
+    // An embargo may lie more than a day ahead, unlike the story's own dates.
+    assert_eq!(
+        article.embargo,
+        Some("2026-12-01T05:00:00Z".parse().unwrap())
+    );
+    assert_eq!(
+        article.expires,
+        Some("2027-01-01T00:00:00Z".parse().unwrap())
+    );
+    assert_eq!((article.urgency, article.version), (Some(1), Some(3)));
+    let rights = article.rights.unwrap();
+    assert_eq!(rights.copyright.as_deref(), Some("© 2026 Xinhua"));
+    assert_eq!(rights.usage_terms, None);
+
+    // An embargo already lifted holds nothing; blank rights are none.
+    let lifted = ArticleDraft {
+        embargo: Some("2026-11-25T11:00:00Z".into()),
+        rights: Some(RightsDraft::default()),
+        ..draft()
+    }
+    .validate_at(now)
+    .unwrap();
+    assert_eq!((lifted.embargo, lifted.rights), (None, None));
+
+    let errors = ArticleDraft {
+        urgency: Some(10),
+        version: Some(-1),
+        embargo: Some("soon".into()),
+        rights: Some(RightsDraft {
+            link: Some("javascript:alert(1)".into()),
+            ..RightsDraft::default()
+        }),
+        ..draft()
+    }
+    .validate_at(now)
+    .unwrap_err();
+    assert_eq!(
+        pointers(&errors),
+        ["/embargo", "/urgency", "/rights/link", "/version"]
+    );
+}
+
+#[test]
+fn stories_stored_before_the_new_fields_still_read() {
+    let old = r#"{"id":"a","title":"T","summary":"S","byline":[],"language":"en","categories":["world"],"published":"2026-11-25T08:00:00Z","updated":"2026-11-25T08:00:00Z","images":[]}"#;
+    let article = Article::from_stored_json(old).unwrap();
+    assert_eq!((article.urgency, article.embargo), (None, None));
+    assert_eq!(article.to_json(), old, "absent fields are not written");
 }

@@ -11,6 +11,7 @@ use deadpool_postgres::{GenericClient, Transaction};
 use super::{CHANNEL, PostgresStore, batch, scoped};
 use crate::model::{
     Article, ArticleId, Category, Change, ChangeKind, ChangeRecord, Selection, Tombstone,
+    touched_urgency,
 };
 use crate::store::{
     ArticleStore, CategoryCount, ImportCounts, Killed, Lookup, StoreError, Window, WriteOutcome,
@@ -33,7 +34,7 @@ pub(super) fn slugs<'a>(categories: impl IntoIterator<Item = &'a Category>) -> V
 
 // Statements every write sends; `batch` pipelines them, `kill` sends them one by one.
 pub(super) const INSERT_CHANGE: &str =
-    "INSERT INTO changes (seq, article_id, kind, at_ns) VALUES ($1, $2, $3, $4)";
+    "INSERT INTO changes (seq, article_id, kind, at_ns, urgency) VALUES ($1, $2, $3, $4, $5)";
 pub(super) const INSERT_TOUCHED: &str = "INSERT INTO change_categories (category, seq)
      SELECT DISTINCT unnest($1::text[]), $2::bigint ON CONFLICT DO NOTHING";
 pub(super) const NOTIFY: &str = "SELECT pg_notify($1, current_schema() || ':' || $2::text)";
@@ -57,18 +58,23 @@ pub(super) async fn change_head(tx: &Transaction<'_>) -> Result<(i64, i64), Stor
 }
 
 /// Appends one entry to the change sequence (the caller holds the write lock), recorded
-/// against every category it touched, and queues the notification sent at commit.
+/// against every category it touched and with the most urgent level of the versions it
+/// touched, and queues the notification sent at commit.
 pub(super) async fn record_change(
     tx: &Transaction<'_>,
     id: &ArticleId,
     kind: &str,
     touched: &[&Category],
+    urgency: u8,
 ) -> Result<Change, StoreError> {
     let (previous_seq, at_ns) = change_head(tx).await?;
     let seq = previous_seq + 1;
     let insert = tx.prepare_cached(INSERT_CHANGE).await?;
-    tx.execute(&insert, &[&seq, &id.as_str(), &kind, &at_ns])
-        .await?;
+    tx.execute(
+        &insert,
+        &[&seq, &id.as_str(), &kind, &at_ns, &i16::from(urgency)],
+    )
+    .await?;
     let categories = tx.prepare_cached(INSERT_TOUCHED).await?;
     tx.execute(&categories, &[&slugs(touched.iter().copied()), &seq])
         .await?;
@@ -156,7 +162,8 @@ impl ArticleStore for PostgresStore {
             let Some(row) = row else { return Ok(None) };
             let article = parse_body(row.get(0))?;
             let touched: Vec<&Category> = article.categories.iter().collect();
-            let killed = record_change(&tx, id, "kill", &touched).await?;
+            let urgency = touched_urgency([&article]);
+            let killed = record_change(&tx, id, "kill", &touched, urgency).await?;
             unfile_categories(&tx, &article).await?;
             tx.execute(
                 "INSERT INTO tombstones (category, killed_ns, article_id)
@@ -198,6 +205,13 @@ impl ArticleStore for PostgresStore {
         selection: &Selection,
         limit: usize,
     ) -> Result<Vec<Article>, StoreError> {
+        if let Selection::Urgent(_) = selection {
+            let newest = Window {
+                limit,
+                ..Window::default()
+            };
+            return self.window(selection, &newest).await;
+        }
         with_conn!(self, client, {
             let limit = limit as i64;
             // First which stories, at which versions: from the indexes alone.
@@ -229,6 +243,7 @@ impl ArticleStore for PostgresStore {
                         .await?;
                     client.query(&stmt, &[&slugs(categories), &limit]).await?
                 }
+                Selection::Urgent(_) => unreachable!("read as a window above"),
             };
             let wanted: Vec<(String, i64)> = rows.iter().map(|r| (r.get(1), r.get(2))).collect();
             // Then only the stories not already held at that version.
@@ -327,6 +342,28 @@ impl ArticleStore for PostgresStore {
     }
 
     async fn last_change_in(&self, selection: &Selection) -> Result<Option<Change>, StoreError> {
+        if let Selection::Urgent(level) = *selection {
+            // One probe down the (urgency, seq) index per level, and one for changes of
+            // unknown urgency.
+            return with_conn!(self, client, {
+                let stmt = client
+                    .prepare_cached(
+                        "SELECT c.seq, c.at_ns FROM changes c WHERE c.seq = (
+                             SELECT MAX(m.seq) FROM (
+                                 SELECT (SELECT MAX(seq) FROM changes WHERE urgency IS NULL) AS seq
+                                 UNION ALL
+                                 SELECT (SELECT MAX(seq) FROM changes WHERE urgency = u)
+                                 FROM generate_series(1, $1::smallint) AS u
+                             ) m)",
+                    )
+                    .await?;
+                let row = client.query_opt(&stmt, &[&i16::from(level)]).await?;
+                Ok(row.map(|r| Change {
+                    seq: r.get::<_, i64>(0) as u64,
+                    at: from_nanos(r.get(1)),
+                }))
+            });
+        }
         let Selection::Categories(categories) = selection else {
             return self.last_change().await;
         };
@@ -354,9 +391,10 @@ impl ArticleStore for PostgresStore {
         published: Option<(DateTime<Utc>, DateTime<Utc>)>,
         limit: usize,
     ) -> Result<Vec<Tombstone>, StoreError> {
-        let categories: Option<Vec<&str>> = match selection {
-            Selection::All => None,
-            Selection::Categories(list) => Some(slugs(list)),
+        let (categories, urgency): (Option<Vec<&str>>, Option<i16>) = match selection {
+            Selection::All => (None, None),
+            Selection::Categories(list) => (Some(slugs(list)), None),
+            Selection::Urgent(level) => (None, Some(i16::from(*level))),
         };
         let (from, until) = published.map_or((i64::MIN, i64::MAX), |(f, u)| (nanos(f), nanos(u)));
         with_conn!(self, client, {
@@ -369,13 +407,21 @@ impl ArticleStore for PostgresStore {
                      ) t
                      JOIN articles a ON a.id = t.article_id AND a.killed_seq IS NOT NULL
                      WHERE a.published_ns >= $3 AND a.published_ns < $4
+                       AND ($6::smallint IS NULL OR a.urgency <= $6)
                      ORDER BY t.killed_ns DESC, t.article_id DESC LIMIT $5",
                 )
                 .await?;
             let rows = client
                 .query(
                     &stmt,
-                    &[&categories, &nanos(since), &from, &until, &(limit as i64)],
+                    &[
+                        &categories,
+                        &nanos(since),
+                        &from,
+                        &until,
+                        &(limit as i64),
+                        &urgency,
+                    ],
                 )
                 .await?;
             rows.iter()
@@ -394,7 +440,7 @@ impl ArticleStore for PostgresStore {
         with_conn!(self, client, {
             let stmt = client
             .prepare_cached(
-                "SELECT c.seq, c.at_ns, cc.category, c.article_id, c.kind FROM changes c
+                "SELECT c.seq, c.at_ns, cc.category, c.article_id, c.kind, c.urgency FROM changes c
                  LEFT JOIN change_categories cc ON cc.seq = c.seq
                  WHERE c.seq > $1 AND c.seq IN (SELECT seq FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2)
                  ORDER BY c.seq, cc.category",
@@ -417,6 +463,9 @@ impl ArticleStore for PostgresStore {
                         kind: ChangeKind::parse(kind)
                             .ok_or_else(|| StoreError::Corrupt(format!("change kind {kind:?}")))?,
                         categories: Vec::new(),
+                        urgency: row
+                            .get::<_, Option<i16>>(5)
+                            .and_then(|u| u8::try_from(u).ok()),
                     });
                 }
                 if let Some(slug) = row.get::<_, Option<&str>>(2) {

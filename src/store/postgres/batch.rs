@@ -15,7 +15,7 @@ use tokio_postgres::types::ToSql;
 
 use super::CHANNEL;
 use super::articles::{COUNT, INSERT_CHANGE, INSERT_TOUCHED, NOTIFY, UNFILE, change_head, slugs};
-use crate::model::{Article, Change};
+use crate::model::{Article, Change, touched_urgency};
 use crate::store::{StoreError, WriteOutcome};
 use crate::store::{from_nanos, nanos, parse_body};
 
@@ -26,6 +26,8 @@ struct Planned<'a> {
     seq: i64,
     kind: &'static str,
     touched: Vec<String>,
+    /// The most urgent level of the versions the change touches.
+    urgency: i16,
     /// Categories of the live version being replaced, to unfile.
     unfile: Option<Vec<String>>,
     was_killed: bool,
@@ -103,6 +105,9 @@ pub async fn put_all(
                 );
             }
         }
+        let urgency = i16::from(touched_urgency(
+            std::iter::once(article).chain(previous_article.as_ref().map(|(old, _)| old)),
+        ));
         outcomes.push(if previous_article.is_some() {
             WriteOutcome::Updated(change)
         } else {
@@ -119,6 +124,7 @@ pub async fn put_all(
                 "create"
             },
             touched,
+            urgency,
             unfile,
             was_killed,
         });
@@ -133,9 +139,10 @@ pub async fn put_all(
     let count = tx.prepare_cached(COUNT).await?;
     let upsert = tx
         .prepare_cached(
-            "INSERT INTO articles (id, body, published_ns, seq, killed_seq) VALUES ($1, $2, $3, $4, NULL)
+            "INSERT INTO articles (id, body, published_ns, seq, killed_seq, urgency)
+             VALUES ($1, $2, $3, $4, NULL, $5)
              ON CONFLICT (id) DO UPDATE SET body = excluded.body, published_ns = excluded.published_ns,
-                 seq = excluded.seq, killed_seq = NULL",
+                 seq = excluded.seq, killed_seq = NULL, urgency = excluded.urgency",
         )
         .await?;
     let file = tx
@@ -149,6 +156,10 @@ pub async fn put_all(
         .await?;
 
     let published: Vec<i64> = plans.iter().map(|p| nanos(p.article.published)).collect();
+    let urgencies: Vec<Option<i16>> = plans
+        .iter()
+        .map(|p| p.article.urgency.map(i16::from))
+        .collect();
     let filed: Vec<Vec<&str>> = plans.iter().map(|p| slugs(&p.article.categories)).collect();
     let unfiled: Vec<Option<Vec<&str>>> = plans
         .iter()
@@ -173,13 +184,19 @@ pub async fn put_all(
         };
     }
     for (i, plan) in plans.iter().enumerate() {
-        queue!(&insert_change, [&plan.seq, &ids[i], &plan.kind, &at_ns]);
+        queue!(
+            &insert_change,
+            [&plan.seq, &ids[i], &plan.kind, &at_ns, &plan.urgency]
+        );
         queue!(&insert_touched, [&plan.touched, &plan.seq]);
         if let Some(old) = &unfiled[i] {
             queue!(&unfile, [&ids[i]]);
             queue!(&count, [old, &MINUS]);
         }
-        queue!(&upsert, [&ids[i], &plan.body, &published[i], &plan.seq]);
+        queue!(
+            &upsert,
+            [&ids[i], &plan.body, &published[i], &plan.seq, &urgencies[i]]
+        );
         queue!(&file, [&filed[i], &published[i], &ids[i], &plan.seq]);
         queue!(&count, [&filed[i], &PLUS]);
         if plan.was_killed {

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::articles::record_change;
 use super::{PostgresStore, batch, scoped};
+use crate::model::touched_urgency;
 use crate::model::{Article, ArticleId, Category, Change, Selection};
 use crate::store::held::{HoldOutcome, HoldStore, Lifts, MAX_HELD, released, touched};
 use crate::store::{StoreError, WriteOutcome, from_nanos, nanos, parse_body};
@@ -42,7 +43,14 @@ impl HoldStore for PostgresStore {
             }
             let old = previous.as_deref().map(parse_body).transpose()?;
             let touched = touched(&article, old.as_ref());
-            let change = record_change(&tx, &article.id, "hold", &touched).await?;
+            let change = record_change(
+                &tx,
+                &article.id,
+                "hold",
+                &touched,
+                touched_urgency([&article].into_iter().chain(old.as_ref())),
+            )
+            .await?;
             tx.execute(
                 "INSERT INTO held (id, body, lift_ns, published_ns) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (id) DO UPDATE SET body = excluded.body, lift_ns = excluded.lift_ns,
@@ -103,7 +111,8 @@ impl HoldStore for PostgresStore {
             };
             let article = parse_body(row.get(0))?;
             let touched: Vec<&Category> = article.categories.iter().collect();
-            let change = record_change(&tx, id, "hold", &touched).await?;
+            let change =
+                record_change(&tx, id, "hold", &touched, touched_urgency([&article])).await?;
             tx.commit().await?;
             Ok(Some(change))
         })

@@ -109,8 +109,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (hour, feed)
     );
     "#,
-    // 4: stories held under embargo, and the change kind that records holding one (SQLite's
-    // step 4).
+    // 4: urgency of each story and each change, for the flash feed (SQLite's step 4).
+    r#"
+    ALTER TABLE articles ADD COLUMN urgency SMALLINT;
+    UPDATE articles SET urgency = (body::jsonb ->> 'urgency')::smallint
+        WHERE body::jsonb ? 'urgency';
+    CREATE INDEX articles_live_by_urgency ON articles (urgency, published_ns DESC, id DESC)
+        WHERE killed_seq IS NULL AND urgency IS NOT NULL;
+    ALTER TABLE changes ADD COLUMN urgency SMALLINT;
+    CREATE INDEX changes_by_urgency ON changes (urgency, seq);
+    "#,
+    // 5: stories held under embargo, and the change kind that records holding one (SQLite's
+    // step 5).
     r#"
     CREATE TABLE held (
         id           TEXT COLLATE "C" PRIMARY KEY,

@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::SqliteStore;
 use crate::model::{
     Article, ArticleId, Category, Change, ChangeKind, ChangeRecord, Selection, Tombstone,
+    touched_urgency,
 };
 use crate::store::{
     ArticleStore, CategoryCount, ImportCounts, Killed, Lookup, StoreError, Window, WriteOutcome,
@@ -24,13 +25,15 @@ impl rusqlite::ToSql for window::Arg {
     }
 }
 
-/// Appends one entry to the change sequence, recorded against every category it touched.
-/// The recorded time never goes backwards, even if the wall clock does.
+/// Appends one entry to the change sequence, recorded against every category it touched and
+/// with the most urgent level of the versions it touched. The recorded time never goes
+/// backwards, even if the wall clock does.
 pub(super) fn record_change(
     tx: &Transaction<'_>,
     id: &ArticleId,
     kind: &str,
     touched: &[&Category],
+    urgency: u8,
 ) -> Result<Change, StoreError> {
     let previous: Option<i64> = tx
         .query_row(
@@ -41,8 +44,8 @@ pub(super) fn record_change(
         .optional()?;
     let at_ns = nanos(Utc::now()).max(previous.unwrap_or(0));
     tx.execute(
-        "INSERT INTO changes (article_id, kind, at_ns) VALUES (?1, ?2, ?3)",
-        params![id.as_str(), kind, at_ns],
+        "INSERT INTO changes (article_id, kind, at_ns, urgency) VALUES (?1, ?2, ?3, ?4)",
+        params![id.as_str(), kind, at_ns, urgency],
     )?;
     let seq = tx.last_insert_rowid();
     let mut insert = tx.prepare_cached(
@@ -124,7 +127,9 @@ pub(super) fn put_in(tx: &Transaction<'_>, article: &Article) -> Result<WriteOut
     } else {
         "create"
     };
-    let change = record_change(tx, &article.id, kind, &touched)?;
+    let urgency =
+        touched_urgency(std::iter::once(article).chain(previous.as_ref().map(|(old, _)| old)));
+    let change = record_change(tx, &article.id, kind, &touched, urgency)?;
 
     if let Some((old, was_killed)) = &previous {
         if !was_killed {
@@ -132,10 +137,17 @@ pub(super) fn put_in(tx: &Transaction<'_>, article: &Article) -> Result<WriteOut
         }
     }
     tx.execute(
-        "INSERT INTO articles (id, body, published_ns, seq, killed_seq) VALUES (?1, ?2, ?3, ?4, NULL)
+        "INSERT INTO articles (id, body, published_ns, seq, killed_seq, urgency)
+         VALUES (?1, ?2, ?3, ?4, NULL, ?5)
          ON CONFLICT (id) DO UPDATE SET body = excluded.body, published_ns = excluded.published_ns,
-             seq = excluded.seq, killed_seq = NULL",
-        params![article.id.as_str(), body, nanos(article.published), change.seq as i64],
+             seq = excluded.seq, killed_seq = NULL, urgency = excluded.urgency",
+        params![
+            article.id.as_str(),
+            body,
+            nanos(article.published),
+            change.seq as i64,
+            article.urgency
+        ],
     )?;
     file_categories(tx, article)?;
     tx.execute(
@@ -190,7 +202,8 @@ impl ArticleStore for SqliteStore {
             let Some(body) = body else { return Ok(None) };
             let article = parse_body(&body)?;
             let touched: Vec<&Category> = article.categories.iter().collect();
-            let killed = record_change(tx, &id, "kill", &touched)?;
+            let urgency = touched_urgency([&article]);
+            let killed = record_change(tx, &id, "kill", &touched, urgency)?;
             unfile_categories(tx, &article)?;
             let mut bury = tx.prepare_cached(
                 "INSERT OR REPLACE INTO tombstones (category, killed_ns, article_id) VALUES (?1, ?2, ?3)",
@@ -234,6 +247,13 @@ impl ArticleStore for SqliteStore {
         selection: &Selection,
         limit: usize,
     ) -> Result<Vec<Article>, StoreError> {
+        if let Selection::Urgent(_) = selection {
+            let newest = Window {
+                limit,
+                ..Window::default()
+            };
+            return self.window(selection, &newest).await;
+        }
         let selection = selection.clone();
         self.read(move |conn| {
             let limit = limit as i64;
@@ -270,6 +290,7 @@ impl ArticleStore for SqliteStore {
                     rows.dedup_by(|a, b| a.1 == b.1);
                     rows.truncate(limit as usize);
                 }
+                Selection::Urgent(_) => unreachable!("read as a window above"),
             }
             rows.iter().map(|(_, _, body)| parse_body(body)).collect()
         })
@@ -333,6 +354,22 @@ impl ArticleStore for SqliteStore {
     }
 
     async fn last_change_in(&self, selection: &Selection) -> Result<Option<Change>, StoreError> {
+        if let Selection::Urgent(level) = *selection {
+            // One probe down the (urgency, seq) index per level, and one for changes of
+            // unknown urgency.
+            return self
+                .read(move |conn| {
+                    let mut stmt =
+                        conn.prepare_cached("SELECT MAX(seq) FROM changes WHERE urgency IS ?1")?;
+                    let mut newest: Option<i64> = None;
+                    for urgency in std::iter::once(None).chain((1..=level).map(Some)) {
+                        let seq: Option<i64> = stmt.query_row(params![urgency], |r| r.get(0))?;
+                        newest = newest.max(seq);
+                    }
+                    newest.map(|seq| change_at(conn, seq)).transpose()
+                })
+                .await;
+        }
         let Selection::Categories(categories) = selection.clone() else {
             return self.last_change().await;
         };
@@ -356,18 +393,20 @@ impl ArticleStore for SqliteStore {
         published: Option<(DateTime<Utc>, DateTime<Utc>)>,
         limit: usize,
     ) -> Result<Vec<Tombstone>, StoreError> {
-        let categories = match selection {
-            Selection::All => None,
-            Selection::Categories(list) => Some(list.clone()),
+        let (categories, urgency) = match selection {
+            Selection::All => (None, None),
+            Selection::Categories(list) => (Some(list.clone()), None),
+            Selection::Urgent(level) => (None, Some(*level)),
         };
         let (from, until) = published.map_or((i64::MIN, i64::MAX), |(f, u)| (nanos(f), nanos(u)));
         self.read(move |conn| {
             let mut rows: Vec<(i64, String, String)> = Vec::new();
             let mut stmt = conn.prepare_cached(
-                "SELECT t.killed_ns, t.article_id, a.body FROM tombstones t
+                "SELECT DISTINCT t.killed_ns, t.article_id, a.body FROM tombstones t
                  JOIN articles a ON a.id = t.article_id AND a.killed_seq IS NOT NULL
                  WHERE (?1 IS NULL OR t.category = ?1) AND t.killed_ns >= ?2
                    AND a.published_ns >= ?3 AND a.published_ns < ?4
+                   AND (?6 IS NULL OR a.urgency <= ?6)
                  ORDER BY t.killed_ns DESC, t.article_id DESC LIMIT ?5",
             )?;
             let slugs: Vec<Option<String>> = match &categories {
@@ -376,7 +415,7 @@ impl ArticleStore for SqliteStore {
             };
             for slug in slugs {
                 for row in stmt.query_map(
-                    params![slug, nanos(since), from, until, limit as i64],
+                    params![slug, nanos(since), from, until, limit as i64, urgency],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )? {
                     rows.push(row?);
@@ -401,7 +440,7 @@ impl ArticleStore for SqliteStore {
     async fn changes_since(&self, seq: u64, limit: usize) -> Result<Vec<ChangeRecord>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT c.seq, c.at_ns, cc.category, c.article_id, c.kind FROM changes c
+                "SELECT c.seq, c.at_ns, cc.category, c.article_id, c.kind, c.urgency FROM changes c
                  LEFT JOIN change_categories cc ON cc.seq = c.seq
                  WHERE c.seq IN (SELECT seq FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2)
                  ORDER BY c.seq, cc.category",
@@ -413,11 +452,12 @@ impl ArticleStore for SqliteStore {
                     r.get::<_, Option<String>>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, String>(4)?,
+                    r.get::<_, Option<u8>>(5)?,
                 ))
             })?;
             let mut out: Vec<ChangeRecord> = Vec::new();
             for row in rows {
-                let (seq, at_ns, category, article, kind) = row?;
+                let (seq, at_ns, category, article, kind, urgency) = row?;
                 if out.last().is_none_or(|last| last.change.seq != seq as u64) {
                     out.push(ChangeRecord {
                         change: Change {
@@ -428,6 +468,7 @@ impl ArticleStore for SqliteStore {
                         kind: ChangeKind::parse(&kind)
                             .ok_or_else(|| StoreError::Corrupt(format!("change kind {kind:?}")))?,
                         categories: Vec::new(),
+                        urgency,
                     });
                 }
                 if let Some(slug) = category {

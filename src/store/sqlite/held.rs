@@ -8,6 +8,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::SqliteStore;
 use super::articles::{put_in, record_change};
+use crate::model::touched_urgency;
 use crate::model::{Article, ArticleId, Category, Change, Selection};
 use crate::store::held::{HoldOutcome, HoldStore, Lifts, MAX_HELD, released, touched};
 use crate::store::{StoreError, WriteOutcome, from_nanos, nanos, parse_body};
@@ -50,7 +51,13 @@ impl HoldStore for SqliteStore {
             }
             let old = previous.as_deref().map(parse_body).transpose()?;
             let touched = touched(&article, old.as_ref());
-            let change = record_change(tx, &article.id, "hold", &touched)?;
+            let change = record_change(
+                tx,
+                &article.id,
+                "hold",
+                &touched,
+                touched_urgency([&article].into_iter().chain(old.as_ref())),
+            )?;
             tx.execute(
                 "INSERT INTO held (id, body, lift_ns, published_ns) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET body = excluded.body, lift_ns = excluded.lift_ns,
@@ -113,7 +120,7 @@ impl HoldStore for SqliteStore {
             };
             let article = parse_body(&body)?;
             let touched: Vec<&Category> = article.categories.iter().collect();
-            let change = record_change(tx, &id, "hold", &touched)?;
+            let change = record_change(tx, &id, "hold", &touched, touched_urgency([&article]))?;
             tx.execute("DELETE FROM held WHERE id = ?1", params![id.as_str()])?;
             Ok(Some(change))
         })

@@ -164,6 +164,40 @@ mod tests {
         assert_eq!(version, MIGRATIONS.len() as i64);
     }
 
+    /// A file written before urgency was kept gets it from each stored story's JSON.
+    #[tokio::test]
+    async fn the_urgency_step_fills_urgency_from_the_stored_stories() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wire.sqlite3");
+        let mut flash = story("flash");
+        flash.urgency = Some(1);
+        {
+            let conn = Connection::open(&path).unwrap();
+            for step in &MIGRATIONS[..3] {
+                conn.execute_batch(step).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 3).unwrap();
+            conn.execute(
+                "INSERT INTO articles (id, body, published_ns, seq) VALUES ('flash', ?1, 0, 1)",
+                [flash.to_json()],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO changes (article_id, kind, at_ns) VALUES ('flash', 'create', 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let flashes = store
+            .latest(&crate::model::Selection::Urgent(2), 10)
+            .await
+            .unwrap();
+        assert_eq!(flashes, [flash]);
+        // A change recorded before urgency was kept is of unknown urgency.
+        assert_eq!(store.changes_since(0, 10).await.unwrap()[0].urgency, None);
+    }
+
     #[tokio::test]
     async fn a_file_written_before_embargoes_keeps_its_change_numbers() {
         let dir = tempfile::tempdir().unwrap();

@@ -94,7 +94,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (hour, feed)
     ) WITHOUT ROWID;
     "#,
-    // 4: stories held under embargo, and the change kind that records holding one. SQLite
+    // 4: urgency (1 most urgent .. 9) of each story, for the flash feed, filled from the stored
+    // JSON; and of each change (the most urgent version it touched, 10 for none; NULL for a
+    // change recorded before urgency was kept, which every flash feed counts as touching it).
+    r#"
+    ALTER TABLE articles ADD COLUMN urgency INTEGER;
+    UPDATE articles SET urgency = json_extract(body, '$.urgency');
+    CREATE INDEX articles_live_by_urgency ON articles (urgency, published_ns DESC, id DESC)
+        WHERE killed_seq IS NULL AND urgency IS NOT NULL;
+    ALTER TABLE changes ADD COLUMN urgency INTEGER;
+    CREATE INDEX changes_by_urgency ON changes (urgency, seq);
+    "#,
+    // 5: stories held under embargo, and the change kind that records holding one. SQLite
     // cannot alter a CHECK, so the change table is rebuilt with its numbering kept.
     r#"
     CREATE TABLE held (
@@ -109,15 +120,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
         seq        INTEGER PRIMARY KEY AUTOINCREMENT,
         article_id TEXT NOT NULL,
         kind       TEXT NOT NULL CHECK (kind IN ('create', 'update', 'kill', 'hold')),
-        at_ns      INTEGER NOT NULL
+        at_ns      INTEGER NOT NULL,
+        urgency    INTEGER
     );
-    INSERT INTO changes_next (seq, article_id, kind, at_ns)
-        SELECT seq, article_id, kind, at_ns FROM changes;
+    INSERT INTO changes_next (seq, article_id, kind, at_ns, urgency)
+        SELECT seq, article_id, kind, at_ns, urgency FROM changes;
     DELETE FROM sqlite_sequence WHERE name = 'changes_next';
     INSERT INTO sqlite_sequence (name, seq)
         SELECT 'changes_next', seq FROM sqlite_sequence WHERE name = 'changes';
     DROP TABLE changes;
     ALTER TABLE changes_next RENAME TO changes;
+    CREATE INDEX changes_by_urgency ON changes (urgency, seq);
     "#,
 ];
 

@@ -37,6 +37,7 @@ mod audience;
 mod held;
 pub mod pg;
 mod subscriptions;
+mod urgency;
 
 pub fn story(id: &str, categories: &[&str], published: &str) -> Article {
     ArticleDraft {
