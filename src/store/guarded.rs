@@ -18,7 +18,8 @@ use chrono::{DateTime, Utc};
 use super::health::Health;
 use super::{
     ArticleStore, AudienceMerge, AudienceRow, AudienceStore, CategoryCount, ImportCounts, Killed,
-    Lookup, Store, StoreError, Subscription, SubscriptionStore, TrafficRow, Window, WriteOutcome,
+    Lookup, Store, StoreError, Subscription, SubscriptionStore, TrafficRow, UsageRow, UsageStore,
+    Window, WriteOutcome,
 };
 use crate::model::{Article, ArticleId, Change, ChangeRecord, Selection, Tombstone};
 
@@ -206,6 +207,22 @@ impl SubscriptionStore for Guarded {
 }
 
 #[async_trait]
+impl UsageStore for Guarded {
+    async fn add_usage(&self, rows: Vec<UsageRow>) -> Result<(), StoreError> {
+        self.run(self.deadline, self.inner.add_usage(rows)).await
+    }
+
+    async fn usage(&self, since: DateTime<Utc>) -> Result<Vec<UsageRow>, StoreError> {
+        self.run(self.deadline, self.inner.usage(since)).await
+    }
+
+    async fn forget_usage(&self, before: DateTime<Utc>) -> Result<(), StoreError> {
+        self.run(self.deadline, self.inner.forget_usage(before))
+            .await
+    }
+}
+
+#[async_trait]
 impl AudienceStore for Guarded {
     async fn merge_audience(
         &self,
@@ -324,6 +341,19 @@ mod tests {
             std::future::pending().await
         }
         async fn claim_change(&self, _: u64, _: DateTime<Utc>) -> Result<bool, StoreError> {
+            std::future::pending().await
+        }
+    }
+
+    #[async_trait]
+    impl UsageStore for Hung {
+        async fn add_usage(&self, _: Vec<UsageRow>) -> Result<(), StoreError> {
+            std::future::pending().await
+        }
+        async fn usage(&self, _: DateTime<Utc>) -> Result<Vec<UsageRow>, StoreError> {
+            std::future::pending().await
+        }
+        async fn forget_usage(&self, _: DateTime<Utc>) -> Result<(), StoreError> {
             std::future::pending().await
         }
     }

@@ -39,6 +39,7 @@ mod error;
 mod hub;
 mod pool;
 mod schema;
+mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -20,6 +20,7 @@ mod audience;
 mod error;
 mod hub;
 mod schema;
+mod usage;
 
 use super::StoreError;
 
