@@ -189,11 +189,17 @@ impl Level {
 /// they share one cached document whatever their keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Entitlement {
-    /// The level of each named category the view covers.
+    /// The categories the view selects stories from, each with its level.
     pub levels: BTreeMap<Category, Level>,
     /// The level of every other category, when the partner has a `"*"` entry and the feed
     /// selects every category.
     pub others: Option<Level>,
+    /// Categories the view does not select in which the partner has full stories: a
+    /// headlines story also filed in one of them is full. Kept only while some selected
+    /// category is headlines (otherwise nothing can be raised), so equal views stay equal.
+    pub full_elsewhere: std::collections::BTreeSet<Category>,
+    /// Whether every category not named is full for the partner (`"*" = "full"`), likewise.
+    pub others_full: bool,
     /// Whether the partner sees embargoed stories before their lift (carried so that early and
     /// ordinary views are cached apart).
     pub embargo_early: bool,
@@ -202,11 +208,17 @@ pub struct Entitlement {
 impl Entitlement {
     /// The level at which a story filed in `categories` is shown: the highest of its
     /// categories' levels (a story in a full and a headlines category is full), or `None`
-    /// when the view covers none of them.
+    /// when the view selects none of them.
     pub fn level_of(&self, categories: &[Category]) -> Option<Level> {
+        let selected = |c: &Category| self.levels.get(c).copied().or(self.others);
+        categories.iter().filter_map(selected).max()?;
         categories
             .iter()
-            .filter_map(|c| self.levels.get(c).copied().or(self.others))
+            .filter_map(|c| {
+                selected(c).or_else(|| {
+                    (self.others_full || self.full_elsewhere.contains(c)).then_some(Level::Full)
+                })
+            })
             .max()
     }
 
@@ -267,8 +279,7 @@ mod tests {
     fn a_story_takes_the_highest_level_of_its_categories() {
         let view = Entitlement {
             levels: BTreeMap::from([(c("world"), Level::Full), (c("markets"), Level::Headlines)]),
-            others: None,
-            embargo_early: false,
+            ..Entitlement::default()
         };
         assert_eq!(view.level_of(&[c("markets")]), Some(Level::Headlines));
         assert_eq!(
@@ -285,6 +296,22 @@ mod tests {
         assert_eq!(
             view.selection(),
             Selection::Categories(vec![c("markets"), c("world")])
+        );
+        // A headlines story also filed where the partner has full stories is full.
+        let g20 = Entitlement {
+            levels: BTreeMap::from([(c("g20"), Level::Headlines)]),
+            full_elsewhere: [c("world")].into(),
+            ..Entitlement::default()
+        };
+        assert_eq!(g20.level_of(&[c("g20"), c("world")]), Some(Level::Full));
+        assert_eq!(
+            g20.level_of(&[c("g20"), c("sport")]),
+            Some(Level::Headlines)
+        );
+        assert_eq!(
+            g20.level_of(&[c("world")]),
+            None,
+            "not selected by the view"
         );
     }
 }

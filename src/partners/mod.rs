@@ -53,20 +53,33 @@ impl Partner {
     /// The partner's entitlement restricted to a feed's `selection`, in canonical form: the
     /// same value for every partner entitled alike to that feed (see [`Entitlement`]).
     pub(crate) fn view_of(&self, selection: &Selection) -> Entitlement {
-        let (levels, others) = match selection {
-            Selection::All => (self.levels.clone(), self.others),
-            Selection::Categories(list) => (
-                list.iter()
-                    .filter_map(|c| Some((c.clone(), self.levels.get(c).copied().or(self.others)?)))
-                    .collect(),
-                None,
-            ),
-        };
-        Entitlement {
-            levels,
-            others,
+        let mut view = Entitlement {
             embargo_early: self.embargo_early,
+            ..Entitlement::default()
+        };
+        match selection {
+            Selection::All => {
+                view.levels = self.levels.clone();
+                view.others = self.others;
+            }
+            Selection::Categories(list) => {
+                view.levels = list
+                    .iter()
+                    .filter_map(|c| Some((c.clone(), self.levels.get(c).copied().or(self.others)?)))
+                    .collect();
+                // Only a headlines story can be raised by its other categories.
+                if view.levels.values().any(|l| *l == Level::Headlines) {
+                    view.full_elsewhere = self
+                        .levels
+                        .iter()
+                        .filter(|(c, l)| **l == Level::Full && !view.levels.contains_key(*c))
+                        .map(|(c, _)| c.clone())
+                        .collect();
+                    view.others_full = self.others == Some(Level::Full);
+                }
+            }
         }
+        view
     }
 }
 
