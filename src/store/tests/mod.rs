@@ -1,4 +1,4 @@
-//! The store's test suites, one per concern ([`articles`], [`subscriptions`], [`audience`]),
+//! The store's test suites, one per concern ([`articles`], [`subscriptions`], [`audience`], [`usage`]),
 //! each run against both backends: every test is a function of a `&dyn` of its concern's
 //! trait, instantiated by [`suite!`] once on a fresh SQLite file and once on a fresh PostgreSQL
 //! schema (see [`pg`]). On a machine where PostgreSQL is not reachable the PostgreSQL copies
@@ -35,6 +35,7 @@ mod articles;
 mod audience;
 pub mod pg;
 mod subscriptions;
+mod usage;
 
 pub fn story(id: &str, categories: &[&str], published: &str) -> Article {
     ArticleDraft {
