@@ -7,6 +7,12 @@
 //! of every category (`feeds/flash.toml` may shape it, but not choose its categories). A
 //! definition's `rights` is its rights statement, else the configured default. The catalog is
 //! loaded once at start-up and never touches the store: callers tell it which categories exist.
+//!
+//! A definition with `access = "partners"` makes its feed partner-only, and with it the
+//! categories it lists: those are *restricted*. A public document shows a story only when it is
+//! filed in at least one category that is not restricted; a public request for a partner-only
+//! feed (or for the default feed of a restricted category) is refused, and such feeds are left
+//! out of every public listing (OPML, the home page).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::model::{
-    ALL_SLUG, Category, DEFAULT_FLASH_MAX_AGE, DEFAULT_FLASH_URGENCY, FLASH_SLUG, FeedDef,
+    ALL_SLUG, Access, Category, DEFAULT_FLASH_MAX_AGE, DEFAULT_FLASH_URGENCY, FLASH_SLUG, FeedDef,
     MAX_ENTRIES, Selection,
 };
 
@@ -32,6 +38,8 @@ struct FeedFile {
     stale_while_revalidate: Option<u32>,
     language: Option<String>,
     rights: Option<String>,
+    /// `"public"` (the default) or `"partners"`.
+    access: Option<toml::Spanned<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +70,8 @@ pub struct Catalog {
     flash_file: Option<(PathBuf, String)>,
     /// The rights statement of feeds whose definition has none.
     rights: Option<String>,
+    /// Categories of partner-only feeds, sorted.
+    restricted: Vec<Category>,
 }
 
 impl Catalog {
@@ -73,6 +83,7 @@ impl Catalog {
             flash: (DEFAULT_FLASH_URGENCY, DEFAULT_FLASH_MAX_AGE),
             flash_file: None,
             rights: None,
+            restricted: Vec::new(),
         }
     }
 
@@ -171,9 +182,75 @@ impl Catalog {
             }
         }
         if errors.is_empty() {
+            catalog.restrict();
             Ok(catalog)
         } else {
             Err(errors)
+        }
+    }
+
+    /// Notes the categories of partner-only feeds.
+    fn restrict(&mut self) {
+        let mut restricted: Vec<Category> = self
+            .defined
+            .values()
+            .filter(|def| def.access == Access::Partners)
+            .filter_map(|def| match &def.selection {
+                Selection::Categories(list) => Some(list.iter().cloned()),
+                Selection::All | Selection::Urgent(_) => None,
+            })
+            .flatten()
+            .collect();
+        restricted.sort();
+        restricted.dedup();
+        self.restricted = restricted;
+    }
+
+    /// Categories only partners may read.
+    pub fn restricted(&self) -> &[Category] {
+        &self.restricted
+    }
+
+    /// Whether a public reader may see a story filed in `categories`: when at least one of
+    /// them is not restricted.
+    pub fn is_public(&self, categories: &[Category]) -> bool {
+        categories.iter().any(|c| !self.restricted.contains(c))
+    }
+
+    /// Whether the feed at `slug` is for partners only: defined so, or the default feed of a
+    /// restricted category.
+    pub fn partners_only(&self, slug: &str) -> bool {
+        match self.defined.get(slug) {
+            Some(def) => def.access == Access::Partners,
+            None => Category::parse(slug).is_ok_and(|c| self.restricted.contains(&c)),
+        }
+    }
+
+    /// What a public reader sees of `selection`, given the categories that have stories:
+    /// the selection without restricted categories. `None` when it named categories and every
+    /// one of them is restricted. The flash feed's selection is kept: its stories are filtered
+    /// with [`Catalog::is_public`] once read.
+    pub fn public_selection(
+        &self,
+        selection: &Selection,
+        categories: &[Category],
+    ) -> Option<Selection> {
+        if self.restricted.is_empty() {
+            return Some(selection.clone());
+        }
+        let open = |list: &[Category]| -> Vec<Category> {
+            list.iter()
+                .filter(|c| !self.restricted.contains(c))
+                .cloned()
+                .collect()
+        };
+        match selection {
+            Selection::All => Some(Selection::Categories(open(categories))),
+            Selection::Urgent(_) => Some(selection.clone()),
+            Selection::Categories(list) => {
+                let open = open(list);
+                (!open.is_empty()).then_some(Selection::Categories(open))
+            }
         }
     }
 
@@ -200,8 +277,8 @@ impl Catalog {
         Some(self.finished(def))
     }
 
-    /// Every feed worth listing, given the categories that have stories: `all` and `flash`
-    /// first, then the rest by slug.
+    /// Every public feed worth listing, given the categories that have stories: `all` and
+    /// `flash` first, then the rest by slug. Partner-only feeds are left out.
     pub fn list(&self, categories: &[Category]) -> Vec<FeedDef> {
         let mut feeds: BTreeMap<String, FeedDef> = self.defined.clone();
         for category in categories {
@@ -218,6 +295,7 @@ impl Catalog {
         [all, flash]
             .into_iter()
             .chain(feeds.into_values())
+            .filter(|def| !self.partners_only(&def.slug))
             .map(|def| self.finished(def))
             .collect()
     }
@@ -307,6 +385,21 @@ fn parse_definition(
         .rights
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty());
+    if let Some(access) = file.access {
+        let line = at(access.span());
+        match access.into_inner().as_str() {
+            "public" => def.access = Access::Public,
+            "partners" => def.access = Access::Partners,
+            other => problems.push(format!(
+                "{line}`access` must be \"public\" or \"partners\", not {other:?}"
+            )),
+        }
+        if def.access == Access::Partners && def.selection == Selection::All {
+            problems.push(format!(
+                "{line}a partner-only feed must list its categories (they become partner-only): \"*\" would hide the whole wire"
+            ));
+        }
+    }
     if problems.is_empty() {
         Ok(def)
     } else {
@@ -393,6 +486,47 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("s3cret"), "{text}");
+    }
+
+    #[test]
+    fn a_partner_only_feed_restricts_its_categories_and_leaves_the_listings() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "markets.toml",
+            "categories = [\"markets\", \"commodities\"]\naccess = \"partners\"\n",
+        );
+        let catalog = Catalog::load(dir.path(), "Wirefeed").unwrap();
+        let (markets, world) = (
+            Category::parse("markets").unwrap(),
+            Category::parse("world").unwrap(),
+        );
+        assert!(catalog.partners_only("markets"));
+        assert!(
+            catalog.partners_only("commodities"),
+            "a restricted category's default feed"
+        );
+        assert!(!catalog.partners_only("world"));
+        assert!(!catalog.is_public(std::slice::from_ref(&markets)));
+        assert!(catalog.is_public(&[markets.clone(), world.clone()]));
+        let slugs: Vec<String> = catalog
+            .list(&[markets.clone(), world.clone()])
+            .into_iter()
+            .map(|d| d.slug)
+            .collect();
+        assert_eq!(slugs, ["all", "flash", "world"]);
+        assert_eq!(
+            catalog.public_selection(&Selection::All, &[markets.clone(), world.clone()]),
+            Some(Selection::Categories(vec![world]))
+        );
+        assert_eq!(
+            catalog.public_selection(&Selection::Categories(vec![markets]), &[]),
+            None
+        );
+        write(dir.path(), "all.toml", "access = \"partners\"\n");
+        write(dir.path(), "g20.toml", "access = \"secret\"\n");
+        let errors = Catalog::load(dir.path(), "Wirefeed").unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
     }
 
     #[test]

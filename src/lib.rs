@@ -15,6 +15,8 @@ pub mod http;
 pub mod ingest;
 pub(crate) mod metrics;
 pub mod model;
+pub(crate) mod partners;
+pub(crate) mod reload;
 pub mod render;
 pub(crate) mod shutdown;
 pub mod site;

@@ -29,6 +29,14 @@ struct RequestLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartnerLabels {
+    /// The partner's name from the partners file (never a key).
+    partner: String,
+    /// `2xx`, `3xx`, `4xx` or `5xx`.
+    status_class: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct IngestLabels {
     outcome: &'static str,
 }
@@ -39,6 +47,7 @@ pub(crate) struct Metrics {
     feed_ok: Counter,
     feed_not_modified: Counter,
     ingest: Family<IngestLabels, Counter>,
+    partners: Family<PartnerLabels, Counter>,
 }
 
 impl Metrics {
@@ -59,6 +68,12 @@ impl Metrics {
             "ingest",
             "Stories sent to the ingest API, by outcome (created, updated, unchanged, killed, rejected)",
             ingest.clone(),
+        );
+        let partners = Family::<PartnerLabels, Counter>::default();
+        registry.register(
+            "partner_requests",
+            "Requests with a partner key, by partner and status class (429: over quota)",
+            partners.clone(),
         );
         registry.register(
             "render_seconds",
@@ -92,6 +107,7 @@ impl Metrics {
             feed_ok,
             feed_not_modified,
             ingest,
+            partners,
         }
     }
 
@@ -112,6 +128,22 @@ impl Metrics {
                 .get_or_create(&RequestLabels { route, status })
                 .inc(),
         };
+    }
+
+    /// Counts one request with a partner's key.
+    pub(crate) fn partner_request(&self, partner: &str, status: u16) {
+        let status_class = match status {
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.partners
+            .get_or_create(&PartnerLabels {
+                partner: partner.to_owned(),
+                status_class,
+            })
+            .inc();
     }
 
     /// Counts one story through the ingest API.

@@ -54,6 +54,27 @@ impl Shutdown {
     }
 }
 
+/// Runs `work` every `every` (the first time at once) until the shutdown fires, and once
+/// more then, so what it persists is persisted before the process ends.
+pub(crate) async fn every<F, Fut>(every: std::time::Duration, mut shutdown: Shutdown, mut work: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let stopping = tokio::select! {
+            _ = ticker.tick() => false,
+            () = shutdown.recv() => true,
+        };
+        work().await;
+        if stopping {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -361,3 +361,46 @@ async fn a_lift_on_two_postgres_replicas_and_after_a_restart() {
     };
     lift_across_replicas_and_a_restart(|replica| Box::new(schema.configure(replica))).await;
 }
+
+#[tokio::test]
+async fn a_partner_who_sees_embargoes_early_gets_the_held_story_flagged_and_no_one_else_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |cmd| {
+        cmd.env("WIREFEED_PARTNERS_FILE", common::fixture("partners.toml"));
+    });
+    let id = "xw-embargo-early";
+    let lift = lift_in(3600);
+    assert_eq!(
+        post(&server, &communique(id, Some(lift))).await.status(),
+        201
+    );
+    let keyed = |path: &'static str, key: &'static str| {
+        let server = &server;
+        async move {
+            let response = client()
+                .get(server.url(path))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{path} with {key}");
+            response.text().await.unwrap()
+        }
+    };
+    let stamp = lift.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    for path in ["/feeds/g20.rss", "/feeds/g20.atom", "/feeds/world.json"] {
+        let early = keyed(path, "early-bird-key-0005").await;
+        assert!(early.contains(id), "{path}: the early partner sees it");
+        assert!(
+            early.contains(&format!("EMBARGOED until {stamp}")),
+            "{path}: flagged in the title"
+        );
+        assert!(
+            early.contains("embargoed"),
+            "{path}: and by an element or field of its own"
+        );
+        let other = keyed(path, "gulf-daily-key-0001").await;
+        assert!(!other.contains(id), "{path}: another partner does not");
+    }
+    assert_eq!(publicly_visible(&server, id).await, Vec::<String>::new());
+}

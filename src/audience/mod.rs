@@ -372,21 +372,13 @@ impl Audience {
     }
 
     /// Flushes every minute, and once more at shutdown.
-    pub(crate) async fn run(self: Arc<Self>, mut shutdown: crate::shutdown::Shutdown) {
-        let mut ticker = tokio::time::interval(FLUSH_EVERY);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let stopping = tokio::select! {
-                _ = ticker.tick() => false,
-                () = shutdown.recv() => true,
-            };
+    pub(crate) async fn run(self: Arc<Self>, shutdown: crate::shutdown::Shutdown) {
+        crate::shutdown::every(FLUSH_EVERY, shutdown, || async {
             if let Err(e) = self.flush().await {
                 tracing::warn!(error = %e, "could not store reader counts; will retry");
             }
-            if stopping {
-                return;
-            }
-        }
+        })
+        .await;
     }
 }
 

@@ -7,6 +7,11 @@
 //! change names the categories it touched (before and after), and only documents whose
 //! selection covers one of them are dropped. Killed stories are carried as withdrawal notices
 //! (and Atom tombstones) in the documents they were in; RFC 3229 deltas are built here too.
+//!
+//! A key names its [`View`]: the public one (partner-only categories left out), or a
+//! partner's entitlement to the feed in canonical form, so every partner with the same
+//! entitlement shares one document (never one per key). A partner view holds the stories of
+//! its categories; those it may only have as headlines lose their text and images.
 
 pub mod coding;
 mod delta;
@@ -29,12 +34,12 @@ pub use stats::{Counts, Stats};
 
 use crate::catalog::Catalog;
 use crate::model::{
-    Article, Category, Coding, FeedDef, FeedFormat, FeedKey, Part, Selection, Tombstone, UNRANKED,
-    Withdrawal,
+    Article, Category, Coding, Entitlement, FeedDef, FeedFormat, FeedKey, Level, Part, Selection,
+    Tombstone, UNRANKED, View, Withdrawal,
 };
 use crate::render::{self, Brand, FeedDoc, History, RenderError};
 use crate::site::Site;
-use crate::store::{Store, StoreError};
+use crate::store::{MAX_HELD, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -42,6 +47,12 @@ pub enum CacheError {
     UnknownFeed(String),
     #[error("feed {0:?} has no such page or archive")]
     NoSuchPart(String),
+    /// A public request for a partner-only feed.
+    #[error("feed {0:?} is for partners only")]
+    PartnersOnly(String),
+    /// A partner view that covers none of the feed's categories.
+    #[error("the key's partner is not entitled to feed {0:?}")]
+    NotEntitled(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -313,6 +324,25 @@ impl FeedCache {
             .collect())
     }
 
+    /// The held stories of `selection`, for views that see embargoed stories before their
+    /// lift: each keeps its `embargo` (which every format marks) and its title says so.
+    async fn held(&self, selection: &Selection) -> Result<Vec<Article>, StoreError> {
+        let mut held = self.store.held_in(selection, MAX_HELD).await?;
+        if let Selection::Urgent(level) = selection {
+            held.retain(|story| story.is_urgent(*level));
+        }
+        for story in &mut held {
+            if let Some(lift) = story.embargo {
+                story.title = format!(
+                    "EMBARGOED until {}: {}",
+                    lift.format("%Y-%m-%d %H:%M:%S UTC"),
+                    story.title
+                );
+            }
+        }
+        Ok(held)
+    }
+
     /// Reads what `key`'s document holds, or `None` when there is no such page or archive.
     async fn gather(&self, key: &FeedKey) -> Result<Option<Gathered>, CacheError> {
         Stats::bump(&self.stats.store_reads);
@@ -322,7 +352,34 @@ impl FeedCache {
             .catalog
             .feed(&key.slug, |c| categories.contains(c))
             .ok_or_else(|| CacheError::UnknownFeed(key.slug.clone()))?;
-        let last_change = self.store.last_change_in(&def.selection).await?;
+        // What the view may read: the stores are asked for those categories only.
+        let read = FeedDef {
+            selection: match &key.view {
+                View::Public => {
+                    if self.catalog.partners_only(&def.slug) {
+                        return Err(CacheError::PartnersOnly(key.slug.clone()));
+                    }
+                    self.catalog
+                        .public_selection(&def.selection, &categories)
+                        .ok_or_else(|| CacheError::PartnersOnly(key.slug.clone()))?
+                }
+                View::Partner(view) if view.is_empty() => {
+                    return Err(CacheError::NotEntitled(key.slug.clone()));
+                }
+                View::Partner(view) => view.selection(),
+            },
+            ..def.clone()
+        };
+        // The flash feed reads its urgent stories from every category; what the view may not
+        // see is left out below.
+        let read = match def.selection {
+            Selection::Urgent(level) => FeedDef {
+                selection: Selection::Urgent(level),
+                ..read
+            },
+            _ => read,
+        };
+        let last_change = self.store.last_change_in(&read.selection).await?;
         // Retention counts back from the feed's newest change, not from "now", so the same
         // store always renders the same bytes.
         let kills_since =
@@ -330,7 +387,7 @@ impl FeedCache {
         let Some(selected) = history::select(
             self.store.as_ref(),
             &self.site,
-            &def,
+            &read,
             key.format,
             key.part,
             kills_since,
@@ -339,7 +396,20 @@ impl FeedCache {
         else {
             return Ok(None);
         };
-        let mut entries = selected.articles;
+        let mut entries = match &key.view {
+            View::Public => {
+                let mut articles = selected.articles;
+                articles.retain(|a| self.catalog.is_public(&a.categories));
+                articles
+            }
+            View::Partner(view) => {
+                let mut articles = selected.articles;
+                if view.embargo_early && key.part == Part::Current {
+                    articles.extend(self.held(&read.selection).await?);
+                }
+                entitled(view, articles)
+            }
+        };
         entries.extend(
             selected
                 .deleted
@@ -392,6 +462,22 @@ impl FeedCache {
             .insert(rendered.tag.clone(), Arc::clone(&rendered.stamps));
         Ok(Arc::new(rendered))
     }
+}
+
+/// The stories a partner view shows, each at its level: a story only entitled as headlines
+/// keeps its title, summary and link, and loses its text and images.
+fn entitled(view: &Entitlement, articles: Vec<Article>) -> Vec<Article> {
+    articles
+        .into_iter()
+        .filter_map(|mut article| match view.level_of(&article.categories)? {
+            Level::Full => Some(article),
+            Level::Headlines => {
+                article.content_html = None;
+                article.images.clear();
+                Some(article)
+            }
+        })
+        .collect()
 }
 
 /// Renders, compresses and prebuilds every header of one version. Pure CPU work.

@@ -191,6 +191,23 @@ fn load_catalog(config: &Config) -> anyhow::Result<Catalog> {
         .with_rights(config.rights.clone()))
 }
 
+/// The partners file, loaded and checked; no partners when `partners_file` is unset.
+fn partners(config: &Config) -> Result<crate::partners::Partners, Vec<String>> {
+    match &config.partners_file {
+        Some(path) => crate::partners::Partners::load(path),
+        None => Ok(crate::partners::Partners::none()),
+    }
+}
+
+fn load_partners(config: &Config) -> anyhow::Result<crate::partners::Partners> {
+    partners(config).map_err(|problems| {
+        anyhow::anyhow!(
+            "the partners file has problems:\n  {}",
+            problems.join("\n  ")
+        )
+    })
+}
+
 /// The HTTPS settings, checked together and the certificate pair loaded: `check` and `serve`
 /// refuse the same things. `None` when HTTPS is off.
 fn https(config: &Config) -> Result<Option<Tls>, Vec<String>> {
@@ -264,6 +281,9 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
     let mut problems = https(config).err().unwrap_or_default();
     if let Err(errors) = Catalog::load(&config.feeds_dir, &config.site_title) {
         problems.extend(errors.iter().map(ToString::to_string));
+    }
+    if let Err(errors) = partners(config) {
+        problems.extend(errors);
     }
     if problems.is_empty() {
         println!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::{https, load_catalog, open_store_lazily, store_place};
+use super::{https, load_catalog, load_partners, open_store_lazily, store_place};
 use crate::cache::{self, FeedCache};
 use crate::changes::ChangeBus;
 use crate::config::{Config, HubSetting};
@@ -35,6 +35,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 pub(super) async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(&config)?;
+    let partners = Arc::new(load_partners(&config)?);
     let tls = https(&config).map_err(|problems| {
         anyhow::anyhow!(
             "the HTTPS settings have problems, so nothing was started:\n  {}",
@@ -151,6 +152,18 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         }
     };
     let audience = Arc::new(crate::audience::Audience::new(store.clone()));
+    let usage = Arc::new(crate::partners::usage::Usage::new(store.clone()));
+    if partners.configured() {
+        crate::reload::watch(
+            Arc::clone(&partners) as Arc<dyn crate::reload::Reloadable>,
+            crate::partners::WATCH_EVERY,
+        )
+        .context("could not watch the partners file")?;
+        tracing::info!(
+            partners = partners.current().partners().len(),
+            "partner keys are on"
+        );
+    }
     let mut metrics =
         crate::metrics::Metrics::new(Arc::clone(&cache), hub.clone(), Arc::clone(&audience));
     metrics.watch_store(Arc::clone(&opened.health));
@@ -166,6 +179,8 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         cache,
         hub: hub.clone(),
         tokens: Tokens::new(tokens),
+        partners,
+        usage: Arc::clone(&usage),
         max_body_bytes: config.max_body_bytes,
         poll_limiter: PollLimiter::per_minute(config.poll_limit_per_minute),
         health: Arc::clone(&opened.health),
@@ -189,6 +204,7 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         desk,
         hub,
         audience,
+        usage,
         failed,
         trigger: trigger.subscribe(),
         background: Arc::clone(&background),
@@ -274,6 +290,7 @@ struct StartUp {
     desk: Arc<Desk>,
     hub: Option<Arc<websub::Hub>>,
     audience: Arc<crate::audience::Audience>,
+    usage: Arc<crate::partners::usage::Usage>,
     /// Told why, when start-up gives up (the server then stops and exits 1).
     failed: tokio::sync::oneshot::Sender<anyhow::Error>,
     trigger: crate::shutdown::Shutdown,
@@ -356,6 +373,7 @@ async fn start_up(s: StartUp) {
     background.spawn(s.audience.run(s.trigger.clone()));
     // Held stories whose lift time passed while no process ran are released now.
     background.spawn(schedule::run(Arc::clone(&s.desk), s.trigger.clone()));
+    background.spawn(s.usage.run(s.trigger.clone()));
     tokio::spawn(Arc::clone(&s.opened.guarded).watch(PROBE_EVERY));
     s.opened.health.mark_started();
     tracing::info!("ready: serving everything");

@@ -74,6 +74,21 @@ pub(crate) fn acme_dir_exists(path: &Option<PathBuf>) -> Result<(), String> {
     }
 }
 
+/// An optional file that must exist when set.
+pub(crate) fn file_exists_if_set(
+    what: &'static str,
+) -> impl Fn(&Option<PathBuf>) -> Result<(), String> {
+    move |path| match path {
+        None => Ok(()),
+        Some(path) if path.is_file() => Ok(()),
+        Some(path) => Err(format!(
+            "{what} {} does not exist{}: create it, or leave the setting out",
+            path.display(),
+            relative_to_cwd(path)
+        )),
+    }
+}
+
 /// A directory that may be missing (it is created when serving), but is not a file.
 pub(crate) fn directory_or_missing(path: &Path) -> Result<(), String> {
     match std::fs::metadata(path) {

@@ -169,6 +169,12 @@ settings! {
     feeds_dir: PathBuf = "feeds", example "tests/fixtures/feeds-history", flag "feeds-dir" "DIR",
         check existing_directory;
 
+    /// TOML file of partners (sites that republish the wire): each one's name, keys,
+    /// categories (full or headlines) and quotas. Read again on SIGHUP and when it changes.
+    /// Unset: no partners, every feed public.
+    partners_file: Option<PathBuf> = "", example "tests/fixtures/partners.toml",
+        check file_exists_if_set("the partners file");
+
     /// A postgres:// URL to keep stories in PostgreSQL instead of the embedded SQLite store.
     store_url: Option<StoreUrl> = "", example "postgres://wire:s3cret@db.example:5432/wire";
 

@@ -1,7 +1,7 @@
 //! `GET /admin`: the operator's page. Signs in with an ingest token, as a bearer token or as
 //! the password of Basic authentication (any user name) so a browser can open it; gathers the
-//! last 24 hours of polls, today's readers and the live WebSub subscriptions per feed, and
-//! hands them to the renderer.
+//! last 24 hours of polls, today's readers, the live WebSub subscriptions per feed and the
+//! partners' requests of the last 14 days, and hands them to the renderer.
 
 use std::collections::BTreeMap;
 
@@ -17,10 +17,12 @@ use super::problem::Problem;
 use super::response::{self, Body};
 use crate::audience::{feed_name, hour_start};
 use crate::model::FeedFormat;
-use crate::render::admin::{FeedReport, HourPolls, Report};
+use crate::render::admin::{FeedReport, HourPolls, PartnerReport, Report};
 
 /// Hours shown, the one now running included.
 const HOURS: i64 = 24;
+/// Days of partner usage shown, today included.
+const PARTNER_DAYS: i64 = 14;
 
 pub(crate) async fn render(
     app: &App,
@@ -76,6 +78,7 @@ pub(crate) async fn render(
         }
     }
 
+    let (days, partners) = partners(app, now).await?;
     let mut feeds: Vec<FeedReport> = feeds.by_name.into_values().collect();
     // The busiest first: where the traffic goes is what the page is for.
     feeds.sort_by_key(|f| std::cmp::Reverse(f.hourly.iter().map(|h| h.polls).sum::<u64>()));
@@ -86,6 +89,8 @@ pub(crate) async fn render(
             feeds,
             readers_today,
             generated: now,
+            days,
+            partners,
         },
     );
     let mut response = response::bytes(StatusCode::OK, response::HTML, html);
@@ -96,6 +101,60 @@ pub(crate) async fn render(
     );
     headers.insert("x-robots-tag", HeaderValue::from_static("noindex"));
     Ok(response)
+}
+
+/// The days shown and every partner's requests on each: the partners of the file, then any
+/// other name the usage holds (a partner since removed).
+async fn partners(
+    app: &App,
+    now: DateTime<Utc>,
+) -> Result<(Vec<DateTime<Utc>>, Vec<PartnerReport>), HttpError> {
+    let set = app.partners.current();
+    if !app.partners.configured() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let today = now.date_naive();
+    let days: Vec<chrono::NaiveDate> = (0..PARTNER_DAYS)
+        .rev()
+        .map(|back| today - Duration::days(back))
+        .collect();
+    let mut reports: Vec<PartnerReport> = set
+        .partners()
+        .iter()
+        .map(|p| PartnerReport {
+            name: p.name.clone(),
+            daily: vec![HourPolls::default(); days.len()],
+            quota_hour: p.quota_hour,
+            quota_day: p.quota_day,
+        })
+        .collect();
+    for (day, partner, counts) in app.usage.days(days[0]).await? {
+        let Some(at) = days.iter().position(|d| *d == day) else {
+            continue;
+        };
+        let report = match reports.iter().position(|r| r.name == partner) {
+            Some(i) => &mut reports[i],
+            None => {
+                reports.push(PartnerReport {
+                    name: partner,
+                    daily: vec![HourPolls::default(); days.len()],
+                    ..PartnerReport::default()
+                });
+                reports.last_mut().expect("pushed above")
+            }
+        };
+        report.daily[at].add(HourPolls {
+            polls: counts.requests,
+            not_modified: counts.not_modified,
+            sent: counts.bytes,
+            saved: 0,
+        });
+    }
+    let starts = days
+        .iter()
+        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+        .collect();
+    Ok((starts, reports))
 }
 
 /// The page's feeds by name, each added the first time a figure names it.

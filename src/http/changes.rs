@@ -11,6 +11,10 @@
 //! — or the wait ends. A story killed after the change that published it is never shown: its
 //! record says `withdrawn` instead of carrying the text. A cursor past the store's newest
 //! change (another store's, or history that was reset) is 410: re-sync from the feed.
+//!
+//! Without a key the cursor shows only stories filed in a public category; with a partner key
+//! (as for feeds) it shows the partner's categories, a story it may only have as headlines
+//! without its text and images, and counts against the partner's quota.
 
 use std::time::Duration;
 
@@ -19,12 +23,12 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::App;
 use super::error::HttpError;
 use super::feeds::query_value;
 use super::problem::Problem;
 use super::response::Body;
-use crate::model::{Category, ChangeKind, ChangeRecord};
+use super::{App, partner};
+use crate::model::{Category, ChangeKind, ChangeRecord, Entitlement, Level};
 use crate::store::Lookup;
 
 const DEFAULT_LIMIT: usize = 100;
@@ -110,6 +114,24 @@ pub(crate) async fn render(
     request: &Request<Incoming>,
 ) -> Result<Response<Body>, HttpError> {
     let query = query(request.uri().query())?;
+    let caller = partner::caller(app, request.headers(), request.uri().query())?;
+    if let Some(caller) = &caller {
+        partner::admit(app, caller)?;
+    }
+    let view = caller.as_deref().map(partner::wire_view);
+    let mut response = Box::pin(changes(app, &query, view.as_ref())).await?;
+    if let Some(caller) = &caller {
+        partner::finish(app, caller, None, &mut response);
+    }
+    Ok(response)
+}
+
+/// The answer for `view` (`None`: the public).
+async fn changes(
+    app: &App,
+    query: &Query,
+    view: Option<&Entitlement>,
+) -> Result<Response<Body>, HttpError> {
     let head = app.store.last_change().await?.map_or(0, |c| c.seq);
     if query.since > head {
         return Err(Problem::new(
@@ -128,15 +150,29 @@ pub(crate) async fn render(
         let next = records.last().map_or(since, |r| r.change.seq);
         let wanted: Vec<&ChangeRecord> = records
             .iter()
-            .filter(|r| r.kind.is_public() && covers(&query.categories, r))
+            .filter(|r| {
+                r.kind.is_public() && covers(&query.categories, r) && level(app, view, r).is_some()
+            })
             .collect();
         if !wanted.is_empty() || tokio::time::Instant::now() >= deadline {
-            return answer(app, &query, &wanted, next).await;
+            return answer(app, query, view, &wanted, next).await;
         }
         since = next;
         // Nothing new (or nothing in these categories): hold the request until a change
         // lands or the wait ends.
         let _ = tokio::time::timeout_at(deadline, announced.recv()).await;
+    }
+}
+
+/// How much of the change `view` may see: none of a story filed only in categories it may not
+/// read (for the public, partner-only ones).
+fn level(app: &App, view: Option<&Entitlement>, record: &ChangeRecord) -> Option<Level> {
+    match view {
+        None => app
+            .catalog
+            .is_public(&record.categories)
+            .then_some(Level::Full),
+        Some(view) => view.level_of(&record.categories),
     }
 }
 
@@ -149,6 +185,7 @@ fn covers(categories: &Option<Vec<Category>>, record: &ChangeRecord) -> bool {
 async fn answer(
     app: &App,
     query: &Query,
+    view: Option<&Entitlement>,
     records: &[&ChangeRecord],
     next: u64,
 ) -> Result<Response<Body>, HttpError> {
@@ -165,6 +202,12 @@ async fn answer(
             match app.store.get(&record.article).await? {
                 Lookup::Live(article) => {
                     let mut value = serde_json::to_value(&article).expect("articles serialise");
+                    if let (Some(Level::Headlines), Value::Object(map)) =
+                        (level(app, view, record), &mut value)
+                    {
+                        map.remove("content_html");
+                        map.remove("images");
+                    }
                     if let (Some(fields), Value::Object(map)) = (&query.fields, &mut value) {
                         let thin: Map<String, Value> = map
                             .iter()

@@ -4,9 +4,10 @@
 //!
 //! Public documents get `Access-Control-Allow-Origin: *` on every answer (200, 304, 226 and
 //! errors, from the cache or not) and expose the validators scripts need for conditional
-//! polling (`ETag`, `Link`; `Last-Modified` is safelisted already). The stats API answers the
-//! requesting origin by name, never `*`, and varies on it. A preflight `OPTIONS` for either
-//! is 204 with the methods and request headers allowed and how long to remember that.
+//! polling (`ETag`, `Link`; `Last-Modified` is safelisted already). The stats API, and a feed
+//! or the change cursor asked for with a partner key, answer the requesting origin by name,
+//! never `*`, and vary on it. A preflight `OPTIONS` for either is 204 with the methods and
+//! request headers allowed and how long to remember that.
 
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
@@ -15,7 +16,9 @@ use super::response::Body;
 use super::router::{Path, Route};
 
 static ANY: HeaderValue = HeaderValue::from_static("*");
-static EXPOSE: HeaderValue = HeaderValue::from_static("ETag, Link, IM, Retry-After");
+static EXPOSE: HeaderValue = HeaderValue::from_static(
+    "ETag, Link, IM, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy, Wirefeed-Usage",
+);
 static METHODS: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
 static HEADERS: HeaderValue =
     HeaderValue::from_static("If-None-Match, If-Modified-Since, A-IM, Authorization");
@@ -26,13 +29,16 @@ static MAX_AGE: HeaderValue = HeaderValue::from_static("86400");
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reach {
     Anyone,
-    /// Readers with a token (the stats API): the origin is named, never `*`.
+    /// Readers with a token (the stats API, keyed feeds): the origin is named, never `*`.
     WithToken,
     Nobody,
 }
 
-pub(crate) fn reach(route: &Route) -> Reach {
+/// Who may read `route` from another origin; `keyed` when the request presents a partner key
+/// (a keyed feed or change cursor names the origin, as the stats API does).
+pub(crate) fn reach(route: &Route, keyed: bool) -> Reach {
     match route {
+        Some(Path::Feed { .. } | Path::Changes) if keyed => Reach::WithToken,
         Some(Path::Feed { .. } | Path::Opml | Path::Changes) => Reach::Anyone,
         Some(Path::Stats) => Reach::WithToken,
         _ => Reach::Nobody,
@@ -51,6 +57,7 @@ pub(crate) fn decorate(reach: Reach, origin: Option<&HeaderValue>, response: &mu
         Reach::WithToken => {
             if let Some(origin) = origin {
                 headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+                headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE.clone());
                 headers.append(header::VARY, HeaderValue::from_static("origin"));
             }
         }
@@ -60,12 +67,14 @@ pub(crate) fn decorate(reach: Reach, origin: Option<&HeaderValue>, response: &mu
 
 /// The answer to a preflight `OPTIONS` for `route`, when other origins may read it.
 pub(crate) fn preflight(route: &Route, request: &HeaderMap) -> Option<Response<Body>> {
-    if matches!(reach(route), Reach::Nobody) {
+    // A preflight carries no credentials: whether the request will is unknown.
+    let reach = reach(route, false);
+    if matches!(reach, Reach::Nobody) {
         return None;
     }
     let mut response = Response::new(Body::default());
     *response.status_mut() = StatusCode::NO_CONTENT;
-    decorate(reach(route), request.get(header::ORIGIN), &mut response);
+    decorate(reach, request.get(header::ORIGIN), &mut response);
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, METHODS.clone());
     headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HEADERS.clone());
@@ -86,7 +95,7 @@ mod tests {
     #[test]
     fn public_documents_are_readable_from_anywhere_and_expose_their_validators() {
         let mut response = Response::new(Body::default());
-        decorate(reach(&feed()), None, &mut response);
+        decorate(reach(&feed(), false), None, &mut response);
         assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
         assert!(
             response.headers()[header::ACCESS_CONTROL_EXPOSE_HEADERS]
@@ -105,9 +114,20 @@ mod tests {
         );
         let mut response = Response::new(Body::default());
         decorate(
-            reach(&Some(Path::Stats)),
+            reach(&Some(Path::Stats), false),
             request.get(header::ORIGIN),
             &mut response,
+        );
+        let mut keyed = Response::new(Body::default());
+        decorate(
+            reach(&feed(), true),
+            request.get(header::ORIGIN),
+            &mut keyed,
+        );
+        assert_eq!(
+            keyed.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://desk.example",
+            "a keyed feed never answers *"
         );
         assert_eq!(
             response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],

@@ -72,7 +72,8 @@ pub(crate) async fn handle(
         "request",
         id = id.to_str().unwrap_or_default(),
         method = %request.method(),
-        path = request.uri().path()
+        path = request.uri().path(),
+        partner = tracing::field::Empty
     );
     let mut response = answer(app, request, route, timeout).instrument(span).await;
     app.metrics.request(name, response.status().as_u16());
@@ -149,7 +150,10 @@ async fn answer(
         }
     }
     // Kept for the CORS headers: the request itself is moved into the API handler.
-    let reach = cors::reach(&route);
+    let reach = cors::reach(
+        &route,
+        super::partner::presents_key(request.headers(), request.uri().query()),
+    );
     let origin = match reach {
         cors::Reach::WithToken => request.headers().get(hyper::header::ORIGIN).cloned(),
         _ => None,

@@ -31,6 +31,9 @@ pub(crate) enum HttpError {
     TooSlow,
     #[error("too many unconditional polls")]
     TooManyPolls(std::time::Duration),
+    /// A partner's hourly or daily quota is used up.
+    #[error("a partner's quota is used up")]
+    OverQuota(crate::partners::usage::Standing),
     #[error("method not allowed; allowed: {0}")]
     MethodNotAllowedHere(&'static str),
     #[error("{0}")]
@@ -67,6 +70,8 @@ impl From<Arc<CacheError>> for HttpError {
             CacheError::NoSuchPart(slug) => {
                 HttpError::NotFound(format!("The feed “{slug}” has no such page or archive."))
             }
+            CacheError::PartnersOnly(_) => super::partner::partners_only(),
+            CacheError::NotEntitled(slug) => super::partner::not_entitled(slug),
             CacheError::Store(store) if !store.is_internal() => {
                 HttpError::Unavailable(store.to_string())
             }
@@ -191,6 +196,26 @@ impl HttpError {
                     header::RETRY_AFTER,
                     HeaderValue::from(retry_after.as_secs()),
                 );
+                r
+            }
+            HttpError::OverQuota(standing) => {
+                let retry_after = standing.retry_after();
+                let mut r = Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Quota used up",
+                    format!(
+                        "Your partner quota is used up ({} requests this hour, {} today); it resets in {retry_after} s.",
+                        standing.hour.used, standing.day.used
+                    ),
+                )
+                .into_response();
+                let headers = r.headers_mut();
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                headers.insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, no-store"),
+                );
+                super::partner::usage_headers(headers, &standing);
                 r
             }
             HttpError::TooSlow => unavailable("The request took too long; try again."),

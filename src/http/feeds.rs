@@ -1,7 +1,8 @@
 //! Feed documents and the OPML list. A feed request is answered from the cache: negotiate the
 //! coding, check the client's validators, and send prebuilt bytes and headers — a 200, a 304,
 //! or, when the operator turned deltas on, for an RFC 3229 `A-IM: feed` client a 226 with only
-//! what changed.
+//! what changed. A request with a partner key gets the partner's view of the feed (see
+//! [`super::partner`]) through exactly the same path, with private caching and usage headers.
 
 use std::time::SystemTime;
 
@@ -13,13 +14,17 @@ use super::conditional;
 use super::encoding;
 use super::error::HttpError;
 use super::response::{self, Body};
-use super::{App, ClientAddr};
+use super::{App, ClientAddr, partner};
 use crate::audience::Poll;
 use crate::cache::Rendered;
 use crate::model::{Coding, FeedFormat, FeedKey, Part};
 use crate::render;
 
 static VARY: HeaderValue = HeaderValue::from_static("accept-encoding");
+/// `Vary` of public answers while partners are configured: a shared cache must not answer a
+/// keyed request with the public document.
+static VARY_PUBLIC_WITH_PARTNERS: HeaderValue =
+    HeaderValue::from_static("accept-encoding, authorization");
 
 /// One parameter of a query string.
 pub(crate) fn query_value(query: Option<&str>, name: &str) -> Option<String> {
@@ -36,14 +41,30 @@ pub(crate) async fn feed(
     part: Part,
 ) -> Result<Response<Body>, HttpError> {
     let client = request.extensions().get::<ClientAddr>().map(|c| c.0.ip());
+    let query = request.uri().query();
     let request = request.headers();
+    let caller = partner::caller(app, request, query)?;
+    let view = partner::view(app, caller.as_deref(), slug)?;
+    if let Some(caller) = &caller {
+        partner::admit(app, caller)?;
+    }
     let key = FeedKey {
         slug: slug.to_owned(),
         format,
         part,
+        view,
     };
     let current = app.cache.get(&key).await?;
-    let response = answer(app, request, &key, &current, client).await?;
+    let mut response = answer(app, request, &key, &current, client).await?;
+    match &caller {
+        Some(caller) => partner::finish(app, caller, Some(&current.def), &mut response),
+        None if app.partners.configured() => {
+            response
+                .headers_mut()
+                .insert(header::VARY, VARY_PUBLIC_WITH_PARTNERS.clone());
+        }
+        None => {}
+    }
     let user_agent = request
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())

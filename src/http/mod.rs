@@ -18,6 +18,7 @@ pub(crate) mod feeds;
 pub(crate) mod hub;
 pub(crate) mod metrics;
 pub(crate) mod pages;
+pub(crate) mod partner;
 pub(crate) mod politeness;
 pub(crate) mod problem;
 pub(crate) mod redirect;
@@ -57,6 +58,10 @@ pub(crate) struct App {
     /// The WebSub hub, when push is on.
     pub hub: Option<Arc<crate::websub::Hub>>,
     pub tokens: auth::Tokens,
+    /// The partners and their keys (reloaded when the file changes).
+    pub partners: Arc<crate::partners::Partners>,
+    /// Partners' requests, for quotas and the operator's page.
+    pub usage: Arc<crate::partners::usage::Usage>,
     /// Largest ingest request body, in bytes.
     pub max_body_bytes: u64,
     /// Limit on unconditional polls per client per feed, when configured.

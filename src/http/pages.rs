@@ -1,4 +1,5 @@
-//! The HTML pages: home, category and article permalink.
+//! The HTML pages: home, category and article permalink. Pages are public: partner-only
+//! categories and the stories filed only in them are left out (404 at their own address).
 
 use hyper::{Response, StatusCode};
 
@@ -16,7 +17,12 @@ const RELATED: usize = 6;
 
 pub(crate) async fn index(app: &App) -> Result<Response<Body>, HttpError> {
     let feeds = app.feeds().await?;
-    let latest = app.store.latest(&Selection::All, HOME_HEADLINES).await?;
+    let categories = app.categories().await?;
+    let open = app
+        .catalog
+        .public_selection(&Selection::All, &categories)
+        .unwrap_or(Selection::All);
+    let latest = app.store.latest(&open, HOME_HEADLINES).await?;
     Ok(response::bytes(
         StatusCode::OK,
         response::HTML,
@@ -26,14 +32,18 @@ pub(crate) async fn index(app: &App) -> Result<Response<Body>, HttpError> {
 
 pub(crate) async fn category(app: &App, slug: &str) -> Result<Response<Body>, HttpError> {
     let def = match app.feed(slug).await? {
-        Some(def) if def.slug != ALL_SLUG => def,
+        Some(def) if def.slug != ALL_SLUG && !app.catalog.partners_only(slug) => def,
         _ => {
             return Err(HttpError::NotFound(format!(
                 "There is no category called “{slug}”: no story has been filed in it."
             )));
         }
     };
-    let articles = app.store.latest(&def.selection, def.entries).await?;
+    let selection = app
+        .catalog
+        .public_selection(&def.selection, &[])
+        .unwrap_or(def.selection.clone());
+    let articles = app.store.latest(&selection, def.entries).await?;
     Ok(response::bytes(
         StatusCode::OK,
         response::HTML,
@@ -43,13 +53,19 @@ pub(crate) async fn category(app: &App, slug: &str) -> Result<Response<Body>, Ht
 
 pub(crate) async fn article(app: &App, id: &ArticleId) -> Result<Response<Body>, HttpError> {
     match app.store.get(id).await? {
-        Lookup::Live(article) => {
+        Lookup::Live(article) if app.catalog.is_public(&article.categories) => {
+            let open: Vec<_> = article
+                .categories
+                .iter()
+                .filter(|c| !app.catalog.restricted().contains(c))
+                .cloned()
+                .collect();
             let mut feeds = Vec::new();
-            for category in &article.categories {
+            for category in &open {
                 feeds.extend(app.feed(category.as_str()).await?);
             }
             // "Off the wire": the newest other stories from the same categories.
-            let selection = Selection::Categories(article.categories.clone());
+            let selection = Selection::Categories(open);
             let related: Vec<_> = app
                 .store
                 .latest(&selection, RELATED + 1)
@@ -67,7 +83,7 @@ pub(crate) async fn article(app: &App, id: &ArticleId) -> Result<Response<Body>,
         Lookup::Killed(_) => Err(HttpError::Gone(format!(
             "The story “{id}” was withdrawn by the wire desk and is no longer available."
         ))),
-        Lookup::Missing => Err(HttpError::NotFound(format!(
+        Lookup::Live(_) | Lookup::Missing => Err(HttpError::NotFound(format!(
             "There is no story with the id “{id}”."
         ))),
     }

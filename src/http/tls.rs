@@ -8,7 +8,8 @@
 //!
 //! The certificate chain and its key are read from PEM files and held by [`Certificates`], the
 //! resolver every handshake asks. [`watch`] reads them again when either file changes (their
-//! size, modification time or inode, looked at every [`WATCH_EVERY`]) and on SIGHUP; a new
+//! size, modification time or inode, looked at every [`WATCH_EVERY`]) and on SIGHUP (through
+//! [`crate::reload`], which the partners file shares); a new
 //! pair that does not load (unreadable, not PEM, a key that does not match the certificate) is
 //! logged and the pair in use is kept, so a renewal written one file at a time, or a mistake,
 //! never takes the site down. A handshake already under way keeps the certificate it started
@@ -21,7 +22,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use hyper::header::HeaderValue;
 use rustls::ServerConfig;
@@ -31,6 +32,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache};
 use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
+
+use crate::reload::{Reloadable, Stamp};
 
 /// How often the certificate files are looked at for a change.
 pub(crate) const WATCH_EVERY: Duration = Duration::from_secs(5);
@@ -94,30 +97,6 @@ fn protocol_versions() -> Vec<rustls::ProtocolVersion> {
         .collect()
 }
 
-/// What identifies a version of a file on disk: a renewal changes at least one of these.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    modified: Option<SystemTime>,
-    inode: u64,
-}
-
-impl Stamp {
-    fn of(path: &Path) -> Option<Self> {
-        // Follows links, as certbot's live/ directory is made of links into archive/.
-        let meta = std::fs::metadata(path).ok()?;
-        #[cfg(unix)]
-        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
-        #[cfg(not(unix))]
-        let inode = 0;
-        Some(Self {
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            inode,
-        })
-    }
-}
-
 /// The certificate chain and key in use, and where they come from.
 pub(crate) struct Certificates {
     cert: PathBuf,
@@ -157,11 +136,17 @@ impl Certificates {
             tried: Mutex::new(stamps),
         })
     }
+}
+
+impl Reloadable for Certificates {
+    fn what(&self) -> &'static str {
+        "the TLS certificate files"
+    }
 
     /// Reads the pair again if either file changed since it was last tried, or always when
     /// `force`d (SIGHUP). Returns whether a new pair is in use; a pair that does not load is
     /// logged and the one in use kept.
-    pub(crate) fn reload(&self, force: bool) -> bool {
+    fn reload(&self, force: bool) -> bool {
         let stamps = (Stamp::of(&self.cert), Stamp::of(&self.key));
         {
             let mut tried = self.tried.lock().unwrap_or_else(|e| e.into_inner());
@@ -251,36 +236,9 @@ fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
 }
 
 /// Reloads `certificates` when their files change (looked at every [`WATCH_EVERY`]) and on
-/// every SIGHUP, for the life of the process. The SIGHUP handler is installed before this
-/// returns, so a signal sent once the server has said it is listening is never lost (and no
-/// longer ends the process).
+/// every SIGHUP, for the life of the process (see [`crate::reload::watch`]).
 pub(crate) fn watch(certificates: Arc<Certificates>) -> std::io::Result<()> {
-    #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(WATCH_EVERY);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        every.tick().await;
-        loop {
-            #[cfg(unix)]
-            let force = tokio::select! {
-                _ = every.tick() => false,
-                Some(()) = hangup.recv() => true,
-            };
-            #[cfg(not(unix))]
-            let force = {
-                every.tick().await;
-                false
-            };
-            if force {
-                tracing::info!("SIGHUP: reading the TLS certificate files again");
-            }
-            let certificates = Arc::clone(&certificates);
-            // File reads and key parsing off the async threads.
-            let _ = tokio::task::spawn_blocking(move || certificates.reload(force)).await;
-        }
-    });
-    Ok(())
+    crate::reload::watch(certificates, WATCH_EVERY)
 }
 
 #[cfg(test)]

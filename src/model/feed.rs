@@ -1,6 +1,10 @@
 //! The words for feeds that every layer shares: which stories a feed gathers ([`Selection`]),
 //! how it is defined ([`FeedDef`]), in which format ([`FeedFormat`]) and which of its documents
-//! ([`Part`]) — together a [`FeedKey`], the name of one cached document.
+//! ([`Part`]) and for whom ([`View`]: the public, or a partner's entitlement) — together a
+//! [`FeedKey`], the name of one cached document.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -119,6 +123,18 @@ pub struct FeedDef {
     /// The feed's rights statement (RSS `<copyright>`, Atom `<rights>`), for stories that
     /// carry none of their own.
     pub rights: Option<String>,
+    /// Who may read the feed: everyone, or partners only (`access = "partners"`).
+    pub access: Access,
+}
+
+/// Who may read a feed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a key.
+    #[default]
+    Public,
+    /// Partners only: its categories are left out of every public document and listing.
+    Partners,
 }
 
 impl FeedDef {
@@ -136,6 +152,7 @@ impl FeedDef {
             language: None,
             defined_at: None,
             rights: None,
+            access: Access::Public,
         }
     }
 
@@ -152,6 +169,7 @@ impl FeedDef {
             language: None,
             defined_at: None,
             rights: None,
+            access: Access::Public,
         }
     }
 
@@ -171,6 +189,7 @@ impl FeedDef {
             language: None,
             defined_at: None,
             rights: None,
+            access: Access::Public,
         }
     }
 
@@ -192,21 +211,103 @@ pub enum Part {
     Archive(NaiveDate),
 }
 
+/// How much of a story a partner may have: the whole story, or its headline only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// Title, summary and link: no text, no images.
+    Headlines,
+    /// Everything: text and images too.
+    Full,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Headlines => "headlines",
+            Level::Full => "full",
+        }
+    }
+}
+
+/// What a partner may read of one feed, in canonical form: its entitlement restricted to the
+/// feed's selection. Two partners with the same entitlement to a feed have equal values, so
+/// they share one cached document whatever their keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Entitlement {
+    /// The categories the view selects stories from, each with its level.
+    pub levels: BTreeMap<Category, Level>,
+    /// The level of every other category, when the partner has a `"*"` entry and the feed
+    /// selects every category.
+    pub others: Option<Level>,
+    /// Categories the view does not select in which the partner has full stories: a
+    /// headlines story also filed in one of them is full. Kept only while some selected
+    /// category is headlines (otherwise nothing can be raised), so equal views stay equal.
+    pub full_elsewhere: std::collections::BTreeSet<Category>,
+    /// Whether every category not named is full for the partner (`"*" = "full"`), likewise.
+    pub others_full: bool,
+    /// Whether the partner sees embargoed stories before their lift (carried so that early and
+    /// ordinary views are cached apart).
+    pub embargo_early: bool,
+}
+
+impl Entitlement {
+    /// The level at which a story filed in `categories` is shown: the highest of its
+    /// categories' levels (a story in a full and a headlines category is full), or `None`
+    /// when the view selects none of them.
+    pub fn level_of(&self, categories: &[Category]) -> Option<Level> {
+        let selected = |c: &Category| self.levels.get(c).copied().or(self.others);
+        categories.iter().filter_map(selected).max()?;
+        categories
+            .iter()
+            .filter_map(|c| {
+                selected(c).or_else(|| {
+                    (self.others_full || self.full_elsewhere.contains(c)).then_some(Level::Full)
+                })
+            })
+            .max()
+    }
+
+    /// Whether the view shows nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.levels.is_empty() && self.others.is_none()
+    }
+
+    /// The stories the view covers, for store queries.
+    pub fn selection(&self) -> Selection {
+        match self.others {
+            Some(_) => Selection::All,
+            None => Selection::Categories(self.levels.keys().cloned().collect()),
+        }
+    }
+}
+
+/// For whom a document is rendered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum View {
+    /// Anyone without a key: partner-only categories left out.
+    #[default]
+    Public,
+    /// A partner's entitlement to the feed (see [`Entitlement`]).
+    Partner(Arc<Entitlement>),
+}
+
 /// Which cached document.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FeedKey {
     pub slug: String,
     pub format: FeedFormat,
     pub part: Part,
+    pub view: View,
 }
 
 impl FeedKey {
-    /// A feed's subscription document.
+    /// A feed's public subscription document.
     pub fn current(slug: impl Into<String>, format: FeedFormat) -> Self {
         Self {
             slug: slug.into(),
             format,
             part: Part::Current,
+            view: View::Public,
         }
     }
 }
@@ -240,5 +341,49 @@ mod tests {
         let sports = Selection::Categories(vec![Category::parse("sports").unwrap()]);
         assert!(!sports.touched_by(&record(Some(1))));
         assert!(Selection::All.touched_by(&record(Some(UNRANKED))));
+    }
+
+    fn c(slug: &str) -> Category {
+        Category::parse(slug).unwrap()
+    }
+
+    #[test]
+    fn a_story_takes_the_highest_level_of_its_categories() {
+        let view = Entitlement {
+            levels: BTreeMap::from([(c("world"), Level::Full), (c("markets"), Level::Headlines)]),
+            ..Entitlement::default()
+        };
+        assert_eq!(view.level_of(&[c("markets")]), Some(Level::Headlines));
+        assert_eq!(
+            view.level_of(&[c("markets"), c("world")]),
+            Some(Level::Full)
+        );
+        assert_eq!(view.level_of(&[c("sport")]), None);
+        let wide = Entitlement {
+            others: Some(Level::Headlines),
+            ..view.clone()
+        };
+        assert_eq!(wide.level_of(&[c("sport")]), Some(Level::Headlines));
+        assert_eq!(wide.selection(), Selection::All);
+        assert_eq!(
+            view.selection(),
+            Selection::Categories(vec![c("markets"), c("world")])
+        );
+        // A headlines story also filed where the partner has full stories is full.
+        let g20 = Entitlement {
+            levels: BTreeMap::from([(c("g20"), Level::Headlines)]),
+            full_elsewhere: [c("world")].into(),
+            ..Entitlement::default()
+        };
+        assert_eq!(g20.level_of(&[c("g20"), c("world")]), Some(Level::Full));
+        assert_eq!(
+            g20.level_of(&[c("g20"), c("sport")]),
+            Some(Level::Headlines)
+        );
+        assert_eq!(
+            g20.level_of(&[c("world")]),
+            None,
+            "not selected by the view"
+        );
     }
 }

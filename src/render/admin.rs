@@ -1,6 +1,7 @@
 //! The operator's page: per feed, polls per hour, the share answered 304, bytes saved, readers
-//! and WebSub subscriptions over the last 24 hours, as a table and small bar charts drawn as
-//! SVG on the server (no JavaScript). Pure: it is handed the figures and returns HTML.
+//! and WebSub subscriptions over the last 24 hours; per partner, requests per day over the
+//! last 14 days (304s apart) against its quotas. Tables and small bar charts drawn as SVG on
+//! the server (no JavaScript). Pure: it is handed the figures and returns HTML.
 
 use std::collections::BTreeMap;
 
@@ -43,6 +44,16 @@ pub(crate) struct FeedReport {
     pub(crate) websub: u64,
 }
 
+/// What the page shows of one partner.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PartnerReport {
+    pub(crate) name: String,
+    /// One per day of [`Report::days`]: `polls` are requests, `sent` body bytes.
+    pub(crate) daily: Vec<HourPolls>,
+    pub(crate) quota_hour: Option<u64>,
+    pub(crate) quota_day: Option<u64>,
+}
+
 /// The figures the page is drawn from.
 #[derive(Debug, Clone)]
 pub(crate) struct Report {
@@ -55,6 +66,20 @@ pub(crate) struct Report {
     pub(crate) readers_today: u64,
     /// When the figures were read.
     pub(crate) generated: DateTime<Utc>,
+    /// The start of each UTC day of partner usage shown, oldest first (today last).
+    pub(crate) days: Vec<DateTime<Utc>>,
+    /// Every partner of the partners file, and any other name the usage holds.
+    pub(crate) partners: Vec<PartnerReport>,
+}
+
+struct PartnerRow {
+    name: String,
+    today: String,
+    today_304: String,
+    today_sent: String,
+    fortnight: String,
+    quota: String,
+    chart: Chart,
 }
 
 struct Bar {
@@ -104,6 +129,8 @@ struct AdminPage {
     summary: Vec<(&'static str, String)>,
     chart: Chart,
     rows: Vec<Row>,
+    partner_chart: Option<Chart>,
+    partner_rows: Vec<PartnerRow>,
 }
 
 /// The operator's page.
@@ -159,6 +186,7 @@ pub(crate) fn page(site: &Site, report: &Report) -> String {
             }
         })
         .collect();
+    let (partner_chart, partner_rows) = partners(report);
     super::html::render(AdminPage {
         chrome: Chrome::new(site, format!("Operator — {}", site.title), "en", &[]),
         generated: report
@@ -171,9 +199,59 @@ pub(crate) fn page(site: &Site, report: &Report) -> String {
         summary,
         chart: chart(&report.hours, &total, Size::Large, "every feed"),
         rows,
+        partner_chart,
+        partner_rows,
     })
 }
 
+/// The partners' chart (every partner's requests per day) and table.
+fn partners(report: &Report) -> (Option<Chart>, Vec<PartnerRow>) {
+    if report.partners.is_empty() {
+        return (None, Vec::new());
+    }
+    let mut total = vec![HourPolls::default(); report.days.len()];
+    for partner in &report.partners {
+        for (sum, day) in total.iter_mut().zip(&partner.daily) {
+            sum.add(*day);
+        }
+    }
+    let rows = report
+        .partners
+        .iter()
+        .map(|p| {
+            let today = p.daily.last().copied().unwrap_or_default();
+            let quota = [
+                p.quota_hour.map(|q| format!("{} an hour", thousands(q))),
+                p.quota_day.map(|q| format!("{} a day", thousands(q))),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ");
+            PartnerRow {
+                name: p.name.clone(),
+                today: thousands(today.polls),
+                today_304: thousands(today.not_modified),
+                today_sent: bytes(today.sent),
+                fortnight: thousands(sum(&p.daily).polls),
+                quota: if quota.is_empty() {
+                    "none".to_owned()
+                } else {
+                    quota
+                },
+                chart: chart_of(&report.days, &p.daily, Size::Small, Unit::Day, &p.name),
+            }
+        })
+        .collect();
+    let chart = chart_of(
+        &report.days,
+        &total,
+        Size::Large,
+        Unit::Day,
+        "every partner",
+    );
+    (Some(chart), rows)
+}
 fn sum(hours: &[HourPolls]) -> HourPolls {
     let mut total = HourPolls::default();
     for hour in hours {
@@ -188,8 +266,32 @@ enum Size {
     Large,
 }
 
+/// What one bar stands for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    /// A feed's polls in an hour.
+    Hour,
+    /// A partner's requests in a day.
+    Day,
+}
+
 /// Bars of polls per hour, the part answered 304 drawn darker, scaled to the busiest hour.
 fn chart(hours: &[DateTime<Utc>], polls: &[HourPolls], size: Size, what: &str) -> Chart {
+    chart_of(hours, polls, size, Unit::Hour, what)
+}
+
+/// Bars per hour or day, the part answered 304 drawn darker, scaled to the busiest.
+fn chart_of(
+    hours: &[DateTime<Utc>],
+    polls: &[HourPolls],
+    size: Size,
+    unit: Unit,
+    what: &str,
+) -> Chart {
+    let (slot, noun, title_at, tick_at, tick_every) = match unit {
+        Unit::Hour => ("hour", "polls", "%H:00 UTC", "%H:00", 6),
+        Unit::Day => ("day", "requests", "%-d %b", "%-d %b", 7),
+    };
     let (bar, gap, plot) = match size {
         Size::Small => (5, 1, 28),
         Size::Large => (18, 2, 100),
@@ -210,8 +312,8 @@ fn chart(hours: &[DateTime<Utc>], polls: &[HourPolls], size: Size, what: &str) -
                 y_304: plot - height_304,
                 height_304,
                 title: format!(
-                    "{}: {} polls, {} answered 304",
-                    hour.format("%H:00 UTC"),
+                    "{}: {} {noun}, {} answered 304",
+                    hour.format(title_at),
                     thousands(p.polls),
                     thousands(p.not_modified)
                 ),
@@ -223,8 +325,8 @@ fn chart(hours: &[DateTime<Utc>], polls: &[HourPolls], size: Size, what: &str) -
         Size::Large => hours
             .iter()
             .enumerate()
-            .filter(|(i, _)| i % 6 == 0)
-            .map(|(i, hour)| (i as u32 * (bar + gap), hour.format("%H:00").to_string()))
+            .filter(|(i, _)| i % tick_every == 0)
+            .map(|(i, hour)| (i as u32 * (bar + gap), hour.format(tick_at).to_string()))
             .collect(),
     };
     let whole = sum(polls);
@@ -237,7 +339,11 @@ fn chart(hours: &[DateTime<Utc>], polls: &[HourPolls], size: Size, what: &str) -
         width: hours.len() as u32 * (bar + gap),
         height: plot + if ticks.is_empty() { 0 } else { 16 },
         label: format!(
-            "Polls per hour of {what} over the last {} hours: {} in all, {} answered 304",
+            "{} per {slot} of {what} over the last {} {slot}s: {} in all, {} answered 304",
+            match unit {
+                Unit::Hour => "Polls",
+                Unit::Day => "Requests",
+            },
             hours.len(),
             thousands(whole.polls),
             thousands(whole.not_modified)
@@ -375,6 +481,8 @@ mod tests {
             }],
             readers_today: 987_654,
             generated: "2026-12-01T18:30:00Z".parse().unwrap(),
+            days: Vec::new(),
+            partners: Vec::new(),
         };
         let html = page(&site, &report);
         assert!(
@@ -386,5 +494,43 @@ mod tests {
         assert_eq!(html.matches("<svg").count(), 2);
         assert!(html.contains("75.0%"));
         assert!(html.contains("1 Dec 2026 18:30:00 UTC"));
+        assert!(!html.contains("Partners"), "no partners, no section");
+    }
+
+    #[test]
+    fn partners_get_a_table_and_a_chart_per_day() {
+        let site = Site::new("http://127.0.0.1:8080", "Wirefeed", "127.0.0.1,2026");
+        let days: Vec<DateTime<Utc>> = (0..14)
+            .map(|d| {
+                "2026-11-18T00:00:00Z".parse::<DateTime<Utc>>().unwrap() + chrono::Duration::days(d)
+            })
+            .collect();
+        let mut daily = vec![HourPolls::default(); 14];
+        daily[13] = HourPolls {
+            polls: 1200,
+            not_modified: 900,
+            sent: 4096,
+            saved: 0,
+        };
+        let report = Report {
+            hours: hours(),
+            feeds: Vec::new(),
+            readers_today: 0,
+            generated: "2026-12-01T18:30:00Z".parse().unwrap(),
+            days,
+            partners: vec![PartnerReport {
+                name: "Gulf <Daily>".into(),
+                daily,
+                quota_hour: Some(5000),
+                quota_day: None,
+            }],
+        };
+        let html = page(&site, &report);
+        assert!(html.contains("Partners"));
+        assert!(!html.contains("Gulf <Daily>"));
+        assert!(html.contains("1,200") && html.contains("900") && html.contains("5,000 an hour"));
+        assert!(html.contains("1 Dec: 1,200 requests, 900 answered 304"));
+        // The feeds' chart, the partners' chart and the partner's own.
+        assert_eq!(html.matches("<svg").count(), 3);
     }
 }

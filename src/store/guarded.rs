@@ -19,7 +19,7 @@ use super::health::Health;
 use super::{
     ArticleStore, AudienceMerge, AudienceRow, AudienceStore, CategoryCount, HoldOutcome, HoldStore,
     ImportCounts, Killed, Lifts, Lookup, Store, StoreError, Subscription, SubscriptionStore,
-    TrafficRow, Window, WriteOutcome,
+    TrafficRow, UsageRow, UsageStore, Window, WriteOutcome,
 };
 use crate::model::{Article, ArticleId, Change, ChangeRecord, Selection, Tombstone};
 
@@ -243,6 +243,22 @@ impl SubscriptionStore for Guarded {
 }
 
 #[async_trait]
+impl UsageStore for Guarded {
+    async fn add_usage(&self, rows: Vec<UsageRow>) -> Result<(), StoreError> {
+        self.run(self.deadline, self.inner.add_usage(rows)).await
+    }
+
+    async fn usage(&self, since: DateTime<Utc>) -> Result<Vec<UsageRow>, StoreError> {
+        self.run(self.deadline, self.inner.usage(since)).await
+    }
+
+    async fn forget_usage(&self, before: DateTime<Utc>) -> Result<(), StoreError> {
+        self.run(self.deadline, self.inner.forget_usage(before))
+            .await
+    }
+}
+
+#[async_trait]
 impl AudienceStore for Guarded {
     async fn merge_audience(
         &self,
@@ -387,6 +403,19 @@ mod tests {
             std::future::pending().await
         }
         async fn claim_change(&self, _: u64, _: DateTime<Utc>) -> Result<bool, StoreError> {
+            std::future::pending().await
+        }
+    }
+
+    #[async_trait]
+    impl UsageStore for Hung {
+        async fn add_usage(&self, _: Vec<UsageRow>) -> Result<(), StoreError> {
+            std::future::pending().await
+        }
+        async fn usage(&self, _: DateTime<Utc>) -> Result<Vec<UsageRow>, StoreError> {
+            std::future::pending().await
+        }
+        async fn forget_usage(&self, _: DateTime<Utc>) -> Result<(), StoreError> {
             std::future::pending().await
         }
     }

@@ -5,8 +5,9 @@
 //! ([`postgres::PostgresStore`], for several replicas) can be swapped without touching http or
 //! render. The concerns are [`ArticleStore`] (stories and the change sequence),
 //! [`HoldStore`] (stories under embargo), [`SubscriptionStore`] (WebSub subscriptions and
-//! delivery claims) and [`AudienceStore`] (reader and poll figures); [`Store`] is all of them,
-//! for the wiring and for consumers that need more than one. Every write that changes what a reader could see is given a number from
+//! delivery claims), [`AudienceStore`] (reader and poll figures) and [`UsageStore`] (partners'
+//! requests); [`Store`] is all of them, for the wiring and for consumers that need more than
+//! one. Every write that changes what a reader could see is given a number from
 //! one increasing *change sequence* and a wall-clock time, recorded against each category it
 //! touched (before and after the write); caches and validators are derived from those. The
 //! store knows nothing of HTTP or of feed formats, and no backend type leaves it.
@@ -24,6 +25,7 @@ mod subscriptions;
 #[cfg(test)]
 pub(crate) mod tests;
 pub(crate) mod url;
+mod usage;
 mod window;
 
 use std::path::Path;
@@ -38,15 +40,19 @@ pub use audience::{AudienceMerge, AudienceRow, AudienceStore, TrafficRow};
 pub use error::StoreError;
 pub use held::{HoldOutcome, HoldStore, Lifts, MAX_HELD, released};
 pub use subscriptions::{Subscription, SubscriptionStore};
+pub use usage::{UsageRow, UsageStore};
 
 use crate::model::Article;
 
-/// The whole store: every concern at once. Implemented by anything that implements the three,
+/// The whole store: every concern at once. Implemented by anything that implements them all,
 /// so `Arc<dyn Store>` works wherever one of them is wanted (it upcasts to
 /// `Arc<dyn ArticleStore>` and the others).
-pub trait Store: ArticleStore + HoldStore + SubscriptionStore + AudienceStore {}
+pub trait Store: ArticleStore + HoldStore + SubscriptionStore + AudienceStore + UsageStore {}
 
-impl<T: ArticleStore + HoldStore + SubscriptionStore + AudienceStore + ?Sized> Store for T {}
+impl<T: ArticleStore + HoldStore + SubscriptionStore + AudienceStore + UsageStore + ?Sized> Store
+    for T
+{
+}
 
 /// A time as the stores keep it: UTC nanoseconds since 1970 in an i64.
 pub(crate) fn nanos(t: DateTime<Utc>) -> i64 {

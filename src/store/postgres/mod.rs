@@ -40,6 +40,7 @@ mod held;
 mod hub;
 mod pool;
 mod schema;
+mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;

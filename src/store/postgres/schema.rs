@@ -133,6 +133,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE changes ADD CONSTRAINT changes_kind_check
         CHECK (kind IN ('create', 'update', 'kill', 'hold'));
     "#,
+    // 6: partners' requests per UTC hour (SQLite's step 6).
+    r#"
+    CREATE TABLE partner_usage (
+        day          TEXT COLLATE "C" NOT NULL,
+        hour         BIGINT NOT NULL,
+        partner      TEXT COLLATE "C" NOT NULL,
+        requests     BIGINT NOT NULL,
+        not_modified BIGINT NOT NULL,
+        bytes        BIGINT NOT NULL,
+        PRIMARY KEY (hour, partner)
+    );
+    CREATE INDEX partner_usage_by_day ON partner_usage (day, partner);
+    "#,
 ];
 
 /// Schema names go into SQL unquoted, so only plain identifiers are accepted.

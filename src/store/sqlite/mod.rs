@@ -21,6 +21,7 @@ mod error;
 mod held;
 mod hub;
 mod schema;
+mod usage;
 
 use super::StoreError;
 

@@ -132,6 +132,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE changes_next RENAME TO changes;
     CREATE INDEX changes_by_urgency ON changes (urgency, seq);
     "#,
+    // 6: partners' requests per UTC hour (Unix seconds at its start), with the UTC day
+    // (YYYY-MM-DD) for the daily quota and the operator's page.
+    r#"
+    CREATE TABLE partner_usage (
+        day          TEXT NOT NULL,
+        hour         INTEGER NOT NULL,
+        partner      TEXT NOT NULL,
+        requests     INTEGER NOT NULL,
+        not_modified INTEGER NOT NULL,
+        bytes        INTEGER NOT NULL,
+        PRIMARY KEY (hour, partner)
+    ) WITHOUT ROWID;
+    CREATE INDEX partner_usage_by_day ON partner_usage (day, partner);
+    "#,
 ];
 
 /// Applies every migration step the file has not seen yet, each in its own transaction.

@@ -1,5 +1,5 @@
 //! The store's test suites, one per concern ([`articles`], [`held`], [`subscriptions`],
-//! [`audience`]),
+//! [`audience`], [`usage`]),
 //! each run against both backends: every test is a function of a `&dyn` of its concern's
 //! trait, instantiated by [`suite!`] once on a fresh SQLite file and once on a fresh PostgreSQL
 //! schema (see [`pg`]). On a machine where PostgreSQL is not reachable the PostgreSQL copies
@@ -38,6 +38,7 @@ mod held;
 pub mod pg;
 mod subscriptions;
 mod urgency;
+mod usage;
 
 pub fn story(id: &str, categories: &[&str], published: &str) -> Article {
     ArticleDraft {
