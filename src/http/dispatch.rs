@@ -59,7 +59,8 @@ async fn within(
 }
 
 /// Answers one request, counted in the metrics, inside a span carrying its request id (the
-/// client's `X-Request-Id` when it sent a sane one), so every log line about it can be found.
+/// client's `X-Request-Id` when it sent a sane one) and its client's address, so every log
+/// line about it can be found.
 pub(crate) async fn handle(
     app: &App,
     request: Request<Incoming>,
@@ -68,9 +69,14 @@ pub(crate) async fn handle(
     let route = router::route(request.uri());
     let name = router::name(&route);
     let id = request_id(request.headers().get("x-request-id"));
+    let client = request
+        .extensions()
+        .get::<super::ClientAddr>()
+        .map(|c| c.0.ip());
     let span = tracing::info_span!(
         "request",
         id = id.to_str().unwrap_or_default(),
+        client = client.map(tracing::field::display),
         method = %request.method(),
         path = request.uri().path()
     );

@@ -15,6 +15,7 @@ pub(crate) mod dispatch;
 pub mod encoding;
 pub(crate) mod error;
 pub(crate) mod feeds;
+pub(crate) mod forwarded;
 pub(crate) mod hub;
 pub(crate) mod metrics;
 pub(crate) mod pages;
@@ -61,6 +62,8 @@ pub(crate) struct App {
     pub max_body_bytes: u64,
     /// Limit on unconditional polls per client per feed, when configured.
     pub poll_limiter: Option<politeness::PollLimiter>,
+    /// The reverse proxies whose forwarding headers name the client (none by default).
+    pub proxies: forwarded::Proxies,
     /// Whether the store answers and start-up has finished, for `/readyz`.
     pub health: Arc<crate::store::health::Health>,
     /// Longest a page or a feed built afresh may take (each store call has its own, shorter
@@ -68,7 +71,8 @@ pub(crate) struct App {
     pub deadline: std::time::Duration,
 }
 
-/// The peer address of a request's connection, kept in the request's extensions.
+/// The address of a request's client, kept in the request's extensions: the connection's peer,
+/// or, behind a trusted proxy, the client it names ([`forwarded`]; port 0 when it names none).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::SocketAddr);
 

@@ -278,7 +278,7 @@ async fn shard(
 }
 
 /// The site's service for one connection: every request answered by [`guarded`], with the
-/// client's address in its extensions and, on HTTPS, the HSTS header.
+/// client's address (resolved once, behind trusted proxies) in its extensions and, on HTTPS, the HSTS header.
 fn site(
     app: Arc<App>,
     peer: SocketAddr,
@@ -293,7 +293,8 @@ fn site(
 > + Send
 + 'static {
     service_fn(move |mut request: Request<Incoming>| {
-        request.extensions_mut().insert(ClientAddr(peer));
+        let client = app.proxies.client(peer, request.headers());
+        request.extensions_mut().insert(ClientAddr(client));
         let app = Arc::clone(&app);
         let hsts = hsts.clone();
         let started = activity.start();
