@@ -7,6 +7,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod api;
+pub(crate) mod assets;
 pub(crate) mod auth;
 pub(crate) mod changes;
 pub mod conditional;
@@ -28,6 +29,7 @@ pub(crate) mod router;
 #[allow(unsafe_code)]
 pub(crate) mod sendfile;
 pub(crate) mod server;
+pub(crate) mod sitemaps;
 pub(crate) mod stats;
 pub(crate) mod tls;
 
@@ -64,6 +66,8 @@ pub(crate) struct App {
     pub poll_limiter: Option<politeness::PollLimiter>,
     /// The reverse proxies whose forwarding headers name the client (none by default).
     pub proxies: forwarded::Proxies,
+    /// The sitemaps last built.
+    pub sitemaps: sitemaps::Sitemaps,
     /// Whether the store answers and start-up has finished, for `/readyz`.
     pub health: Arc<crate::store::health::Health>,
     /// Longest a page or a feed built afresh may take (each store call has its own, shorter

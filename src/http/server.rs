@@ -142,6 +142,9 @@ fn builder(limits: Limits) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
+        // A client that shuts down its sending side after its request (as `nc -N` and some
+        // health checkers do) still gets its response.
+        .half_close(true)
         // hyper answers 431 when the request head does not fit in the read buffer.
         .max_buf_size(limits.max_header_bytes.max(8192));
     builder
