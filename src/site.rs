@@ -53,10 +53,20 @@ pub enum Path {
     Health,
     /// `/readyz`: readiness.
     Ready,
+    /// `/favicon.ico`.
+    Favicon,
+    /// `/static/site.css`: the pages' stylesheet (linked with `?v=` and its version).
+    Stylesheet,
+    /// `/robots.txt`.
+    Robots,
+    /// `/sitemap.xml`: the pages (sitemaps.org).
+    Sitemap,
+    /// `/sitemap-news.xml`: the last two days' stories (Google News sitemap).
+    NewsSitemap,
 }
 
 /// The fixed paths, each with its one spelling.
-const FIXED: [(&str, Path); 10] = [
+const FIXED: [(&str, Path); 15] = [
     ("/", Path::Home),
     ("/feeds.opml", Path::Opml),
     ("/api/articles", Path::Api(None)),
@@ -67,6 +77,11 @@ const FIXED: [(&str, Path); 10] = [
     ("/metrics", Path::Metrics),
     ("/healthz", Path::Health),
     ("/readyz", Path::Ready),
+    ("/favicon.ico", Path::Favicon),
+    ("/static/site.css", Path::Stylesheet),
+    ("/robots.txt", Path::Robots),
+    ("/sitemap.xml", Path::Sitemap),
+    ("/sitemap-news.xml", Path::NewsSitemap),
 ];
 
 impl Path {
@@ -185,6 +200,14 @@ impl Site {
     /// The absolute URL of a path.
     pub fn href(&self, path: &Path) -> String {
         format!("{}{path}", self.origin)
+    }
+
+    /// A path as a link from one of this site's pages: without scheme and host (but with the
+    /// public URL's own path), so that it stays on whichever host the page was read from.
+    pub fn local_href(&self, path: &Path) -> String {
+        let after_scheme = self.origin.split_once("://").map_or("", |(_, rest)| rest);
+        let prefix = after_scheme.find('/').map_or("", |at| &after_scheme[at..]);
+        format!("{prefix}{path}")
     }
 
     /// The absolute URL of a feed document; a slug that is not one (never the case for a feed

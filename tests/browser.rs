@@ -3,7 +3,8 @@
 //! from the real server, checks that nothing overflows sideways, that the feed autodiscovery
 //! links and the story's images (with alt text) are there, and saves a screenshot of each in
 //! `target/screenshots/` for a person to look at. The operator's page is loaded the same way,
-//! signed in with Basic credentials.
+//! signed in with Basic credentials, and its feeds table must show every column at 1280 px
+//! (nothing to scroll to).
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them); without them the
 //! test says SKIPPED on stderr and passes.
@@ -137,6 +138,12 @@ const INSPECT: &str = r#"
         copyable: document.querySelectorAll('input[readonly]').length,
         charts: document.querySelectorAll('svg.chart').length,
         bars: document.querySelectorAll('svg.chart rect').length,
+        // The operator's table and the box it scrolls in: every column shown means nothing
+        // to scroll to.
+        table: (() => {
+            const box = document.querySelector('table.report')?.parentElement;
+            return box ? { scrollWidth: box.scrollWidth, clientWidth: box.clientWidth } : null;
+        })(),
     };
 "#;
 
@@ -193,6 +200,15 @@ async fn every_page_type_fits_a_phone_and_a_desktop_in_chromium() {
                     Some(json!({"script": INSPECT, "args": []})),
                 )
                 .await;
+            // Saved before anything is checked, so a failure can be looked at.
+            let png = driver
+                .call(reqwest::Method::GET, &at("/screenshot"), None)
+                .await;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(png.as_str().unwrap())
+                .unwrap();
+            assert!(bytes.starts_with(b"\x89PNG"), "a PNG screenshot");
+            std::fs::write(shots.join(format!("{name}-{width}.png")), bytes).unwrap();
             let what = format!("{name} at {width} px: {seen}");
             assert_eq!(seen["width"], width, "the viewport is {width} px wide");
             assert!(
@@ -204,6 +220,13 @@ async fn every_page_type_fits_a_phone_and_a_desktop_in_chromium() {
                 // One chart for the whole server and one per feed, each with its bars.
                 assert!(seen["charts"].as_u64().unwrap() >= 4, "charts, {what}");
                 assert!(seen["bars"].as_u64().unwrap() > 0, "bars, {what}");
+                if width >= 1280 {
+                    let table = &seen["table"];
+                    assert!(
+                        table["scrollWidth"].as_u64() <= table["clientWidth"].as_u64(),
+                        "every column of the feeds table shows without scrolling, {what}"
+                    );
+                }
             } else if *name != "not-found" {
                 assert!(
                     seen["alternates"].as_u64().unwrap() >= 3,
@@ -229,14 +252,6 @@ async fn every_page_type_fits_a_phone_and_a_desktop_in_chromium() {
                 );
                 assert_eq!(seen["lang"], pictured["language"], "{what}");
             }
-            let png = driver
-                .call(reqwest::Method::GET, &at("/screenshot"), None)
-                .await;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(png.as_str().unwrap())
-                .unwrap();
-            assert!(bytes.starts_with(b"\x89PNG"), "a PNG screenshot");
-            std::fs::write(shots.join(format!("{name}-{width}.png")), bytes).unwrap();
         }
         driver
             .call(

@@ -6,6 +6,10 @@
 //! Also: a replica started while the database is stalled or down binds its port, answers
 //! `/healthz`, says why it is not ready, and becomes ready when the database comes back.
 //!
+//! And a full disk on SQLite (the server's files may not grow: `RLIMIT_FSIZE`, with SIGXFSZ
+//! ignored, as `prlimit` sets it): a write is answered 503 problem+json with `Retry-After`,
+//! feeds are still served, and the same write succeeds once there is room again.
+//!
 //! Nothing here sleeps to wait for a state: every wait polls the state with a deadline.
 
 mod common;
@@ -446,4 +450,79 @@ async fn a_kill_is_never_undone_by_serving_a_stale_copy() {
         .unwrap();
     assert!(now.contains("WITHDRAWN: "), "{now}");
     drop(proxy);
+}
+
+/// Publishes `body` through the ingest API.
+async fn post_story(server: &Server, body: &serde_json::Value) -> reqwest::Response {
+    client()
+        .post(server.url("/api/articles"))
+        .bearer_auth(TOKEN)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_full_disk_is_a_503_problem_with_retry_after_until_there_is_room() {
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "prlimit (util-linux) is missing"
+        );
+        eprintln!("SKIPPED: the full-disk test needs prlimit (util-linux)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A first start writes the store and the sample wire.
+    Server::start_in(dir.path(), |_| {}).stop();
+    // No file the server writes may grow past 256 KiB from now on: the store's next large
+    // write fails as on a full disk (SQLite: "database or disk is full" or a write error).
+    let mut wrapped = std::process::Command::new("sh");
+    wrapped
+        .arg("-c")
+        .arg("trap '' XFSZ; exec prlimit --fsize=262144:unlimited -- \"$@\"")
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_wirefeed"));
+    for (name, value) in common::wirefeed(dir.path()).get_envs() {
+        match value {
+            Some(value) => wrapped.env(name, value),
+            None => wrapped.env_remove(name),
+        };
+    }
+    wrapped.env("WIREFEED_INGEST_TOKEN", TOKEN);
+    let server = Server::start_command(dir.path(), wrapped);
+    let mut story: serde_json::Value = serde_json::from_str(&common::story("full-disk")).unwrap();
+    story["content_html"] =
+        format!("<p>{}</p>", "Lorem ipsum dolor sit amet. ".repeat(14_000)).into();
+
+    let refused = post_story(&server, &story).await;
+    assert_eq!(refused.status(), 503, "{:?}", refused.text().await);
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let problem: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(problem["status"], 503);
+    assert_eq!(
+        server.get("/feeds/world.rss").await.status(),
+        200,
+        "feeds are still served"
+    );
+
+    let room = std::process::Command::new("prlimit")
+        .arg(format!("--pid={}", server.pid()))
+        .arg("--fsize=unlimited:unlimited")
+        .status()
+        .unwrap();
+    assert!(room.success());
+    let stored = post_story(&server, &story).await;
+    assert!(stored.status().is_success(), "{:?}", stored.text().await);
+    let page = server.get("/articles/full-disk").await;
+    assert_eq!(page.status(), 200);
 }

@@ -247,3 +247,68 @@ async fn sigterm_under_load_finishes_requests_in_flight_and_tears_no_write() {
     }
     feed_rs::parser::parse(server.text("/feeds/all.atom").await.as_bytes()).unwrap();
 }
+
+/// Sends `request` on a new connection and reads until the server closes it.
+fn exchange(server: &Server, request: &str) -> String {
+    let mut stream = connect(server);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn an_http11_request_needs_exactly_one_host_and_http10_none() {
+    let (_dir, server) = start(&[]);
+    for (request, status) in [
+        ("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n", "400"),
+        (
+            "GET /feeds/world.rss HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+            "400",
+        ),
+        (
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            "200",
+        ),
+        ("GET /healthz HTTP/1.0\r\n\r\n", "200"),
+    ] {
+        let answer = exchange(&server, request);
+        let first = answer.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("HTTP/1.") && first.split(' ').nth(1) == Some(status),
+            "{request:?} got {first:?}"
+        );
+        if status == "400" {
+            assert!(answer.contains("application/problem+json"), "{answer}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_half_closes_after_its_request_gets_the_whole_response() {
+    let (_dir, server) = start(&[]);
+    let whole = server.text("/feeds/world.rss").await;
+    for attempt in 0..40 {
+        let mut stream = connect(&server);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream
+            .write_all(b"GET /feeds/world.rss HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        // As `nc -N` and some probes do: nothing more to send, so the sending side is shut.
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with(&whole),
+            "attempt {attempt}: {} bytes: {:?}",
+            answer.len(),
+            &answer[..answer.len().min(200)]
+        );
+    }
+}

@@ -138,3 +138,71 @@ async fn health_is_ok() {
     let server = Server::start();
     assert_eq!(server.text("/healthz").await, "ok\n");
 }
+
+/// The `href` of the page's stylesheet link.
+fn stylesheet(html: &str) -> String {
+    let at = html
+        .find("<link rel=\"stylesheet\" href=\"")
+        .expect("a stylesheet link")
+        + "<link rel=\"stylesheet\" href=\"".len();
+    html[at..at + html[at..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn pages_forbid_sniffing_framing_and_inline_code_and_load_a_served_stylesheet() {
+    let server = Server::start();
+    let story = common::expected_ids(None, 1).remove(0);
+    let mut sheets = std::collections::BTreeSet::new();
+    for path in [
+        "/".to_owned(),
+        "/categories/g20".to_owned(),
+        format!("/articles/{story}"),
+        "/articles/no-such-story".to_owned(),
+    ] {
+        let response = server.get(&path).await;
+        let headers = response.headers().clone();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'none'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(policy.contains(directive), "{path}: {policy}");
+        }
+        assert!(!policy.contains("unsafe"), "{path}: {policy}");
+        let html = response.text().await.unwrap();
+        for inline in ["<style", "<script", " style=\"", " onload="] {
+            assert!(!html.contains(inline), "{path} has {inline}");
+        }
+        sheets.insert(stylesheet(&html));
+    }
+    assert_eq!(sheets.len(), 1, "one stylesheet for every page: {sheets:?}");
+    let href = sheets.pop_first().unwrap();
+    assert!(href.starts_with("/static/site.css?v="), "{href}");
+    let css = server.get(&href).await;
+    assert_eq!(css.status(), 200);
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    let cache_control = css.headers()["cache-control"].to_str().unwrap().to_owned();
+    assert!(
+        cache_control.contains("max-age=31536000"),
+        "{cache_control}"
+    );
+    let etag = css.headers()["etag"].clone();
+    let body = css.bytes().await.unwrap();
+    // The version in the link is the hash of the bytes served, so a changed stylesheet has a
+    // new URL and no browser keeps the old one for a year.
+    let version = href.split("?v=").nth(1).unwrap();
+    assert_eq!(
+        version,
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&body))
+    );
+    assert!(std::str::from_utf8(&body).unwrap().contains(".masthead"));
+    let again = reqwest::Client::new()
+        .get(server.url(&href))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+}

@@ -295,6 +295,11 @@ impl FeedCache {
             .clone()
     }
 
+    /// The desk's logo and icons, as every feed names them.
+    pub fn brand(&self) -> &Brand {
+        &self.options.brand
+    }
+
     pub fn site(&self) -> &Site {
         &self.site
     }

@@ -227,6 +227,12 @@ settings! {
     /// Unconditional polls of one feed one client may make per minute (429 beyond); 0 is off.
     poll_limit_per_minute: u32 = "0", example "3";
 
+    /// Networks (CIDR, comma-separated) of the reverse proxies in front of this server. Only
+    /// from these is `Forwarded` or `X-Forwarded-For` believed: the client is the rightmost
+    /// address that is not itself a trusted proxy, for the poll limit, reader counts and logs.
+    /// Empty: trust nobody.
+    trusted_proxies: Networks = "", example "127.0.0.1/32,10.0.0.0/8";
+
     /// Log filter, e.g. info or wirefeed=debug,info.
     log: LogFilter = "info", example "wirefeed=debug,info";
 

@@ -16,7 +16,7 @@ use tracing::Instrument;
 use super::error::HttpError;
 use super::response::{self, Body};
 use super::router::{self, Path, Route};
-use super::{App, admin, api, changes, cors, feeds, hub, metrics, pages, stats};
+use super::{App, admin, api, assets, changes, cors, feeds, hub, metrics, pages, sitemaps, stats};
 
 /// Answers one request; a panic in a handler becomes a 500 for that request only, and the
 /// server goes on.
@@ -59,7 +59,8 @@ async fn within(
 }
 
 /// Answers one request, counted in the metrics, inside a span carrying its request id (the
-/// client's `X-Request-Id` when it sent a sane one), so every log line about it can be found.
+/// client's `X-Request-Id` when it sent a sane one) and its client's address, so every log
+/// line about it can be found.
 pub(crate) async fn handle(
     app: &App,
     request: Request<Incoming>,
@@ -68,9 +69,14 @@ pub(crate) async fn handle(
     let route = router::route(request.uri());
     let name = router::name(&route);
     let id = request_id(request.headers().get("x-request-id"));
+    let client = request
+        .extensions()
+        .get::<super::ClientAddr>()
+        .map(|c| c.0.ip());
     let span = tracing::info_span!(
         "request",
         id = id.to_str().unwrap_or_default(),
+        client = client.map(tracing::field::display),
         method = %request.method(),
         path = request.uri().path(),
         partner = tracing::field::Empty
@@ -124,6 +130,9 @@ async fn answer(
 ) -> Response<Body> {
     let head = request.method() == Method::HEAD;
     let page = router::is_page(&route);
+    if let Some(refused) = without_host(&request) {
+        return refused;
+    }
     // Until start-up has finished (the store reached, migrated, followed) only liveness,
     // readiness and metrics answer; other requests wait for it a moment, then get a 503.
     if !app.health.started()
@@ -175,11 +184,35 @@ async fn answer(
         }
     });
     cors::decorate(reach, origin.as_ref(), &mut response);
+    response::protect_page(&mut response);
     if head {
         response::without_body(response)
     } else {
         response
     }
+}
+
+/// A 400 for an HTTP/1.1 request without exactly one `Host` header (RFC 9112 §3.2). HTTP/1.0
+/// may leave it out, and HTTP/2 names the host in `:authority`.
+fn without_host(request: &Request<Incoming>) -> Option<Response<Body>> {
+    if request.version() != hyper::Version::HTTP_11
+        || request
+            .headers()
+            .get_all(hyper::header::HOST)
+            .iter()
+            .count()
+            == 1
+    {
+        return None;
+    }
+    Some(
+        super::problem::Problem::new(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "An HTTP/1.1 request must carry exactly one Host header.",
+        )
+        .into_response(),
+    )
 }
 
 /// `/readyz`: 200 when this replica can serve everything; 503 with a short reason while the
@@ -242,6 +275,11 @@ async fn route_get(
         Path::Admin => Box::pin(within(deadline, admin::render(app, request))).await,
         Path::Opml => Box::pin(within(deadline, feeds::opml(app))).await,
         Path::Health => Ok(response::bytes(StatusCode::OK, response::TEXT, "ok\n")),
+        Path::Favicon => assets::favicon(app, request.headers()),
+        Path::Stylesheet => assets::stylesheet(request.headers()),
+        Path::Robots => assets::robots(app, request.headers()),
+        Path::Sitemap => Box::pin(within(deadline, sitemaps::pages(app, request))).await,
+        Path::NewsSitemap => Box::pin(within(deadline, sitemaps::news(app, request))).await,
         Path::Ready => Ok(ready(app)),
         Path::Api(_) | Path::Hub => {
             unreachable!("the API and the hub are routed before GET-only resources")

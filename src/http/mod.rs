@@ -7,6 +7,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod api;
+pub(crate) mod assets;
 pub(crate) mod auth;
 pub(crate) mod changes;
 pub mod conditional;
@@ -15,6 +16,7 @@ pub(crate) mod dispatch;
 pub mod encoding;
 pub(crate) mod error;
 pub(crate) mod feeds;
+pub(crate) mod forwarded;
 pub(crate) mod hub;
 pub(crate) mod metrics;
 pub(crate) mod pages;
@@ -28,6 +30,7 @@ pub(crate) mod router;
 #[allow(unsafe_code)]
 pub(crate) mod sendfile;
 pub(crate) mod server;
+pub(crate) mod sitemaps;
 pub(crate) mod stats;
 pub(crate) mod tls;
 
@@ -66,6 +69,10 @@ pub(crate) struct App {
     pub max_body_bytes: u64,
     /// Limit on unconditional polls per client per feed, when configured.
     pub poll_limiter: Option<politeness::PollLimiter>,
+    /// The reverse proxies whose forwarding headers name the client (none by default).
+    pub proxies: forwarded::Proxies,
+    /// The sitemaps last built.
+    pub sitemaps: sitemaps::Sitemaps,
     /// Whether the store answers and start-up has finished, for `/readyz`.
     pub health: Arc<crate::store::health::Health>,
     /// Longest a page or a feed built afresh may take (each store call has its own, shorter
@@ -73,7 +80,8 @@ pub(crate) struct App {
     pub deadline: std::time::Duration,
 }
 
-/// The peer address of a request's connection, kept in the request's extensions.
+/// The address of a request's client, kept in the request's extensions: the connection's peer,
+/// or, behind a trusted proxy, the client it names ([`forwarded`]; port 0 when it names none).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::SocketAddr);
 

@@ -39,6 +39,11 @@ pub(crate) fn name(route: &Route) -> &'static str {
         Path::Stats => "stats",
         Path::Changes => "changes",
         Path::Admin => "admin",
+        Path::Favicon => "favicon",
+        Path::Stylesheet => "stylesheet",
+        Path::Robots => "robots",
+        Path::Sitemap => "sitemap",
+        Path::NewsSitemap => "news_sitemap",
     }
 }
 

@@ -142,6 +142,9 @@ fn builder(limits: Limits) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
+        // A client that shuts down its sending side after its request (as `nc -N` and some
+        // health checkers do) still gets its response.
+        .half_close(true)
         // hyper answers 431 when the request head does not fit in the read buffer.
         .max_buf_size(limits.max_header_bytes.max(8192));
     builder
@@ -278,7 +281,7 @@ async fn shard(
 }
 
 /// The site's service for one connection: every request answered by [`guarded`], with the
-/// client's address in its extensions and, on HTTPS, the HSTS header.
+/// client's address (resolved once, behind trusted proxies) in its extensions and, on HTTPS, the HSTS header.
 fn site(
     app: Arc<App>,
     peer: SocketAddr,
@@ -293,7 +296,8 @@ fn site(
 > + Send
 + 'static {
     service_fn(move |mut request: Request<Incoming>| {
-        request.extensions_mut().insert(ClientAddr(peer));
+        let client = app.proxies.client(peer, request.headers());
+        request.extensions_mut().insert(ClientAddr(client));
         let app = Arc::clone(&app);
         let hsts = hsts.clone();
         let started = activity.start();

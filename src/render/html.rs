@@ -2,8 +2,9 @@
 //! permalink page per story with related headlines, and the not-found and withdrawn pages.
 //!
 //! Pages are askama templates (`templates/`), compiled into the binary and escaped by default;
-//! the only markup passed through unescaped is the stylesheet and a story's body, which the
-//! model has already cleaned to the news allow-list. Every head carries `<link rel="alternate">`
+//! the only markup passed through unescaped is a story's body, which the model has already
+//! cleaned to the news allow-list. The stylesheet is served on its own ([`STYLESHEET`], at a
+//! URL that names its version), so a page's Content-Security-Policy needs no inline style. Every head carries `<link rel="alternate">`
 //! feed autodiscovery; every page offers its feeds with copyable addresses. No JavaScript.
 
 use askama::Template;
@@ -11,14 +12,22 @@ use askama::Template;
 use crate::model::{Article, FeedDef, FeedFormat, Rights, Selection};
 use crate::site::Site;
 
-const STYLE: &str = include_str!("../../templates/style.css");
+/// The pages' stylesheet, served at `site::Path::Stylesheet`.
+pub(crate) const STYLESHEET: &str = include_str!("../../templates/style.css");
+
+/// The stylesheet's version: a hash of its bytes, put in its URL so that a browser holding the
+/// old one (cached for a year) fetches the new one with the next page.
+pub(crate) fn stylesheet_version() -> String {
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(STYLESHEET.as_bytes()))
+}
 
 /// What every page has: head, masthead and footer.
 pub(super) struct Chrome {
     pub(super) lang: String,
     pub(super) dir: &'static str,
     pub(super) title: String,
-    pub(super) style: &'static str,
+    /// The stylesheet's URL, with its version.
+    pub(super) stylesheet: String,
     pub(super) site_name: String,
     pub(super) home_url: String,
     pub(super) opml_url: String,
@@ -47,7 +56,11 @@ impl Chrome {
             lang: lang.to_owned(),
             dir: direction(lang),
             title,
-            style: STYLE,
+            stylesheet: format!(
+                "{}?v={}",
+                site.local_href(&crate::site::Path::Stylesheet),
+                stylesheet_version()
+            ),
             site_name: site.title.clone(),
             home_url: site.home_url(),
             opml_url: site.opml_url(),

@@ -1,9 +1,9 @@
 //! Rendering: turns a feed definition and its stories into the bytes of a document.
 //!
-//! One file per output format (`rss`, `atom`, `json`, `opml`, `html`, and `admin` for the
-//! operator's page). Renderers are pure functions of their input — no clock, no I/O, no HTTP —
-//! so the same stories always give the same bytes, on every replica and after every restart,
-//! and a cache can call them freely.
+//! One file per output format (`rss`, `atom`, `json`, `opml`, `html`, `admin` for the
+//! operator's page, and `sitemap` for robots.txt and the sitemaps). Renderers are pure
+//! functions of their input — no clock, no I/O, no HTTP — so the same stories always give the
+//! same bytes, on every replica and after every restart, and a cache can call them freely.
 
 pub(crate) mod admin;
 pub(crate) mod atom;
@@ -11,6 +11,7 @@ pub(crate) mod html;
 pub(crate) mod json;
 pub(crate) mod opml;
 pub(crate) mod rss;
+pub(crate) mod sitemap;
 
 use chrono::{DateTime, Utc};
 

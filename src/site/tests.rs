@@ -76,6 +76,11 @@ fn every_path() -> Vec<(Path, &'static str)> {
         (Path::Metrics, "/metrics"),
         (Path::Health, "/healthz"),
         (Path::Ready, "/readyz"),
+        (Path::Favicon, "/favicon.ico"),
+        (Path::Stylesheet, "/static/site.css"),
+        (Path::Robots, "/robots.txt"),
+        (Path::Sitemap, "/sitemap.xml"),
+        (Path::NewsSitemap, "/sitemap-news.xml"),
     ]
 }
 
@@ -239,5 +244,16 @@ fn entry_ids_are_tag_uris_independent_of_the_origin() {
     assert_eq!(
         site().feed_id("world"),
         "tag:wire.example.com,2026:feed:world"
+    );
+}
+
+#[test]
+fn local_links_keep_the_public_urls_path_but_not_its_host() {
+    let at =
+        |origin| Site::new(origin, "Wire", "wire.example.com,2026").local_href(&Path::Stylesheet);
+    assert_eq!(at("https://wire.example.com"), "/static/site.css");
+    assert_eq!(
+        at("https://wire.example.com:8443/news/"),
+        "/news/static/site.css"
     );
 }

@@ -54,6 +54,12 @@ impl Server {
     pub fn start_in(data: &Path, configure: impl FnOnce(&mut Command)) -> Self {
         let mut cmd = wirefeed(data);
         configure(&mut cmd);
+        Self::start_command(data, cmd)
+    }
+
+    /// A server on the store in `data`, started by `cmd` (which must end up running
+    /// `wirefeed`, e.g. through a wrapper that sets limits; `serve` is appended).
+    pub fn start_command(data: &Path, mut cmd: Command) -> Self {
         let log = std::fs::File::create(data.join("server.log")).unwrap();
         let mut child = cmd
             .arg("serve")
@@ -98,6 +104,11 @@ impl Server {
         let response = self.get(path).await;
         assert_eq!(response.status(), 200, "GET {path}");
         response.text().await.unwrap()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends a signal (`TERM`, `INT`, ...) to the server process.
