@@ -417,3 +417,33 @@ async fn websub_pushes_the_flash_feed_only_when_a_flash_changes() {
     assert_eq!(delivery["path"], "/push/flash");
     assert_eq!(delivery["self"], topic);
 }
+
+#[tokio::test]
+async fn a_story_is_withdrawn_when_its_expires_comes() {
+    let (_dir, server) = started();
+    let mut story = ninjs("g20-climate-finance");
+    let now = chrono::Utc::now();
+    let expires = chrono::DateTime::from_timestamp(now.timestamp() + 3, 0).unwrap();
+    story["expires"] = expires.to_rfc3339().into();
+    expect(post_ninjs(&server, &story).await, 201).await;
+    let feed = server.text("/feeds/all.rss").await;
+    assert!(
+        feed.contains(G20) && !feed.contains("WITHDRAWN: "),
+        "live until it expires"
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let feed = server.text("/feeds/all.rss").await;
+        if feed.contains("WITHDRAWN: ") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "not withdrawn at its expiry"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(chrono::Utc::now() >= expires, "not before its time");
+    let page = server.get(&format!("/articles/{G20}")).await;
+    assert_eq!(page.status(), 410, "killed as DELETE kills");
+}

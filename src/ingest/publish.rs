@@ -25,7 +25,7 @@ use super::ninjs;
 use crate::changes::ChangeBus;
 use crate::model::{Article, ArticleDraft, ArticleId, FieldError};
 use crate::store::{
-    HoldOutcome, ImportCounts, Killed, Lookup, Store, StoreError, WriteOutcome, released,
+    Due, HoldOutcome, ImportCounts, Killed, Lookup, Store, StoreError, WriteOutcome, released,
 };
 
 /// What a request body holds.
@@ -89,17 +89,31 @@ impl Published {
     }
 }
 
-/// What one pass of [`Desk::release_due`] did.
+/// What one pass of [`Desk::release_due`] or [`Desk::withdraw_due`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Releases {
-    /// Stories this process released.
-    pub released: Vec<ArticleId>,
-    /// When the next held story lifts, as far as the store knows now.
+pub struct Pass {
+    /// Stories this process released (or withdrew).
+    pub done: Vec<ArticleId>,
+    /// When the next one is due, as far as the store knows now.
     pub next: Option<DateTime<Utc>>,
 }
 
-/// Held stories released per store read; more wait for the next pass, straight away.
-const RELEASES_PER_PASS: usize = 100;
+impl Pass {
+    /// A pass over `due`: when it read a full batch, the next is due at once.
+    fn after(due: &Due, now: DateTime<Utc>) -> Self {
+        Self {
+            done: Vec::new(),
+            next: if due.due.len() == PER_PASS {
+                Some(now)
+            } else {
+                due.next
+            },
+        }
+    }
+}
+
+/// Stories released or withdrawn per store read; more wait for the next pass, straight away.
+const PER_PASS: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -430,26 +444,38 @@ impl Desk {
 
     /// Releases every held story whose embargo has lifted by `now`, each exactly once however
     /// many processes share the store: a release that another process made first is skipped.
-    pub async fn release_due(&self, now: DateTime<Utc>) -> Result<Releases, StoreError> {
+    pub async fn release_due(&self, now: DateTime<Utc>) -> Result<Pass, StoreError> {
         let _writing = self.writing.lock().await;
-        let lifts = self.store.lifts(now, RELEASES_PER_PASS).await?;
-        let mut releases = Releases {
-            released: Vec::new(),
-            next: lifts.next,
-        };
-        if lifts.due.len() == RELEASES_PER_PASS {
-            releases.next = Some(now);
-        }
-        for id in lifts.due {
+        let due = self.store.lifts(now, PER_PASS).await?;
+        let mut pass = Pass::after(&due, now);
+        for id in due.due {
             if let Some((story, _)) = self.store.release(&id, now).await? {
                 tracing::info!(%id, published = %story.published.to_rfc3339(), "embargo lifted");
-                releases.released.push(id);
+                pass.done.push(id);
             }
         }
-        if !releases.released.is_empty() {
+        if !pass.done.is_empty() {
             self.announce().await;
         }
-        Ok(releases)
+        Ok(pass)
+    }
+
+    /// Withdraws every live story whose `expires` has come by `now`, as a kill does (notice,
+    /// tombstone, push). A story killed meanwhile, here or by another process, is skipped.
+    pub async fn withdraw_due(&self, now: DateTime<Utc>) -> Result<Pass, StoreError> {
+        let _writing = self.writing.lock().await;
+        let due = self.store.expiring(now, PER_PASS).await?;
+        let mut pass = Pass::after(&due, now);
+        for id in due.due {
+            if self.store.kill(&id).await?.is_some() {
+                tracing::info!(%id, "story expired: withdrawn");
+                pass.done.push(id);
+            }
+        }
+        if !pass.done.is_empty() {
+            self.announce().await;
+        }
+        Ok(pass)
     }
 
     /// Writes a batch of stories read from files (an import, the sample wire) in one

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::StoreError;
+use super::{Due, StoreError};
 use crate::model::{Article, ArticleId, Category, Change, ChangeRecord, Selection, Tombstone};
 
 /// A slice of a selection's live stories, for paged and archived feeds (RFC 5005). Bounds
@@ -128,6 +128,10 @@ pub trait ArticleStore: Send + Sync + 'static {
         published: Option<(DateTime<Utc>, DateTime<Utc>)>,
         limit: usize,
     ) -> Result<Vec<Tombstone>, StoreError>;
+
+    /// Live stories whose `expires` has come by `now` (at most `limit`), and the next expiry
+    /// after them.
+    async fn expiring(&self, now: DateTime<Utc>, limit: usize) -> Result<Due, StoreError>;
 
     /// Changes after `seq`, oldest first, at most `limit` of them: how a cache catches up with
     /// writes made by another process or replica.

@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 
 use super::health::Health;
 use super::{
-    ArticleStore, AudienceMerge, AudienceRow, AudienceStore, CategoryCount, HoldOutcome, HoldStore,
-    ImportCounts, Killed, Lifts, Lookup, Store, StoreError, Subscription, SubscriptionStore,
+    ArticleStore, AudienceMerge, AudienceRow, AudienceStore, CategoryCount, Due, HoldOutcome,
+    HoldStore, ImportCounts, Killed, Lookup, Store, StoreError, Subscription, SubscriptionStore,
     TrafficRow, UsageRow, UsageStore, Window, WriteOutcome,
 };
 use crate::model::{Article, ArticleId, Change, ChangeRecord, Selection, Tombstone};
@@ -151,6 +151,11 @@ impl ArticleStore for Guarded {
         .await
     }
 
+    async fn expiring(&self, now: DateTime<Utc>, limit: usize) -> Result<Due, StoreError> {
+        self.run(self.deadline, self.inner.expiring(now, limit))
+            .await
+    }
+
     async fn changes_since(&self, seq: u64, limit: usize) -> Result<Vec<ChangeRecord>, StoreError> {
         self.run(self.deadline, self.inner.changes_since(seq, limit))
             .await
@@ -188,7 +193,7 @@ impl HoldStore for Guarded {
         self.run(self.deadline, self.inner.release(id, now)).await
     }
 
-    async fn lifts(&self, now: DateTime<Utc>, limit: usize) -> Result<Lifts, StoreError> {
+    async fn lifts(&self, now: DateTime<Utc>, limit: usize) -> Result<Due, StoreError> {
         self.run(self.deadline, self.inner.lifts(now, limit)).await
     }
 }
@@ -340,6 +345,9 @@ mod tests {
         ) -> Result<Vec<Tombstone>, StoreError> {
             std::future::pending().await
         }
+        async fn expiring(&self, _: DateTime<Utc>, _: usize) -> Result<Due, StoreError> {
+            std::future::pending().await
+        }
         async fn changes_since(&self, _: u64, _: usize) -> Result<Vec<ChangeRecord>, StoreError> {
             std::future::pending().await
         }
@@ -366,7 +374,7 @@ mod tests {
         ) -> Result<Option<(Article, WriteOutcome)>, StoreError> {
             std::future::pending().await
         }
-        async fn lifts(&self, _: DateTime<Utc>, _: usize) -> Result<Lifts, StoreError> {
+        async fn lifts(&self, _: DateTime<Utc>, _: usize) -> Result<Due, StoreError> {
             std::future::pending().await
         }
     }

@@ -24,9 +24,10 @@ pub enum HoldOutcome {
     Published,
 }
 
-/// Held stories whose lift time has come, and when the next one lifts.
+/// Stories whose time has come (held stories to release, live ones to withdraw), and when the
+/// next one's comes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Lifts {
+pub struct Due {
     pub due: Vec<ArticleId>,
     pub next: Option<DateTime<Utc>>,
 }
@@ -62,7 +63,7 @@ pub trait HoldStore: Send + Sync + 'static {
     ) -> Result<Option<(Article, WriteOutcome)>, StoreError>;
 
     /// The held stories due by `now` (at most `limit`), and the next lift time after them.
-    async fn lifts(&self, now: DateTime<Utc>, limit: usize) -> Result<Lifts, StoreError>;
+    async fn lifts(&self, now: DateTime<Utc>, limit: usize) -> Result<Due, StoreError>;
 }
 
 /// A held story as it is published at its lift: no longer under embargo, `published` at the

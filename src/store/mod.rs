@@ -38,7 +38,7 @@ pub use articles::{
 };
 pub use audience::{AudienceMerge, AudienceRow, AudienceStore, TrafficRow};
 pub use error::StoreError;
-pub use held::{HoldOutcome, HoldStore, Lifts, MAX_HELD, released};
+pub use held::{Due, HoldOutcome, HoldStore, MAX_HELD, released};
 pub use subscriptions::{Subscription, SubscriptionStore};
 pub use usage::{UsageRow, UsageStore};
 

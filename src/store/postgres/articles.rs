@@ -14,8 +14,8 @@ use crate::model::{
     touched_urgency,
 };
 use crate::store::{
-    ArticleStore, CategoryCount, ImportCounts, Killed, Lookup, StoreError, Window, WriteOutcome,
-    from_nanos, nanos, parse_body, window,
+    ArticleStore, CategoryCount, Due, ImportCounts, Killed, Lookup, StoreError, Window,
+    WriteOutcome, from_nanos, nanos, parse_body, window,
 };
 
 /// A window query's arguments as tokio-postgres takes them.
@@ -433,6 +433,33 @@ impl ArticleStore for PostgresStore {
                     })
                 })
                 .collect()
+        })
+    }
+
+    async fn expiring(&self, now: DateTime<Utc>, limit: usize) -> Result<Due, StoreError> {
+        with_conn!(self, client, {
+            let rows = client
+                .query(
+                    "SELECT id FROM articles WHERE killed_seq IS NULL AND expires_ns <= $1
+                     ORDER BY expires_ns, id LIMIT $2",
+                    &[&nanos(now), &(limit as i64)],
+                )
+                .await?;
+            let due = rows
+                .iter()
+                .map(|r| ArticleId::parse(r.get(0)).map_err(StoreError::Corrupt))
+                .collect::<Result<_, _>>()?;
+            let next: Option<i64> = client
+                .query_one(
+                    "SELECT MIN(expires_ns) FROM articles WHERE killed_seq IS NULL AND expires_ns > $1",
+                    &[&nanos(now)],
+                )
+                .await?
+                .get(0);
+            Ok(Due {
+                due,
+                next: next.map(from_nanos),
+            })
         })
     }
 

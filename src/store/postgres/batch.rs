@@ -139,10 +139,11 @@ pub async fn put_all(
     let count = tx.prepare_cached(COUNT).await?;
     let upsert = tx
         .prepare_cached(
-            "INSERT INTO articles (id, body, published_ns, seq, killed_seq, urgency)
-             VALUES ($1, $2, $3, $4, NULL, $5)
+            "INSERT INTO articles (id, body, published_ns, seq, killed_seq, urgency, expires_ns)
+             VALUES ($1, $2, $3, $4, NULL, $5, $6)
              ON CONFLICT (id) DO UPDATE SET body = excluded.body, published_ns = excluded.published_ns,
-                 seq = excluded.seq, killed_seq = NULL, urgency = excluded.urgency",
+                 seq = excluded.seq, killed_seq = NULL, urgency = excluded.urgency,
+                 expires_ns = excluded.expires_ns",
         )
         .await?;
     let file = tx
@@ -160,6 +161,7 @@ pub async fn put_all(
         .iter()
         .map(|p| p.article.urgency.map(i16::from))
         .collect();
+    let expiries: Vec<Option<i64>> = plans.iter().map(|p| p.article.expires.map(nanos)).collect();
     let filed: Vec<Vec<&str>> = plans.iter().map(|p| slugs(&p.article.categories)).collect();
     let unfiled: Vec<Option<Vec<&str>>> = plans
         .iter()
@@ -195,7 +197,14 @@ pub async fn put_all(
         }
         queue!(
             &upsert,
-            [&ids[i], &plan.body, &published[i], &plan.seq, &urgencies[i]]
+            [
+                &ids[i],
+                &plan.body,
+                &published[i],
+                &plan.seq,
+                &urgencies[i],
+                &expiries[i]
+            ]
         );
         queue!(&file, [&filed[i], &published[i], &ids[i], &plan.seq]);
         queue!(&count, [&filed[i], &PLUS]);

@@ -10,7 +10,7 @@ use super::articles::record_change;
 use super::{PostgresStore, batch, scoped};
 use crate::model::touched_urgency;
 use crate::model::{Article, ArticleId, Category, Change, Selection};
-use crate::store::held::{HoldOutcome, HoldStore, Lifts, MAX_HELD, released, touched};
+use crate::store::held::{Due, HoldOutcome, HoldStore, MAX_HELD, released, touched};
 use crate::store::{StoreError, WriteOutcome, from_nanos, nanos, parse_body};
 
 #[async_trait]
@@ -142,7 +142,7 @@ impl HoldStore for PostgresStore {
         })
     }
 
-    async fn lifts(&self, now: DateTime<Utc>, limit: usize) -> Result<Lifts, StoreError> {
+    async fn lifts(&self, now: DateTime<Utc>, limit: usize) -> Result<Due, StoreError> {
         with_conn!(self, client, {
             let rows = client
                 .query(
@@ -161,7 +161,7 @@ impl HoldStore for PostgresStore {
                 )
                 .await?
                 .get(0);
-            Ok(Lifts {
+            Ok(Due {
                 due,
                 next: next.map(from_nanos),
             })

@@ -146,6 +146,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX partner_usage_by_day ON partner_usage (day, partner);
     "#,
+    // 7: when each live story is to be withdrawn (ninjs `expires`), filled from the stored JSON
+    // (SQLite's step 7).
+    r#"
+    ALTER TABLE articles ADD COLUMN expires_ns BIGINT;
+    UPDATE articles SET expires_ns =
+        (EXTRACT(EPOCH FROM (body::jsonb ->> 'expires')::timestamptz) * 1000000000)::bigint
+        WHERE body::jsonb ? 'expires';
+    CREATE INDEX articles_live_by_expiry ON articles (expires_ns)
+        WHERE killed_seq IS NULL AND expires_ns IS NOT NULL;
+    "#,
 ];
 
 /// Schema names go into SQL unquoted, so only plain identifiers are accepted.

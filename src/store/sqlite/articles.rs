@@ -12,8 +12,8 @@ use crate::model::{
     touched_urgency,
 };
 use crate::store::{
-    ArticleStore, CategoryCount, ImportCounts, Killed, Lookup, StoreError, Window, WriteOutcome,
-    from_nanos, nanos, parse_body, window,
+    ArticleStore, CategoryCount, Due, ImportCounts, Killed, Lookup, StoreError, Window,
+    WriteOutcome, from_nanos, nanos, parse_body, window,
 };
 
 impl rusqlite::ToSql for window::Arg {
@@ -137,16 +137,18 @@ pub(super) fn put_in(tx: &Transaction<'_>, article: &Article) -> Result<WriteOut
         }
     }
     tx.execute(
-        "INSERT INTO articles (id, body, published_ns, seq, killed_seq, urgency)
-         VALUES (?1, ?2, ?3, ?4, NULL, ?5)
+        "INSERT INTO articles (id, body, published_ns, seq, killed_seq, urgency, expires_ns)
+         VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6)
          ON CONFLICT (id) DO UPDATE SET body = excluded.body, published_ns = excluded.published_ns,
-             seq = excluded.seq, killed_seq = NULL, urgency = excluded.urgency",
+             seq = excluded.seq, killed_seq = NULL, urgency = excluded.urgency,
+             expires_ns = excluded.expires_ns",
         params![
             article.id.as_str(),
             body,
             nanos(article.published),
             change.seq as i64,
-            article.urgency
+            article.urgency,
+            article.expires.map(nanos)
         ],
     )?;
     file_categories(tx, article)?;
@@ -433,6 +435,31 @@ impl ArticleStore for SqliteStore {
                     })
                 })
                 .collect()
+        })
+        .await
+    }
+
+    async fn expiring(&self, now: DateTime<Utc>, limit: usize) -> Result<Due, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM articles WHERE killed_seq IS NULL AND expires_ns <= ?1
+                 ORDER BY expires_ns, id LIMIT ?2",
+            )?;
+            let mut due = Vec::new();
+            for id in
+                stmt.query_map(params![nanos(now), limit as i64], |r| r.get::<_, String>(0))?
+            {
+                due.push(ArticleId::parse(&id?).map_err(StoreError::Corrupt)?);
+            }
+            let next: Option<i64> = conn.query_row(
+                "SELECT MIN(expires_ns) FROM articles WHERE killed_seq IS NULL AND expires_ns > ?1",
+                params![nanos(now)],
+                |r| r.get(0),
+            )?;
+            Ok(Due {
+                due,
+                next: next.map(from_nanos),
+            })
         })
         .await
     }

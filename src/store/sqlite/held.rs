@@ -10,7 +10,7 @@ use super::SqliteStore;
 use super::articles::{put_in, record_change};
 use crate::model::touched_urgency;
 use crate::model::{Article, ArticleId, Category, Change, Selection};
-use crate::store::held::{HoldOutcome, HoldStore, Lifts, MAX_HELD, released, touched};
+use crate::store::held::{Due, HoldOutcome, HoldStore, MAX_HELD, released, touched};
 use crate::store::{StoreError, WriteOutcome, from_nanos, nanos, parse_body};
 
 fn held_body(tx: &Transaction<'_>, id: &ArticleId) -> Result<Option<String>, StoreError> {
@@ -149,7 +149,7 @@ impl HoldStore for SqliteStore {
         .await
     }
 
-    async fn lifts(&self, now: DateTime<Utc>, limit: usize) -> Result<Lifts, StoreError> {
+    async fn lifts(&self, now: DateTime<Utc>, limit: usize) -> Result<Due, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id FROM held WHERE lift_ns <= ?1 ORDER BY lift_ns, id LIMIT ?2",
@@ -165,7 +165,7 @@ impl HoldStore for SqliteStore {
                 params![nanos(now)],
                 |r| r.get(0),
             )?;
-            Ok(Lifts {
+            Ok(Due {
                 due,
                 next: next.map(from_nanos),
             })

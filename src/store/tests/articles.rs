@@ -316,7 +316,34 @@ pub async fn windows_page_and_bound_a_selection_in_feed_order(store: &dyn Articl
     assert_eq!(store.count(&Selection::All).await.unwrap(), 4);
 }
 
+pub async fn expiring_lists_the_live_stories_due_and_the_next_expiry(store: &dyn ArticleStore) {
+    let at = |t: &str| t.parse::<DateTime<chrono::Utc>>().unwrap();
+    let mut due = story("ceasefire-talks", &["world"], "2026-11-25T08:00:00Z");
+    due.expires = Some(at("2026-11-25T12:00:00Z"));
+    let mut later = story("summit-schedule", &["g20"], "2026-11-25T08:30:00Z");
+    later.expires = Some(at("2026-11-26T00:00:00Z"));
+    for article in [due.clone(), later, story("ticker", &["world"], "2026-11-25T09:00:00Z")] {
+        store.put(article).await.unwrap();
+    }
+    let found = store.expiring(at("2026-11-25T12:00:00Z"), 10).await.unwrap();
+    assert_eq!(found.due, [due.id.clone()]);
+    assert_eq!(found.next, Some(at("2026-11-26T00:00:00Z")));
+    store.kill(&due.id).await.unwrap();
+    let found = store.expiring(at("2026-11-25T12:00:00Z"), 10).await.unwrap();
+    assert!(found.due.is_empty(), "a killed story is not due again");
+    let mut kept = due.clone();
+    kept.expires = None;
+    store.put(kept).await.unwrap();
+    let found = store.expiring(at("2026-11-27T00:00:00Z"), 10).await.unwrap();
+    assert_eq!(ids_of(&found.due), ["summit-schedule"], "an expiry taken away is gone");
+}
+
+fn ids_of(ids: &[ArticleId]) -> Vec<&str> {
+    ids.iter().map(ArticleId::as_str).collect()
+}
+
 suite!(
+    expiring_lists_the_live_stories_due_and_the_next_expiry,
     windows_page_and_bound_a_selection_in_feed_order,
     a_correction_is_read_back_at_its_new_version,
     a_batch_naming_a_story_twice_keeps_the_last_version_once,
