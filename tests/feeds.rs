@@ -271,3 +271,78 @@ async fn other_methods_are_refused_with_allow() {
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "GET, HEAD");
 }
+
+#[tokio::test]
+async fn limit_and_headlines_variants_are_cached_validated_and_bounded() {
+    let server = Server::start();
+    let client = reqwest::Client::new();
+    let etag =
+        |response: &reqwest::Response| response.headers()["etag"].to_str().unwrap().to_owned();
+    let plain = server.get("/feeds/all.json").await;
+    let plain_tag = etag(&plain);
+    let plain: serde_json::Value = plain.json().await.unwrap();
+    let items = |doc: &serde_json::Value| doc["items"].as_array().unwrap().clone();
+    assert!(items(&plain).len() > 3);
+
+    let short = server.get("/feeds/all.json?limit=3").await;
+    assert_eq!(short.status(), 200);
+    let short_tag = etag(&short);
+    assert_ne!(short_tag, plain_tag);
+    let short: serde_json::Value = short.json().await.unwrap();
+    let first3: Vec<_> = items(&plain)
+        .iter()
+        .take(3)
+        .map(|i| i["id"].clone())
+        .collect();
+    let got: Vec<_> = items(&short).iter().map(|i| i["id"].clone()).collect();
+    assert_eq!(got, first3, "the newest three");
+    let again = client
+        .get(server.url("/feeds/all.json?limit=3"))
+        .header("if-none-match", &short_tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304, "validated like the feed");
+
+    // Asking for as many as the feed holds, or for something unknown, is the feed itself.
+    for same in ["/feeds/all.json?limit=500", "/feeds/all.json?utm_source=x"] {
+        assert_eq!(etag(&server.get(same).await), plain_tag, "{same}");
+    }
+
+    let rss = server.text("/feeds/world.rss?content=headlines").await;
+    assert!(
+        rss.contains("<item>") && !rss.contains("<content:encoded>"),
+        "{rss}"
+    );
+    assert!(!rss.contains("<media:content"), "no images in headlines");
+    let json: serde_json::Value = server
+        .get("/feeds/world.json?content=headlines&limit=2")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(items(&json).len(), 2);
+    assert!(
+        items(&json)
+            .iter()
+            .all(|i| i.get("content_html").is_none() && i.get("title").is_some())
+    );
+    let full = server.text("/feeds/world.rss").await;
+    assert!(
+        full.contains("<content:encoded>"),
+        "the plain feed keeps its text"
+    );
+
+    for bad in [
+        "/feeds/all.json?limit=0",
+        "/feeds/all.json?limit=ten",
+        "/feeds/all.json?content=some",
+    ] {
+        let response = server.get(bad).await;
+        assert_eq!(response.status(), 400, "{bad}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+}

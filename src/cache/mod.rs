@@ -377,13 +377,18 @@ impl FeedCache {
         };
         // The flash feed reads its urgent stories from every category; what the view may not
         // see is left out below.
-        let read = match def.selection {
+        let mut read = match def.selection {
             Selection::Urgent(level) => FeedDef {
                 selection: Selection::Urgent(level),
                 ..read
             },
             _ => read,
         };
+        // `?limit=N`: the newest N of the subscription document.
+        let limit = key.trim.limit.filter(|_| key.part == Part::Current);
+        if let Some(limit) = limit {
+            read.entries = read.entries.min(usize::from(limit).max(1));
+        }
         let last_change = self.store.last_change_in(&read.selection).await?;
         // Retention counts back from the feed's newest change, not from "now", so the same
         // store always renders the same bytes.
@@ -422,6 +427,15 @@ impl FeedCache {
                 .map(|t| self.options.withdrawal.notice_for(t)),
         );
         entries.sort_by(|a, b| (b.published, &b.id).cmp(&(a.published, &a.id)));
+        if key.trim.headlines {
+            entries.iter_mut().for_each(headline_only);
+        }
+        let mut history = selected.history;
+        if limit.is_some() {
+            // Pages hold the feed's own `entries` each: from a shorter document they would skip
+            // stories, so a trimmed document has no paging links.
+            history.links.clear();
+        }
         let changed_at = last_change
             .map(|c| c.at)
             .max(def.defined_at)
@@ -431,7 +445,7 @@ impl FeedCache {
             built_at_seq,
             entries,
             deleted: selected.deleted,
-            history: selected.history,
+            history,
             changed_at,
         }))
     }
@@ -477,12 +491,17 @@ fn entitled(view: &Entitlement, articles: Vec<Article>) -> Vec<Article> {
         .filter_map(|mut article| match view.level_of(&article.categories)? {
             Level::Full => Some(article),
             Level::Headlines => {
-                article.content_html = None;
-                article.images.clear();
+                headline_only(&mut article);
                 Some(article)
             }
         })
         .collect()
+}
+
+/// A story cut to its headline: title, summary and link, no text and no images.
+fn headline_only(article: &mut Article) {
+    article.content_html = None;
+    article.images.clear();
 }
 
 /// Renders, compresses and prebuilds every header of one version. Pure CPU work.

@@ -13,11 +13,12 @@ use hyper::{HeaderMap, Request, Response, StatusCode};
 use super::conditional;
 use super::encoding;
 use super::error::HttpError;
+use super::problem::Problem;
 use super::response::{self, Body};
 use super::{App, ClientAddr, partner};
 use crate::audience::Poll;
 use crate::cache::Rendered;
-use crate::model::{Coding, FeedFormat, FeedKey, Part};
+use crate::model::{Coding, FeedFormat, FeedKey, Part, Trim};
 use crate::render;
 
 static VARY: HeaderValue = HeaderValue::from_static("accept-encoding");
@@ -31,6 +32,40 @@ pub(crate) fn query_value(query: Option<&str>, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query?.as_bytes())
         .find(|(key, _)| key == name)
         .map(|(_, value)| value.into_owned())
+}
+
+/// The variant of a subscription document the query asks for: `limit=N` (1 or more; N at or
+/// over the feed's `entries` is the feed itself, so it never splits the cache) and
+/// `content=headlines` (or `full`). Other parameters are ignored.
+fn trim(app: &App, slug: &str, query: Option<&str>) -> Result<Trim, HttpError> {
+    let bad = |detail: String| -> HttpError {
+        Problem::new(StatusCode::BAD_REQUEST, "Bad query", detail).into()
+    };
+    let mut trim = Trim::default();
+    if let Some(raw) = query_value(query, "limit") {
+        let n: u16 = raw.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            bad(format!(
+                "limit must be a whole number of entries from 1, not {raw:?}."
+            ))
+        })?;
+        let entries = app
+            .catalog
+            .feed(slug, |_| true)
+            .map_or(usize::MAX, |def| def.entries);
+        trim.limit = (usize::from(n) < entries).then_some(n);
+    }
+    if let Some(raw) = query_value(query, "content") {
+        trim.headlines = match raw.as_str() {
+            "headlines" => true,
+            "full" => false,
+            _ => {
+                return Err(bad(format!(
+                    "content must be \"headlines\" (title, summary and link) or \"full\", not {raw:?}."
+                )));
+            }
+        };
+    }
+    Ok(trim)
 }
 
 pub(crate) async fn feed(
@@ -48,11 +83,17 @@ pub(crate) async fn feed(
     if let Some(caller) = &caller {
         partner::admit(app, caller)?;
     }
+    let trim = if part == Part::Current {
+        trim(app, slug, query)?
+    } else {
+        Trim::default()
+    };
     let key = FeedKey {
         slug: slug.to_owned(),
         format,
         part,
         view,
+        trim,
     };
     let current = app.cache.get(&key).await?;
     let mut response = answer(app, request, &key, &current, client).await?;

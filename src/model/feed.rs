@@ -291,6 +291,18 @@ pub enum View {
     Partner(Arc<Entitlement>),
 }
 
+/// A variant of a subscription document that readers ask for in the query: fewer entries
+/// (`?limit=N`) and headlines only (`?content=headlines`). The default is the feed as defined.
+/// Every variant is cached and validated like the feed itself; there are at most
+/// `entries × 2` of them per feed, format and view.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Trim {
+    /// At most this many stories; always fewer than the feed's `entries` (more is no trim).
+    pub limit: Option<u16>,
+    /// Title, summary and link only: no text, no images.
+    pub headlines: bool,
+}
+
 /// Which cached document.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FeedKey {
@@ -298,6 +310,7 @@ pub struct FeedKey {
     pub format: FeedFormat,
     pub part: Part,
     pub view: View,
+    pub trim: Trim,
 }
 
 impl FeedKey {
@@ -308,6 +321,7 @@ impl FeedKey {
             format,
             part: Part::Current,
             view: View::Public,
+            trim: Trim::default(),
         }
     }
 }

@@ -322,20 +322,37 @@ pub async fn expiring_lists_the_live_stories_due_and_the_next_expiry(store: &dyn
     due.expires = Some(at("2026-11-25T12:00:00Z"));
     let mut later = story("summit-schedule", &["g20"], "2026-11-25T08:30:00Z");
     later.expires = Some(at("2026-11-26T00:00:00Z"));
-    for article in [due.clone(), later, story("ticker", &["world"], "2026-11-25T09:00:00Z")] {
+    for article in [
+        due.clone(),
+        later,
+        story("ticker", &["world"], "2026-11-25T09:00:00Z"),
+    ] {
         store.put(article).await.unwrap();
     }
-    let found = store.expiring(at("2026-11-25T12:00:00Z"), 10).await.unwrap();
+    let found = store
+        .expiring(at("2026-11-25T12:00:00Z"), 10)
+        .await
+        .unwrap();
     assert_eq!(found.due, [due.id.clone()]);
     assert_eq!(found.next, Some(at("2026-11-26T00:00:00Z")));
     store.kill(&due.id).await.unwrap();
-    let found = store.expiring(at("2026-11-25T12:00:00Z"), 10).await.unwrap();
+    let found = store
+        .expiring(at("2026-11-25T12:00:00Z"), 10)
+        .await
+        .unwrap();
     assert!(found.due.is_empty(), "a killed story is not due again");
     let mut kept = due.clone();
     kept.expires = None;
     store.put(kept).await.unwrap();
-    let found = store.expiring(at("2026-11-27T00:00:00Z"), 10).await.unwrap();
-    assert_eq!(ids_of(&found.due), ["summit-schedule"], "an expiry taken away is gone");
+    let found = store
+        .expiring(at("2026-11-27T00:00:00Z"), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids_of(&found.due),
+        ["summit-schedule"],
+        "an expiry taken away is gone"
+    );
 }
 
 fn ids_of(ids: &[ArticleId]) -> Vec<&str> {
