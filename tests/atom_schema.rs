@@ -395,6 +395,61 @@ async fn every_atom_document_of_the_sample_wire_is_valid_by_rfc_4287_appendix_b(
     assert_valid(&docs);
 }
 
+/// The views readers and partners ask for: a partner's headlines view, the view of a partner
+/// who sees embargoed stories early (a held story, flagged), and the public headlines variant.
+#[tokio::test]
+async fn partner_embargo_and_trimmed_views_are_valid_by_rfc_4287_appendix_b() {
+    if !jing_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), |cmd| {
+        cmd.env("WIREFEED_INGEST_TOKEN", TOKEN)
+            .env("WIREFEED_PARTNERS_FILE", common::fixture("partners.toml"));
+    });
+    let mut held: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::fixture("embargo-g20-communique.json")).unwrap(),
+    )
+    .unwrap();
+    held["embargo"] = "2099-01-01T12:00:00Z".into();
+    held["urgency"] = 1.into();
+    send(&server, reqwest::Method::POST, "/api/articles", Some(&held)).await;
+    let mut docs = BTreeMap::new();
+    for (label, path, key) in [
+        (
+            "headlines",
+            "/feeds/all.atom",
+            Some("headline-hub-key-0003"),
+        ),
+        ("early", "/feeds/g20.atom", Some("early-bird-key-0005")),
+        ("early", "/feeds/flash.atom", Some("early-bird-key-0005")),
+        (
+            "public",
+            "/feeds/world.atom?content=headlines&limit=2",
+            None,
+        ),
+    ] {
+        let mut request = reqwest::Client::new().get(server.url(path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{label} {path}");
+        docs.insert(
+            format!("{label} {path}"),
+            response.bytes().await.unwrap().to_vec(),
+        );
+    }
+    let early = text(&docs["early /feeds/g20.atom"]);
+    assert!(
+        early.contains("EMBARGOED until") && early.contains("wirefeed:embargoed"),
+        "{early}"
+    );
+    assert!(text(&docs["early /feeds/flash.atom"]).contains("EMBARGOED until"));
+    assert!(!text(&docs["headlines /feeds/all.atom"]).contains("<content"));
+    assert_valid(&docs);
+}
+
 /// RFC 5005 pages and day archives of a week of markets stories, before and after a kill.
 #[tokio::test]
 async fn every_page_and_archive_in_atom_is_valid_by_rfc_4287_appendix_b() {
