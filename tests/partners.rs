@@ -443,3 +443,69 @@ fn stored_usage(data: &Path) -> Vec<(String, u64, u64)> {
     .map(Result::unwrap)
     .collect()
 }
+
+/// Two replicas on one PostgreSQL schema: a partner's usage is summed in the store, so an
+/// hourly quota counts the requests served by both (as of each replica's last flush).
+#[tokio::test]
+async fn usage_and_quota_sum_across_two_postgres_replicas() {
+    let Some(schema) = common::pg::Schema::fresh().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let replica = |name: &'static str| {
+        let data = dir.path().join(name);
+        std::fs::create_dir(&data).unwrap();
+        let configure = schema.configure(name);
+        Server::start_in(&data, |cmd| {
+            configure(cmd);
+            cmd.env("WIREFEED_PARTNERS_FILE", fixture("partners.toml"))
+                .env("WIREFEED_FEEDS_DIR", fixture("feeds-partners"))
+                .env("WIREFEED_INGEST_TOKEN", TOKEN);
+        })
+    };
+    let (a, b) = (replica("a"), replica("b"));
+    let flush = |server: &Server| {
+        let url = server.url("/admin");
+        async move {
+            let admin = client()
+                .get(url)
+                .basic_auth("operator", Some(TOKEN))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(admin.status(), 200);
+            admin.text().await.unwrap()
+        }
+    };
+    for _ in 0..2 {
+        assert_eq!(keyed(&a, "/feeds/world.rss", METERED).await.status(), 200);
+    }
+    // Each replica adds its counts to the store and reads the totals back every 10 s; the
+    // operator's page does both at once, so the test need not wait for the timers.
+    flush(&a).await;
+    flush(&b).await;
+    let third = keyed(&b, "/feeds/world.rss", METERED).await;
+    assert_eq!(third.status(), 200);
+    assert_eq!(
+        header(&third, "ratelimit-remaining"),
+        "0",
+        "B counts A's two"
+    );
+    assert_eq!(keyed(&b, "/feeds/world.rss", METERED).await.status(), 429);
+    flush(&b).await;
+    let html = flush(&a).await;
+    assert!(html.contains("Metered Times"), "{html}");
+    let client = common::pg::connect().await.unwrap();
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT SUM(requests)::bigint FROM {}.partner_usage WHERE partner = 'Metered Times'",
+                schema.name
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let stored: i64 = row.get(0);
+    assert!(stored >= 3, "the store sums both replicas: {stored}");
+}
