@@ -405,10 +405,10 @@ async fn partner_embargo_and_trimmed_views_are_valid_by_rfc_4287_appendix_b() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_in(dir.path(), |cmd| {
         cmd.env("WIREFEED_INGEST_TOKEN", TOKEN)
-            .env("WIREFEED_PARTNERS_FILE", common::fixture("partners.toml"));
+            .env("WIREFEED_PARTNERS_FILE", fixture("partners.toml"));
     });
     let mut held: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(common::fixture("embargo-g20-communique.json")).unwrap(),
+        &std::fs::read_to_string(fixture("embargo-g20-communique.json")).unwrap(),
     )
     .unwrap();
     held["embargo"] = "2099-01-01T12:00:00Z".into();
