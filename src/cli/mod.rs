@@ -104,6 +104,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logging(config.log.as_str(), config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(crate::http::server::BLOCKING_THREADS)
         .build()
         .context("could not start the async runtime")?;
     match command {

@@ -112,6 +112,7 @@ pub(crate) async fn run(
         let (slots, stopped) = (Arc::clone(&slots), stopped.clone());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .max_blocking_threads(BLOCKING_THREADS)
             .build()?;
         std::thread::Builder::new()
             .name(format!("wirefeed-http-{name}"))
@@ -164,6 +165,12 @@ fn builder(limits: Limits) -> auto::Builder<TokioExecutor> {
         .keep_alive_timeout(H2_PING_TIMEOUT);
     builder
 }
+
+/// Threads each shard may run blocking work on (store reads, renders, compression). Tokio's
+/// default of 512 let a burst of a thousand change-cursor clients grow the server by half a
+/// gigabyte of thread stacks and SQLite connections; past this, work queues, and the store
+/// deadline bounds how long it may wait.
+pub(crate) const BLOCKING_THREADS: usize = 32;
 
 /// HTTP/2 limits; see [`builder`].
 const H2_MAX_STREAMS: u32 = 128;
