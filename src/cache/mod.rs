@@ -338,6 +338,9 @@ impl FeedCache {
         }
         for story in &mut held {
             if let Some(lift) = story.embargo {
+                // Dated as it will be published, so readers place it where it will stand.
+                story.published = story.published.max(lift);
+                story.updated = story.updated.max(story.published);
                 story.title = format!(
                     "EMBARGOED until {}: {}",
                     lift.format("%Y-%m-%d %H:%M:%S UTC"),

@@ -212,9 +212,13 @@ pub(super) fn archive_marker() -> Extension {
 
 /// RFC 6721: tells readers to remove a story they already have.
 fn deleted_entry(doc: &FeedDoc<'_>, tombstone: &Tombstone) -> Extension {
+    // The withdrawal notice's `updated`, written as the entry writes it, so a processor sees
+    // the marker exactly as new as the notice (RFC 6721 §3).
     let when = tombstone
         .killed_at
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        .max(tombstone.article.updated)
+        .fixed_offset()
+        .to_rfc3339();
     Extension {
         name: "at:deleted-entry".to_owned(),
         value: None,
@@ -340,7 +344,11 @@ mod tests {
             xml.contains(r#"xmlns:at="http://purl.org/atompub/tombstones/1.0""#),
             "{xml}"
         );
-        assert!(xml.contains(r#"<at:deleted-entry ref="tag:wire.example.com,2026:article:wf-killed" when="2027-01-02T03:04:05Z"/>"#) || xml.contains(r#"<at:deleted-entry ref="tag:wire.example.com,2026:article:wf-killed" when="2027-01-02T03:04:05Z"></at:deleted-entry>"#), "{xml}");
+        // `when` is written exactly as the notice's `updated` would be.
+        assert!(
+            xml.contains(r#"<at:deleted-entry ref="tag:wire.example.com,2026:article:wf-killed" when="2027-01-02T03:04:05+00:00"></at:deleted-entry>"#),
+            "{xml}"
+        );
         assert!(
             xml.contains("<updated>2027-01-02T03:04:05+00:00</updated>"),
             "{xml}"

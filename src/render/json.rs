@@ -148,8 +148,9 @@ fn item<'a>(doc: &FeedDoc<'_>, article: &'a Article) -> Item<'a> {
         url: doc.site.article_link(article),
         title: &article.title,
         content_html,
+        // A headline with neither text nor summary still carries one of the two.
         content_text: if content_html.is_none() {
-            article.summary.as_deref()
+            Some(article.summary.as_deref().unwrap_or(&article.title))
         } else {
             None
         },

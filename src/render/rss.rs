@@ -56,12 +56,7 @@ pub(crate) fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
     if doc.articles.iter().any(|a| !a.images.is_empty()) {
         namespaces.insert("media".to_owned(), MEDIA_NS.to_owned());
     }
-    let has_copyright = |a: &Article| a.rights.as_ref().is_some_and(|r| r.copyright.is_some());
-    if doc
-        .articles
-        .iter()
-        .any(|a| a.updated > a.published || has_copyright(a))
-    {
+    if doc.articles.iter().any(|a| a.updated > a.published) {
         namespaces.insert("dcterms".to_owned(), DCTERMS_NS.to_owned());
     }
     if doc
@@ -227,9 +222,6 @@ fn item(doc: &FeedDoc<'_>, article: &Article) -> Item {
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         dcterms.extend([simple("dcterms", "modified", modified)]);
     }
-    if let Some(copyright) = article.rights.as_ref().and_then(|r| r.copyright.clone()) {
-        dcterms.extend([simple("dcterms", "rights", copyright)]);
-    }
     if !dcterms.is_empty() {
         extensions.insert("dcterms".to_owned(), dcterms);
     }
@@ -274,6 +266,13 @@ fn item(doc: &FeedDoc<'_>, article: &Article) -> Item {
                 .creators(article)
                 .into_iter()
                 .map(str::to_owned)
+                .collect(),
+            // `dc:rights`, which feed validators know (the W3C one refuses `dcterms:rights`).
+            rights: article
+                .rights
+                .as_ref()
+                .and_then(|r| r.copyright.clone())
+                .into_iter()
                 .collect(),
             ..DublinCoreExtension::default()
         }),
@@ -508,11 +507,11 @@ mod tests {
             root.contains(r#"xmlns:wirefeed="https://wirefeed.dev/ns/1.0""#),
             "{root}"
         );
-        assert!(root.contains("xmlns:dcterms="));
+        assert!(root.contains("xmlns:dc="));
         assert!(xml.contains("<copyright>© 2026 Wirefeed. All rights reserved.</copyright>"));
         let marked = item_of(&xml, articles[0].id.as_str());
         assert!(
-            marked.contains("<dcterms:rights>© 2026 Wire Desk &#x26; partners</dcterms:rights>"),
+            marked.contains("<dc:rights>© 2026 Wire Desk &#x26; partners</dc:rights>"),
             "{marked}"
         );
         assert!(marked.contains("<wirefeed:urgency>1</wirefeed:urgency>"));
@@ -525,7 +524,7 @@ mod tests {
         ));
         let plain = item_of(&xml, articles[1].id.as_str());
         assert!(
-            !plain.contains("wirefeed:") && !plain.contains("dcterms:rights"),
+            !plain.contains("wirefeed:") && !plain.contains("dc:rights"),
             "{plain}"
         );
         // A parser reads them back.
