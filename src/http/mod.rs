@@ -16,6 +16,7 @@ pub mod encoding;
 pub(crate) mod error;
 pub(crate) mod feeds;
 pub(crate) mod hub;
+pub(crate) mod idle;
 pub(crate) mod metrics;
 pub(crate) mod pages;
 pub(crate) mod politeness;
