@@ -229,42 +229,51 @@ async fn shard(
                     let io = sendfile::Connection::new(stream);
                     drive(&builder, io, service, &activity, watch).await;
                 }
+                // Boxed, as the redirect below: a TLS connection's state is larger than a plain
+                // one's, and every connection's task would otherwise be sized for it.
                 Role::Tls(app, tls) => {
-                    // The handshake is bounded like a request's headers, so a client that
-                    // never finishes one cannot hold a connection.
-                    let stream = match tokio::time::timeout(
-                        limits.header_read_timeout,
-                        tls.acceptor.accept(stream),
-                    )
+                    Box::pin(async move {
+                        // The handshake is bounded like a request's headers, so a client that
+                        // never finishes one cannot hold a connection.
+                        let stream = match tokio::time::timeout(
+                            limits.header_read_timeout,
+                            tls.acceptor.accept(stream),
+                        )
+                        .await
+                        {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        let activity = Activity::new();
+                        let service =
+                            site(app, peer, limits, tls.hsts.clone(), Arc::clone(&activity));
+                        drive(&builder, TokioIo::new(stream), service, &activity, watch).await;
+                    })
                     .await
-                    {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let activity = Activity::new();
-                    let service = site(app, peer, limits, tls.hsts.clone(), Arc::clone(&activity));
-                    drive(&builder, TokioIo::new(stream), service, &activity, watch).await;
                 }
                 Role::Redirect(redirect) => {
-                    let activity = Activity::new();
-                    let counted = Arc::clone(&activity);
-                    let service = service_fn(move |request: Request<Incoming>| {
-                        let redirect = Arc::clone(&redirect);
-                        let started = counted.start(request.version());
-                        async move {
-                            let response =
-                                catching(super::redirect::answer(&redirect, request)).await;
-                            Ok::<_, Infallible>(tracked(response, started))
-                        }
-                    });
-                    drive(&builder, TokioIo::new(stream), service, &activity, watch).await;
+                    Box::pin(async move {
+                        let activity = Activity::new();
+                        let counted = Arc::clone(&activity);
+                        let service = service_fn(move |request: Request<Incoming>| {
+                            let redirect = Arc::clone(&redirect);
+                            let started = counted.start(request.version());
+                            async move {
+                                let response =
+                                    catching(super::redirect::answer(&redirect, request)).await;
+                                Ok::<_, Infallible>(tracked(response, started))
+                            }
+                        });
+                        drive(&builder, TokioIo::new(stream), service, &activity, watch).await;
+                    })
+                    .await
                 }
             }
             drop((slot, alive));
@@ -299,7 +308,9 @@ fn site(
         let app = Arc::clone(&app);
         let hsts = hsts.clone();
         let started = activity.start(request.version());
-        async move {
+        // Boxed: hyper keeps a slot the size of this future (the whole request's handling,
+        // ~5 KB) for each connection's life, idle or not.
+        Box::pin(async move {
             let mut response = guarded(&app, request, limits.request_timeout).await;
             if let Some(hsts) = hsts {
                 response
@@ -307,7 +318,7 @@ fn site(
                     .insert(hyper::header::STRICT_TRANSPORT_SECURITY, hsts);
             }
             Ok::<_, Infallible>(tracked(response, started))
-        }
+        })
     })
 }
 
