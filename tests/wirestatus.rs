@@ -242,9 +242,7 @@ async fn rights_travel_in_every_format_and_on_the_story_page() {
         rss.contains(&format!("<copyright>{RIGHTS}</copyright>")),
         "{rss}"
     );
-    assert!(
-        rss.contains("<dcterms:rights>© 2026 Wire Desk. All rights reserved.</dcterms:rights>")
-    );
+    assert!(rss.contains("<dc:rights>© 2026 Wire Desk. All rights reserved.</dc:rights>"));
     assert!(rss.contains("<wirefeed:usageTerms>No archiving; no use after 30 days."));
     assert!(rss.contains("xmlns:wirefeed=\"https://wirefeed.dev/ns/1.0\""));
 

@@ -190,6 +190,7 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     });
     let limits = server::Limits {
         header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+        keep_alive_timeout: Duration::from_secs(config.keep_alive_timeout_secs),
         request_timeout: Duration::from_secs(config.request_timeout_secs),
         max_connections: config.max_connections,
         max_header_bytes: config.max_header_bytes,

@@ -207,10 +207,14 @@ settings! {
     tombstone_days: u32 = "30", example "7",
         check between(0, 3650, "more than ten years cannot be counted back from a date");
 
-    /// Seconds a client has to send a request's headers (and its next request on an idle
-    /// keep-alive connection) before the connection is closed.
+    /// Seconds a client has to send a request's headers, from the head's first byte (for a
+    /// connection's first request: from accept), before the connection is closed.
     header_read_timeout_secs: u64 = "10", example "20",
         check between(1, 3600, "0 would close every connection before its request is read");
+
+    /// Seconds a keep-alive connection may stay idle between requests before it is closed.
+    keep_alive_timeout_secs: u64 = "75", example "30",
+        check between(1, 3600, "0 would close every connection after its first response");
 
     /// Seconds a request may take, body included, before it is answered 503.
     request_timeout_secs: u64 = "30", example "60",

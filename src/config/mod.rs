@@ -257,9 +257,6 @@ impl Config {
             }
             match (key.from_text)(&mut config, &value) {
                 Ok(()) => {
-                    // The file's value is not used: what was wrong with it (a directory that
-                    // exists only where the variable points) does not stop the server.
-                    problems.retain(|p| p.key != Some(key.name));
                     origins.insert(key.name, Origin::Env(var));
                 }
                 Err(message) => problems.push(Problem {
@@ -274,7 +271,6 @@ impl Config {
             let long = key.flag.map_or(key.name, |f| f.long);
             match (key.from_text)(&mut config, value) {
                 Ok(()) => {
-                    problems.retain(|p| p.key != Some(key.name));
                     origins.insert(key.name, Origin::Flag(long));
                 }
                 Err(message) => problems.push(Problem {

@@ -289,21 +289,6 @@ fn environment_overrides_the_file_and_an_empty_variable_is_unset() {
 }
 
 #[test]
-fn a_file_value_the_environment_overrides_is_not_checked() {
-    let feeds = env!("CARGO_MANIFEST_DIR").to_owned() + "/feeds";
-    let config = load(
-        "feeds_dir = \"no/such/dir\"\n",
-        &[("WIREFEED_FEEDS_DIR", feeds.as_str())],
-    )
-    .unwrap();
-    assert_eq!(config.feeds_dir, Path::new(&feeds));
-    assert!(
-        problems("feeds_dir = \"no/such/dir\"\n", &[]).contains("does not exist"),
-        "without the variable the file's value is checked"
-    );
-}
-
-#[test]
 fn a_bad_environment_variable_or_flag_is_named() {
     let message = problems("", &[("WIREFEED_PUBLIC_URL", "wire.example.com")]);
     assert!(

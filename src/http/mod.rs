@@ -18,6 +18,7 @@ pub(crate) mod error;
 pub(crate) mod feeds;
 pub(crate) mod forwarded;
 pub(crate) mod hub;
+pub(crate) mod idle;
 pub(crate) mod metrics;
 pub(crate) mod pages;
 pub(crate) mod partner;

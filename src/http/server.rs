@@ -13,7 +13,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -26,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::dispatch::{catching, guarded};
+use super::idle::{Activity, Started, Watched};
 use super::redirect::Redirect;
 use super::response::Body;
 use super::sendfile;
@@ -39,6 +39,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) header_read_timeout: Duration,
+    pub(crate) keep_alive_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) max_connections: usize,
     pub(crate) max_header_bytes: usize,
@@ -142,7 +143,8 @@ fn builder(limits: Limits) -> auto::Builder<TokioExecutor> {
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        // Its timer would also cut idle keep-alive connections; `drive` keeps both timeouts.
+        .header_read_timeout(None)
         // A client that shuts down its sending side after its request (as `nc -N` and some
         // health checkers do) still gets its response.
         .half_close(true)
@@ -232,47 +234,56 @@ async fn shard(
             match role {
                 // Plain TCP: cached bodies may go out with sendfile(2).
                 Role::Plain(app) => {
-                    let activity = Arc::new(Activity::default());
+                    let activity = Activity::new();
                     let service = site(app, peer, limits, None, Arc::clone(&activity));
                     let io = sendfile::Connection::new(stream);
                     drive(&builder, io, service, &activity, watch).await;
                 }
+                // Boxed, as the redirect below: a TLS connection's state is larger than a plain
+                // one's, and every connection's task would otherwise be sized for it.
                 Role::Tls(app, tls) => {
-                    // The handshake is bounded like a request's headers, so a client that
-                    // never finishes one cannot hold a connection.
-                    let stream = match tokio::time::timeout(
-                        limits.header_read_timeout,
-                        tls.acceptor.accept(stream),
-                    )
+                    Box::pin(async move {
+                        // The handshake is bounded like a request's headers, so a client that
+                        // never finishes one cannot hold a connection.
+                        let stream = match tokio::time::timeout(
+                            limits.header_read_timeout,
+                            tls.acceptor.accept(stream),
+                        )
+                        .await
+                        {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        let activity = Activity::new();
+                        let service =
+                            site(app, peer, limits, tls.hsts.clone(), Arc::clone(&activity));
+                        drive(&builder, TokioIo::new(stream), service, &activity, watch).await;
+                    })
                     .await
-                    {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let activity = Arc::new(Activity::default());
-                    let service = site(app, peer, limits, tls.hsts.clone(), Arc::clone(&activity));
-                    drive(&builder, TokioIo::new(stream), service, &activity, watch).await;
                 }
                 Role::Redirect(redirect) => {
-                    let activity = Arc::new(Activity::default());
-                    let counted = Arc::clone(&activity);
-                    let service = service_fn(move |request: Request<Incoming>| {
-                        let redirect = Arc::clone(&redirect);
-                        let started = counted.start();
-                        async move {
-                            let response =
-                                catching(super::redirect::answer(&redirect, request)).await;
-                            Ok::<_, Infallible>(tracked(response, started))
-                        }
-                    });
-                    drive(&builder, TokioIo::new(stream), service, &activity, watch).await;
+                    Box::pin(async move {
+                        let activity = Activity::new();
+                        let counted = Arc::clone(&activity);
+                        let service = service_fn(move |request: Request<Incoming>| {
+                            let redirect = Arc::clone(&redirect);
+                            let started = counted.start(request.version());
+                            async move {
+                                let response =
+                                    catching(super::redirect::answer(&redirect, request)).await;
+                                Ok::<_, Infallible>(tracked(response, started))
+                            }
+                        });
+                        drive(&builder, TokioIo::new(stream), service, &activity, watch).await;
+                    })
+                    .await
                 }
             }
             drop((slot, alive));
@@ -307,8 +318,10 @@ fn site(
         request.extensions_mut().insert(ClientAddr(client));
         let app = Arc::clone(&app);
         let hsts = hsts.clone();
-        let started = activity.start();
-        async move {
+        let started = activity.start(request.version());
+        // Boxed: hyper keeps a slot the size of this future (the whole request's handling,
+        // ~5 KB) for each connection's life, idle or not.
+        Box::pin(async move {
             let mut response = guarded(&app, request, limits.request_timeout).await;
             if let Some(hsts) = hsts {
                 response
@@ -316,33 +329,8 @@ fn site(
                     .insert(hyper::header::STRICT_TRANSPORT_SECURITY, hsts);
             }
             Ok::<_, Infallible>(tracked(response, started))
-        }
+        })
     })
-}
-
-/// Requests a connection has started and has in flight, for its idle watch.
-#[derive(Default)]
-struct Activity {
-    started: AtomicU64,
-    in_flight: AtomicU64,
-}
-
-impl Activity {
-    fn start(self: &Arc<Self>) -> Started {
-        self.started.fetch_add(1, Ordering::Relaxed);
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        Started(Arc::clone(self))
-    }
-}
-
-/// A request in flight, from the moment its headers are read until its response body has been
-/// handed to the connection (or the request is abandoned): counted out when dropped.
-struct Started(Arc<Activity>);
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 /// A response body that keeps its request counted in flight until it has been written.
@@ -387,18 +375,17 @@ struct Watch {
 }
 
 /// Serves one connection to its end. It is closed gracefully (the response in progress
-/// finishes; on HTTP/2 a GOAWAY lets open streams finish) at shutdown, and when no request has
-/// started for a whole `header_read_timeout` and none is in flight (its response body
-/// included). The latter is the header-read timeout of HTTP/2, which hyper has only for
-/// HTTP/1.1: an idle HTTP/2 connection, or one whose HEADERS never complete, is closed as an
-/// idle HTTP/1.1 one is. A closing connection with nothing in flight that has not finished
+/// finishes; on HTTP/2 a GOAWAY lets open streams finish) at shutdown, and when it has said
+/// nothing for too long with nothing in flight (its response body included): see
+/// [`idle`](super::idle) for the keep-alive and header-read timeouts, which hold on HTTP/1.1
+/// and HTTP/2 alike. A closing connection with nothing in flight that has not finished
 /// `header_read_timeout` (idle) or [`DRAIN`] (shutdown) later is dropped; at shutdown, the
 /// shard drops whatever is left after [`DRAIN`].
 async fn drive<I, S, F>(
     builder: &auto::Builder<TokioExecutor>,
     io: I,
     service: S,
-    activity: &Activity,
+    activity: &Arc<Activity>,
     mut watch: Watch,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
@@ -411,15 +398,22 @@ async fn drive<I, S, F>(
         + 'static,
     F: Future<Output = Result<Response<Tracked>, Infallible>> + Send + 'static,
 {
-    let idle = watch.limits.header_read_timeout;
+    let (header_read, keep_alive) = (
+        watch.limits.header_read_timeout,
+        watch.limits.keep_alive_timeout,
+    );
+    let io = Watched::new(io, Arc::clone(activity));
     let connection = builder.serve_connection(io, service);
     let mut connection = std::pin::pin!(connection);
-    let mut seen = activity.started.load(Ordering::Relaxed);
+    let timer = tokio::time::sleep(header_read);
+    let mut timer = std::pin::pin!(timer);
     // Once closing: how long a connection with nothing in flight may take to finish (an
     // HTTP/2 peer that does not answer the GOAWAY's ping would hold it for ever).
     let mut closing: Option<Duration> = None;
     loop {
         tokio::select! {
+            // The connection first: the idle watch then sees what its reads just reported.
+            biased;
             result = connection.as_mut() => {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, peer = %watch.peer, "connection ended with an error");
@@ -430,17 +424,13 @@ async fn drive<I, S, F>(
                 connection.as_mut().graceful_shutdown();
                 closing = Some(DRAIN);
             }
-            () = tokio::time::sleep(idle), if closing.is_none() => {
-                let now = activity.started.load(Ordering::Relaxed);
-                if now == seen && activity.in_flight.load(Ordering::Relaxed) == 0 {
-                    tracing::debug!(peer = %watch.peer, "closing an idle connection");
-                    connection.as_mut().graceful_shutdown();
-                    closing = Some(idle);
-                }
-                seen = now;
+            () = activity.expired(&mut timer, header_read, keep_alive), if closing.is_none() => {
+                tracing::debug!(peer = %watch.peer, "closing an idle connection");
+                connection.as_mut().graceful_shutdown();
+                closing = Some(header_read);
             }
             () = tokio::time::sleep(closing.unwrap_or(DRAIN)), if closing.is_some() => {
-                if activity.in_flight.load(Ordering::Relaxed) == 0 {
+                if activity.in_flight() == 0 {
                     tracing::debug!(peer = %watch.peer, "a closing connection did not finish; dropped");
                     return;
                 }

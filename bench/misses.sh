@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The cost of a publish: pollers read every feed (conditional GETs with gzip, each on its own
+# keep-alive connection) for a quiet phase, then keep reading while PUBLISHES stories are
+# published to the 246 KB bench feed's category, one every EVERY_MS. Prints the server's CPU
+# per publish (CPU of the publishing phase minus that of the equally long quiet phase, divided
+# by the publishes: rendering, compressing and the pollers' extra misses) and the latency of
+# the first response after each change to the bench feed (gzip; median, p99). A release build
+# on a temporary store, on 127.0.0.1 only; stops by itself.
+#
+#   bench/misses.sh                          # 100 publishes, one every 200 ms, 8 pollers
+#   PUBLISHES=20 EVERY_MS=100 bench/misses.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+
+PUBLISHES=${PUBLISHES:-100}
+EVERY_MS=${EVERY_MS:-200}
+POLLERS=${POLLERS:-8}
+WF_ADDR=127.0.0.1:18086
+TOKEN=misses-bench-token-$RANDOM$RANDOM
+
+bench_tools python3
+bench_build
+bench_workdir
+start_wirefeed WIREFEED_INGEST_TOKEN="$TOKEN"
+
+mkdir "$work/marks"
+python3 bench/misses_client.py "${WF_ADDR%:*}" "${WF_ADDR#*:}" "$TOKEN" \
+    bench/fixtures/wire-50.ndjson "$POLLERS" "$PUBLISHES" "$EVERY_MS" "$work/marks" \
+    >"$work/client.out" &
+client=$!
+declare -A ticks
+for phase in quiet-start quiet-end publish-start publish-end; do
+    while [ ! -f "$work/marks/$phase" ]; do
+        kill -0 "$client" 2>/dev/null || { cat "$work/client.out"; echo "the client failed" >&2; exit 1; }
+        sleep 0.01
+    done
+    ticks[$phase]=$(cpu_ticks "$wf_pid")
+    rm "$work/marks/$phase"
+done
+status=0
+wait "$client" || status=$?
+cat "$work/client.out"
+q_ticks=$((${ticks[quiet-end]} - ${ticks[quiet-start]}))
+p_ticks=$((${ticks[publish-end]} - ${ticks[publish-start]}))
+awk -v q=$q_ticks -v p=$p_ticks \
+    -v n="$PUBLISHES" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        printf "server CPU: quiet phase %.2f s, publishing phase %.2f s; per publish %.1f ms\n",
+            q / hz, p / hz, (p - q) / hz / n * 1000 }'
+if [ -s "$work/wirefeed.err" ]; then
+    echo "== server warnings:"
+    tail -5 "$work/wirefeed.err"
+fi
+exit $status

@@ -1,0 +1,289 @@
+//! When a connection may be closed for saying nothing: the keep-alive timeout between requests
+//! and the header-read timeout while a request head arrives.
+//!
+//! A connection's requests report to its [`Activity`] when they start and end, and its reads
+//! (through [`Watched`]) when bytes arrive with nothing in flight, which on HTTP/1.1 means a
+//! request head has begun. [`Activity::deadline`] turns that into the instant the connection
+//! is to be closed if nothing else happens:
+//!
+//! - before its first request: `header_read_timeout` from accept, as nginx's
+//!   `client_header_timeout` (a client that connects and sends nothing, or a slow head);
+//! - between requests: `keep_alive_timeout` from the end of the last response;
+//! - once the next HTTP/1.1 head has begun: `header_read_timeout` from its first byte (a
+//!   slowloris on a kept-alive connection);
+//! - with a request in flight: never (the request timeout bounds it).
+//!
+//! hyper's own HTTP/1.1 header-read timer cannot say this: it starts as soon as a connection
+//! is idle, so it also cuts every idle keep-alive connection at `header_read_timeout`. On
+//! HTTP/2, bytes arrive between requests (pings, window updates), so only the keep-alive rule
+//! applies between requests; the h2 crate bounds a HEADERS block's size.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+
+/// "Not yet" for the instants below, which are otherwise milliseconds since `Activity::born`
+/// plus one.
+const NEVER: u64 = 0;
+
+/// What one connection's requests and reads report, for its idle watch.
+pub(crate) struct Activity {
+    born: Instant,
+    in_flight: AtomicU64,
+    /// When the last request ended (its response body handed to the connection).
+    ended: AtomicU64,
+    /// When the first byte arrived after the connection went idle: a request head began.
+    head: AtomicU64,
+    /// Whether the connection speaks HTTP/2 (known from its first request).
+    h2: AtomicBool,
+}
+
+impl Activity {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            born: Instant::now(),
+            in_flight: AtomicU64::new(0),
+            ended: AtomicU64::new(NEVER),
+            head: AtomicU64::new(NEVER),
+            h2: AtomicBool::new(false),
+        })
+    }
+
+    /// A request of `version` starts: counted in flight until the returned value is dropped.
+    pub(crate) fn start(self: &Arc<Self>, version: http::Version) -> Started {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.head.store(NEVER, Ordering::Relaxed);
+        if version == http::Version::HTTP_2 {
+            self.h2.store(true, Ordering::Relaxed);
+        }
+        Started(Arc::clone(self))
+    }
+
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    fn at(&self, stamp: u64) -> Instant {
+        self.born + Duration::from_millis(stamp - 1)
+    }
+
+    /// Bytes were read from the connection.
+    fn read(&self) {
+        if self.head.load(Ordering::Relaxed) == NEVER && self.in_flight.load(Ordering::Relaxed) == 0
+        {
+            self.head.store(self.now(), Ordering::Relaxed);
+        }
+    }
+
+    /// When the connection is to be closed if nothing changes; `None` while a request is in
+    /// flight. See the module documentation.
+    pub(crate) fn deadline(&self, header_read: Duration, keep_alive: Duration) -> Option<Instant> {
+        if self.in_flight() > 0 {
+            return None;
+        }
+        let ended = self.ended.load(Ordering::Relaxed);
+        if ended == NEVER {
+            return Some(self.born + header_read);
+        }
+        let head = self.head.load(Ordering::Relaxed);
+        if head != NEVER && !self.h2.load(Ordering::Relaxed) {
+            return Some(self.at(head) + header_read);
+        }
+        Some(self.at(ended) + keep_alive)
+    }
+
+    /// Resolves once the connection has been idle past its deadline. `timer` is the
+    /// connection's one timer; it is moved only when the deadline comes nearer, or when it fires
+    /// early, so that a busy keep-alive connection does not touch the timer wheel per request.
+    /// While a request is in flight the timer still fires every `keep_alive` to look again:
+    /// an HTTP/2 stream ends in a task of its own, which need not wake this one.
+    pub(crate) async fn expired(
+        &self,
+        timer: &mut Pin<&mut Sleep>,
+        header_read: Duration,
+        keep_alive: Duration,
+    ) {
+        std::future::poll_fn(|cx| self.poll_expired(cx, timer, header_read, keep_alive)).await
+    }
+
+    fn poll_expired(
+        &self,
+        cx: &mut Context<'_>,
+        timer: &mut Pin<&mut Sleep>,
+        header_read: Duration,
+        keep_alive: Duration,
+    ) -> Poll<()> {
+        loop {
+            let deadline = self.deadline(header_read, keep_alive);
+            if let Some(at) = deadline.filter(|&at| at < timer.deadline()) {
+                timer.as_mut().reset(at);
+            }
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            match deadline {
+                Some(at) if at <= Instant::now() => return Poll::Ready(()),
+                Some(at) => timer.as_mut().reset(at),
+                None => timer.as_mut().reset(Instant::now() + keep_alive),
+            }
+        }
+    }
+}
+
+/// A request in flight, from the moment its headers are read until its response body has been
+/// handed to the connection (or the request is abandoned): counted out when dropped.
+pub(crate) struct Started(Arc<Activity>);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let activity = &self.0;
+        activity.ended.store(activity.now(), Ordering::Relaxed);
+        activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A connection's IO, reporting reads to its [`Activity`].
+pub(crate) struct Watched<I> {
+    io: I,
+    activity: Arc<Activity>,
+}
+
+impl<I> Watched<I> {
+    pub(crate) fn new(io: I, activity: Arc<Activity>) -> Self {
+        Self { io, activity }
+    }
+}
+
+impl<I: hyper::rt::Read + Unpin> hyper::rt::Read for Watched<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let read = Pin::new(&mut self.io).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = read {
+            self.activity.read();
+        }
+        read
+    }
+}
+
+impl<I: hyper::rt::Write + Unpin> hyper::rt::Write for Watched<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: Duration = Duration::from_millis(400);
+    const KEEP: Duration = Duration::from_millis(1500);
+    /// Slack for a busy machine: instants below are stamped to the millisecond.
+    const SLACK: Duration = Duration::from_millis(5);
+
+    fn near(got: Option<Instant>, want: Instant) -> bool {
+        got.is_some_and(|got| got + SLACK >= want && got <= want + SLACK)
+    }
+
+    fn pause() {
+        std::thread::sleep(Duration::from_millis(30));
+    }
+
+    #[test]
+    fn a_new_connection_has_the_header_read_timeout_from_accept_even_once_bytes_arrive() {
+        let activity = Activity::new();
+        let born = activity.born;
+        assert!(near(activity.deadline(HEAD, KEEP), born + HEAD));
+        pause();
+        activity.read();
+        assert!(near(activity.deadline(HEAD, KEEP), born + HEAD));
+    }
+
+    #[test]
+    fn between_requests_the_keep_alive_timeout_runs_until_a_head_begins() {
+        let activity = Activity::new();
+        let started = activity.start(http::Version::HTTP_11);
+        activity.read();
+        assert_eq!(activity.deadline(HEAD, KEEP), None, "in flight");
+        pause();
+        drop(started);
+        let ended = Instant::now();
+        assert!(near(activity.deadline(HEAD, KEEP), ended + KEEP));
+        pause();
+        activity.read();
+        let head = Instant::now();
+        assert!(near(activity.deadline(HEAD, KEEP), head + HEAD));
+        pause();
+        activity.read();
+        assert!(
+            near(activity.deadline(HEAD, KEEP), head + HEAD),
+            "the head's first byte counts, not its last"
+        );
+        drop(activity.start(http::Version::HTTP_11));
+        assert!(near(activity.deadline(HEAD, KEEP), Instant::now() + KEEP));
+    }
+
+    #[test]
+    fn on_http2_bytes_between_requests_do_not_start_a_head() {
+        let activity = Activity::new();
+        drop(activity.start(http::Version::HTTP_2));
+        let ended = Instant::now();
+        pause();
+        activity.read();
+        assert!(near(activity.deadline(HEAD, KEEP), ended + KEEP));
+    }
+
+    #[tokio::test]
+    async fn expired_resolves_at_the_deadline_and_not_while_a_request_is_in_flight() {
+        let activity = Activity::new();
+        let started = activity.start(http::Version::HTTP_11);
+        let timer = tokio::time::sleep(HEAD);
+        let mut timer = std::pin::pin!(timer);
+        let waited =
+            tokio::time::timeout(HEAD + KEEP + HEAD, activity.expired(&mut timer, HEAD, KEEP))
+                .await;
+        assert!(waited.is_err(), "expired with a request in flight");
+        drop(started);
+        let ended = Instant::now();
+        activity.expired(&mut timer, HEAD, KEEP).await;
+        let idle = ended.elapsed();
+        assert!(
+            idle + SLACK >= KEEP && idle < KEEP + Duration::from_millis(500),
+            "expired after {idle:?} idle"
+        );
+    }
+}
