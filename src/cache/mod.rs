@@ -19,6 +19,7 @@ mod follow;
 pub(crate) mod history;
 mod rendered;
 mod stats;
+mod views;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,12 +35,13 @@ pub use stats::{Counts, Stats};
 
 use crate::catalog::Catalog;
 use crate::model::{
-    Article, Category, Coding, Entitlement, FeedDef, FeedFormat, FeedKey, Level, Part, Selection,
-    Tombstone, UNRANKED, View, Withdrawal,
+    Article, Category, Coding, FeedDef, FeedFormat, FeedKey, Part, Selection, Tombstone, UNRANKED,
+    View, Withdrawal,
 };
 use crate::render::{self, Brand, FeedDoc, History, RenderError};
 use crate::site::Site;
-use crate::store::{MAX_HELD, Store, StoreError};
+use crate::store::{Store, StoreError};
+use views::{entitled, headline_only};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -329,28 +331,6 @@ impl FeedCache {
             .collect())
     }
 
-    /// The held stories of `selection`, for views that see embargoed stories before their
-    /// lift: each keeps its `embargo` (which every format marks) and its title says so.
-    async fn held(&self, selection: &Selection) -> Result<Vec<Article>, StoreError> {
-        let mut held = self.store.held_in(selection, MAX_HELD).await?;
-        if let Selection::Urgent(level) = selection {
-            held.retain(|story| story.is_urgent(*level));
-        }
-        for story in &mut held {
-            if let Some(lift) = story.embargo {
-                // Dated as it will be published, so readers place it where it will stand.
-                story.published = story.published.max(lift);
-                story.updated = story.updated.max(story.published);
-                story.title = format!(
-                    "EMBARGOED until {}: {}",
-                    lift.format("%Y-%m-%d %H:%M:%S UTC"),
-                    story.title
-                );
-            }
-        }
-        Ok(held)
-    }
-
     /// Reads what `key`'s document holds, or `None` when there is no such page or archive.
     async fn gather(&self, key: &FeedKey) -> Result<Option<Gathered>, CacheError> {
         Stats::bump(&self.stats.store_reads);
@@ -484,27 +464,6 @@ impl FeedCache {
             .insert(rendered.tag.clone(), Arc::clone(&rendered.stamps));
         Ok(Arc::new(rendered))
     }
-}
-
-/// The stories a partner view shows, each at its level: a story only entitled as headlines
-/// keeps its title, summary and link, and loses its text and images.
-fn entitled(view: &Entitlement, articles: Vec<Article>) -> Vec<Article> {
-    articles
-        .into_iter()
-        .filter_map(|mut article| match view.level_of(&article.categories)? {
-            Level::Full => Some(article),
-            Level::Headlines => {
-                headline_only(&mut article);
-                Some(article)
-            }
-        })
-        .collect()
-}
-
-/// A story cut to its headline: title, summary and link, no text and no images.
-fn headline_only(article: &mut Article) {
-    article.content_html = None;
-    article.images.clear();
 }
 
 /// Renders, compresses and prebuilds every header of one version. Pure CPU work.
