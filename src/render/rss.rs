@@ -151,10 +151,7 @@ fn hex_references(xml: &[u8]) -> Vec<u8> {
     while at < xml.len() {
         let rest = &xml[at..];
         let taken = if rest.starts_with(CDATA) {
-            let end = rest
-                .windows(3)
-                .position(|w| w == b"]]>")
-                .map_or(rest.len(), |e| e + 3);
+            let end = memchr::memmem::find(rest, b"]]>").map_or(rest.len(), |e| e + 3);
             out.extend_from_slice(&rest[..end]);
             end
         } else if rest[0] == b'<' {
@@ -181,9 +178,7 @@ fn hex_references(xml: &[u8]) -> Vec<u8> {
             out.extend_from_slice(b"&#x3C;");
             4
         } else {
-            let end = rest
-                .iter()
-                .position(|&b| b == b'<' || b == b'&')
+            let end = memchr::memchr2(b'<', b'&', rest)
                 .unwrap_or(rest.len())
                 .max(1);
             out.extend_from_slice(&rest[..end]);
