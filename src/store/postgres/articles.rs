@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Transaction};
 
+use super::held::due_by;
 use super::{CHANNEL, PostgresStore, batch, scoped};
 use crate::model::{
     Article, ArticleId, Category, Change, ChangeKind, ChangeRecord, Selection, Tombstone,
@@ -438,28 +439,15 @@ impl ArticleStore for PostgresStore {
 
     async fn expiring(&self, now: DateTime<Utc>, limit: usize) -> Result<Due, StoreError> {
         with_conn!(self, client, {
-            let rows = client
-                .query(
-                    "SELECT id FROM articles WHERE killed_seq IS NULL AND expires_ns <= $1
-                     ORDER BY expires_ns, id LIMIT $2",
-                    &[&nanos(now), &(limit as i64)],
-                )
-                .await?;
-            let due = rows
-                .iter()
-                .map(|r| ArticleId::parse(r.get(0)).map_err(StoreError::Corrupt))
-                .collect::<Result<_, _>>()?;
-            let next: Option<i64> = client
-                .query_one(
-                    "SELECT MIN(expires_ns) FROM articles WHERE killed_seq IS NULL AND expires_ns > $1",
-                    &[&nanos(now)],
-                )
-                .await?
-                .get(0);
-            Ok(Due {
-                due,
-                next: next.map(from_nanos),
-            })
+            due_by(
+                &**client,
+                "SELECT id FROM articles WHERE killed_seq IS NULL AND expires_ns <= $1
+                 ORDER BY expires_ns, id LIMIT $2",
+                "SELECT MIN(expires_ns) FROM articles WHERE killed_seq IS NULL AND expires_ns > $1",
+                now,
+                limit,
+            )
+            .await
         })
     }
 

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
 
 use super::articles::record_change;
 use super::{PostgresStore, batch, scoped};
@@ -144,27 +145,37 @@ impl HoldStore for PostgresStore {
 
     async fn lifts(&self, now: DateTime<Utc>, limit: usize) -> Result<Due, StoreError> {
         with_conn!(self, client, {
-            let rows = client
-                .query(
-                    "SELECT id FROM held WHERE lift_ns <= $1 ORDER BY lift_ns, id LIMIT $2",
-                    &[&nanos(now), &(limit as i64)],
-                )
-                .await?;
-            let due = rows
-                .iter()
-                .map(|r| ArticleId::parse(r.get(0)).map_err(StoreError::Corrupt))
-                .collect::<Result<_, _>>()?;
-            let next: Option<i64> = client
-                .query_one(
-                    "SELECT MIN(lift_ns) FROM held WHERE lift_ns > $1",
-                    &[&nanos(now)],
-                )
-                .await?
-                .get(0);
-            Ok(Due {
-                due,
-                next: next.map(from_nanos),
-            })
+            due_by(
+                &**client,
+                "SELECT id FROM held WHERE lift_ns <= $1 ORDER BY lift_ns, id LIMIT $2",
+                "SELECT MIN(lift_ns) FROM held WHERE lift_ns > $1",
+                now,
+                limit,
+            )
+            .await
         })
     }
+}
+
+/// The ids `due_sql` lists as due by `now` (at most `limit`; it takes both, in that order),
+/// and the next time `next_sql` finds after `now`: what held lifts and live expiries share.
+pub(super) async fn due_by(
+    client: &impl GenericClient,
+    due_sql: &str,
+    next_sql: &str,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Due, StoreError> {
+    let rows = client
+        .query(due_sql, &[&nanos(now), &(limit as i64)])
+        .await?;
+    let due = rows
+        .iter()
+        .map(|r| ArticleId::parse(r.get(0)).map_err(StoreError::Corrupt))
+        .collect::<Result<_, _>>()?;
+    let next: Option<i64> = client.query_one(next_sql, &[&nanos(now)]).await?.get(0);
+    Ok(Due {
+        due,
+        next: next.map(from_nanos),
+    })
 }

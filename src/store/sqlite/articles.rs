@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::SqliteStore;
+use super::held::due_by;
 use crate::model::{
     Article, ArticleId, Category, Change, ChangeKind, ChangeRecord, Selection, Tombstone,
     touched_urgency,
@@ -441,25 +442,14 @@ impl ArticleStore for SqliteStore {
 
     async fn expiring(&self, now: DateTime<Utc>, limit: usize) -> Result<Due, StoreError> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
+            due_by(
+                conn,
                 "SELECT id FROM articles WHERE killed_seq IS NULL AND expires_ns <= ?1
                  ORDER BY expires_ns, id LIMIT ?2",
-            )?;
-            let mut due = Vec::new();
-            for id in
-                stmt.query_map(params![nanos(now), limit as i64], |r| r.get::<_, String>(0))?
-            {
-                due.push(ArticleId::parse(&id?).map_err(StoreError::Corrupt)?);
-            }
-            let next: Option<i64> = conn.query_row(
                 "SELECT MIN(expires_ns) FROM articles WHERE killed_seq IS NULL AND expires_ns > ?1",
-                params![nanos(now)],
-                |r| r.get(0),
-            )?;
-            Ok(Due {
-                due,
-                next: next.map(from_nanos),
-            })
+                now,
+                limit,
+            )
         })
         .await
     }

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::SqliteStore;
 use super::articles::{put_in, record_change};
@@ -151,25 +151,35 @@ impl HoldStore for SqliteStore {
 
     async fn lifts(&self, now: DateTime<Utc>, limit: usize) -> Result<Due, StoreError> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
+            due_by(
+                conn,
                 "SELECT id FROM held WHERE lift_ns <= ?1 ORDER BY lift_ns, id LIMIT ?2",
-            )?;
-            let mut due = Vec::new();
-            for id in
-                stmt.query_map(params![nanos(now), limit as i64], |r| r.get::<_, String>(0))?
-            {
-                due.push(ArticleId::parse(&id?).map_err(StoreError::Corrupt)?);
-            }
-            let next: Option<i64> = conn.query_row(
                 "SELECT MIN(lift_ns) FROM held WHERE lift_ns > ?1",
-                params![nanos(now)],
-                |r| r.get(0),
-            )?;
-            Ok(Due {
-                due,
-                next: next.map(from_nanos),
-            })
+                now,
+                limit,
+            )
         })
         .await
     }
+}
+
+/// The ids `due_sql` lists as due by `now` (at most `limit`; it takes both, in that order),
+/// and the next time `next_sql` finds after `now`: what held lifts and live expiries share.
+pub(super) fn due_by(
+    conn: &Connection,
+    due_sql: &str,
+    next_sql: &str,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Due, StoreError> {
+    let mut stmt = conn.prepare_cached(due_sql)?;
+    let mut due = Vec::new();
+    for id in stmt.query_map(params![nanos(now), limit as i64], |r| r.get::<_, String>(0))? {
+        due.push(ArticleId::parse(&id?).map_err(StoreError::Corrupt)?);
+    }
+    let next: Option<i64> = conn.query_row(next_sql, params![nanos(now)], |r| r.get(0))?;
+    Ok(Due {
+        due,
+        next: next.map(from_nanos),
+    })
 }
