@@ -4,7 +4,7 @@
 
 use super::FeedCache;
 use crate::model::{Article, Entitlement, Level, Selection};
-use crate::store::{MAX_HELD, StoreError};
+use crate::store::{MAX_HELD, StoreError, released};
 
 impl FeedCache {
     /// The held stories of `selection`, for views that see embargoed stories before their
@@ -14,19 +14,22 @@ impl FeedCache {
         if let Selection::Urgent(level) = selection {
             held.retain(|story| story.is_urgent(*level));
         }
-        for story in &mut held {
-            if let Some(lift) = story.embargo {
-                // Dated as it will be published, so readers place it where it will stand.
-                story.published = story.published.max(lift);
-                story.updated = story.updated.max(story.published);
-                story.title = format!(
+        Ok(held
+            .iter()
+            .filter_map(|story| {
+                let lift = story.embargo?;
+                // Dated as it will be published (the release's own rule), so readers place it
+                // where it will stand; still marked as held.
+                let mut shown = released(story);
+                shown.embargo = Some(lift);
+                shown.title = format!(
                     "EMBARGOED until {}: {}",
                     lift.format("%Y-%m-%d %H:%M:%S UTC"),
-                    story.title
+                    shown.title
                 );
-            }
-        }
-        Ok(held)
+                Some(shown)
+            })
+            .collect())
     }
 }
 
