@@ -312,3 +312,36 @@ async fn a_client_that_half_closes_after_its_request_gets_the_whole_response() {
         );
     }
 }
+
+#[tokio::test]
+async fn cleartext_http2_with_prior_knowledge_is_served_beside_http11_even_when_its_preface_trickles()
+ {
+    let (_dir, server) = start(&[]);
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let response = h2.get(server.url("/feeds/world.rss")).send().await.unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    let h1 = server.get("/feeds/world.rss").await;
+    assert_eq!(h1.version(), reqwest::Version::HTTP_11);
+
+    // The preface in two pieces, the second a moment later: the server waits for the rest
+    // instead of taking the connection for HTTP/1.1, then answers with its SETTINGS frame.
+    let mut stream = connect(&server);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(b"PRI * HTTP/2").unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    stream.write_all(b".0\r\n\r\nSM\r\n\r\n").unwrap();
+    // An empty SETTINGS frame of the client's own.
+    stream.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+    let mut frame = [0u8; 9];
+    stream.read_exact(&mut frame).unwrap();
+    assert_eq!(
+        frame[3], 4,
+        "the server's first frame is SETTINGS: {frame:?}"
+    );
+}

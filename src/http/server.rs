@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use super::dispatch::{catching, guarded};
@@ -137,35 +137,91 @@ pub(crate) async fn run(
     Ok(())
 }
 
-/// The HTTP/1.1 and HTTP/2 settings of every connection, plain or TLS.
-fn builder(limits: Limits) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        // Its timer would also cut idle keep-alive connections; `drive` keeps both timeouts.
-        .header_read_timeout(None)
-        // A client that shuts down its sending side after its request (as `nc -N` and some
-        // health checkers do) still gets its response.
-        .half_close(true)
-        // hyper answers 431 when the request head does not fit in the read buffer.
-        .max_buf_size(limits.max_header_bytes.max(8192));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-        // Streams one connection may have open at once (hyper's default is 200).
-        .max_concurrent_streams(H2_MAX_STREAMS)
-        // Rapid reset (CVE-2023-44487): a client that opens and cancels streams faster than
-        // they are served gets a GOAWAY.
-        .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
-        // Streams the server had to reset for the client's errors, before a GOAWAY
-        // (RUSTSEC-2024-0003).
-        .max_local_error_reset_streams(H2_MAX_LOCAL_RESETS)
-        // Pings find peers that vanished without closing.
-        .keep_alive_interval(H2_PING_EVERY)
-        .keep_alive_timeout(H2_PING_TIMEOUT);
-    builder
+/// The HTTP/1.1 and HTTP/2 settings of every connection, plain or TLS. A connection is handed
+/// to the one that speaks its protocol, known before hyper reads a byte (see [`Protocol`]):
+/// hyper-util's automatic builder would find it out itself, but its first read of 24 bytes
+/// makes hyper's read buffer double to 16 KB for the connection's whole life.
+struct Builders {
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+}
+
+impl Builders {
+    fn new(limits: Limits) -> Self {
+        let mut h1 = http1::Builder::new();
+        h1.timer(TokioTimer::new())
+            // Its timer would also cut idle keep-alive connections; `drive` keeps both timeouts.
+            .header_read_timeout(None)
+            // A client that shuts down its sending side after its request (as `nc -N` and some
+            // health checkers do) still gets its response.
+            .half_close(true)
+            // 431 for a request line and headers over the limit, to the byte.
+            .max_header_size(limits.max_header_bytes)
+            .max_buf_size(limits.max_header_bytes.max(8192));
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+            // Streams one connection may have open at once (hyper's default is 200).
+            .max_concurrent_streams(H2_MAX_STREAMS)
+            // Rapid reset (CVE-2023-44487): a client that opens and cancels streams faster than
+            // they are served gets a GOAWAY.
+            .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
+            // Streams the server had to reset for the client's errors, before a GOAWAY
+            // (RUSTSEC-2024-0003).
+            .max_local_error_reset_streams(H2_MAX_LOCAL_RESETS)
+            // Pings find peers that vanished without closing.
+            .keep_alive_interval(H2_PING_EVERY)
+            .keep_alive_timeout(H2_PING_TIMEOUT);
+        Self { h1, h2 }
+    }
+}
+
+/// The protocol a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// What an HTTP/2 client with prior knowledge sends first (RFC 9113 §3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The protocol of a plain TCP connection, from its first bytes, peeked and left in place:
+/// HTTP/2 when they are the client preface, HTTP/1.x otherwise. `None` when the client closed
+/// before sending anything.
+async fn sniff(stream: &TcpStream) -> std::io::Result<Option<Protocol>> {
+    let mut first = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = stream.peek(&mut first).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if first[..n] != H2_PREFACE[..n] {
+            return Ok(Some(Protocol::Http1));
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(Some(Protocol::Http2));
+        }
+        // Part of the preface so far: the rest is on its way. (The bytes already here keep
+        // the socket readable, so wait a moment rather than peek again at once.)
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// [`sniff`] bounded by the header-read timeout, as hyper bounds a request head; `None` when
+/// the client sent nothing useful in time (the connection is then dropped).
+async fn protocol(stream: &TcpStream, limits: Limits, peer: SocketAddr) -> Option<Protocol> {
+    match tokio::time::timeout(limits.header_read_timeout, sniff(stream)).await {
+        Ok(Ok(protocol)) => protocol,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, %peer, "connection failed before its first request");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "connection sent nothing in time; dropped");
+            None
+        }
+    }
 }
 
 /// Threads each shard may run blocking work on (store reads, renders, compression). Tokio's
@@ -181,18 +237,22 @@ const H2_MAX_LOCAL_RESETS: usize = 1024;
 const H2_PING_EVERY: Duration = Duration::from_secs(30);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One thread's accept loop: serves its listener until `stopped` turns true, then drains.
+/// One thread's accept loop: serves its listener until `told` turns true, then drains.
 async fn shard(
     listener: TcpListener,
     role: Role,
     limits: Limits,
     slots: Arc<Semaphore>,
-    stopped: tokio::sync::watch::Receiver<bool>,
+    told: tokio::sync::watch::Receiver<bool>,
 ) {
-    let builder = Arc::new(builder(limits));
+    let builders = Arc::new(Builders::new(limits));
     // Every connection task holds a sender; when all are gone, recv() answers None.
     let (alive, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
-    let mut stop = stopped.clone();
+    // The shard passes the word on to its connections through a channel of its own: each
+    // connection looks at it every time it wakes, and a channel shared by every thread would
+    // make them contend for its lock on every request.
+    let (stop_connections, stopped) = tokio::sync::watch::channel(false);
+    let mut stop = told;
     let mut shutdown = std::pin::pin!(async move {
         let _ = stop.wait_for(|stop| *stop).await;
     });
@@ -219,8 +279,8 @@ async fn shard(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, %peer, "could not set TCP_NODELAY");
         }
-        let (builder, role, stopped, alive) = (
-            Arc::clone(&builder),
+        let (builders, role, stopped, alive) = (
+            Arc::clone(&builders),
             role.clone(),
             stopped.clone(),
             alive.clone(),
@@ -235,9 +295,12 @@ async fn shard(
                 // Plain TCP: cached bodies may go out with sendfile(2).
                 Role::Plain(app) => {
                     let activity = Activity::new();
+                    let Some(protocol) = protocol(&stream, limits, peer).await else {
+                        return;
+                    };
                     let service = site(app, peer, limits, None, Arc::clone(&activity));
                     let io = sendfile::Connection::new(stream);
-                    drive(&builder, io, service, &activity, watch).await;
+                    serve(&builders, protocol, io, service, &activity, watch).await;
                 }
                 // Boxed, as the redirect below: a TLS connection's state is larger than a plain
                 // one's, and every connection's task would otherwise be sized for it.
@@ -261,15 +324,23 @@ async fn shard(
                                 return;
                             }
                         };
+                        let protocol = match stream.get_ref().1.alpn_protocol() {
+                            Some(b"h2") => Protocol::Http2,
+                            _ => Protocol::Http1,
+                        };
                         let activity = Activity::new();
                         let service =
                             site(app, peer, limits, tls.hsts.clone(), Arc::clone(&activity));
-                        drive(&builder, TokioIo::new(stream), service, &activity, watch).await;
+                        let io = TokioIo::new(stream);
+                        serve(&builders, protocol, io, service, &activity, watch).await;
                     })
                     .await
                 }
                 Role::Redirect(redirect) => {
                     Box::pin(async move {
+                        let Some(protocol) = protocol(&stream, limits, peer).await else {
+                            return;
+                        };
                         let activity = Activity::new();
                         let counted = Arc::clone(&activity);
                         let service = service_fn(move |request: Request<Incoming>| {
@@ -281,7 +352,8 @@ async fn shard(
                                 Ok::<_, Infallible>(tracked(response, started))
                             }
                         });
-                        drive(&builder, TokioIo::new(stream), service, &activity, watch).await;
+                        let io = TokioIo::new(stream);
+                        serve(&builders, protocol, io, service, &activity, watch).await;
                     })
                     .await
                 }
@@ -290,6 +362,7 @@ async fn shard(
         });
     }
     drop((listener, alive));
+    let _ = stop_connections.send(true);
     if tokio::time::timeout(DRAIN, all_closed.recv())
         .await
         .is_err()
@@ -374,19 +447,40 @@ struct Watch {
     peer: SocketAddr,
 }
 
-/// Serves one connection to its end. It is closed gracefully (the response in progress
-/// finishes; on HTTP/2 a GOAWAY lets open streams finish) at shutdown, and when it has said
-/// nothing for too long with nothing in flight (its response body included): see
-/// [`idle`](super::idle) for the keep-alive and header-read timeouts, which hold on HTTP/1.1
-/// and HTTP/2 alike. A closing connection with nothing in flight that has not finished
-/// `header_read_timeout` (idle) or [`DRAIN`] (shutdown) later is dropped; at shutdown, the
-/// shard drops whatever is left after [`DRAIN`].
-async fn drive<I, S, F>(
-    builder: &auto::Builder<TokioExecutor>,
+/// A connection hyper serves, closed gracefully on request: HTTP/1.1 or HTTP/2.
+trait Graceful: Future<Output = hyper::Result<()>> {
+    fn graceful_shutdown(self: std::pin::Pin<&mut Self>);
+}
+
+impl<I, S> Graceful for http1::Connection<I, S>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<Tracked>, Error = Infallible>,
+{
+    fn graceful_shutdown(self: std::pin::Pin<&mut Self>) {
+        http1::Connection::graceful_shutdown(self);
+    }
+}
+
+impl<I, S> Graceful for http2::Connection<I, S, TokioExecutor>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<Tracked>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    fn graceful_shutdown(self: std::pin::Pin<&mut Self>) {
+        http2::Connection::graceful_shutdown(self);
+    }
+}
+
+/// Serves one connection in `protocol`, with its reads watched by `activity`, through [`drive`].
+async fn serve<I, S, F>(
+    builders: &Builders,
+    protocol: Protocol,
     io: I,
     service: S,
     activity: &Arc<Activity>,
-    mut watch: Watch,
+    watch: Watch,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     S: hyper::service::Service<
@@ -398,12 +492,32 @@ async fn drive<I, S, F>(
         + 'static,
     F: Future<Output = Result<Response<Tracked>, Infallible>> + Send + 'static,
 {
+    let io = Watched::new(io, Arc::clone(activity));
+    match protocol {
+        Protocol::Http1 => {
+            drive(builders.h1.serve_connection(io, service), activity, watch).await;
+        }
+        // Boxed: an HTTP/2 connection's state is larger, and every connection's task would
+        // otherwise be sized for it.
+        Protocol::Http2 => {
+            let connection = builders.h2.serve_connection(io, service);
+            Box::pin(drive(connection, activity, watch)).await;
+        }
+    }
+}
+
+/// Serves one connection to its end. It is closed gracefully (the response in progress
+/// finishes; on HTTP/2 a GOAWAY lets open streams finish) at shutdown, and when it has said
+/// nothing for too long with nothing in flight (its response body included): see
+/// [`idle`](super::idle) for the keep-alive and header-read timeouts, which hold on HTTP/1.1
+/// and HTTP/2 alike. A closing connection with nothing in flight that has not finished
+/// `header_read_timeout` (idle) or [`DRAIN`] (shutdown) later is dropped; at shutdown, the
+/// shard drops whatever is left after [`DRAIN`].
+async fn drive(connection: impl Graceful, activity: &Arc<Activity>, mut watch: Watch) {
     let (header_read, keep_alive) = (
         watch.limits.header_read_timeout,
         watch.limits.keep_alive_timeout,
     );
-    let io = Watched::new(io, Arc::clone(activity));
-    let connection = builder.serve_connection(io, service);
     let mut connection = std::pin::pin!(connection);
     let timer = tokio::time::sleep(header_read);
     let mut timer = std::pin::pin!(timer);
