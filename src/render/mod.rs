@@ -180,7 +180,7 @@ pub enum RenderError {
     #[error("could not write the XML document: {0}")]
     Xml(String),
     #[error("could not write the JSON document: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(#[from] sonic_rs::Error),
 }
 
 /// Renders a feed in one format.

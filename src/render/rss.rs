@@ -39,7 +39,23 @@ const DCTERMS_NS: &str = "http://purl.org/dc/terms/";
 
 /// RFC 822 date as RSS 2.0 asks for, in UTC with a four-digit year.
 pub(crate) fn rfc822(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%a, %d %b %Y %H:%M:%S +0000").to_string()
+    use chrono::{Datelike, Timelike};
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // Written field by field: chrono's `format` parses its pattern on every call, and a feed
+    // writes a date per item.
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000",
+        DAYS[t.weekday().num_days_from_monday() as usize],
+        t.day(),
+        MONTHS[t.month0() as usize],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+    )
 }
 
 pub(crate) fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
@@ -155,20 +171,7 @@ fn hex_references(xml: &[u8]) -> Vec<u8> {
             out.extend_from_slice(&rest[..end]);
             end
         } else if rest[0] == b'<' {
-            let mut quote = None;
-            let mut end = rest.len();
-            for (i, &b) in rest.iter().enumerate().skip(1) {
-                match quote {
-                    Some(q) if b == q => quote = None,
-                    Some(_) => {}
-                    None if b == b'"' || b == b'\'' => quote = Some(b),
-                    None if b == b'>' => {
-                        end = i + 1;
-                        break;
-                    }
-                    None => {}
-                }
-            }
+            let end = tag_end(rest);
             out.extend_from_slice(&rest[..end]);
             end
         } else if rest.starts_with(b"&amp;") {
@@ -187,6 +190,24 @@ fn hex_references(xml: &[u8]) -> Vec<u8> {
         at += taken;
     }
     out
+}
+
+/// The length of the tag `tag` starts with: up to its first `>` outside a quoted attribute
+/// value (all of `tag` when it does not end).
+fn tag_end(tag: &[u8]) -> usize {
+    let mut at = 1;
+    while let Some(found) = memchr::memchr3(b'>', b'"', b'\'', &tag[at..]) {
+        let i = at + found;
+        match tag[i] {
+            b'>' => return i + 1,
+            // Attribute values are short: a plain loop beats a vectorised search here.
+            quote => match tag[i + 1..].iter().position(|&b| b == quote) {
+                Some(close) => at = i + 1 + close + 1,
+                None => return tag.len(),
+            },
+        }
+    }
+    tag.len()
 }
 
 fn item(doc: &FeedDoc<'_>, article: &Article) -> Item {

@@ -34,6 +34,17 @@ fn guids_are_tag_uris_that_are_not_permalinks() {
 fn dates_are_rfc_822_in_utc() {
     let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T16:05:09+08:00").unwrap();
     assert_eq!(rfc822(t.to_utc()), "Wed, 25 Nov 2026 08:05:09 +0000");
+    // Every weekday and month name, and padding, against chrono's own formatting.
+    let mut t = chrono::DateTime::parse_from_rfc3339("0999-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    for _ in 0..400 {
+        assert_eq!(
+            rfc822(t),
+            t.format("%a, %d %b %Y %H:%M:%S +0000").to_string()
+        );
+        t += chrono::Duration::seconds(86_400 * 3 + 3_727);
+    }
 }
 
 #[test]
@@ -154,6 +165,13 @@ fn ampersands_and_less_thans_in_text_are_hexadecimal_references() {
     assert_eq!(
         String::from_utf8(hex_references(sample)).unwrap(),
         "<a href=\"x?a=1&amp;b=2\" t='&lt;'>A &#x26; B &#x3C; C<![CDATA[&amp; &lt;]]></a>"
+    );
+    // A `>` inside a quoted attribute value does not end the tag; an unclosed tag or quote
+    // is copied to the end.
+    let quoted = b"<a t=\"1>0 &amp;\" u='>'>&amp;</a><b x=\"&amp;";
+    assert_eq!(
+        String::from_utf8(hex_references(quoted)).unwrap(),
+        "<a t=\"1>0 &amp;\" u='>'>&#x26;</a><b x=\"&amp;"
     );
 }
 
