@@ -143,7 +143,7 @@ pub(crate) fn render(doc: &FeedDoc<'_>) -> Result<Vec<u8>, RenderError> {
     let xml = channel
         .write_to(Vec::with_capacity(4096 + doc.articles.len() * 4096))
         .map_err(|e| RenderError::Xml(e.to_string()))?;
-    Ok(hex_references(&xml))
+    Ok(hex_references(xml))
 }
 
 /// Whether a logo URL may be RSS's `<image>`, which RSS 2.0 limits to GIF, JPEG and PNG: by
@@ -157,39 +157,48 @@ fn rss_image_format(url: &str) -> bool {
 }
 
 /// The document with `&amp;` and `&lt;` in character data written `&#x26;` and `&#x3C;`
-/// (see the module notes). Tags (and so attribute values) and CDATA sections are copied as
-/// they are; the `rss` crate writes no comments or doctype, so a `<` always opens a tag or a
-/// CDATA section and a tag ends at the first `>` outside quotes.
-fn hex_references(xml: &[u8]) -> Vec<u8> {
+/// (see the module notes). Tags (and so attribute values) and CDATA sections are kept as they
+/// are; the `rss` crate writes no comments or doctype, so a `<` always opens a tag or a CDATA
+/// section and a tag ends at the first `>` outside quotes. Rewritten in place, from the end:
+/// a second buffer the size of the document would cost more than the pass itself.
+fn hex_references(mut xml: Vec<u8>) -> Vec<u8> {
     const CDATA: &[u8] = b"<![CDATA[";
-    let mut out = Vec::with_capacity(xml.len() + xml.len() / 64);
+    const AMP: (&[u8], &[u8]) = (b"&amp;", b"&#x26;");
+    const LT: (&[u8], &[u8]) = (b"&lt;", b"&#x3C;");
+    // Where each reference to rewrite starts, and which it is.
+    let mut found = Vec::new();
     let mut at = 0;
     while at < xml.len() {
         let rest = &xml[at..];
-        let taken = if rest.starts_with(CDATA) {
-            let end = memchr::memmem::find(rest, b"]]>").map_or(rest.len(), |e| e + 3);
-            out.extend_from_slice(&rest[..end]);
-            end
+        at += if rest.starts_with(CDATA) {
+            memchr::memmem::find(rest, b"]]>").map_or(rest.len(), |e| e + 3)
         } else if rest[0] == b'<' {
-            let end = tag_end(rest);
-            out.extend_from_slice(&rest[..end]);
-            end
-        } else if rest.starts_with(b"&amp;") {
-            out.extend_from_slice(b"&#x26;");
-            5
-        } else if rest.starts_with(b"&lt;") {
-            out.extend_from_slice(b"&#x3C;");
-            4
+            tag_end(rest)
+        } else if rest.starts_with(AMP.0) {
+            found.push((at, AMP));
+            AMP.0.len()
+        } else if rest.starts_with(LT.0) {
+            found.push((at, LT));
+            LT.0.len()
         } else {
-            let end = memchr::memchr2(b'<', b'&', rest)
+            memchr::memchr2(b'<', b'&', rest)
                 .unwrap_or(rest.len())
-                .max(1);
-            out.extend_from_slice(&rest[..end]);
-            end
+                .max(1)
         };
-        at += taken;
     }
-    out
+    let grows = |(from, to): (&[u8], &[u8])| to.len() - from.len();
+    let mut shift: usize = found.iter().map(|&(_, r)| grows(r)).sum();
+    let mut end = xml.len();
+    xml.resize(end + shift, 0);
+    for &(at, (from, to)) in found.iter().rev() {
+        // What follows this reference, up to the next one, moves by every growth before it
+        // and its own; the reference itself by every growth before it.
+        xml.copy_within(at + from.len()..end, at + from.len() + shift);
+        shift -= grows((from, to));
+        xml[at + shift..at + shift + to.len()].copy_from_slice(to);
+        end = at;
+    }
+    xml
 }
 
 /// The length of the tag `tag` starts with: up to its first `>` outside a quoted attribute

@@ -163,16 +163,23 @@ fn ampersands_and_less_thans_in_text_are_hexadecimal_references() {
     // Attributes, tags and CDATA are copied byte for byte.
     let sample = b"<a href=\"x?a=1&amp;b=2\" t='&lt;'>A &amp; B &lt; C<![CDATA[&amp; &lt;]]></a>";
     assert_eq!(
-        String::from_utf8(hex_references(sample)).unwrap(),
+        String::from_utf8(hex_references(sample.to_vec())).unwrap(),
         "<a href=\"x?a=1&amp;b=2\" t='&lt;'>A &#x26; B &#x3C; C<![CDATA[&amp; &lt;]]></a>"
     );
     // A `>` inside a quoted attribute value does not end the tag; an unclosed tag or quote
     // is copied to the end.
     let quoted = b"<a t=\"1>0 &amp;\" u='>'>&amp;</a><b x=\"&amp;";
     assert_eq!(
-        String::from_utf8(hex_references(quoted)).unwrap(),
+        String::from_utf8(hex_references(quoted.to_vec())).unwrap(),
         "<a t=\"1>0 &amp;\" u='>'>&#x26;</a><b x=\"&amp;"
     );
+    // Several of both, at the very start and end, between runs of text.
+    let text = b"&amp;&lt;a &amp;&amp; b &lt;<i>&amp;</i>&lt;&lt;&amp;".to_vec();
+    assert_eq!(
+        String::from_utf8(hex_references(text)).unwrap(),
+        "&#x26;&#x3C;a &#x26;&#x26; b &#x3C;<i>&#x26;</i>&#x3C;&#x3C;&#x26;"
+    );
+    assert_eq!(hex_references(Vec::new()), b"");
 }
 
 #[test]
