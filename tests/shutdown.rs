@@ -177,6 +177,24 @@ async fn a_delivery_waiting_to_retry_at_sigterm_makes_its_last_attempt_at_once()
 }
 
 /// Sends a raw request line (so that nothing normalises the path) and returns the status.
+#[test]
+fn a_connection_that_never_speaks_does_not_hold_up_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(dir.path(), |cmd| {
+        cmd.env("WIREFEED_HEADER_READ_TIMEOUT_SECS", "60");
+    });
+    // Connected, nothing sent: the server is still waiting for its first bytes.
+    let _silent = std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    terminate(&mut server);
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "a silent connection held the exit for {took:?}"
+    );
+}
+
 fn raw_status(server: &Server, target: &str) -> u16 {
     let addr = server.base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).unwrap();

@@ -208,19 +208,26 @@ async fn sniff(stream: &TcpStream) -> std::io::Result<Option<Protocol>> {
     }
 }
 
-/// [`sniff`] bounded by the header-read timeout, as hyper bounds a request head; `None` when
-/// the client sent nothing useful in time (the connection is then dropped).
-async fn protocol(stream: &TcpStream, limits: Limits, peer: SocketAddr) -> Option<Protocol> {
-    match tokio::time::timeout(limits.header_read_timeout, sniff(stream)).await {
-        Ok(Ok(protocol)) => protocol,
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, %peer, "connection failed before its first request");
-            None
+/// [`sniff`] bounded by the header-read timeout, as hyper bounds a request head, and given up
+/// at shutdown; `None` when the client sent nothing useful in time or the server is stopping
+/// (the connection is then dropped).
+async fn protocol(stream: &TcpStream, watch: &mut Watch) -> Option<Protocol> {
+    let peer = watch.peer;
+    tokio::select! {
+        sniffed = tokio::time::timeout(watch.limits.header_read_timeout, sniff(stream)) => {
+            match sniffed {
+                Ok(Ok(protocol)) => protocol,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, %peer, "connection failed before its first request");
+                    None
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "connection sent nothing in time; dropped");
+                    None
+                }
+            }
         }
-        Err(_) => {
-            tracing::debug!(%peer, "connection sent nothing in time; dropped");
-            None
-        }
+        _ = watch.stopped.wait_for(|stop| *stop) => None,
     }
 }
 
@@ -286,7 +293,7 @@ async fn shard(
             alive.clone(),
         );
         tokio::spawn(async move {
-            let watch = Watch {
+            let mut watch = Watch {
                 limits,
                 stopped,
                 peer,
@@ -295,7 +302,7 @@ async fn shard(
                 // Plain TCP: cached bodies may go out with sendfile(2).
                 Role::Plain(app) => {
                     let activity = Activity::new();
-                    let Some(protocol) = protocol(&stream, limits, peer).await else {
+                    let Some(protocol) = protocol(&stream, &mut watch).await else {
                         return;
                     };
                     let service = site(app, peer, limits, None, Arc::clone(&activity));
@@ -338,7 +345,7 @@ async fn shard(
                 }
                 Role::Redirect(redirect) => {
                     Box::pin(async move {
-                        let Some(protocol) = protocol(&stream, limits, peer).await else {
+                        let Some(protocol) = protocol(&stream, &mut watch).await else {
                             return;
                         };
                         let activity = Activity::new();
