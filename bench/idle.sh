@@ -44,7 +44,8 @@ measure() {
         kill -0 "$client" 2>/dev/null || { echo "the client failed" >&2; exit 1; }
         sleep 0.2
     done
-    sleep 1
+    # Long enough for wirefeed to park every connection (http/park.rs: after 1 s idle).
+    sleep 2
     after=$(rss_kb $pids)
     touch "$work/stop"
     wait "$client"

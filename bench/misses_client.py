@@ -3,7 +3,9 @@
 with gzip, as feed readers do, each on its own keep-alive connection) for the whole run; after
 a quiet phase of SECONDS with pollers only, a publisher posts PUBLISHES stories to the bench
 feed's category, one every EVERY_MS, and right after each acknowledgement fetches the 246 KB
-bench feed (gzip) and times its first response after the change. Prints one line per phase
+bench feed (gzip) and times its first response after the change. The pollers run in a process
+of their own, so that their threads do not hold the interpreter's lock while the publisher
+times a response. Prints one line per phase
 ("phase NAME START END" on the monotonic clock, for the caller to sample server CPU at
 those instants via the files it names) and the latencies.
 
@@ -12,6 +14,7 @@ those instants via the files it names) and the latencies.
 
 import http.client
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -56,9 +59,23 @@ def poller(host, port, urls, stop, errors, counts):
                 break
 
 
+def pollers(host, port, urls, count, stop, results):
+    """The polling process: COUNT poller threads until STOP is set; puts (errors, counts)."""
+    errors, counts = [], {}
+    threads = [
+        threading.Thread(target=poller, args=(host, port, urls, stop, errors, counts))
+        for _ in range(count)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results.put((errors, counts))
+
+
 def main():
-    host, port, token, stories, pollers, publishes, every_ms, marks = sys.argv[1:9]
-    port, pollers, publishes = int(port), int(pollers), int(publishes)
+    host, port, token, stories, pollers_count, publishes, every_ms, marks = sys.argv[1:9]
+    port, pollers_count, publishes = int(port), int(pollers_count), int(publishes)
     every = int(every_ms) / 1000
     conn = http.client.HTTPConnection(host, port, timeout=30)
     conn.request("GET", "/feeds.opml")
@@ -74,13 +91,11 @@ def main():
     with open(stories) as f:
         templates = [json.loads(line) for line in f if line.strip()]
 
-    stop, errors, counts = threading.Event(), [], {}
-    threads = [
-        threading.Thread(target=poller, args=(host, port, urls, stop, errors, counts))
-        for _ in range(pollers)
-    ]
-    for t in threads:
-        t.start()
+    stop, errors, results = multiprocessing.Event(), [], multiprocessing.Queue()
+    polling = multiprocessing.Process(
+        target=pollers, args=(host, port, urls, pollers_count, stop, results)
+    )
+    polling.start()
     time.sleep(1)
     quiet = publishes * every
     mark(marks, "quiet-start")
@@ -132,8 +147,9 @@ def main():
             time.sleep(pause)
     mark(marks, "publish-end")
     stop.set()
-    for t in threads:
-        t.join()
+    polled_errors, counts = results.get()
+    polling.join()
+    errors.extend(polled_errors)
 
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]

@@ -44,7 +44,7 @@ fn cache_hit(c: &mut Criterion) {
             max_bytes: 64 << 20,
             tombstone_retention: chrono::Duration::days(30),
             withdrawal: wirefeed::model::Withdrawal::default(),
-            identity_body: bytes::Bytes::copy_from_slice,
+            identity_body: None,
             brand: wirefeed::render::Brand::default(),
         },
     );

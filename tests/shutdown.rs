@@ -176,7 +176,6 @@ async fn a_delivery_waiting_to_retry_at_sigterm_makes_its_last_attempt_at_once()
     assert_eq!(retried["status"], 204);
 }
 
-/// Sends a raw request line (so that nothing normalises the path) and returns the status.
 #[test]
 fn a_connection_that_never_speaks_does_not_hold_up_shutdown() {
     let dir = tempfile::tempdir().unwrap();
@@ -195,6 +194,38 @@ fn a_connection_that_never_speaks_does_not_hold_up_shutdown() {
     );
 }
 
+#[test]
+fn a_keep_alive_connection_waiting_between_polls_does_not_hold_up_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(dir.path(), |cmd| {
+        cmd.env("WIREFEED_KEEP_ALIVE_TIMEOUT_SECS", "60");
+    });
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut poller = std::net::TcpStream::connect(&addr).unwrap();
+    write!(poller, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut answer = [0u8; 4096];
+    let n = poller.read(&mut answer).unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+    // Long enough for the server to park the waiting connection.
+    std::thread::sleep(Duration::from_millis(500));
+    let asked = Instant::now();
+    terminate(&mut server);
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "a waiting keep-alive connection held the exit for {took:?}"
+    );
+    poller
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    assert_eq!(
+        poller.read(&mut answer).unwrap(),
+        0,
+        "the connection is closed"
+    );
+}
+
+/// Sends a raw request line (so that nothing normalises the path) and returns the status.
 fn raw_status(server: &Server, target: &str) -> u16 {
     let addr = server.base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).unwrap();

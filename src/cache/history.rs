@@ -46,17 +46,20 @@ pub(crate) async fn select(
     let per_page = def.entries.max(1);
     match part {
         Part::Current => {
-            let articles = store.latest(&def.selection, per_page).await?;
+            // Independent reads, at once: each is a round trip to a store thread, and they are
+            // on the path of the first answer after every change.
+            let (articles, links, deleted) = tokio::try_join!(
+                store.latest(&def.selection, per_page),
+                paging(store, def, 1, &url),
+                store.tombstones(&def.selection, kills_since, None, per_page),
+            )?;
             let mut history = History::default();
-            history.links.extend(paging(store, def, 1, &url).await?);
+            history.links.extend(links);
             if let Some(prev) = archive_before_current(store, def, &articles).await? {
                 history
                     .links
                     .push(("prev-archive", site.archive_url(&def.slug, format, prev)));
             }
-            let deleted = store
-                .tombstones(&def.selection, kills_since, None, per_page)
-                .await?;
             Ok(Some(Selected {
                 articles,
                 history,

@@ -22,8 +22,8 @@ mod stats;
 mod views;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -75,8 +75,10 @@ pub struct Options {
     /// How killed stories are shown.
     pub withdrawal: Withdrawal,
     /// Makes the identity body of a version sendable (e.g. from a file the kernel can send
-    /// without copying); `Bytes::copy_from_slice` keeps it on the heap.
-    pub identity_body: fn(&[u8]) -> Bytes,
+    /// without copying). Done in the background when a client first asks for that body, so
+    /// neither the first answer after a change nor a version nobody reads uncompressed pays
+    /// for the copy (see [`FeedCache::identity`]). `None` keeps every body on the heap.
+    pub identity_body: Option<fn(&[u8]) -> Bytes>,
     /// The desk's logo and icons, named in every feed.
     pub brand: Brand,
 }
@@ -282,13 +284,13 @@ impl FeedCache {
     /// first time a client asks for it (once, however many ask at the same moment), off the
     /// serving threads. Codings nobody asks for are never made, so a miss costs one render and
     /// one compression, not four.
-    pub async fn body(&self, version: &Rendered, coding: Coding) -> Bytes {
+    pub async fn body(&self, version: &Arc<Rendered>, coding: Coding) -> Bytes {
         if coding == Coding::Identity {
-            return version.identity.clone();
+            return self.identity(version);
         }
         version.compressed[coding.index() - 1]
             .get_or_init(|| async {
-                let identity = version.identity.clone();
+                let identity = version.identity();
                 let started = std::time::Instant::now();
                 let body = tokio::task::spawn_blocking(move || coding::encode(coding, &identity))
                     .await
@@ -301,6 +303,19 @@ impl FeedCache {
             })
             .await
             .clone()
+    }
+
+    /// `version`'s identity body. The first time it is asked for, a sendable copy is made in
+    /// the background (when the cache is set up so), which later answers send; this one, and
+    /// any until the copy is ready, go from the heap.
+    pub fn identity(&self, version: &Arc<Rendered>) -> Bytes {
+        if let Some(sendable) = self.options.identity_body
+            && version.claim_sendable()
+        {
+            let version = Arc::clone(version);
+            tokio::task::spawn_blocking(move || version.make_sendable(sendable));
+        }
+        version.identity()
     }
 
     /// The desk's logo and icons, as every feed names them.
@@ -340,8 +355,9 @@ impl FeedCache {
     /// Reads what `key`'s document holds, or `None` when there is no such page or archive.
     async fn gather(&self, key: &FeedKey) -> Result<Option<Gathered>, CacheError> {
         Stats::bump(&self.stats.store_reads);
-        let built_at_seq = self.store.last_change().await?.map_or(0, |c| c.seq);
-        let categories = self.categories().await?;
+        // The sequence is read before any story (the categories may come in the same moment).
+        let (last, categories) = tokio::try_join!(self.store.last_change(), self.categories())?;
+        let built_at_seq = last.map_or(0, |c| c.seq);
         let def = self
             .catalog
             .feed(&key.slug, |c| categories.contains(c))
@@ -454,14 +470,12 @@ impl FeedCache {
         };
         let site = self.site.clone();
         let format = key.format;
-        let identity_body = self.options.identity_body;
         let brand = self.options.brand.clone();
         let started = std::time::Instant::now();
-        let rendered = tokio::task::spawn_blocking(move || {
-            assemble(&site, gathered, format, identity_body, &brand)
-        })
-        .await
-        .map_err(|e| CacheError::Worker(e.to_string()))??;
+        let rendered =
+            tokio::task::spawn_blocking(move || assemble(&site, gathered, format, &brand))
+                .await
+                .map_err(|e| CacheError::Worker(e.to_string()))??;
         self.stats
             .render_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -477,7 +491,6 @@ fn assemble(
     site: &Site,
     gathered: Gathered,
     format: FeedFormat,
-    identity_body: fn(&[u8]) -> Bytes,
     brand: &Brand,
 ) -> Result<Rendered, RenderError> {
     let doc = FeedDoc {
@@ -489,7 +502,9 @@ fn assemble(
         updated: None,
         brand: Some(brand),
     };
-    let body = render::feed(format, &doc)?;
+    let mut body = render::feed(format, &doc)?;
+    // Kept as it is until a sendable copy replaces it: without the room reserved for rendering.
+    body.shrink_to_fit();
     let tag = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&body));
     let tags = Coding::ALL.map(|coding| {
         let etag = format!("\"{tag}{}\"", coding.etag_suffix());
@@ -519,7 +534,9 @@ fn assemble(
         built_at_seq: gathered.built_at_seq,
         tag,
         tags,
-        identity: identity_body(&body),
+        identity_len: body.len(),
+        identity: RwLock::new(Bytes::from(body)),
+        sendable_claimed: AtomicBool::new(false),
         compressed: Default::default(),
         changed_at: gathered.changed_at,
         modified_at,

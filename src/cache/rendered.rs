@@ -15,7 +15,8 @@
 //! whose clocks are up to that much behind this one's. Until then the response carries only
 //! the ETag, which never lies.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -54,8 +55,12 @@ pub struct Rendered {
     pub tag: String,
     /// Each coding's ETag, indexed by [`Coding::index`].
     pub tags: [Tag; 4],
-    /// The body as rendered (made sendable without a copy, when the cache is set up so).
-    pub identity: Bytes,
+    /// The body as rendered: on the heap at first, replaced by a copy that can be sent without
+    /// copying once one has been made off the request path (when the cache is set up so).
+    pub(super) identity: RwLock<Bytes>,
+    pub(super) identity_len: usize,
+    /// Whether a sendable copy of the identity body has been asked for.
+    pub(super) sendable_claimed: AtomicBool,
     /// Compressed bodies, made once each, when a client first asks for that coding
     /// (indexed by [`Coding::index`] − 1).
     pub(super) compressed: [tokio::sync::OnceCell<Bytes>; 3],
@@ -80,17 +85,47 @@ impl Rendered {
     }
 
     /// The body in `coding`, if it has been made (the identity body always has).
-    pub fn ready(&self, coding: Coding) -> Option<&Bytes> {
+    pub fn ready(&self, coding: Coding) -> Option<Bytes> {
         match coding {
-            Coding::Identity => Some(&self.identity),
-            _ => self.compressed[coding.index() - 1].get(),
+            Coding::Identity => Some(self.identity()),
+            _ => self.compressed[coding.index() - 1].get().cloned(),
         }
+    }
+
+    /// The body as rendered.
+    pub fn identity(&self) -> Bytes {
+        self.identity
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// The length of the body as rendered.
+    pub fn identity_len(&self) -> usize {
+        self.identity_len
+    }
+
+    /// `true` the first time it is called: the caller is to make the sendable copy.
+    pub(super) fn claim_sendable(&self) -> bool {
+        !self.sendable_claimed.load(Ordering::Relaxed)
+            && !self.sendable_claimed.swap(true, Ordering::Relaxed)
+    }
+
+    /// Replaces the identity body with `sendable`'s copy of it (same bytes). Blocking work: a
+    /// copy of the whole body.
+    pub(super) fn make_sendable(&self, sendable: fn(&[u8]) -> Bytes) {
+        let copy = sendable(&self.identity());
+        debug_assert_eq!(copy.len(), self.identity_len);
+        *self
+            .identity
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = copy;
     }
 
     /// Weighed once, at insertion: the identity body plus room for the compressed codings
     /// (together about a quarter of it for news XML, at the levels used).
     pub(super) fn weight(&self) -> u32 {
-        let bytes = self.identity.len() + self.identity.len() / 4;
+        let bytes = self.identity_len + self.identity_len / 4;
         u32::try_from(bytes + 1024 + self.stamps.len() * 64).unwrap_or(u32::MAX)
     }
 }

@@ -114,11 +114,7 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                     icon: config.icon_url.as_ref().map(|u| u.as_str().to_owned()),
                     favicon: config.favicon_url.as_ref().map(|u| u.as_str().to_owned()),
                 },
-                identity_body: if config.sendfile {
-                    crate::http::sendfile::sendable
-                } else {
-                    bytes::Bytes::copy_from_slice
-                },
+                identity_body: config.sendfile.then_some(crate::http::sendfile::sendable),
             },
         )
         .with_build_deadline(deadline * 2)

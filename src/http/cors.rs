@@ -2,9 +2,13 @@
 //! read the public documents — feeds (with their pages and archives), OPML and the change
 //! cursor — and, with a token it holds, the stats API.
 //!
-//! Public documents get `Access-Control-Allow-Origin: *` on every answer (200, 304, 226 and
-//! errors, from the cache or not) and expose the validators scripts need for conditional
-//! polling (`ETag`, `Link`; `Last-Modified` is safelisted already). The stats API, and a feed
+//! Public documents get `Access-Control-Allow-Origin: *` on every answer (200, 226 and errors,
+//! from the cache or not; a 304 when the request comes from another origin) and expose the
+//! validators scripts need for conditional polling (`ETag`, `Link`; `Last-Modified` is
+//! safelisted already). A 304 to a request without `Origin` leaves them out: nothing reads
+//! them there, and a cache that revalidates keeps the stored 200's own (a 304 only replaces the
+//! header fields it carries, RFC 9111 §4.3.4) — so the most frequent answer of a feed server,
+//! a poller's 304, stays short. The stats API, and a feed
 //! or the change cursor asked for with a partner key, answer the requesting origin by name,
 //! never `*`, and vary on it. A preflight `OPTIONS` for either is 204 with the methods and
 //! request headers allowed and how long to remember that.
@@ -48,8 +52,10 @@ pub(crate) fn reach(route: &Route, keyed: bool) -> Reach {
 /// Adds the CORS headers a response carries, for a route of `reach` and a request from
 /// `origin`.
 pub(crate) fn decorate(reach: Reach, origin: Option<&HeaderValue>, response: &mut Response<Body>) {
+    let not_modified = response.status() == StatusCode::NOT_MODIFIED;
     let headers = response.headers_mut();
     match reach {
+        Reach::Anyone if not_modified && origin.is_none() => {}
         Reach::Anyone => {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY.clone());
             headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE.clone());
@@ -102,6 +108,31 @@ mod tests {
                 .to_str()
                 .unwrap()
                 .contains("ETag")
+        );
+    }
+
+    #[test]
+    fn a_304_carries_them_only_to_a_request_from_another_origin() {
+        let not_modified = || {
+            let mut response = Response::new(Body::default());
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            response
+        };
+        let mut poller = not_modified();
+        decorate(reach(&feed(), false), None, &mut poller);
+        assert!(
+            poller.headers().is_empty(),
+            "a poller's 304: {:?}",
+            poller.headers()
+        );
+        let mut script = not_modified();
+        let origin = HeaderValue::from_static("https://reader.example");
+        decorate(reach(&feed(), false), Some(&origin), &mut script);
+        assert_eq!(script.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert!(
+            script
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_EXPOSE_HEADERS)
         );
     }
 

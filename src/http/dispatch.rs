@@ -164,8 +164,8 @@ async fn answer(
         super::partner::presents_key(request.headers(), request.uri().query()),
     );
     let origin = match reach {
-        cors::Reach::WithToken => request.headers().get(hyper::header::ORIGIN).cloned(),
-        _ => None,
+        cors::Reach::Nobody => None,
+        _ => request.headers().get(hyper::header::ORIGIN).cloned(),
     };
     let result = match route {
         Some(Path::Api(id)) => {

@@ -120,7 +120,7 @@ async fn answer(
     app: &App,
     request: &HeaderMap,
     key: &FeedKey,
-    current: &Rendered,
+    current: &std::sync::Arc<Rendered>,
     client: Option<std::net::IpAddr>,
 ) -> Result<Response<Body>, HttpError> {
     let coding = encoding::negotiate(request.get(header::ACCEPT_ENCODING))
@@ -142,7 +142,8 @@ async fn answer(
         }
     }
     let body = match current.ready(coding) {
-        Some(body) => body.clone(),
+        Some(_) if coding == Coding::Identity => app.cache.identity(current),
+        Some(body) => body,
         // The first client to ask for this coding of this version: compressed once, now.
         None => Box::pin(app.cache.body(current, coding)).await,
     };
@@ -152,7 +153,7 @@ async fn answer(
 /// What one answered poll cost and saved, against sending the whole feed uncompressed.
 fn poll(response: &Response<Body>, current: &Rendered) -> Poll {
     use hyper::body::Body as _;
-    let whole = current.identity.len() as u64;
+    let whole = current.identity_len() as u64;
     let sent = response.body().size_hint().exact().unwrap_or(whole);
     Poll {
         not_modified: response.status() == StatusCode::NOT_MODIFIED,
@@ -183,8 +184,20 @@ fn with_body(
     response
 }
 
-/// The headers a 200, 304 and 226 of a feed all carry. Last-Modified only once `dated`.
+/// The headers a 200 and a 226 of a feed carry: [`insert_revalidation`]'s and the Link to the
+/// feed itself (with its hub, when there is one).
 fn insert_validators(headers: &mut HeaderMap, current: &Rendered, coding: Coding, dated: bool) {
+    insert_revalidation(headers, current, coding, dated);
+    headers.insert(header::LINK, current.link.clone());
+}
+
+/// The headers a 304 of a feed carries: those of a 200 that RFC 9110 §15.4.5 asks a 304 to
+/// repeat (ETag, Cache-Control, Vary; hyper adds Date), and Last-Modified once `dated` — a
+/// validator, kept for clients that revalidate by date alone and store whatever date the last
+/// answer named — but no other representation metadata: not the Link. A cache that
+/// revalidates keeps the stored 200's other fields (RFC 9111 §4.3.4), and a poller's 304, the
+/// answer a feed server gives most, stays short.
+fn insert_revalidation(headers: &mut HeaderMap, current: &Rendered, coding: Coding, dated: bool) {
     headers.insert(header::ETAG, current.tag(coding).etag.clone());
     if dated {
         headers.insert(header::LAST_MODIFIED, current.last_modified.clone());
@@ -194,13 +207,12 @@ fn insert_validators(headers: &mut HeaderMap, current: &Rendered, coding: Coding
         .get_or_init(|| response::cache_control(&current.def));
     headers.insert(header::CACHE_CONTROL, cache_control.clone());
     headers.insert(header::VARY, VARY.clone());
-    headers.insert(header::LINK, current.link.clone());
 }
 
 fn not_modified(current: &Rendered, coding: Coding, dated: bool) -> Response<Body> {
     let mut response = Response::new(Body::default());
     *response.status_mut() = StatusCode::NOT_MODIFIED;
-    insert_validators(response.headers_mut(), current, coding, dated);
+    insert_revalidation(response.headers_mut(), current, coding, dated);
     response
 }
 

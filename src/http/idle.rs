@@ -13,6 +13,10 @@
 //!   slowloris on a kept-alive connection);
 //! - with a request in flight: never (the request timeout bounds it).
 //!
+//! A plain HTTP/1.1 connection may also be *parked* once it has been idle for a while, its
+//! response flushed and no next head begun (see [`park`](super::park)): [`Activity::idle`]
+//! says which comes first.
+//!
 //! hyper's own HTTP/1.1 header-read timer cannot say this: it starts as soon as a connection
 //! is idle, so it also cuts every idle keep-alive connection at `header_read_timeout`. On
 //! HTTP/2, bytes arrive between requests (pings, window updates), so only the keep-alive rule
@@ -40,6 +44,18 @@ pub(crate) struct Activity {
     head: AtomicU64,
     /// Whether the connection speaks HTTP/2 (known from its first request).
     h2: AtomicBool,
+    /// Whether the connection's last write could not go out at once (the client is slow to
+    /// read): hyper still holds bytes to send.
+    blocked: AtomicBool,
+}
+
+/// What an idle connection is to do, from [`Activity::idle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Idle {
+    /// It has been idle past its deadline: close it.
+    Close,
+    /// It has waited long enough, flushed, between requests: park it.
+    Park,
 }
 
 impl Activity {
@@ -50,6 +66,7 @@ impl Activity {
             ended: AtomicU64::new(NEVER),
             head: AtomicU64::new(NEVER),
             h2: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
         })
     }
 
@@ -83,6 +100,36 @@ impl Activity {
         }
     }
 
+    /// A write went out (`true`) or would have blocked (`false`). When a blocked connection
+    /// drains with nothing in flight, its last response has only now ended.
+    fn wrote(&self, went_out: bool) {
+        if went_out {
+            if self.blocked.load(Ordering::Relaxed) {
+                self.blocked.store(false, Ordering::Relaxed);
+                if self.in_flight() == 0 {
+                    self.ended.store(self.now(), Ordering::Relaxed);
+                }
+            }
+        } else if !self.blocked.load(Ordering::Relaxed) {
+            self.blocked.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// When the connection may be parked if nothing changes, `after` its last response:
+    /// `None` while a request is in flight, before the first one, once the next head has
+    /// begun, and while its last response is still being written.
+    fn park_deadline(&self, after: Duration) -> Option<Instant> {
+        let ended = self.ended.load(Ordering::Relaxed);
+        if self.in_flight() > 0
+            || ended == NEVER
+            || self.head.load(Ordering::Relaxed) != NEVER
+            || self.blocked.load(Ordering::Relaxed)
+        {
+            return None;
+        }
+        Some(self.at(ended) + after)
+    }
+
     /// When the connection is to be closed if nothing changes; `None` while a request is in
     /// flight. See the module documentation.
     pub(crate) fn deadline(&self, header_read: Duration, keep_alive: Duration) -> Option<Instant> {
@@ -100,39 +147,54 @@ impl Activity {
         Some(self.at(ended) + keep_alive)
     }
 
-    /// Resolves once the connection has been idle past its deadline. `timer` is the
-    /// connection's one timer; it is moved only when the deadline comes nearer, or when it fires
-    /// early, so that a busy keep-alive connection does not touch the timer wheel per request.
-    /// While a request is in flight the timer still fires every `keep_alive` to look again:
-    /// an HTTP/2 stream ends in a task of its own, which need not wake this one.
-    pub(crate) async fn expired(
+    /// Resolves once the connection has been idle past its deadline ([`Idle::Close`]) or,
+    /// when `park` is given, has waited that long between requests with its last response
+    /// written ([`Idle::Park`]), whichever comes first. `timer` is the connection's one timer;
+    /// it is moved only when the deadline comes nearer, or when it fires early, so that a busy
+    /// keep-alive connection does not touch the timer wheel per request. While a request is in
+    /// flight the timer still fires every `keep_alive` to look again: an HTTP/2 stream ends in
+    /// a task of its own, which need not wake this one.
+    pub(crate) async fn idle(
         &self,
         timer: &mut Pin<&mut Sleep>,
         header_read: Duration,
         keep_alive: Duration,
-    ) {
-        std::future::poll_fn(|cx| self.poll_expired(cx, timer, header_read, keep_alive)).await
+        park: Option<Duration>,
+    ) -> Idle {
+        std::future::poll_fn(|cx| self.poll_idle(cx, timer, header_read, keep_alive, park)).await
     }
 
-    fn poll_expired(
+    fn poll_idle(
         &self,
         cx: &mut Context<'_>,
         timer: &mut Pin<&mut Sleep>,
         header_read: Duration,
         keep_alive: Duration,
-    ) -> Poll<()> {
+        park: Option<Duration>,
+    ) -> Poll<Idle> {
         loop {
-            let deadline = self.deadline(header_read, keep_alive);
-            if let Some(at) = deadline.filter(|&at| at < timer.deadline()) {
+            let close = self.deadline(header_read, keep_alive);
+            let park = park.and_then(|after| self.park_deadline(after));
+            let next = match (close, park) {
+                (Some(close), Some(park)) => Some(close.min(park)),
+                (close, park) => close.or(park),
+            };
+            if let Some(at) = next.filter(|&at| at < timer.deadline()) {
                 timer.as_mut().reset(at);
             }
             if timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            match deadline {
-                Some(at) if at <= Instant::now() => return Poll::Ready(()),
+            let now = Instant::now();
+            if close.is_some_and(|at| at <= now) {
+                return Poll::Ready(Idle::Close);
+            }
+            if park.is_some_and(|at| at <= now) {
+                return Poll::Ready(Idle::Park);
+            }
+            match next {
                 Some(at) => timer.as_mut().reset(at),
-                None => timer.as_mut().reset(Instant::now() + keep_alive),
+                None => timer.as_mut().reset(now + keep_alive),
             }
         }
     }
@@ -160,6 +222,16 @@ impl<I> Watched<I> {
     pub(crate) fn new(io: I, activity: Arc<Activity>) -> Self {
         Self { io, activity }
     }
+
+    pub(crate) fn get_ref(&self) -> &I {
+        &self.io
+    }
+
+    /// Reports whether a write went out.
+    fn wrote<T>(&self, write: Poll<T>) -> Poll<T> {
+        self.activity.wrote(write.is_ready());
+        write
+    }
 }
 
 impl<I: hyper::rt::Read + Unpin> hyper::rt::Read for Watched<I> {
@@ -182,7 +254,8 @@ impl<I: hyper::rt::Write + Unpin> hyper::rt::Write for Watched<I> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let write = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.wrote(write)
     }
 
     fn poll_write_vectored(
@@ -190,7 +263,8 @@ impl<I: hyper::rt::Write + Unpin> hyper::rt::Write for Watched<I> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let write = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.wrote(write)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -267,19 +341,54 @@ mod tests {
         assert!(near(activity.deadline(HEAD, KEEP), ended + KEEP));
     }
 
+    #[test]
+    fn a_connection_may_be_parked_only_between_requests_with_its_response_written() {
+        const PARK: Duration = Duration::from_millis(200);
+        let activity = Activity::new();
+        assert_eq!(
+            activity.park_deadline(PARK),
+            None,
+            "before the first request"
+        );
+        let started = activity.start(http::Version::HTTP_11);
+        assert_eq!(activity.park_deadline(PARK), None, "in flight");
+        activity.wrote(false);
+        drop(started);
+        assert_eq!(
+            activity.park_deadline(PARK),
+            None,
+            "the response is still going out"
+        );
+        pause();
+        activity.wrote(true);
+        let flushed = Instant::now();
+        assert!(
+            near(activity.park_deadline(PARK), flushed + PARK),
+            "from the flush"
+        );
+        assert!(near(activity.deadline(HEAD, KEEP), flushed + KEEP));
+        activity.read();
+        assert_eq!(activity.park_deadline(PARK), None, "a head has begun");
+    }
+
     #[tokio::test]
-    async fn expired_resolves_at_the_deadline_and_not_while_a_request_is_in_flight() {
+    async fn idle_resolves_at_the_deadline_and_not_while_a_request_is_in_flight() {
         let activity = Activity::new();
         let started = activity.start(http::Version::HTTP_11);
         let timer = tokio::time::sleep(HEAD);
         let mut timer = std::pin::pin!(timer);
-        let waited =
-            tokio::time::timeout(HEAD + KEEP + HEAD, activity.expired(&mut timer, HEAD, KEEP))
-                .await;
+        let waited = tokio::time::timeout(
+            HEAD + KEEP + HEAD,
+            activity.idle(&mut timer, HEAD, KEEP, None),
+        )
+        .await;
         assert!(waited.is_err(), "expired with a request in flight");
         drop(started);
         let ended = Instant::now();
-        activity.expired(&mut timer, HEAD, KEEP).await;
+        assert_eq!(
+            activity.idle(&mut timer, HEAD, KEEP, None).await,
+            Idle::Close
+        );
         let idle = ended.elapsed();
         assert!(
             idle + SLACK >= KEEP && idle < KEEP + Duration::from_millis(500),

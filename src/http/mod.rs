@@ -21,6 +21,7 @@ pub(crate) mod hub;
 pub(crate) mod idle;
 pub(crate) mod metrics;
 pub(crate) mod pages;
+pub(crate) mod park;
 pub(crate) mod partner;
 pub(crate) mod politeness;
 pub(crate) mod problem;

@@ -110,6 +110,10 @@ impl Connection {
             io: TokioIo::new(stream),
         }
     }
+
+    pub(crate) fn stream(&self) -> &TcpStream {
+        self.io.inner()
+    }
 }
 
 impl hyper::rt::Read for Connection {

@@ -25,7 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use super::dispatch::{catching, guarded};
-use super::idle::{Activity, Started, Watched};
+use super::idle::{Activity, Idle, Started, Watched};
 use super::redirect::Redirect;
 use super::response::Body;
 use super::sendfile;
@@ -300,6 +300,7 @@ async fn shard(
             };
             match role {
                 // Plain TCP: cached bodies may go out with sendfile(2).
+                // HTTP/1.1 is parked while it waits between requests.
                 Role::Plain(app) => {
                     let activity = Activity::new();
                     let Some(protocol) = protocol(&stream, &mut watch).await else {
@@ -307,7 +308,11 @@ async fn shard(
                     };
                     let service = site(app, peer, limits, None, Arc::clone(&activity));
                     let io = sendfile::Connection::new(stream);
-                    serve(&builders, protocol, io, service, &activity, watch).await;
+                    if protocol == Protocol::Http1 {
+                        super::park::serve(&builders.h1, io, service, &activity, watch).await;
+                    } else {
+                        Box::pin(serve(&builders, protocol, io, service, &activity, watch)).await;
+                    }
                 }
                 // Boxed, as the redirect below: a TLS connection's state is larger than a plain
                 // one's, and every connection's task would otherwise be sized for it.
@@ -414,7 +419,7 @@ fn site(
 }
 
 /// A response body that keeps its request counted in flight until it has been written.
-struct Tracked {
+pub(super) struct Tracked {
     body: Body,
     _started: Started,
 }
@@ -448,14 +453,24 @@ fn tracked(response: Response<Body>, started: Started) -> Response<Tracked> {
 }
 
 /// What a connection's driver watches besides the connection.
-struct Watch {
-    limits: Limits,
-    stopped: tokio::sync::watch::Receiver<bool>,
-    peer: SocketAddr,
+pub(super) struct Watch {
+    pub(super) limits: Limits,
+    pub(super) stopped: tokio::sync::watch::Receiver<bool>,
+    pub(super) peer: SocketAddr,
+}
+
+/// How [`drive`] left a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ended {
+    /// It is over.
+    Done,
+    /// It was idle and parkable, and hyper has been told to close it: poll it to its end
+    /// without shutting its socket, and keep the socket (see [`park`](super::park)).
+    Parked,
 }
 
 /// A connection hyper serves, closed gracefully on request: HTTP/1.1 or HTTP/2.
-trait Graceful: Future<Output = hyper::Result<()>> {
+pub(super) trait Graceful: Future<Output = hyper::Result<()>> {
     fn graceful_shutdown(self: std::pin::Pin<&mut Self>);
 }
 
@@ -487,7 +502,7 @@ async fn serve<I, S, F>(
     io: I,
     service: S,
     activity: &Arc<Activity>,
-    watch: Watch,
+    mut watch: Watch,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     S: hyper::service::Service<
@@ -502,13 +517,17 @@ async fn serve<I, S, F>(
     let io = Watched::new(io, Arc::clone(activity));
     match protocol {
         Protocol::Http1 => {
-            drive(builders.h1.serve_connection(io, service), activity, watch).await;
+            let connection = std::pin::pin!(builders.h1.serve_connection(io, service));
+            drive(connection, activity, &mut watch, None).await;
         }
         // Boxed: an HTTP/2 connection's state is larger, and every connection's task would
         // otherwise be sized for it.
         Protocol::Http2 => {
-            let connection = builders.h2.serve_connection(io, service);
-            Box::pin(drive(connection, activity, watch)).await;
+            Box::pin(async move {
+                let connection = std::pin::pin!(builders.h2.serve_connection(io, service));
+                drive(connection, activity, &mut watch, None).await
+            })
+            .await;
         }
     }
 }
@@ -519,13 +538,19 @@ async fn serve<I, S, F>(
 /// [`idle`](super::idle) for the keep-alive and header-read timeouts, which hold on HTTP/1.1
 /// and HTTP/2 alike. A closing connection with nothing in flight that has not finished
 /// `header_read_timeout` (idle) or [`DRAIN`] (shutdown) later is dropped; at shutdown, the
-/// shard drops whatever is left after [`DRAIN`].
-async fn drive(connection: impl Graceful, activity: &Arc<Activity>, mut watch: Watch) {
+/// shard drops whatever is left after [`DRAIN`]. With `park`, a connection idle that long
+/// between requests, its last response written, is told to close and handed back
+/// ([`Ended::Parked`]) for [`park`](super::park) to keep its socket.
+pub(super) async fn drive<C: Graceful>(
+    mut connection: std::pin::Pin<&mut C>,
+    activity: &Arc<Activity>,
+    watch: &mut Watch,
+    park: Option<Duration>,
+) -> Ended {
     let (header_read, keep_alive) = (
         watch.limits.header_read_timeout,
         watch.limits.keep_alive_timeout,
     );
-    let mut connection = std::pin::pin!(connection);
     let timer = tokio::time::sleep(header_read);
     let mut timer = std::pin::pin!(timer);
     // Once closing: how long a connection with nothing in flight may take to finish (an
@@ -539,21 +564,24 @@ async fn drive(connection: impl Graceful, activity: &Arc<Activity>, mut watch: W
                 if let Err(e) = result {
                     tracing::debug!(error = %e, peer = %watch.peer, "connection ended with an error");
                 }
-                return;
+                return Ended::Done;
             }
             _ = watch.stopped.wait_for(|stop| *stop), if closing.is_none() => {
                 connection.as_mut().graceful_shutdown();
                 closing = Some(DRAIN);
             }
-            () = activity.expired(&mut timer, header_read, keep_alive), if closing.is_none() => {
-                tracing::debug!(peer = %watch.peer, "closing an idle connection");
+            idle = activity.idle(&mut timer, header_read, keep_alive, park), if closing.is_none() => {
                 connection.as_mut().graceful_shutdown();
+                if idle == Idle::Park {
+                    return Ended::Parked;
+                }
+                tracing::debug!(peer = %watch.peer, "closing an idle connection");
                 closing = Some(header_read);
             }
             () = tokio::time::sleep(closing.unwrap_or(DRAIN)), if closing.is_some() => {
                 if activity.in_flight() == 0 {
                     tracing::debug!(peer = %watch.peer, "a closing connection did not finish; dropped");
-                    return;
+                    return Ended::Done;
                 }
             }
         }

@@ -118,7 +118,7 @@ impl Hub {
 
     async fn send(&self, subscription: &Subscription, feed: &FeedKey) -> Result<Sent, String> {
         let current = self.cache.get(feed).await.map_err(|e| e.to_string())?;
-        let body = current.identity.clone();
+        let body = current.identity();
         let mut request = self
             .client
             .post(&subscription.callback)

@@ -1,0 +1,184 @@
+//! Parking idle HTTP/1.1 keep-alive connections: what a plain connection holds while it waits
+//! for its next request.
+//!
+//! hyper keeps a connection's read buffer (8 KB) and response-head buffer (8 KB) for as long
+//! as the connection lives, busy or idle; a feed reader that polls every few minutes over a
+//! kept-alive connection spends nearly all of that time waiting. So, as nginx frees a
+//! keep-alive connection's buffers between requests, a plain HTTP/1.1 connection that has been
+//! idle for [`PARK_AFTER`] with its last response fully written and no next request begun is
+//! *parked*: hyper is told to close it while idle (which it does at once, without touching the
+//! socket), its state and buffers are dropped, and only the socket, the connection's service
+//! and its [`Activity`] remain until the socket turns readable. Then a new hyper connection is
+//! made on the same socket and the next request is served as before. Bytes hyper had already
+//! read (a request begun in the same instant) are handed to the new connection first, through
+//! [`Resumed`]. The keep-alive timeout and shutdown close a parked connection as they close an
+//! idle one.
+//!
+//! Only plain HTTP/1.1 is parked: on TLS, rustls holds buffers of its own and may hold
+//! decrypted bytes the socket's readiness cannot tell of; an HTTP/2 connection multiplexes
+//! streams and answers pings between requests.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::{Request, Response};
+
+use super::idle::{Activity, Watched};
+use super::sendfile;
+use super::server::{Ended, Tracked, Watch, drive};
+
+/// How long a plain HTTP/1.1 connection waits idle, its response written, before it is
+/// parked. Long enough that a client sending request after request (a crawler, a load test)
+/// is never parked between them; short beside the keep-alive timeout.
+const PARK_AFTER: Duration = Duration::from_millis(100);
+
+/// Serves one plain HTTP/1.1 connection to its end, parking it whenever it waits idle (see
+/// the module documentation).
+pub(super) async fn serve<S>(
+    builder: &http1::Builder,
+    stream: sendfile::Connection,
+    mut service: S,
+    activity: &Arc<Activity>,
+    mut watch: Watch,
+) where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<Tracked>, Error = Infallible>
+        + Unpin,
+    S::Future: Unpin,
+{
+    let mut io = Resumed {
+        unread: Bytes::new(),
+        io: Watched::new(stream, Arc::clone(activity)),
+    };
+    loop {
+        // Boxed, so that what stays of a parked connection's task is small: the connection's
+        // state goes with its box.
+        let mut connection = Box::new(builder.serve_connection(io, service));
+        if drive(
+            Pin::new(&mut *connection),
+            activity,
+            &mut watch,
+            Some(PARK_AFTER),
+        )
+        .await
+            == Ended::Done
+        {
+            return;
+        }
+        // hyper was told to close while idle: it finishes at once and leaves the socket open.
+        // (Bounded all the same, should it have been reading the rest of a request body.)
+        let finished = tokio::time::timeout(
+            watch.limits.header_read_timeout,
+            std::future::poll_fn(|cx| connection.poll_without_shutdown(cx)),
+        )
+        .await;
+        match finished {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, peer = %watch.peer, "connection ended with an error");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(peer = %watch.peer, "a connection being parked did not finish; dropped");
+                return;
+            }
+        }
+        let parts = connection.into_parts();
+        (io, service) = (parts.io, parts.service);
+        // An empty `read_buf` is still a view of hyper's whole read buffer: keep only bytes.
+        io.unread = parts.read_buf;
+        if io.unread.is_empty() {
+            io.unread = Bytes::new();
+        }
+        tracing::trace!(peer = %watch.peer, unread = io.unread.len(), "connection parked");
+        if io.unread.is_empty() && !parked(&io, activity, &mut watch).await {
+            return;
+        }
+        tracing::trace!(peer = %watch.peer, "connection unparked");
+    }
+}
+
+/// Waits, holding nothing but the socket, until the client sends something (`true`), or until
+/// the keep-alive timeout or shutdown closes the connection (`false`).
+async fn parked(
+    io: &Resumed<Watched<sendfile::Connection>>,
+    activity: &Activity,
+    watch: &mut Watch,
+) -> bool {
+    let limits = watch.limits;
+    let Some(deadline) = activity.deadline(limits.header_read_timeout, limits.keep_alive_timeout)
+    else {
+        // Something is in flight: nothing to wait for.
+        return true;
+    };
+    tokio::select! {
+        readable = io.io.get_ref().stream().readable() => readable.is_ok(),
+        () = tokio::time::sleep_until(deadline) => {
+            tracing::debug!(peer = %watch.peer, "closing an idle connection");
+            false
+        }
+        _ = watch.stopped.wait_for(|stop| *stop) => false,
+    }
+}
+
+/// A connection's IO that first hands out the bytes an earlier hyper connection on it had
+/// read but not used.
+struct Resumed<I> {
+    unread: Bytes,
+    io: I,
+}
+
+impl<I: hyper::rt::Read + Unpin> hyper::rt::Read for Resumed<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.unread.is_empty() {
+            return Pin::new(&mut self.io).poll_read(cx, buf);
+        }
+        let n = self.unread.len().min(buf.remaining());
+        buf.put_slice(&self.unread[..n]);
+        self.unread.advance(n);
+        if self.unread.is_empty() {
+            // Let go of the earlier connection's read buffer, which these bytes were part of.
+            self.unread = Bytes::new();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<I: hyper::rt::Write + Unpin> hyper::rt::Write for Resumed<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
