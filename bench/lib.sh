@@ -32,7 +32,14 @@ bench_tools() {
     fi
 }
 
+# WIREFEED_BIN=path serves another build instead (e.g. the one bench/compare.sh leaves in
+# its worktree), for a before/after of a script other than compare.sh's.
 bench_build() {
+    if [ -n "${WIREFEED_BIN:-}" ]; then
+        echo "== serving $WIREFEED_BIN"
+        bin=$WIREFEED_BIN
+        return
+    fi
     echo "== building wirefeed (release)"
     cargo build --release --quiet --bin wirefeed
     bin=$PWD/target/release/wirefeed
