@@ -141,11 +141,13 @@ async fn answer(
             return Ok(response);
         }
     }
-    let body = match current.ready(coding) {
-        Some(_) if coding == Coding::Identity => app.cache.identity(current),
-        Some(body) => body,
-        // The first client to ask for this coding of this version: compressed once, now.
-        None => Box::pin(app.cache.body(current, coding)).await,
+    let body = match coding {
+        Coding::Identity => app.cache.identity(current),
+        _ => match current.ready(coding) {
+            Some(body) => body,
+            // The first client to ask for this coding of this version: compressed once, now.
+            None => Box::pin(app.cache.body(current, coding)).await,
+        },
     };
     Ok(with_body(StatusCode::OK, body, current, coding, dated))
 }

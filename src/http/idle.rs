@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::{Buf, Bytes};
 use tokio::time::{Instant, Sleep};
 
 /// "Not yet" for the instants below, which are otherwise milliseconds since `Activity::born`
@@ -212,15 +213,37 @@ impl Drop for Started {
     }
 }
 
-/// A connection's IO, reporting reads to its [`Activity`].
+/// A connection's IO, reporting reads and writes to its [`Activity`]. A parked connection's
+/// next hyper connection is first handed the bytes the last one had read but not used
+/// ([`Watched::resume`]).
 pub(crate) struct Watched<I> {
     io: I,
     activity: Arc<Activity>,
+    unread: Bytes,
 }
 
 impl<I> Watched<I> {
     pub(crate) fn new(io: I, activity: Arc<Activity>) -> Self {
-        Self { io, activity }
+        Self {
+            io,
+            activity,
+            unread: Bytes::new(),
+        }
+    }
+
+    /// Keeps `unread` (what hyper had read and not used) to be read again first. An empty
+    /// `read_buf` from hyper is still a view of its whole read buffer: it is not kept.
+    pub(crate) fn resume(&mut self, unread: Bytes) {
+        self.unread = if unread.is_empty() {
+            Bytes::new()
+        } else {
+            unread
+        };
+    }
+
+    /// Whether bytes handed back by [`Watched::resume`] are still to be read.
+    pub(crate) fn has_unread(&self) -> bool {
+        !self.unread.is_empty()
     }
 
     pub(crate) fn get_ref(&self) -> &I {
@@ -238,8 +261,18 @@ impl<I: hyper::rt::Read + Unpin> hyper::rt::Read for Watched<I> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if !self.unread.is_empty() {
+            let n = self.unread.len().min(buf.remaining());
+            buf.put_slice(&self.unread[..n]);
+            self.unread.advance(n);
+            if self.unread.is_empty() {
+                // Let go of the earlier connection's read buffer these bytes were part of.
+                self.unread = Bytes::new();
+            }
+            return Poll::Ready(Ok(()));
+        }
         let read = Pin::new(&mut self.io).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = read {
             self.activity.read();

@@ -10,8 +10,8 @@
 //! socket), its state and buffers are dropped, and only the socket, the connection's service
 //! and its [`Activity`] remain until the socket turns readable. Then a new hyper connection is
 //! made on the same socket and the next request is served as before. Bytes hyper had already
-//! read (a request begun in the same instant) are handed to the new connection first, through
-//! [`Resumed`]. The keep-alive timeout and shutdown close a parked connection as they close an
+//! read (a request begun in the same instant) are handed to the new connection first
+//! ([`Watched::resume`]). The keep-alive timeout and shutdown close a parked connection as they close an
 //! idle one.
 //!
 //! Only plain HTTP/1.1 is parked: on TLS, rustls holds buffers of its own and may hold
@@ -21,10 +21,8 @@
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
@@ -51,10 +49,7 @@ pub(super) async fn serve<S>(
         + Unpin,
     S::Future: Unpin,
 {
-    let mut io = Resumed {
-        unread: Bytes::new(),
-        io: Watched::new(stream, Arc::clone(activity)),
-    };
+    let mut io = Watched::new(stream, Arc::clone(activity));
     loop {
         // Boxed, so that what stays of a parked connection's task is small: the connection's
         // state goes with its box.
@@ -90,13 +85,9 @@ pub(super) async fn serve<S>(
         }
         let parts = connection.into_parts();
         (io, service) = (parts.io, parts.service);
-        // An empty `read_buf` is still a view of hyper's whole read buffer: keep only bytes.
-        io.unread = parts.read_buf;
-        if io.unread.is_empty() {
-            io.unread = Bytes::new();
-        }
-        tracing::trace!(peer = %watch.peer, unread = io.unread.len(), "connection parked");
-        if io.unread.is_empty() && !parked(&io, activity, &mut watch).await {
+        io.resume(parts.read_buf);
+        tracing::trace!(peer = %watch.peer, unread = io.has_unread(), "connection parked");
+        if !io.has_unread() && !parked(&io, activity, &mut watch).await {
             return;
         }
         tracing::trace!(peer = %watch.peer, "connection unparked");
@@ -106,7 +97,7 @@ pub(super) async fn serve<S>(
 /// Waits, holding nothing but the socket, until the client sends something (`true`), or until
 /// the keep-alive timeout or shutdown closes the connection (`false`).
 async fn parked(
-    io: &Resumed<Watched<sendfile::Connection>>,
+    io: &Watched<sendfile::Connection>,
     activity: &Activity,
     watch: &mut Watch,
 ) -> bool {
@@ -117,68 +108,11 @@ async fn parked(
         return true;
     };
     tokio::select! {
-        readable = io.io.get_ref().stream().readable() => readable.is_ok(),
+        readable = io.get_ref().stream().readable() => readable.is_ok(),
         () = tokio::time::sleep_until(deadline) => {
             tracing::debug!(peer = %watch.peer, "closing an idle connection");
             false
         }
         _ = watch.stopped.wait_for(|stop| *stop) => false,
-    }
-}
-
-/// A connection's IO that first hands out the bytes an earlier hyper connection on it had
-/// read but not used.
-struct Resumed<I> {
-    unread: Bytes,
-    io: I,
-}
-
-impl<I: hyper::rt::Read + Unpin> hyper::rt::Read for Resumed<I> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        mut buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if self.unread.is_empty() {
-            return Pin::new(&mut self.io).poll_read(cx, buf);
-        }
-        let n = self.unread.len().min(buf.remaining());
-        buf.put_slice(&self.unread[..n]);
-        self.unread.advance(n);
-        if self.unread.is_empty() {
-            // Let go of the earlier connection's read buffer, which these bytes were part of.
-            self.unread = Bytes::new();
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<I: hyper::rt::Write + Unpin> hyper::rt::Write for Resumed<I> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
