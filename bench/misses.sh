@@ -9,6 +9,7 @@
 #
 #   bench/misses.sh                          # 100 publishes, one every 200 ms, 8 pollers
 #   PUBLISHES=20 EVERY_MS=100 bench/misses.sh
+#   ACCEPT='gzip, deflate, br, zstd' bench/misses.sh   # every request offers these codings
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -16,6 +17,7 @@ source bench/lib.sh
 PUBLISHES=${PUBLISHES:-100}
 EVERY_MS=${EVERY_MS:-200}
 POLLERS=${POLLERS:-8}
+ACCEPT=${ACCEPT:-gzip}
 WF_ADDR=127.0.0.1:18086
 TOKEN=misses-bench-token-$RANDOM$RANDOM
 
@@ -26,7 +28,7 @@ start_wirefeed WIREFEED_INGEST_TOKEN="$TOKEN"
 
 mkdir "$work/marks"
 python3 bench/misses_client.py "${WF_ADDR%:*}" "${WF_ADDR#*:}" "$TOKEN" \
-    bench/fixtures/wire-50.ndjson "$POLLERS" "$PUBLISHES" "$EVERY_MS" "$work/marks" \
+    bench/fixtures/wire-50.ndjson "$POLLERS" "$PUBLISHES" "$EVERY_MS" "$work/marks" "$ACCEPT" \
     >"$work/client.out" &
 client=$!
 declare -A ticks

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The client of bench/misses.sh: POLLERS threads poll every feed in the OPML (conditional GETs
-with gzip, as feed readers do, each on its own keep-alive connection) for the whole run; after
+with gzip unless told otherwise, as feed readers do, each on its own keep-alive connection) for the whole run; after
 a quiet phase of SECONDS with pollers only, a publisher posts PUBLISHES stories to the bench
 feed's category, one every EVERY_MS, and right after each acknowledgement fetches the 246 KB
 bench feed (gzip) and times its first response after the change. The pollers run in a process
@@ -9,7 +9,9 @@ times a response. Prints one line per phase
 ("phase NAME START END" on the monotonic clock, for the caller to sample server CPU at
 those instants via the files it names) and the latencies.
 
-    misses_client.py HOST PORT TOKEN STORIES POLLERS PUBLISHES EVERY_MS MARK_DIR
+    misses_client.py HOST PORT TOKEN STORIES POLLERS PUBLISHES EVERY_MS MARK_DIR [ACCEPT]
+
+ACCEPT is the Accept-Encoding every request sends (default "gzip").
 """
 
 import http.client
@@ -34,12 +36,15 @@ def mark(directory, name):
         time.sleep(0.01)
 
 
+ACCEPT = sys.argv[9] if len(sys.argv) > 9 else "gzip"
+
+
 def poller(host, port, urls, stop, errors, counts):
     conn = http.client.HTTPConnection(host, port, timeout=30)
     etags = {}
     while not stop.is_set():
         for url in urls:
-            headers = {"Accept-Encoding": "gzip"}
+            headers = {"Accept-Encoding": ACCEPT}
             if url in etags:
                 headers["If-None-Match"] = etags[url]
             try:
@@ -102,10 +107,10 @@ def main():
     time.sleep(quiet)
     mark(marks, "quiet-end")
 
-    latencies = []
+    latencies, coding = [], None
     publisher = http.client.HTTPConnection(host, port, timeout=30)
     reader = http.client.HTTPConnection(host, port, timeout=30)
-    reader.request("GET", FEED, headers={"Accept-Encoding": "gzip"})
+    reader.request("GET", FEED, headers={"Accept-Encoding": ACCEPT})
     r = reader.getresponse()
     r.read()
     etag = r.getheader("ETag")
@@ -130,7 +135,7 @@ def main():
         # change reaches the cache through the change follower, not the publish itself).
         while True:
             started = time.monotonic()
-            reader.request("GET", FEED, headers={"Accept-Encoding": "gzip"})
+            reader.request("GET", FEED, headers={"Accept-Encoding": ACCEPT})
             r = reader.getresponse()
             r.read()
             took = time.monotonic() - started
@@ -139,6 +144,7 @@ def main():
                 break
             if r.getheader("ETag") != etag:
                 etag = r.getheader("ETag")
+                coding = r.getheader("Content-Encoding", "identity")
                 latencies.append(took * 1000)
                 break
             time.sleep(0.001)
@@ -155,7 +161,8 @@ def main():
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     print(f"feeds polled: {len(urls)}; poll answers: {counts}")
     print(
-        f"first response after a change to {FEED} (gzip), {len(latencies)} changes: "
+        f"first response after a change to {FEED} ({ACCEPT}; answered {coding}), "
+        f"{len(latencies)} changes: "
         f"median {statistics.median(latencies):.2f} ms, p99 {p99:.2f} ms, "
         f"max {latencies[-1]:.2f} ms"
     )

@@ -146,6 +146,57 @@ async fn a_compressed_304_names_the_compressed_etag() {
     assert_eq!(header(&headers, "etag"), tag);
 }
 
+/// What browsers and curl send: every coding at the same weight.
+const EVERY_CODING: &str = "gzip, deflate, br, zstd";
+
+#[tokio::test]
+async fn the_first_answer_after_a_change_does_not_wait_for_the_costliest_coding() {
+    let server = Server::start();
+    validators(&server, FEED).await;
+    let compressions = counter(&server, "feed_compressions").await;
+    // Nothing compressed yet: the cheapest coding the client takes as gladly, at once...
+    let first = get_with(&server, FEED, &[("accept-encoding", EVERY_CODING)]).await;
+    assert_eq!(header(first.headers(), "content-encoding"), "zstd");
+    let zstd_tag = header(first.headers(), "etag").to_owned();
+    let identity = get_with(&server, FEED, &[]).await.bytes().await.unwrap();
+    assert_eq!(
+        zstd::decode_all(&first.bytes().await.unwrap()[..]).unwrap(),
+        identity
+    );
+    // ...while brotli, the smallest, is made in the background for the answers after it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let brotli = loop {
+        let response = get_with(&server, FEED, &[("accept-encoding", EVERY_CODING)]).await;
+        if header(response.headers(), "content-encoding") == "br" {
+            break response;
+        }
+        assert!(std::time::Instant::now() < deadline, "brotli never came");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut decoded = Vec::new();
+    brotli::BrotliDecompress(&mut &brotli.bytes().await.unwrap()[..], &mut decoded).unwrap();
+    assert_eq!(decoded, identity);
+    assert_eq!(
+        counter(&server, "feed_compressions").await,
+        compressions + 2,
+        "each coding made once"
+    );
+    // A client holding the zstd copy is told it is current in the words it holds.
+    let headers = assert_304(
+        get_with(
+            &server,
+            FEED,
+            &[
+                ("accept-encoding", EVERY_CODING),
+                ("if-none-match", &zstd_tag),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(header(&headers, "etag"), zstd_tag);
+}
+
 #[tokio::test]
 async fn compressed_bodies_decode_to_the_identity_body_with_a_correct_length() {
     let server = Server::start();

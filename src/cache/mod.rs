@@ -22,7 +22,7 @@ mod stats;
 mod views;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -305,6 +305,19 @@ impl FeedCache {
             .clone()
     }
 
+    /// Makes `version`'s body in `coding` in the background, once, when it is not made yet:
+    /// for a client that was answered in a cheaper coding than the one it is best sent, so
+    /// that later answers are.
+    pub fn warm(self: &Arc<Self>, version: &Arc<Rendered>, coding: Coding) {
+        if version.is_made(coding) || !version.claim_warming(coding) {
+            return;
+        }
+        let (cache, version) = (Arc::clone(self), Arc::clone(version));
+        tokio::spawn(async move {
+            cache.body(&version, coding).await;
+        });
+    }
+
     /// `version`'s identity body. The first time it is asked for, a sendable copy is made in
     /// the background (when the cache is set up so), which later answers send; this one, and
     /// any until the copy is ready, go from the heap.
@@ -538,6 +551,7 @@ fn assemble(
         identity: RwLock::new(Bytes::from(body)),
         sendable_claimed: AtomicBool::new(false),
         compressed: Default::default(),
+        warming: AtomicU8::new(0),
         changed_at: gathered.changed_at,
         modified_at,
         last_modified: HeaderValue::from_str(&httpdate(modified_at)).expect("ASCII"),

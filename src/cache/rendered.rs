@@ -15,7 +15,7 @@
 //! whose clocks are up to that much behind this one's. Until then the response carries only
 //! the ETag, which never lies.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -64,6 +64,8 @@ pub struct Rendered {
     /// Compressed bodies, made once each, when a client first asks for that coding
     /// (indexed by [`Coding::index`] − 1).
     pub(super) compressed: [tokio::sync::OnceCell<Bytes>; 3],
+    /// Codings (bits by [`Coding::index`]) being made in the background.
+    pub(super) warming: AtomicU8,
     /// When the document's newest change (or its definition's) was committed.
     pub changed_at: DateTime<Utc>,
     /// The Last-Modified date: the end of the second of `changed_at`.
@@ -98,6 +100,19 @@ impl Rendered {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// Whether the body in `coding` is made (the identity body always is).
+    pub fn is_made(&self, coding: Coding) -> bool {
+        coding == Coding::Identity || self.compressed[coding.index() - 1].initialized()
+    }
+
+    /// `true` the first time it is called for `coding`: the caller is to make that body in the
+    /// background.
+    pub(super) fn claim_warming(&self, coding: Coding) -> bool {
+        let bit = 1 << coding.index();
+        self.warming.load(Ordering::Relaxed) & bit == 0
+            && self.warming.fetch_or(bit, Ordering::Relaxed) & bit == 0
     }
 
     /// The length of the body as rendered.

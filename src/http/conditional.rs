@@ -14,25 +14,38 @@ use hyper::HeaderMap;
 use hyper::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH};
 
 use crate::cache::Rendered;
+use crate::model::Coding;
 
-/// True when the client already has the current version (answer 304).
-pub fn not_modified(request: &HeaderMap, current: &Rendered, dated: bool, now: SystemTime) -> bool {
+/// The client already has the current version (answer 304): the coding whose ETag its
+/// If-None-Match named, when it named one (not `*`, nor only a date), for the 304 to repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held(pub Option<Coding>);
+
+/// `Some` when the client already has the current version (answer 304).
+pub fn not_modified(
+    request: &HeaderMap,
+    current: &Rendered,
+    dated: bool,
+    now: SystemTime,
+) -> Option<Held> {
     if request.contains_key(IF_NONE_MATCH) {
-        return match request.typed_get::<IfNoneMatch>() {
-            Some(condition) => current
-                .tags
-                .iter()
-                .any(|v| !condition.precondition_passes(&v.typed_etag)),
-            None => false,
-        };
+        let condition = request.typed_get::<IfNoneMatch>()?;
+        let matched = Coding::ALL
+            .into_iter()
+            .find(|c| !condition.precondition_passes(&current.tag(*c).typed_etag))?;
+        // `*` matches every tag without naming one.
+        let any = request
+            .get_all(IF_NONE_MATCH)
+            .iter()
+            .any(|v| v.as_bytes().trim_ascii() == b"*");
+        return Some(Held((!any).then_some(matched)));
     }
     if !dated || request.get_all(IF_MODIFIED_SINCE).iter().count() != 1 {
-        return false;
+        return None;
     }
-    match request.typed_get::<IfModifiedSince>() {
-        Some(since) if SystemTime::from(since) <= now => !since.is_modified(current.modified_at),
-        _ => false,
-    }
+    let since = request.typed_get::<IfModifiedSince>()?;
+    (SystemTime::from(since) <= now && !since.is_modified(current.modified_at))
+        .then_some(Held(None))
 }
 
 /// The content tags an If-None-Match names, with any coding suffix and weakness removed, for

@@ -123,10 +123,13 @@ async fn answer(
     current: &std::sync::Arc<Rendered>,
     client: Option<std::net::IpAddr>,
 ) -> Result<Response<Body>, HttpError> {
-    let coding = encoding::negotiate(request.get(header::ACCEPT_ENCODING))
-        .ok_or(HttpError::NotAcceptable)?;
+    let accepted =
+        encoding::accepted(request.get(header::ACCEPT_ENCODING)).ok_or(HttpError::NotAcceptable)?;
+    let coding = accepted.now(|c| current.is_made(c));
     let dated = app.cache.is_dated(current);
-    if conditional::not_modified(request, current, dated, SystemTime::now()) {
+    if let Some(held) = conditional::not_modified(request, current, dated, SystemTime::now()) {
+        // The tag the client holds, when it is one this request could be sent in.
+        let coding = held.0.filter(|c| accepted.takes(*c)).unwrap_or(coding);
         return Ok(not_modified(current, coding, dated));
     }
     let conditional = request.contains_key(header::IF_NONE_MATCH)
@@ -149,6 +152,10 @@ async fn answer(
             None => Box::pin(app.cache.body(current, coding)).await,
         },
     };
+    if coding != accepted.best {
+        // Answered in a cheaper coding while the best one is made, once, in the background.
+        app.cache.warm(current, accepted.best);
+    }
     Ok(with_body(StatusCode::OK, body, current, coding, dated))
 }
 
