@@ -4,11 +4,14 @@ whole response is read), then keeps them all open and silent: the waiting poller
 bench/idle.sh. Writes READY_FILE once every connection has had its answer, then waits until
 STOP_FILE exists (or MAX_SECONDS pass) and closes everything.
 
-    idle_client.py HOST PORT PATH COUNT READY_FILE STOP_FILE [HEADER ...]
+    idle_client.py SCHEME HOST PORT PATH COUNT READY_FILE STOP_FILE [HEADER ...]
+
+SCHEME is http or https (HTTP/1.1 over TLS; the bench's self-signed certificate is not checked).
 """
 
 import asyncio
 import os
+import ssl
 import sys
 import time
 
@@ -16,9 +19,9 @@ MAX_SECONDS = 300
 OPEN_AT_ONCE = 200
 
 
-async def one(host, port, request, gate):
+async def one(host, port, request, gate, tls):
     async with gate:
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await asyncio.open_connection(host, port, ssl=tls)
         writer.write(request)
         await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
@@ -34,13 +37,19 @@ async def one(host, port, request, gate):
 
 
 async def main():
-    host, port, path, count, ready, stop = sys.argv[1:7]
-    headers = "".join(f"{h}\r\n" for h in sys.argv[7:])
+    scheme, host, port, path, count, ready, stop = sys.argv[1:8]
+    headers = "".join(f"{h}\r\n" for h in sys.argv[8:])
+    tls = None
+    if scheme == "https":
+        tls = ssl.create_default_context()
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
+        tls.set_alpn_protocols(["http/1.1"])
     request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{headers}\r\n".encode()
     gate = asyncio.Semaphore(OPEN_AT_ONCE)
     started = time.monotonic()
     results = await asyncio.gather(
-        *(one(host, port, request, gate) for _ in range(int(count)))
+        *(one(host, port, request, gate, tls) for _ in range(int(count)))
     )
     statuses = {}
     for status, _ in results:

@@ -140,6 +140,30 @@ EOF
     ng_pids="$(cat "$work/nginx.pid") $(pgrep -P "$(cat "$work/nginx.pid")" | tr '\n' ' ')"
 }
 
+# A self-signed ECDSA P-256 certificate for 127.0.0.1 and localhost: $work/cert.pem, key.pem.
+make_certificate() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+        -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+}
+
+# nginx's http{} directives for HTTPS with make_certificate's pair, TLS 1.2 and 1.3 only, and
+# rustls' preferences (AES-256-GCM, AES-128-GCM, ChaCha20-Poly1305; X25519 first), session
+# resumption on: start_nginx "${nginx_tls[@]}" with NGINX_SCHEME=https and an ssl listen.
+nginx_tls_directives() {
+    nginx_tls=(
+        "ssl_certificate $work/cert.pem;"
+        "ssl_certificate_key $work/key.pem;"
+        "ssl_protocols TLSv1.2 TLSv1.3;"
+        "ssl_prefer_server_ciphers on;"
+        "ssl_ciphers ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305;"
+        "ssl_conf_command Ciphersuites TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256;"
+        "ssl_ecdh_curve X25519:prime256v1:secp384r1;"
+        "ssl_session_cache shared:SSL:10m;"
+        "ssl_session_tickets on;"
+    )
+}
+
 etag_of() { curl -kfsI "$@" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag" {print $2}'; }
 
 # CPU time (clock ticks, user + system) used so far by the given processes.

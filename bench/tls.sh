@@ -32,23 +32,13 @@ bench_tools nginx-light wrk nghttp2-client
 bench_build
 bench_workdir
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
-    -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+make_certificate
 
 WF_SCHEME=https start_wirefeed WIREFEED_TLS_CERT="$work/cert.pem" WIREFEED_TLS_KEY="$work/key.pem" \
     WIREFEED_MAX_CONNECTIONS=20000
 WF_SCHEME=https copy_feed
-NGINX_SCHEME=https NGINX_LISTEN="$NGINX_ADDR ssl http2" start_nginx \
-    "ssl_certificate $work/cert.pem;" \
-    "ssl_certificate_key $work/key.pem;" \
-    "ssl_protocols TLSv1.2 TLSv1.3;" \
-    "ssl_prefer_server_ciphers on;" \
-    "ssl_ciphers ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305;" \
-    "ssl_conf_command Ciphersuites TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256;" \
-    "ssl_ecdh_curve X25519:prime256v1:secp384r1;" \
-    "ssl_session_cache shared:SSL:10m;" \
-    "ssl_session_tickets on;"
+nginx_tls_directives
+NGINX_SCHEME=https NGINX_LISTEN="$NGINX_ADDR ssl http2" start_nginx "${nginx_tls[@]}"
 
 for who in "wirefeed $WF_ADDR" "nginx $NGINX_ADDR"; do
     set -- $who

@@ -300,6 +300,96 @@ async fn https_serves_http2_and_http11_with_every_behaviour_of_the_plain_listene
 
 /// A TLS 1.1 ClientHello (rustls cannot send one): the server answers with an alert, never a
 /// ServerHello.
+/// Reads `count` whole responses (each with a Content-Length) from `stream`, and nothing
+/// more; returns each one's status line and body length.
+async fn read_responses<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    count: usize,
+) -> Vec<(String, usize)> {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let mut responses = Vec::new();
+    let mut at = 0;
+    while responses.len() < count {
+        let rest = &got[at..];
+        if let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&rest[..end]).to_string();
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().unwrap())
+                })
+                .expect("a content-length");
+            if rest.len() >= end + 4 + length {
+                responses.push((head.lines().next().unwrap().to_owned(), length));
+                at += end + 4 + length;
+                continue;
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("a response within 5 s")
+            .unwrap();
+        assert!(n > 0, "closed before {count} whole responses");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(at, got.len(), "more than {count} responses");
+    responses
+}
+
+async fn read_response<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> (String, usize) {
+    read_responses(stream, 1).await.remove(0)
+}
+
+/// An HTTP/1.1 connection over TLS waiting between requests is parked (hyper's state and
+/// buffers dropped, the TLS session kept): whatever comes next on it is served as before.
+#[tokio::test]
+async fn a_kept_alive_tls_connection_is_served_again_after_waiting_between_requests() {
+    const GET: &[u8] = b"GET /feeds/all.atom HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    // Several times the server's parking delay.
+    const WAIT: Duration = Duration::from_millis(400);
+    let ca = Ca::new();
+    let (server, _) = Https::start(&ca, &[]);
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let mut stream = tls_connect(&ca, server.https, &[b"http/1.1"], Some(version))
+            .await
+            .unwrap();
+        stream.write_all(GET).await.unwrap();
+        let (status, length) = read_response(&mut stream).await;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        for round in 0..2 {
+            tokio::time::sleep(WAIT).await;
+            stream.write_all(GET).await.unwrap();
+            assert_eq!(
+                read_response(&mut stream).await,
+                (status.clone(), length),
+                "{version:?}, after wait {round}"
+            );
+        }
+        // A head split across a wait, then two requests in one write.
+        tokio::time::sleep(WAIT).await;
+        stream.write_all(&GET[..20]).await.unwrap();
+        stream.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        stream.write_all(&GET[20..]).await.unwrap();
+        assert_eq!(read_response(&mut stream).await.0, status);
+        tokio::time::sleep(WAIT).await;
+        stream.write_all(&[GET, GET].concat()).await.unwrap();
+        assert_eq!(
+            read_responses(&mut stream, 2).await,
+            vec![(status.clone(), length); 2],
+            "{version:?}"
+        );
+        // A slow reader: the response lies unread across several parking delays.
+        tokio::time::sleep(WAIT).await;
+        stream.write_all(GET).await.unwrap();
+        tokio::time::sleep(WAIT).await;
+        assert_eq!(read_response(&mut stream).await, (status.clone(), length));
+    }
+}
+
 #[test]
 fn tls_1_1_and_older_are_refused() {
     let ca = Ca::new();

@@ -250,7 +250,11 @@ impl<I> Watched<I> {
         &self.io
     }
 
-    /// Reports whether a write went out.
+    pub(crate) fn get_mut(&mut self) -> &mut I {
+        &mut self.io
+    }
+
+    /// Reports whether a write (or a flush: TLS may take bytes it cannot send yet) went out.
     fn wrote<T>(&self, write: Poll<T>) -> Poll<T> {
         self.activity.wrote(write.is_ready());
         write
@@ -305,7 +309,8 @@ impl<I: hyper::rt::Write + Unpin> hyper::rt::Write for Watched<I> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        let flush = Pin::new(&mut self.io).poll_flush(cx);
+        self.wrote(flush)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

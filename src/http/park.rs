@@ -14,9 +14,11 @@
 //! ([`Watched::resume`]). The keep-alive timeout and shutdown close a parked connection as they close an
 //! idle one.
 //!
-//! Only plain HTTP/1.1 is parked: on TLS, rustls holds buffers of its own and may hold
-//! decrypted bytes the socket's readiness cannot tell of; an HTTP/2 connection multiplexes
-//! streams and answers pings between requests.
+//! HTTP/1.1 is parked on plain TCP and on TLS. A TLS connection keeps its rustls session (its
+//! keys and record layer) while parked, and is parked only when rustls holds nothing the
+//! socket's readiness cannot tell of: no decrypted bytes unread and no records left to send
+//! ([`Transport::settled`]). HTTP/2 is not parked: it multiplexes streams and answers pings
+//! between requests.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -26,6 +28,9 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
 
 use super::idle::{Activity, Watched};
 use super::sendfile;
@@ -36,15 +41,50 @@ use super::server::{Ended, Tracked, Watch, drive};
 /// is never parked between them; short beside the keep-alive timeout.
 const PARK_AFTER: Duration = Duration::from_millis(100);
 
-/// Serves one plain HTTP/1.1 connection to its end, parking it whenever it waits idle (see
-/// the module documentation).
-pub(super) async fn serve<S>(
+/// What a connection is carried over, as parking needs to know it.
+pub(super) trait Transport: hyper::rt::Read + hyper::rt::Write + Unpin {
+    /// The socket under it, whose readiness tells that the client has sent something.
+    fn socket(&self) -> &TcpStream;
+    /// Whether it holds nothing of its own that the socket's readiness cannot tell of: no
+    /// bytes read from the socket and not yet handed on, nothing left to send.
+    fn settled(&mut self) -> bool;
+}
+
+impl Transport for sendfile::Connection {
+    fn socket(&self) -> &TcpStream {
+        self.stream()
+    }
+
+    fn settled(&mut self) -> bool {
+        true
+    }
+}
+
+impl Transport for TokioIo<TlsStream<TcpStream>> {
+    fn socket(&self) -> &TcpStream {
+        self.inner().get_ref().0
+    }
+
+    fn settled(&mut self) -> bool {
+        let session = self.inner_mut().get_mut().1;
+        // Records already read are decrypted here; an error is left for hyper to meet.
+        !session.wants_write()
+            && session
+                .process_new_packets()
+                .is_ok_and(|state| state.plaintext_bytes_to_read() == 0)
+    }
+}
+
+/// Serves one HTTP/1.1 connection to its end, parking it whenever it waits idle (see the
+/// module documentation).
+pub(super) async fn serve<T, S>(
     builder: &http1::Builder,
-    stream: sendfile::Connection,
+    stream: T,
     mut service: S,
     activity: &Arc<Activity>,
     mut watch: Watch,
 ) where
+    T: Transport,
     S: hyper::service::Service<Request<Incoming>, Response = Response<Tracked>, Error = Infallible>
         + Unpin,
     S::Future: Unpin,
@@ -86,8 +126,9 @@ pub(super) async fn serve<S>(
         let parts = connection.into_parts();
         (io, service) = (parts.io, parts.service);
         io.resume(parts.read_buf);
-        tracing::trace!(peer = %watch.peer, unread = io.has_unread(), "connection parked");
-        if !io.has_unread() && !parked(&io, activity, &mut watch).await {
+        let settled = !io.has_unread() && io.get_mut().settled();
+        tracing::trace!(peer = %watch.peer, settled, "connection parked");
+        if settled && !parked(&io, activity, &mut watch).await {
             return;
         }
         tracing::trace!(peer = %watch.peer, "connection unparked");
@@ -96,11 +137,7 @@ pub(super) async fn serve<S>(
 
 /// Waits, holding nothing but the socket, until the client sends something (`true`), or until
 /// the keep-alive timeout or shutdown closes the connection (`false`).
-async fn parked(
-    io: &Watched<sendfile::Connection>,
-    activity: &Activity,
-    watch: &mut Watch,
-) -> bool {
+async fn parked<T: Transport>(io: &Watched<T>, activity: &Activity, watch: &mut Watch) -> bool {
     let limits = watch.limits;
     let Some(deadline) = activity.deadline(limits.header_read_timeout, limits.keep_alive_timeout)
     else {
@@ -108,7 +145,7 @@ async fn parked(
         return true;
     };
     tokio::select! {
-        readable = io.get_ref().stream().readable() => readable.is_ok(),
+        readable = io.get_ref().socket().readable() => readable.is_ok(),
         () = tokio::time::sleep_until(deadline) => {
             tracing::debug!(peer = %watch.peer, "closing an idle connection");
             false

@@ -344,7 +344,11 @@ async fn shard(
                         let service =
                             site(app, peer, limits, tls.hsts.clone(), Arc::clone(&activity));
                         let io = TokioIo::new(stream);
-                        serve(&builders, protocol, io, service, &activity, watch).await;
+                        if protocol == Protocol::Http1 {
+                            super::park::serve(&builders.h1, io, service, &activity, watch).await;
+                        } else {
+                            serve(&builders, protocol, io, service, &activity, watch).await;
+                        }
                     })
                     .await
                 }
