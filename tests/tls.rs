@@ -298,8 +298,6 @@ async fn https_serves_http2_and_http11_with_every_behaviour_of_the_plain_listene
     }
 }
 
-/// A TLS 1.1 ClientHello (rustls cannot send one): the server answers with an alert, never a
-/// ServerHello.
 /// Reads `count` whole responses (each with a Content-Length) from `stream`, and nothing
 /// more; returns each one's status line and body length.
 async fn read_responses<S: tokio::io::AsyncRead + Unpin>(
@@ -390,6 +388,29 @@ async fn a_kept_alive_tls_connection_is_served_again_after_waiting_between_reque
     }
 }
 
+/// A parked TLS connection closed by the keep-alive timeout says so (`close_notify`), as an
+/// idle one closed by hyper does: the client sees a clean end, not an unexpected EOF.
+#[tokio::test]
+async fn a_parked_tls_connection_is_closed_with_close_notify() {
+    let ca = Ca::new();
+    let (server, _) = Https::start(&ca, &[("WIREFEED_KEEP_ALIVE_TIMEOUT_SECS", "1")]);
+    let mut stream = tls_connect(&ca, server.https, &[b"http/1.1"], None)
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_response(&mut stream).await.0, "HTTP/1.1 200 OK");
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest))
+        .await
+        .expect("closed within the keep-alive timeout");
+    assert_eq!(ended.unwrap(), 0, "a clean close, after nothing more");
+}
+
+/// A TLS 1.1 ClientHello (rustls cannot send one): the server answers with an alert, never a
+/// ServerHello.
 #[test]
 fn tls_1_1_and_older_are_refused() {
     let ca = Ca::new();

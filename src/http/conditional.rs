@@ -16,10 +16,23 @@ use hyper::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH};
 use crate::cache::Rendered;
 use crate::model::Coding;
 
-/// The client already has the current version (answer 304): the coding whose ETag its
-/// If-None-Match named, when it named one (not `*`, nor only a date), for the 304 to repeat.
+/// The client already has the current version (answer 304). A cache may name the tags of
+/// every variant it stores (RFC 9111 §4.3.1): these are the codings whose ETags the
+/// If-None-Match named (none for `*` or a date), for the 304 to repeat one the client holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Held(pub Option<Coding>);
+pub struct Held {
+    /// Indexed by [`Coding::index`].
+    named: [bool; 4],
+}
+
+impl Held {
+    const UNNAMED: Held = Held { named: [false; 4] };
+
+    /// Whether the client named `coding`'s ETag.
+    pub fn named(&self, coding: Coding) -> bool {
+        self.named[coding.index()]
+    }
+}
 
 /// `Some` when the client already has the current version (answer 304).
 pub fn not_modified(
@@ -30,22 +43,23 @@ pub fn not_modified(
 ) -> Option<Held> {
     if request.contains_key(IF_NONE_MATCH) {
         let condition = request.typed_get::<IfNoneMatch>()?;
-        let matched = Coding::ALL
-            .into_iter()
-            .find(|c| !condition.precondition_passes(&current.tag(*c).typed_etag))?;
+        let named = Coding::ALL.map(|c| !condition.precondition_passes(&current.tag(c).typed_etag));
+        if !named.contains(&true) {
+            return None;
+        }
         // `*` matches every tag without naming one.
         let any = request
             .get_all(IF_NONE_MATCH)
             .iter()
             .any(|v| v.as_bytes().trim_ascii() == b"*");
-        return Some(Held((!any).then_some(matched)));
+        return Some(if any { Held::UNNAMED } else { Held { named } });
     }
     if !dated || request.get_all(IF_MODIFIED_SINCE).iter().count() != 1 {
         return None;
     }
     let since = request.typed_get::<IfModifiedSince>()?;
     (SystemTime::from(since) <= now && !since.is_modified(current.modified_at))
-        .then_some(Held(None))
+        .then_some(Held::UNNAMED)
 }
 
 /// The content tags an If-None-Match names, with any coding suffix and weakness removed, for

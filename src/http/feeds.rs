@@ -128,8 +128,16 @@ async fn answer(
     let coding = accepted.now(|c| current.is_made(c));
     let dated = app.cache.is_dated(current);
     if let Some(held) = conditional::not_modified(request, current, dated, SystemTime::now()) {
-        // The tag the client holds, when it is one this request could be sent in.
-        let coding = held.0.filter(|c| accepted.takes(*c)).unwrap_or(coding);
+        // A tag the client holds, when it is one this request could be sent in. (A client
+        // revalidating by date alone gets the tag of what it would be sent now.)
+        let coding = if held.named(coding) {
+            coding
+        } else {
+            Coding::ALL
+                .into_iter()
+                .find(|c| held.named(*c) && accepted.takes(*c))
+                .unwrap_or(coding)
+        };
         return Ok(not_modified(current, coding, dated));
     }
     let conditional = request.contains_key(header::IF_NONE_MATCH)
@@ -140,7 +148,9 @@ async fn answer(
             .map_err(HttpError::TooManyPolls)?;
     }
     if app.deltas && key.part == Part::Current && wants_feed_delta(request) {
-        if let Some(response) = Box::pin(delta(app, request, key, current, coding, dated)).await? {
+        // A delta is compressed for each request: in the best coding, whatever is made.
+        let best = accepted.best;
+        if let Some(response) = Box::pin(delta(app, request, key, current, best, dated)).await? {
             return Ok(response);
         }
     }

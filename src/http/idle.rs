@@ -13,7 +13,7 @@
 //!   slowloris on a kept-alive connection);
 //! - with a request in flight: never (the request timeout bounds it).
 //!
-//! A plain HTTP/1.1 connection may also be *parked* once it has been idle for a while, its
+//! An HTTP/1.1 connection may also be *parked* once it has been idle for a while, its
 //! response flushed and no next head begun (see [`park`](super::park)): [`Activity::idle`]
 //! says which comes first.
 //!
@@ -48,6 +48,9 @@ pub(crate) struct Activity {
     /// Whether the connection's last write could not go out at once (the client is slow to
     /// read): hyper still holds bytes to send.
     blocked: AtomicBool,
+    /// Not parked again before this plus the parking delay: set when a parked connection is
+    /// served again before anything new was read (see [`Activity::hold_parking`]).
+    park_from: AtomicU64,
 }
 
 /// What an idle connection is to do, from [`Activity::idle`].
@@ -68,7 +71,15 @@ impl Activity {
             head: AtomicU64::new(NEVER),
             h2: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
+            park_from: AtomicU64::new(NEVER),
         })
+    }
+
+    /// A connection taken out of parking with something already waiting for it (bytes read
+    /// but not used, or held by TLS) is not parked again for the parking delay, so that hyper
+    /// has read them first.
+    pub(crate) fn hold_parking(&self) {
+        self.park_from.store(self.now(), Ordering::Relaxed);
     }
 
     /// A request of `version` starts: counted in flight until the returned value is dropped.
@@ -128,7 +139,7 @@ impl Activity {
         {
             return None;
         }
-        Some(self.at(ended) + after)
+        Some(self.at(ended.max(self.park_from.load(Ordering::Relaxed))) + after)
     }
 
     /// When the connection is to be closed if nothing changes; `None` while a request is in
@@ -404,6 +415,12 @@ mod tests {
             near(activity.park_deadline(PARK), flushed + PARK),
             "from the flush"
         );
+        assert!(near(activity.deadline(HEAD, KEEP), flushed + KEEP));
+        // Served again with bytes waiting: not parked again at once, and no longer kept alive.
+        pause();
+        activity.hold_parking();
+        let held = Instant::now();
+        assert!(near(activity.park_deadline(PARK), held + PARK));
         assert!(near(activity.deadline(HEAD, KEEP), flushed + KEEP));
         activity.read();
         assert_eq!(activity.park_deadline(PARK), None, "a head has begun");

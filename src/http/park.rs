@@ -1,10 +1,10 @@
-//! Parking idle HTTP/1.1 keep-alive connections: what a plain connection holds while it waits
+//! Parking idle HTTP/1.1 keep-alive connections: what a connection holds while it waits
 //! for its next request.
 //!
 //! hyper keeps a connection's read buffer (8 KB) and response-head buffer (8 KB) for as long
 //! as the connection lives, busy or idle; a feed reader that polls every few minutes over a
 //! kept-alive connection spends nearly all of that time waiting. So, as nginx frees a
-//! keep-alive connection's buffers between requests, a plain HTTP/1.1 connection that has been
+//! keep-alive connection's buffers between requests, an HTTP/1.1 connection that has been
 //! idle for [`PARK_AFTER`] with its last response fully written and no next request begun is
 //! *parked*: hyper is told to close it while idle (which it does at once, without touching the
 //! socket), its state and buffers are dropped, and only the socket, the connection's service
@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
+use hyper::rt::Write as _;
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -36,7 +37,7 @@ use super::idle::{Activity, Watched};
 use super::sendfile;
 use super::server::{Ended, Tracked, Watch, drive};
 
-/// How long a plain HTTP/1.1 connection waits idle, its response written, before it is
+/// How long an HTTP/1.1 connection waits idle, its response written, before it is
 /// parked. Long enough that a client sending request after request (a crawler, a load test)
 /// is never parked between them; short beside the keep-alive timeout.
 const PARK_AFTER: Duration = Duration::from_millis(100);
@@ -46,8 +47,9 @@ pub(super) trait Transport: hyper::rt::Read + hyper::rt::Write + Unpin {
     /// The socket under it, whose readiness tells that the client has sent something.
     fn socket(&self) -> &TcpStream;
     /// Whether it holds nothing of its own that the socket's readiness cannot tell of: no
-    /// bytes read from the socket and not yet handed on, nothing left to send.
-    fn settled(&mut self) -> bool;
+    /// bytes read from the socket and not yet handed on, nothing left to send. An error means
+    /// the connection is broken.
+    fn settled(&mut self) -> std::io::Result<bool>;
 }
 
 impl Transport for sendfile::Connection {
@@ -55,8 +57,8 @@ impl Transport for sendfile::Connection {
         self.stream()
     }
 
-    fn settled(&mut self) -> bool {
-        true
+    fn settled(&mut self) -> std::io::Result<bool> {
+        Ok(true)
     }
 }
 
@@ -65,13 +67,14 @@ impl Transport for TokioIo<TlsStream<TcpStream>> {
         self.inner().get_ref().0
     }
 
-    fn settled(&mut self) -> bool {
+    fn settled(&mut self) -> std::io::Result<bool> {
         let session = self.inner_mut().get_mut().1;
-        // Records already read are decrypted here; an error is left for hyper to meet.
-        !session.wants_write()
-            && session
-                .process_new_packets()
-                .is_ok_and(|state| state.plaintext_bytes_to_read() == 0)
+        // Any record read and not yet processed is decrypted here (tokio-rustls processes
+        // each read at once, so this normally finds nothing new).
+        let state = session
+            .process_new_packets()
+            .map_err(std::io::Error::other)?;
+        Ok(state.tls_bytes_to_write() == 0 && state.plaintext_bytes_to_read() == 0)
     }
 }
 
@@ -126,13 +129,47 @@ pub(super) async fn serve<T, S>(
         let parts = connection.into_parts();
         (io, service) = (parts.io, parts.service);
         io.resume(parts.read_buf);
-        let settled = !io.has_unread() && io.get_mut().settled();
-        tracing::trace!(peer = %watch.peer, settled, "connection parked");
-        if settled && !parked(&io, activity, &mut watch).await {
-            return;
+        let settled = match io.get_mut().settled() {
+            Ok(settled) => !io.has_unread() && settled,
+            Err(e) => {
+                tracing::debug!(error = %e, peer = %watch.peer, "connection ended with an error");
+                return;
+            }
+        };
+        if settled {
+            tracing::trace!(peer = %watch.peer, "connection parked");
+            if !parked(&io, activity, &mut watch).await {
+                close(io).await;
+                return;
+            }
+            tracing::trace!(peer = %watch.peer, "connection unparked");
+        } else {
+            // Something is waiting for the next hyper connection: bytes it is to read first,
+            // or (TLS) records to send, which a flush sends.
+            let flushed = tokio::time::timeout(
+                CLOSE_WITHIN,
+                std::future::poll_fn(|cx| Pin::new(&mut io).poll_flush(cx)),
+            )
+            .await;
+            if !matches!(flushed, Ok(Ok(()))) {
+                return;
+            }
+            activity.hold_parking();
         }
-        tracing::trace!(peer = %watch.peer, "connection unparked");
     }
+}
+
+/// How long a parked connection being closed may take to say so (on TLS, a `close_notify`).
+const CLOSE_WITHIN: Duration = Duration::from_secs(1);
+
+/// Closes a parked connection as hyper closes an idle one: with a TLS `close_notify` (and the
+/// socket's shutdown), so a client does not see its pooled connection end unexpectedly.
+async fn close<T: Transport>(mut io: Watched<T>) {
+    let _ = tokio::time::timeout(
+        CLOSE_WITHIN,
+        std::future::poll_fn(|cx| Pin::new(&mut io).poll_shutdown(cx)),
+    )
+    .await;
 }
 
 /// Waits, holding nothing but the socket, until the client sends something (`true`), or until
