@@ -139,17 +139,19 @@ pub(super) async fn serve<T, S>(
         if settled {
             tracing::trace!(peer = %watch.peer, "connection parked");
             if !parked(&io, activity, &mut watch).await {
-                close(io).await;
+                // Boxed, as the flush below: what a parked connection's task holds is sized
+                // by its largest state, and these are rare.
+                Box::pin(close(&mut io)).await;
                 return;
             }
             tracing::trace!(peer = %watch.peer, "connection unparked");
         } else {
             // Something is waiting for the next hyper connection: bytes it is to read first,
             // or (TLS) records to send, which a flush sends.
-            let flushed = tokio::time::timeout(
+            let flushed = Box::pin(tokio::time::timeout(
                 CLOSE_WITHIN,
                 std::future::poll_fn(|cx| Pin::new(&mut io).poll_flush(cx)),
-            )
+            ))
             .await;
             if !matches!(flushed, Ok(Ok(()))) {
                 return;
@@ -164,10 +166,10 @@ const CLOSE_WITHIN: Duration = Duration::from_secs(1);
 
 /// Closes a parked connection as hyper closes an idle one: with a TLS `close_notify` (and the
 /// socket's shutdown), so a client does not see its pooled connection end unexpectedly.
-async fn close<T: Transport>(mut io: Watched<T>) {
+async fn close<T: Transport>(io: &mut Watched<T>) {
     let _ = tokio::time::timeout(
         CLOSE_WITHIN,
-        std::future::poll_fn(|cx| Pin::new(&mut io).poll_shutdown(cx)),
+        std::future::poll_fn(|cx| Pin::new(&mut *io).poll_shutdown(cx)),
     )
     .await;
 }
