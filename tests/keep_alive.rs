@@ -42,21 +42,9 @@ fn read_response(stream: &mut TcpStream) -> (String, usize) {
         let n = stream.read(&mut buf).unwrap();
         assert!(n > 0, "closed before a whole response");
         got.extend_from_slice(&buf[..n]);
-        let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
-            continue;
-        };
-        let head = String::from_utf8_lossy(&got[..end]).to_string();
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                let (name, value) = l.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse().unwrap())
-            })
-            .expect("a content-length");
-        if got.len() >= end + 4 + length {
-            assert_eq!(got.len(), end + 4 + length, "more than one response");
-            return (head.lines().next().unwrap().to_owned(), length);
+        if let Some((status, length, total)) = common::whole_response(&got) {
+            assert_eq!(got.len(), total, "more than one response");
+            return (status, length);
         }
     }
 }

@@ -309,22 +309,10 @@ async fn read_responses<S: tokio::io::AsyncRead + Unpin>(
     let mut responses = Vec::new();
     let mut at = 0;
     while responses.len() < count {
-        let rest = &got[at..];
-        if let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&rest[..end]).to_string();
-            let length: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (name, value) = l.split_once(':')?;
-                    name.eq_ignore_ascii_case("content-length")
-                        .then(|| value.trim().parse().unwrap())
-                })
-                .expect("a content-length");
-            if rest.len() >= end + 4 + length {
-                responses.push((head.lines().next().unwrap().to_owned(), length));
-                at += end + 4 + length;
-                continue;
-            }
+        if let Some((status, length, total)) = common::whole_response(&got[at..]) {
+            responses.push((status, length));
+            at += total;
+            continue;
         }
         let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
             .await

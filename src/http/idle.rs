@@ -416,7 +416,8 @@ mod tests {
             "from the flush"
         );
         assert!(near(activity.deadline(HEAD, KEEP), flushed + KEEP));
-        // Served again with bytes waiting: not parked again at once, and no longer kept alive.
+        // Served again with bytes waiting: not parked again at once, and kept alive no longer
+        // than before.
         pause();
         activity.hold_parking();
         let held = Instant::now();

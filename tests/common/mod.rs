@@ -15,6 +15,23 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The first HTTP/1.1 response in `bytes` (one with a Content-Length), once all of it has
+/// arrived: its status line, its body's length and its length in all.
+pub fn whole_response(bytes: &[u8]) -> Option<(String, usize, usize)> {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&bytes[..end]);
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().unwrap())
+        })
+        .expect("a content-length");
+    let total = end + 4 + length;
+    (bytes.len() >= total).then(|| (head.lines().next().unwrap().to_owned(), length, total))
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     repo().join("tests/fixtures").join(name)
 }
