@@ -66,7 +66,14 @@ fn cache_hit(c: &mut Criterion) {
                 let entry = cache.get(&key).await.unwrap();
                 let coding = encoding::negotiate(headers.get(ACCEPT_ENCODING)).unwrap();
                 let dated = cache.is_dated(&entry);
-                let fresh = conditional::not_modified(headers, &entry, dated, SystemTime::now());
+                let fresh = conditional::not_modified(
+                    headers,
+                    &entry,
+                    dated,
+                    SystemTime::now(),
+                    coding,
+                    |c| c == coding,
+                );
                 (cache.body(&entry, coding).await, fresh)
             })
         });

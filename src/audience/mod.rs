@@ -30,6 +30,7 @@ use chrono::{NaiveDate, Utc};
 use hyperloglogplus::HyperLogLog;
 use serde::Serialize;
 
+use crate::cache::KeyHasher;
 use crate::model::{FeedFormat, FeedKey, Part};
 use crate::store::{AudienceStore, StoreError, TrafficRow};
 use tally::*;
@@ -94,7 +95,7 @@ pub(crate) struct ServerAudience {
 
 /// One day's counts, in memory.
 struct Day {
-    feeds: HashMap<FeedKey, Tally>,
+    feeds: HashMap<FeedKey, Tally, KeyHasher>,
     /// Direct clients of every feed together.
     everyone: Sketch,
 }
@@ -102,7 +103,7 @@ struct Day {
 impl Default for Day {
     fn default() -> Self {
         Self {
-            feeds: HashMap::new(),
+            feeds: HashMap::default(),
             everyone: sketch(),
         }
     }
@@ -115,7 +116,8 @@ struct Pending {
     /// Days that ended before they were flushed.
     ended: Vec<(NaiveDate, Day)>,
     /// Polls by feed, then by the start of the UTC hour in Unix seconds, oldest first.
-    hours: HashMap<FeedKey, Vec<(i64, Polls)>>,
+    /// Keyed with the document cache's hasher: every poll looks both maps up.
+    hours: HashMap<FeedKey, Vec<(i64, Polls)>, KeyHasher>,
 }
 
 /// When a poll was counted: its UTC day, the start of its hour (Unix seconds) and the

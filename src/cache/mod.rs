@@ -87,7 +87,7 @@ pub struct Options {
 /// times cheaper than the standard library's SipHash on a key this size, and seeded per
 /// process. A key's parts come from the catalog and the partners file (a slug that names no
 /// feed is never cached), so clients cannot flood one bucket with keys of their own.
-type KeyHasher = foldhash::fast::RandomState;
+pub(crate) type KeyHasher = foldhash::fast::RandomState;
 
 pub struct FeedCache {
     entries: moka::future::Cache<FeedKey, Arc<Rendered>, KeyHasher>,

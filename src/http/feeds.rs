@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, Request, Response, StatusCode};
 
-use super::conditional;
+use super::conditional::{self, Held};
 use super::encoding;
 use super::error::HttpError;
 use super::problem::Problem;
@@ -127,16 +127,15 @@ async fn answer(
         encoding::accepted(request.get(header::ACCEPT_ENCODING)).ok_or(HttpError::NotAcceptable)?;
     let coding = accepted.now(|c| current.is_made(c));
     let dated = app.cache.is_dated(current);
-    if let Some(held) = conditional::not_modified(request, current, dated, SystemTime::now()) {
+    let held = conditional::not_modified(request, current, dated, SystemTime::now(), coding, |c| {
+        accepted.takes(c)
+    });
+    if let Some(held) = held {
         // A tag the client holds, when it is one this request could be sent in. (A client
         // revalidating by date alone gets the tag of what it would be sent now.)
-        let coding = if held.named(coding) {
-            coding
-        } else {
-            Coding::ALL
-                .into_iter()
-                .find(|c| held.named(*c) && accepted.takes(*c))
-                .unwrap_or(coding)
+        let coding = match held {
+            Held::Tag(named) => named,
+            Held::Unnamed => coding,
         };
         return Ok(not_modified(current, coding, dated));
     }
