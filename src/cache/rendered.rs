@@ -64,6 +64,8 @@ pub struct Rendered {
     /// Compressed bodies, made once each, when a client first asks for that coding
     /// (indexed by [`Coding::index`] − 1).
     pub(super) compressed: [tokio::sync::OnceCell<Bytes>; 3],
+    /// Codings (bits by [`Coding::index`]) a client was answered without, as it was not made.
+    pub(super) wanted: AtomicU8,
     /// Codings (bits by [`Coding::index`]) being made in the background.
     pub(super) warming: AtomicU8,
     /// When the document's newest change (or its definition's) was committed.
@@ -105,6 +107,14 @@ impl Rendered {
     /// Whether the body in `coding` is made (the identity body always is).
     pub fn is_made(&self, coding: Coding) -> bool {
         coding == Coding::Identity || self.compressed[coding.index() - 1].initialized()
+    }
+
+    /// `true` from the second time a client is answered without `coding` for want of it: a
+    /// version read once (a feed nobody else polls before it changes again) is not worth a
+    /// costlier body in the background; one read twice is being polled.
+    pub(super) fn wanted_again(&self, coding: Coding) -> bool {
+        let bit = 1 << coding.index();
+        self.wanted.fetch_or(bit, Ordering::Relaxed) & bit != 0
     }
 
     /// `true` the first time it is called for `coding`: the caller is to make that body in the

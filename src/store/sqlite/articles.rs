@@ -37,17 +37,14 @@ pub(super) fn record_change(
     urgency: u8,
 ) -> Result<Change, StoreError> {
     let previous: Option<i64> = tx
-        .query_row(
-            "SELECT at_ns FROM changes ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT at_ns FROM changes ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| r.get(0))
         .optional()?;
     let at_ns = nanos(Utc::now()).max(previous.unwrap_or(0));
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO changes (article_id, kind, at_ns, urgency) VALUES (?1, ?2, ?3, ?4)",
-        params![id.as_str(), kind, at_ns, urgency],
-    )?;
+    )?
+    .execute(params![id.as_str(), kind, at_ns, urgency])?;
     let seq = tx.last_insert_rowid();
     let mut insert = tx.prepare_cached(
         "INSERT OR IGNORE INTO change_categories (category, seq) VALUES (?1, ?2)",
@@ -73,7 +70,8 @@ fn adjust_counts(
     for category in categories {
         upsert.execute(params![category.as_str(), delta])?;
     }
-    tx.execute("DELETE FROM category_counts WHERE articles <= 0", [])?;
+    tx.prepare_cached("DELETE FROM category_counts WHERE articles <= 0")?
+        .execute([])?;
     Ok(())
 }
 
@@ -92,10 +90,8 @@ fn file_categories(tx: &Transaction<'_>, article: &Article) -> Result<(), StoreE
 }
 
 fn unfile_categories(tx: &Transaction<'_>, article: &Article) -> Result<(), StoreError> {
-    tx.execute(
-        "DELETE FROM article_categories WHERE article_id = ?1",
-        params![article.id.as_str()],
-    )?;
+    tx.prepare_cached("DELETE FROM article_categories WHERE article_id = ?1")?
+        .execute(params![article.id.as_str()])?;
     adjust_counts(tx, &article.categories, -1)
 }
 
@@ -103,11 +99,8 @@ fn unfile_categories(tx: &Transaction<'_>, article: &Article) -> Result<(), Stor
 pub(super) fn put_in(tx: &Transaction<'_>, article: &Article) -> Result<WriteOutcome, StoreError> {
     let body = article.to_json();
     let existing: Option<(String, Option<i64>)> = tx
-        .query_row(
-            "SELECT body, killed_seq FROM articles WHERE id = ?1",
-            params![article.id.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT body, killed_seq FROM articles WHERE id = ?1")?
+        .query_row(params![article.id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let previous = match &existing {
         Some((old_body, None)) if *old_body == body => return Ok(WriteOutcome::Unchanged),
@@ -137,26 +130,24 @@ pub(super) fn put_in(tx: &Transaction<'_>, article: &Article) -> Result<WriteOut
             unfile_categories(tx, old)?;
         }
     }
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO articles (id, body, published_ns, seq, killed_seq, urgency, expires_ns)
          VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6)
          ON CONFLICT (id) DO UPDATE SET body = excluded.body, published_ns = excluded.published_ns,
              seq = excluded.seq, killed_seq = NULL, urgency = excluded.urgency,
              expires_ns = excluded.expires_ns",
-        params![
-            article.id.as_str(),
-            body,
-            nanos(article.published),
-            change.seq as i64,
-            article.urgency,
-            article.expires.map(nanos)
-        ],
-    )?;
+    )?
+    .execute(params![
+        article.id.as_str(),
+        body,
+        nanos(article.published),
+        change.seq as i64,
+        article.urgency,
+        article.expires.map(nanos)
+    ])?;
     file_categories(tx, article)?;
-    tx.execute(
-        "DELETE FROM tombstones WHERE article_id = ?1",
-        params![article.id.as_str()],
-    )?;
+    tx.prepare_cached("DELETE FROM tombstones WHERE article_id = ?1")?
+        .execute(params![article.id.as_str()])?;
     Ok(match previous {
         Some(_) => WriteOutcome::Updated(change),
         None => WriteOutcome::Created(change),
@@ -164,11 +155,9 @@ pub(super) fn put_in(tx: &Transaction<'_>, article: &Article) -> Result<WriteOut
 }
 
 fn change_at(conn: &Connection, seq: i64) -> Result<Change, StoreError> {
-    let at_ns: i64 = conn.query_row(
-        "SELECT at_ns FROM changes WHERE seq = ?1",
-        params![seq],
-        |r| r.get(0),
-    )?;
+    let at_ns: i64 = conn
+        .prepare_cached("SELECT at_ns FROM changes WHERE seq = ?1")?
+        .query_row(params![seq], |r| r.get(0))?;
     Ok(Change {
         seq: seq as u64,
         at: from_nanos(at_ns),
@@ -196,9 +185,8 @@ impl ArticleStore for SqliteStore {
         let id = id.clone();
         self.write(move |tx| {
             let body: Option<String> = tx
-                .query_row(
-                    "SELECT body FROM articles WHERE id = ?1 AND killed_seq IS NULL",
-                    params![id.as_str()],
+                .prepare_cached("SELECT body FROM articles WHERE id = ?1 AND killed_seq IS NULL")?
+.query_row(params![id.as_str()],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -214,9 +202,7 @@ impl ArticleStore for SqliteStore {
             for category in &article.categories {
                 bury.execute(params![category.as_str(), nanos(killed.at), id.as_str()])?;
             }
-            tx.execute(
-                "UPDATE articles SET killed_seq = ?2, seq = ?2 WHERE id = ?1",
-                params![id.as_str(), killed.seq as i64],
+            tx.prepare_cached("UPDATE articles SET killed_seq = ?2, seq = ?2 WHERE id = ?1")?.execute(params![id.as_str(), killed.seq as i64],
             )?;
             Ok(Some(Killed { article, killed }))
         })
@@ -227,11 +213,8 @@ impl ArticleStore for SqliteStore {
         let id = id.clone();
         self.read(move |conn| {
             let row: Option<(String, Option<i64>)> = conn
-                .query_row(
-                    "SELECT body, killed_seq FROM articles WHERE id = ?1",
-                    params![id.as_str()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                .prepare_cached("SELECT body, killed_seq FROM articles WHERE id = ?1")?
+                .query_row(params![id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             Ok(match row {
                 None => Lookup::Missing,
@@ -349,8 +332,9 @@ impl ArticleStore for SqliteStore {
 
     async fn last_change(&self) -> Result<Option<Change>, StoreError> {
         self.read(|conn| {
-            let seq: Option<i64> =
-                conn.query_row("SELECT MAX(seq) FROM changes", [], |r| r.get(0))?;
+            let seq: Option<i64> = conn
+                .prepare_cached("SELECT MAX(seq) FROM changes")?
+                .query_row([], |r| r.get(0))?;
             seq.map(|seq| change_at(conn, seq)).transpose()
         })
         .await

@@ -15,11 +15,8 @@ use crate::store::{StoreError, WriteOutcome, from_nanos, nanos, parse_body};
 
 fn held_body(tx: &Transaction<'_>, id: &ArticleId) -> Result<Option<String>, StoreError> {
     Ok(tx
-        .query_row(
-            "SELECT body FROM held WHERE id = ?1",
-            params![id.as_str()],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT body FROM held WHERE id = ?1")?
+        .query_row(params![id.as_str()], |r| r.get(0))
         .optional()?)
 }
 
@@ -34,11 +31,8 @@ impl HoldStore for SqliteStore {
         };
         self.write(move |tx| {
             let published: bool = tx
-                .query_row(
-                    "SELECT 1 FROM articles WHERE id = ?1",
-                    params![article.id.as_str()],
-                    |_| Ok(()),
-                )
+                .prepare_cached("SELECT 1 FROM articles WHERE id = ?1")?
+                .query_row(params![article.id.as_str()], |_| Ok(()))
                 .optional()?
                 .is_some();
             if published {
@@ -58,17 +52,17 @@ impl HoldStore for SqliteStore {
                 &touched,
                 touched_urgency([&article].into_iter().chain(old.as_ref())),
             )?;
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO held (id, body, lift_ns, published_ns) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET body = excluded.body, lift_ns = excluded.lift_ns,
                      published_ns = excluded.published_ns",
-                params![
-                    article.id.as_str(),
-                    body,
-                    nanos(lift),
-                    nanos(article.published)
-                ],
-            )?;
+            )?
+            .execute(params![
+                article.id.as_str(),
+                body,
+                nanos(lift),
+                nanos(article.published)
+            ])?;
             Ok(HoldOutcome::Held(change))
         })
         .await
@@ -78,11 +72,8 @@ impl HoldStore for SqliteStore {
         let id = id.clone();
         self.read(move |conn| {
             let body: Option<String> = conn
-                .query_row(
-                    "SELECT body FROM held WHERE id = ?1",
-                    params![id.as_str()],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT body FROM held WHERE id = ?1")?
+                .query_row(params![id.as_str()], |r| r.get(0))
                 .optional()?;
             body.as_deref().map(parse_body).transpose()
         })
@@ -121,7 +112,8 @@ impl HoldStore for SqliteStore {
             let article = parse_body(&body)?;
             let touched: Vec<&Category> = article.categories.iter().collect();
             let change = record_change(tx, &id, "hold", &touched, touched_urgency([&article]))?;
-            tx.execute("DELETE FROM held WHERE id = ?1", params![id.as_str()])?;
+            tx.prepare_cached("DELETE FROM held WHERE id = ?1")?
+                .execute(params![id.as_str()])?;
             Ok(Some(change))
         })
         .await
@@ -135,11 +127,8 @@ impl HoldStore for SqliteStore {
         let id = id.clone();
         self.write(move |tx| {
             let body: Option<String> = tx
-                .query_row(
-                    "DELETE FROM held WHERE id = ?1 AND lift_ns <= ?2 RETURNING body",
-                    params![id.as_str(), nanos(now)],
-                    |r| r.get(0),
-                )
+                .prepare_cached("DELETE FROM held WHERE id = ?1 AND lift_ns <= ?2 RETURNING body")?
+                .query_row(params![id.as_str(), nanos(now)], |r| r.get(0))
                 .optional()?;
             let Some(body) = body else { return Ok(None) };
             let story = released(&parse_body(&body)?);
