@@ -42,6 +42,17 @@ impl Query {
         }
     }
 
+    /// Binds a LIMIT or OFFSET count. SQLite (since 3.47) plans with the value bound to a
+    /// LIMIT, so every new binding made it prepare the statement again, on every read; as
+    /// `+?N` the count is an expression the planner does not look into.
+    fn count(&mut self, n: i64) -> String {
+        let placeholder = self.bind(Arg::Int(n));
+        match self.dialect {
+            Dialect::Sqlite => format!("+{placeholder}"),
+            Dialect::Postgres => placeholder,
+        }
+    }
+
     /// `column IN (...)` over the selection's categories.
     fn in_categories(&mut self, column: &str, selection: &Selection) -> String {
         let Selection::Categories(categories) = selection else {
@@ -92,8 +103,8 @@ pub(crate) fn select(dialect: Dialect, selection: &Selection, window: &Window) -
     q.sql = match selection {
         Selection::All => {
             let bounds = q.bounds(window, "published_ns", "id");
-            let limit = q.bind(Arg::Int(limit));
-            let offset = q.bind(Arg::Int(offset));
+            let limit = q.count(limit);
+            let offset = q.count(offset);
             format!(
                 "SELECT body FROM articles WHERE killed_seq IS NULL AND {bounds}
                  ORDER BY published_ns {order}, id {order} LIMIT {limit} OFFSET {offset}"
@@ -103,8 +114,8 @@ pub(crate) fn select(dialect: Dialect, selection: &Selection, window: &Window) -
         // their own integer column type.
         Selection::Urgent(level) => {
             let bounds = q.bounds(window, "published_ns", "id");
-            let limit = q.bind(Arg::Int(limit));
-            let offset = q.bind(Arg::Int(offset));
+            let limit = q.count(limit);
+            let offset = q.count(offset);
             format!(
                 "SELECT body FROM articles
                  WHERE killed_seq IS NULL AND urgency IS NOT NULL AND urgency <= {level} AND {bounds}
@@ -114,8 +125,8 @@ pub(crate) fn select(dialect: Dialect, selection: &Selection, window: &Window) -
         Selection::Categories(_) => {
             let filed = q.in_categories("category", selection);
             let bounds = q.bounds(window, "published_ns", "article_id");
-            let limit = q.bind(Arg::Int(limit));
-            let offset = q.bind(Arg::Int(offset));
+            let limit = q.count(limit);
+            let offset = q.count(offset);
             format!(
                 "SELECT a.body FROM (
                      SELECT DISTINCT published_ns, article_id FROM article_categories

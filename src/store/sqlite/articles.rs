@@ -248,7 +248,7 @@ impl ArticleStore for SqliteStore {
                 Selection::All => {
                     let mut stmt = conn.prepare_cached(
                         "SELECT published_ns, id, body FROM articles WHERE killed_seq IS NULL
-                         ORDER BY published_ns DESC, id DESC LIMIT ?1",
+                         ORDER BY published_ns DESC, id DESC LIMIT +?1",
                     )?;
                     for row in
                         stmt.query_map(params![limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -263,7 +263,7 @@ impl ArticleStore for SqliteStore {
                         "SELECT c.published_ns, c.article_id, a.body
                          FROM article_categories c JOIN articles a ON a.id = c.article_id
                          WHERE c.category = ?1
-                         ORDER BY c.published_ns DESC, c.article_id DESC LIMIT ?2",
+                         ORDER BY c.published_ns DESC, c.article_id DESC LIMIT +?2",
                     )?;
                     for category in categories {
                         for row in stmt.query_map(params![category.as_str(), limit], |r| {
@@ -394,7 +394,7 @@ impl ArticleStore for SqliteStore {
                  WHERE (?1 IS NULL OR t.category = ?1) AND t.killed_ns >= ?2
                    AND a.published_ns >= ?3 AND a.published_ns < ?4
                    AND (?6 IS NULL OR a.urgency <= ?6)
-                 ORDER BY t.killed_ns DESC, t.article_id DESC LIMIT ?5",
+                 ORDER BY t.killed_ns DESC, t.article_id DESC LIMIT +?5",
             )?;
             let slugs: Vec<Option<String>> = match &categories {
                 None => vec![None],
@@ -429,7 +429,7 @@ impl ArticleStore for SqliteStore {
             due_by(
                 conn,
                 "SELECT id FROM articles WHERE killed_seq IS NULL AND expires_ns <= ?1
-                 ORDER BY expires_ns, id LIMIT ?2",
+                 ORDER BY expires_ns, id LIMIT +?2",
                 "SELECT MIN(expires_ns) FROM articles WHERE killed_seq IS NULL AND expires_ns > ?1",
                 now,
                 limit,
@@ -443,7 +443,7 @@ impl ArticleStore for SqliteStore {
             let mut stmt = conn.prepare_cached(
                 "SELECT c.seq, c.at_ns, cc.category, c.article_id, c.kind, c.urgency FROM changes c
                  LEFT JOIN change_categories cc ON cc.seq = c.seq
-                 WHERE c.seq IN (SELECT seq FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2)
+                 WHERE c.seq IN (SELECT seq FROM changes WHERE seq > ?1 ORDER BY seq LIMIT +?2)
                  ORDER BY c.seq, cc.category",
             )?;
             let rows = stmt.query_map(params![seq as i64, limit as i64], |r| {

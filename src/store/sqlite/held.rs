@@ -88,7 +88,7 @@ impl HoldStore for SqliteStore {
         let selection = selection.clone();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT body FROM held ORDER BY published_ns DESC, id DESC LIMIT ?1",
+                "SELECT body FROM held ORDER BY published_ns DESC, id DESC LIMIT +?1",
             )?;
             let mut out = Vec::new();
             for body in stmt.query_map(params![MAX_HELD as i64], |r| r.get::<_, String>(0))? {
@@ -142,7 +142,7 @@ impl HoldStore for SqliteStore {
         self.read(move |conn| {
             due_by(
                 conn,
-                "SELECT id FROM held WHERE lift_ns <= ?1 ORDER BY lift_ns, id LIMIT ?2",
+                "SELECT id FROM held WHERE lift_ns <= ?1 ORDER BY lift_ns, id LIMIT +?2",
                 "SELECT MIN(lift_ns) FROM held WHERE lift_ns > ?1",
                 now,
                 limit,
