@@ -36,7 +36,7 @@ if [ "${CEILING:-0}" = 1 ]; then
     cargo build --release --quiet --example ceiling
     target/release/examples/ceiling "$CEILING_ADDR" 2>/dev/null &
     ceiling_pid=$!
-    trap 'kill $ceiling_pid 2>/dev/null; bench_cleanup' EXIT
+    trap 'kill "$ceiling_pid" 2>/dev/null || true; bench_cleanup' EXIT
     for _ in $(seq 50); do curl -fs -o /dev/null -w '%{http_code}' "http://$CEILING_ADDR$feed" 2>/dev/null | grep -q 304 && break; sleep 0.1; done
 fi
 
@@ -62,7 +62,7 @@ for case in identity gzip 304; do
         printf '%-9s %5s | %11s %9s %9s %7s | %11s %9s %9s %7s | %6s\n' \
             "$case" "$conns" "$wf_rps" "$wf_p50" "$wf_p99" "$wf_cpu" "$ng_rps" "$ng_p50" "$ng_p99" "$ng_cpu" "$(ratio "$wf_rps" "$ng_rps")"
         if [ "$case" = 304 ] && [ -n "$ceiling_pid" ]; then
-            read -r c_rps c_p50 c_p99 c_cpu < <(server_pids=$ceiling_pid run_wrk "$conns" "http://$CEILING_ADDR$feed")
+            read -r c_rps c_p50 c_p99 c_cpu < <(server_pids=$ceiling_pid run_wrk "$conns" "http://$CEILING_ADDR$feed" "${wf_h[@]}")
             printf '%-9s %5s | %11s %9s %9s %7s | %11s %9s %9s %7s | %6s\n' \
                 ceiling "$conns" "$c_rps" "$c_p50" "$c_p99" "$c_cpu" "$ng_rps" "$ng_p50" "$ng_p99" "$ng_cpu" "$(ratio "$c_rps" "$ng_rps")"
         fi
