@@ -36,14 +36,15 @@ pub fn encode(coding: Coding, body: &[u8]) -> Bytes {
             };
             brotli::BrotliCompress(&mut &body[..], &mut out, &params)
                 .expect("compressing into a Vec cannot fail");
-            Bytes::from(out)
+            // Kept without the room reserved ahead, as gzip's.
+            Bytes::copy_from_slice(&out)
         }
         Coding::Zstd => ZSTD.with_borrow_mut(|compressor| {
-            Bytes::from(
-                compressor
-                    .compress(body)
-                    .expect("compressing into a Vec cannot fail"),
-            )
+            let out = compressor
+                .compress(body)
+                .expect("compressing into a Vec cannot fail");
+            // Kept without the room the bound reserved (the whole body's size), as gzip's.
+            Bytes::copy_from_slice(&out)
         }),
     }
 }

@@ -42,7 +42,7 @@ impl Query {
         }
     }
 
-    /// Binds a LIMIT or OFFSET count. SQLite (since 3.47) plans with the value bound to a
+    /// Binds a LIMIT or OFFSET count. SQLite (3.50, bundled) plans with the value bound to a
     /// LIMIT, so every new binding made it prepare the statement again, on every read; as
     /// `+?N` the count is an expression the planner does not look into.
     fn count(&mut self, n: i64) -> String {
