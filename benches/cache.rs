@@ -70,7 +70,7 @@ fn cache_hit(c: &mut Criterion) {
                     headers,
                     &entry,
                     dated,
-                    SystemTime::now(),
+                    SystemTime::now,
                     coding,
                     |c| c == coding,
                 );

@@ -87,15 +87,17 @@ const FIXED: [(&str, Path); 15] = [
 impl Path {
     /// The resource a request path (as sent, not decoded) and query string name, if any.
     pub fn parse(path: &str, query: Option<&str>) -> Option<Path> {
-        if let Some((_, fixed)) = FIXED.iter().find(|(p, _)| *p == path) {
-            return Some(fixed.clone());
-        }
+        // Feeds first: nearly every request is a poll. (No fixed path starts so.)
         if let Some(file) = path.strip_prefix("/feeds/") {
             let (name, ext) = file.rsplit_once('.')?;
             let format = FeedFormat::from_extension(ext)?;
-            let (slug, part) = match name.split_once("/archive/") {
+            // A slug has no slash, so the first one must begin `/archive/`.
+            let (slug, part) = match name.split_once('/') {
                 None => (name, Part::Current),
-                Some((slug, day)) => (slug, Part::Archive(parse_day(day)?)),
+                Some((slug, rest)) => {
+                    let day = rest.strip_prefix("archive/")?;
+                    (slug, Part::Archive(parse_day(day)?))
+                }
             };
             let slug = slug_of(slug)?;
             let part = match (part, page(query)) {
@@ -105,6 +107,9 @@ impl Path {
                 _ => return None,
             };
             return Some(Path::Feed { slug, format, part });
+        }
+        if let Some((_, fixed)) = FIXED.iter().find(|(p, _)| *p == path) {
+            return Some(fixed.clone());
         }
         if let Some(slug) = path.strip_prefix("/categories/") {
             return slug_of(slug).map(Path::Category);

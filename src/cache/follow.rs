@@ -44,6 +44,9 @@ impl Follower for FeedCache {
             self.entries.invalidate(key.as_ref()).await;
             Stats::bump(&self.stats.invalidations);
         }
+        // After the drops, and whatever they were: a memo may hold a version the cache
+        // evicted, which the walk above could not find.
+        self.recent.forget_all();
         if killed {
             let older: Vec<Arc<FeedKey>> = self
                 .last_good

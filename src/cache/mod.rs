@@ -17,6 +17,7 @@ pub mod coding;
 mod delta;
 mod follow;
 pub(crate) mod history;
+mod recent;
 mod rendered;
 mod stats;
 mod views;
@@ -30,7 +31,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::HeaderValue;
 
-pub use rendered::{CLOCK_SKEW, EntryStamp, Rendered, Tag, httpdate, modified_dates};
+pub use rendered::{CLOCK_SKEW, EntryStamp, Heads, Rendered, Tag, httpdate, modified_dates};
 pub use stats::{Counts, Stats};
 
 use crate::catalog::Catalog;
@@ -91,6 +92,9 @@ pub(crate) type KeyHasher = foldhash::fast::RandomState;
 
 pub struct FeedCache {
     entries: moka::future::Cache<FeedKey, Arc<Rendered>, KeyHasher>,
+    /// Each serving thread's memo of the entries it read last. Whatever drops an entry from
+    /// `entries` calls `recent.forget_all()` after it.
+    recent: recent::Recent,
     /// Entry lists of recent versions, by content tag, for RFC 3229 deltas.
     versions: moka::sync::Cache<String, Arc<[EntryStamp]>>,
     /// Newest change seen per category, and overall: an entry built before the floor of any
@@ -172,6 +176,7 @@ impl FeedCache {
                     }
                 })
                 .build_with_hasher(KeyHasher::default()),
+            recent: recent::Recent::new(),
             versions: moka::sync::Cache::new(VERSIONS_KEPT),
             floors: Mutex::new(Floors::default()),
             horizon: AtomicU64::new(0),
@@ -206,7 +211,19 @@ impl FeedCache {
 
     /// The current version of a document: from memory, or built once however many ask.
     pub async fn get(&self, key: &FeedKey) -> Result<Arc<Rendered>, Arc<CacheError>> {
+        if let Some(hit) = self.recent.get(key) {
+            Stats::bump(&self.stats.hits);
+            return Ok(hit);
+        }
+        // Boxed, so the future of a memo hit stays small.
+        Box::pin(self.read(key)).await
+    }
+
+    /// [`FeedCache::get`] past this thread's memo: a hit, kept in the memo, or a miss.
+    async fn read(&self, key: &FeedKey) -> Result<Arc<Rendered>, Arc<CacheError>> {
+        let epoch = self.recent.epoch();
         if let Some(hit) = self.entries.get(key).await {
+            self.recent.keep(epoch, key, &hit);
             Stats::bump(&self.stats.hits);
             return Ok(hit);
         }
@@ -261,6 +278,7 @@ impl FeedCache {
                 return Ok(entry);
             }
             self.entries.invalidate(key).await;
+            self.recent.forget_all();
         }
     }
 
@@ -563,6 +581,31 @@ fn assemble(
         last_modified: HeaderValue::from_str(&httpdate(modified_at)).expect("ASCII"),
         dated_from,
         cache_control: OnceLock::new(),
+        heads: Default::default(),
         def: gathered.def,
     })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The public subscription document of `slug`, in RSS.
+    pub(crate) fn key(slug: &str) -> FeedKey {
+        FeedKey::current(slug, FeedFormat::Rss)
+    }
+
+    /// A rendered version of an empty world feed.
+    pub(crate) fn version() -> Arc<Rendered> {
+        let site = Site::new("http://127.0.0.1", "Wirefeed", "127.0.0.1,2026");
+        let gathered = Gathered {
+            def: FeedDef::default_all("Wirefeed"),
+            built_at_seq: 1,
+            entries: Vec::new(),
+            deleted: Vec::new(),
+            history: History::default(),
+            changed_at: Utc::now(),
+        };
+        Arc::new(assemble(&site, gathered, FeedFormat::Rss, &Brand::default()).unwrap())
+    }
 }

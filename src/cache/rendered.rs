@@ -15,7 +15,7 @@
 //! whose clocks are up to that much behind this one's. Until then the response carries only
 //! the ETag, which never lies.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -81,11 +81,61 @@ pub struct Rendered {
     pub cache_control: OnceLock<HeaderValue>,
     /// Every entry's id and `updated`, withdrawal notices included.
     pub stamps: Arc<[EntryStamp]>,
+    /// Each serving thread's own copies of the header values above (see [`Heads`]).
+    pub(super) heads: [OnceLock<Box<Heads>>; HEAD_COPIES],
+}
+
+/// Sets of header values a version keeps, one per serving thread, at most.
+const HEAD_COPIES: usize = 8;
+
+static NEXT_HEAD_COPY: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// The set of [`Rendered::heads`] this thread takes: each new thread the next one, so the
+    /// serving threads, started together, take one each.
+    static HEAD_COPY: usize = NEXT_HEAD_COPY.fetch_add(1, Ordering::Relaxed) % HEAD_COPIES;
+}
+
+/// A version's header values, as one serving thread hands them out. A `HeaderValue` shares its
+/// bytes by a reference count that every response clones and drops; were one value shared by
+/// every thread, the cores answering a hot feed's polls would pass that count's cache line
+/// back and forth on every response. Copies of their own keep each thread's counts on its
+/// core.
+#[derive(Debug)]
+pub struct Heads {
+    /// Each coding's ETag, indexed by [`Coding::index`].
+    pub etags: [HeaderValue; 4],
+    pub last_modified: HeaderValue,
+    pub cache_control: HeaderValue,
+    pub content_type: HeaderValue,
+    pub link: HeaderValue,
+}
+
+/// A copy of `value` with bytes of its own.
+fn own(value: &HeaderValue) -> HeaderValue {
+    let mut copy = HeaderValue::from_bytes(value.as_bytes()).expect("copied from a valid value");
+    copy.set_sensitive(value.is_sensitive());
+    copy
 }
 
 impl Rendered {
     pub fn tag(&self, coding: Coding) -> &Tag {
         &self.tags[coding.index()]
+    }
+
+    /// This thread's copies of the version's header values (made on its first answer of this
+    /// version); `cache_control` makes Cache-Control the first time any thread asks.
+    pub fn heads(&self, cache_control: impl FnOnce() -> HeaderValue) -> &Heads {
+        let copy = HEAD_COPY.with(|copy| *copy);
+        self.heads[copy].get_or_init(|| {
+            Box::new(Heads {
+                etags: self.tags.each_ref().map(|tag| own(&tag.etag)),
+                last_modified: own(&self.last_modified),
+                cache_control: own(self.cache_control.get_or_init(cache_control)),
+                content_type: own(&self.content_type),
+                link: own(&self.link),
+            })
+        })
     }
 
     /// The body in `coding`, if it has been made (the identity body always has).

@@ -30,16 +30,24 @@ pub enum Held {
 /// `Some` when the client already has the current version (answer 304). `answer` is the
 /// coding this request would be sent in and `takes` says which others the client accepts as
 /// highly; their tags are compared in that order, so a poller that holds what it would be sent
-/// (the usual 304) costs one comparison.
+/// (the usual 304) costs one comparison. `now` is read only for an If-Modified-Since.
 pub fn not_modified(
     request: &HeaderMap,
     current: &Rendered,
     dated: bool,
-    now: SystemTime,
+    now: impl FnOnce() -> SystemTime,
     answer: Coding,
     takes: impl Fn(Coding) -> bool,
 ) -> Option<Held> {
-    if request.contains_key(IF_NONE_MATCH) {
+    let mut conditions = request.get_all(IF_NONE_MATCH).iter();
+    if let Some(first) = conditions.next() {
+        // The usual poll: one field naming exactly the tag this request would be sent (or the
+        // same tag marked weak, which weak comparison also matches), without parsing a list.
+        let given = first.as_bytes();
+        let tag = current.tag(answer).etag.as_bytes();
+        if conditions.next().is_none() && (given == tag || given.strip_prefix(b"W/") == Some(tag)) {
+            return Some(Held::Tag(answer));
+        }
         let condition = request.typed_get::<IfNoneMatch>()?;
         let holds = |c: Coding| !condition.precondition_passes(&current.tag(c).typed_etag);
         let others = |taken: bool| {
@@ -69,7 +77,7 @@ pub fn not_modified(
         return None;
     }
     let since = request.typed_get::<IfModifiedSince>()?;
-    (SystemTime::from(since) <= now && !since.is_modified(current.modified_at))
+    (SystemTime::from(since) <= now() && !since.is_modified(current.modified_at))
         .then_some(Held::Unnamed)
 }
 

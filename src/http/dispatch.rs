@@ -4,42 +4,49 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
 use hyper::body::Incoming;
-use hyper::header::HeaderValue;
+use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tracing::Instrument;
 
 use super::error::HttpError;
 use super::response::{self, Body};
 use super::router::{self, Path, Route};
-use super::{App, admin, api, assets, changes, cors, feeds, hub, metrics, pages, sitemaps, stats};
+use super::{
+    App, ClientAddr, admin, api, assets, changes, cors, feeds, hub, metrics, pages, sitemaps, stats,
+};
 
-/// Answers one request; a panic in a handler becomes a 500 for that request only, and the
-/// server goes on.
-pub(super) async fn guarded(
-    app: &App,
+/// Answers one request from `client`; a panic in a handler becomes a 500 for that request
+/// only, and the server goes on. The future owns all it needs, so the connection boxes it
+/// once; none of the layers below is an `async fn` that takes a future as an argument, which
+/// would hold that future twice (its argument and the future awaiting it).
+pub(super) fn guarded(
+    app: Arc<App>,
     request: Request<Incoming>,
+    client: ClientAddr,
     timeout: Duration,
-) -> Response<Body> {
-    catching(handle(app, request, timeout)).await
+) -> impl Future<Output = Response<Body>> + Send + 'static {
+    catching(handle(app, request, client, timeout))
 }
 
-pub(super) async fn catching(work: impl Future<Output = Response<Body>>) -> Response<Body> {
-    match AssertUnwindSafe(work).catch_unwind().await {
-        Ok(response) => response,
-        Err(_) => {
+pub(super) fn catching(
+    work: impl Future<Output = Response<Body>>,
+) -> impl Future<Output = Response<Body>> {
+    AssertUnwindSafe(work).catch_unwind().map(|answered| {
+        answered.unwrap_or_else(|_| {
             tracing::error!("a request handler panicked; answered 500");
             response::bytes(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 response::TEXT,
                 "Internal server error.\n",
             )
-        }
-    }
+        })
+    })
 }
 
 /// Bounds a request in time: one that reads a body (the ingest API), so a client trickling its
@@ -61,33 +68,32 @@ async fn within(
 /// Answers one request, counted in the metrics, inside a span carrying its request id (the
 /// client's `X-Request-Id` when it sent a sane one) and its client's address, so every log
 /// line about it can be found.
-pub(crate) async fn handle(
-    app: &App,
+async fn handle(
+    app: Arc<App>,
     request: Request<Incoming>,
+    client: ClientAddr,
     timeout: Duration,
 ) -> Response<Body> {
     let route = router::route(request.uri());
     let name = router::name(&route);
-    let id = request_id(request.headers().get("x-request-id"));
-    let client = request
-        .extensions()
-        .get::<super::ClientAddr>()
-        .map(|c| c.0.ip());
+    let id = request_id(request.headers().get(&X_REQUEST_ID));
     let span = tracing::info_span!(
         "request",
         id = id.to_str().unwrap_or_default(),
-        client = client.map(tracing::field::display),
+        client = %client.0.ip(),
         method = %request.method(),
         path = request.uri().path(),
         partner = tracing::field::Empty
     );
-    // Boxed: built in place of its caller, a future this size (~2.7 KB) would be copied
-    // whole at every level that awaits it, on every request.
-    let mut response = Box::pin(answer(app, request, route, timeout).instrument(span)).await;
+    let mut response = answer(&app, request, client, route, timeout)
+        .instrument(span)
+        .await;
     app.metrics.request(name, response.status().as_u16());
-    response.headers_mut().insert("x-request-id", id);
+    response.headers_mut().insert(&X_REQUEST_ID, id);
     response
 }
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(0);
 
@@ -127,6 +133,7 @@ fn hex(mut n: u64, out: &mut [u8]) {
 async fn answer(
     app: &App,
     request: Request<Incoming>,
+    client: ClientAddr,
     route: Route,
     timeout: Duration,
 ) -> Response<Body> {
@@ -175,7 +182,9 @@ async fn answer(
             Box::pin(within(timeout, api::handle(app, request, id))).await
         }
         Some(Path::Hub) => Box::pin(within(timeout, hub::handle(app, request))).await,
-        route if request.method() == Method::GET || head => route_get(app, &request, route).await,
+        route if request.method() == Method::GET || head => {
+            route_get(app, &request, client, route).await
+        }
         _ => Err(HttpError::MethodNotAllowed),
     };
     let mut response = result.unwrap_or_else(|e| {
@@ -245,6 +254,7 @@ fn ready(app: &App) -> Response<Body> {
 async fn route_get(
     app: &App,
     request: &Request<Incoming>,
+    client: ClientAddr,
     route: Route,
 ) -> Result<Response<Body>, HttpError> {
     // Pages read the store on every request: bounded as a whole. Feeds are bounded in the
@@ -262,7 +272,7 @@ async fn route_get(
         }
         Path::Article(id) => Box::pin(within(deadline, pages::article(app, &id))).await,
         Path::Feed { slug, format, part } => {
-            feeds::feed(app, request, slug.as_str(), format, part).await
+            feeds::feed(app, request, client, slug.as_str(), format, part).await
         }
         Path::Metrics => Ok(Box::pin(metrics::render(app)).await),
         Path::Stats => Box::pin(within(deadline, stats::render(app, request))).await,

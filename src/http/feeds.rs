@@ -17,7 +17,7 @@ use super::problem::Problem;
 use super::response::{self, Body};
 use super::{App, ClientAddr, partner};
 use crate::audience::Poll;
-use crate::cache::Rendered;
+use crate::cache::{Heads, Rendered};
 use crate::model::{Coding, FeedFormat, FeedKey, Part, Trim};
 use crate::render;
 
@@ -71,11 +71,12 @@ fn trim(app: &App, slug: &str, query: Option<&str>) -> Result<Trim, HttpError> {
 pub(crate) async fn feed(
     app: &App,
     request: &Request<Incoming>,
+    client: ClientAddr,
     slug: &str,
     format: FeedFormat,
     part: Part,
 ) -> Result<Response<Body>, HttpError> {
-    let client = request.extensions().get::<ClientAddr>().map(|c| c.0.ip());
+    let client = Some(client.0.ip());
     let query = request.uri().query();
     let request = request.headers();
     let caller = partner::caller(app, request, query)?;
@@ -127,7 +128,7 @@ async fn answer(
         encoding::accepted(request.get(header::ACCEPT_ENCODING)).ok_or(HttpError::NotAcceptable)?;
     let coding = accepted.now(|c| current.is_made(c));
     let dated = app.cache.is_dated(current);
-    let held = conditional::not_modified(request, current, dated, SystemTime::now(), coding, |c| {
+    let held = conditional::not_modified(request, current, dated, SystemTime::now, coding, |c| {
         accepted.takes(c)
     });
     if let Some(held) = held {
@@ -191,7 +192,7 @@ fn with_body(
     let mut response = Response::new(Body::new(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, current.content_type.clone());
+    headers.insert(header::CONTENT_TYPE, heads(current).content_type.clone());
     if coding != Coding::Identity {
         headers.insert(
             header::CONTENT_ENCODING,
@@ -206,7 +207,7 @@ fn with_body(
 /// feed itself (with its hub, when there is one).
 fn insert_validators(headers: &mut HeaderMap, current: &Rendered, coding: Coding, dated: bool) {
     insert_revalidation(headers, current, coding, dated);
-    headers.insert(header::LINK, current.link.clone());
+    headers.insert(header::LINK, heads(current).link.clone());
 }
 
 /// The headers a 304 of a feed carries: those of a 200 that RFC 9110 §15.4.5 asks a 304 to
@@ -216,15 +217,18 @@ fn insert_validators(headers: &mut HeaderMap, current: &Rendered, coding: Coding
 /// revalidates keeps the stored 200's other fields (RFC 9111 §4.3.4), and a poller's 304, the
 /// answer a feed server gives most, stays short.
 fn insert_revalidation(headers: &mut HeaderMap, current: &Rendered, coding: Coding, dated: bool) {
-    headers.insert(header::ETAG, current.tag(coding).etag.clone());
+    let heads = heads(current);
+    headers.insert(header::ETAG, heads.etags[coding.index()].clone());
     if dated {
-        headers.insert(header::LAST_MODIFIED, current.last_modified.clone());
+        headers.insert(header::LAST_MODIFIED, heads.last_modified.clone());
     }
-    let cache_control = current
-        .cache_control
-        .get_or_init(|| response::cache_control(&current.def));
-    headers.insert(header::CACHE_CONTROL, cache_control.clone());
+    headers.insert(header::CACHE_CONTROL, heads.cache_control.clone());
     headers.insert(header::VARY, VARY.clone());
+}
+
+/// This thread's copies of `current`'s header values, Cache-Control by the site's policy.
+fn heads(current: &Rendered) -> &Heads {
+    current.heads(|| response::cache_control(&current.def))
 }
 
 fn not_modified(current: &Rendered, coding: Coding, dated: bool) -> Response<Body> {

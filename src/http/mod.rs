@@ -82,8 +82,9 @@ pub(crate) struct App {
     pub deadline: std::time::Duration,
 }
 
-/// The address of a request's client, kept in the request's extensions: the connection's peer,
-/// or, behind a trusted proxy, the client it names ([`forwarded`]; port 0 when it names none).
+/// The address of a request's client, handed to its handler with the request: the
+/// connection's peer, or, behind a trusted proxy, the client it names ([`forwarded`]; port 0
+/// when it names none).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::SocketAddr);
 

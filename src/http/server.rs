@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::server::conn::{http1, http2};
@@ -402,23 +403,24 @@ fn site(
     Future = impl Future<Output = Result<Response<Tracked>, Infallible>> + Send + 'static,
 > + Send
 + 'static {
-    service_fn(move |mut request: Request<Incoming>| {
-        let client = app.proxies.client(peer, request.headers());
-        request.extensions_mut().insert(ClientAddr(client));
-        let app = Arc::clone(&app);
+    service_fn(move |request: Request<Incoming>| {
+        let client = ClientAddr(app.proxies.client(peer, request.headers()));
         let hsts = hsts.clone();
         let started = activity.start(request.version());
-        // Boxed: hyper keeps a slot the size of this future (the whole request's handling,
-        // ~5 KB) for each connection's life, idle or not.
-        Box::pin(async move {
-            let mut response = guarded(&app, request, limits.request_timeout).await;
-            if let Some(hsts) = hsts {
-                response
-                    .headers_mut()
-                    .insert(hyper::header::STRICT_TRANSPORT_SECURITY, hsts);
-            }
-            Ok::<_, Infallible>(tracked(response, started))
-        })
+        // Boxed once: hyper keeps a slot the size of this future (the whole request's
+        // handling, ~2 KB) for each connection's life, idle or not.
+        Box::pin(
+            guarded(Arc::clone(&app), request, client, limits.request_timeout).map(
+                move |mut response| {
+                    if let Some(hsts) = hsts {
+                        response
+                            .headers_mut()
+                            .insert(hyper::header::STRICT_TRANSPORT_SECURITY, hsts);
+                    }
+                    Ok::<_, Infallible>(tracked(response, started))
+                },
+            ),
+        )
     })
 }
 
