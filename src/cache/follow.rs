@@ -42,9 +42,11 @@ impl Follower for FeedCache {
                 self.last_good.insert(FeedKey::clone(&key), entry);
             }
             self.entries.invalidate(key.as_ref()).await;
+            // At once: the next drop may wait, and no memo may serve this one meanwhile.
+            self.recent.forget_all();
             Stats::bump(&self.stats.invalidations);
         }
-        // After the drops, and whatever they were: a memo may hold a version the cache
+        // And after them all, whatever they were: a memo may hold a version the cache
         // evicted, which the walk above could not find.
         self.recent.forget_all();
         if killed {

@@ -12,8 +12,11 @@
 //!
 //! A memo holds at most [`KEPT`] versions, so what it keeps beyond the cache's own size bound
 //! (a version the cache evicted for room while a memo still answers with it — still the
-//! current version, so still right to send) is bounded too. One lookup in [`READ_THROUGH`] goes
-//! to the cache anyway, so that its eviction policy still sees which documents are popular.
+//! current version, so still right to send) is bounded too. A forgotten memo's versions are
+//! released when its thread next looks one up, so a thread that has stopped answering may
+//! hold up to [`KEPT`] dropped versions in memory, never to serve them. One lookup in
+//! [`READ_THROUGH`] goes to the cache anyway, so that its eviction policy still sees which
+//! documents are popular.
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -242,14 +242,17 @@ fn not_modified(current: &Rendered, coding: Coding, dated: bool) -> Response<Bod
     response
 }
 
-/// Clients that ask for deltas but fail on the answer: rss2email (3.13 and the newest
-/// release) sends `A-IM: feed` through feedparser, yet takes only 200, 302, 304 and 307, and
-/// on a 226 keeps its old ETag, so it would be sent a 226 again on every poll and never see
-/// another story. They are sent the whole feed.
+/// Requests whose `A-IM: feed` is not the reading application's own choice: feedparser sends
+/// it on every request, so an application that left feedparser's default User-Agent may
+/// never have heard of deltas, and rss2email, the commonest of them (it hands its own agent
+/// string to feedparser only in some releases), takes only 200, 302, 304 and 307: on a 226 it
+/// keeps its old ETag, is sent a 226 again on every poll and never sees another story. Both
+/// are sent the whole feed; an application that names itself (and handles 226) gets deltas.
 fn refuses_im_used(request: &HeaderMap) -> bool {
-    request
-        .get(header::USER_AGENT)
-        .is_some_and(|agent| agent.as_bytes().starts_with(b"rss2email/"))
+    request.get(header::USER_AGENT).is_some_and(|agent| {
+        let agent = agent.as_bytes();
+        agent.starts_with(b"feedparser/") || agent.starts_with(b"rss2email/")
+    })
 }
 
 fn wants_feed_delta(request: &HeaderMap) -> bool {
