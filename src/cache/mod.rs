@@ -24,7 +24,7 @@ mod views;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -580,7 +580,6 @@ fn assemble(
         modified_at,
         last_modified: HeaderValue::from_str(&httpdate(modified_at)).expect("ASCII"),
         dated_from,
-        cache_control: OnceLock::new(),
         heads: Default::default(),
         def: gathered.def,
     })

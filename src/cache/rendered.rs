@@ -77,11 +77,10 @@ pub struct Rendered {
     pub dated_from: SystemTime,
     pub content_type: HeaderValue,
     pub link: HeaderValue,
-    /// Cache-Control, made once by the HTTP layer's policy from `def`.
-    pub cache_control: OnceLock<HeaderValue>,
     /// Every entry's id and `updated`, withdrawal notices included.
     pub stamps: Arc<[EntryStamp]>,
-    /// Each serving thread's own copies of the header values above (see [`Heads`]).
+    /// Each serving thread's own copies of the header values above, and Cache-Control (see
+    /// [`Heads`]).
     pub(super) heads: [OnceLock<Box<Heads>>; HEAD_COPIES],
 }
 
@@ -124,14 +123,14 @@ impl Rendered {
     }
 
     /// This thread's copies of the version's header values (made on its first answer of this
-    /// version); `cache_control` makes Cache-Control the first time any thread asks.
+    /// version), with Cache-Control as `cache_control` (the HTTP layer's policy) makes it.
     pub fn heads(&self, cache_control: impl FnOnce() -> HeaderValue) -> &Heads {
         let copy = HEAD_COPY.with(|copy| *copy);
         self.heads[copy].get_or_init(|| {
             Box::new(Heads {
                 etags: self.tags.each_ref().map(|tag| own(&tag.etag)),
                 last_modified: own(&self.last_modified),
-                cache_control: own(self.cache_control.get_or_init(cache_control)),
+                cache_control: cache_control(),
                 content_type: own(&self.content_type),
                 link: own(&self.link),
             })

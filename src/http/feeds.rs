@@ -196,22 +196,19 @@ fn with_body(
     let mut response = Response::new(Body::new(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, heads(current).content_type.clone());
+    let heads = heads(current);
+    headers.insert(header::CONTENT_TYPE, heads.content_type.clone());
     if coding != Coding::Identity {
         headers.insert(
             header::CONTENT_ENCODING,
             HeaderValue::from_static(coding.token()),
         );
     }
-    insert_validators(headers, current, coding, dated);
+    // The headers a 200 and a 226 carry: a 304's and the Link to the feed itself (with its
+    // hub, when there is one).
+    insert_revalidation(headers, heads, coding, dated);
+    headers.insert(header::LINK, heads.link.clone());
     response
-}
-
-/// The headers a 200 and a 226 of a feed carry: [`insert_revalidation`]'s and the Link to the
-/// feed itself (with its hub, when there is one).
-fn insert_validators(headers: &mut HeaderMap, current: &Rendered, coding: Coding, dated: bool) {
-    insert_revalidation(headers, current, coding, dated);
-    headers.insert(header::LINK, heads(current).link.clone());
 }
 
 /// The headers a 304 of a feed carries: those of a 200 that RFC 9110 §15.4.5 asks a 304 to
@@ -220,8 +217,7 @@ fn insert_validators(headers: &mut HeaderMap, current: &Rendered, coding: Coding
 /// answer named — but no other representation metadata: not the Link. A cache that
 /// revalidates keeps the stored 200's other fields (RFC 9111 §4.3.4), and a poller's 304, the
 /// answer a feed server gives most, stays short.
-fn insert_revalidation(headers: &mut HeaderMap, current: &Rendered, coding: Coding, dated: bool) {
-    let heads = heads(current);
+fn insert_revalidation(headers: &mut HeaderMap, heads: &Heads, coding: Coding, dated: bool) {
     headers.insert(header::ETAG, heads.etags[coding.index()].clone());
     if dated {
         headers.insert(header::LAST_MODIFIED, heads.last_modified.clone());
@@ -238,7 +234,7 @@ fn heads(current: &Rendered) -> &Heads {
 fn not_modified(current: &Rendered, coding: Coding, dated: bool) -> Response<Body> {
     let mut response = Response::new(Body::default());
     *response.status_mut() = StatusCode::NOT_MODIFIED;
-    insert_revalidation(response.headers_mut(), current, coding, dated);
+    insert_revalidation(response.headers_mut(), heads(current), coding, dated);
     response
 }
 
