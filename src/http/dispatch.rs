@@ -97,22 +97,53 @@ static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(0);
 
+/// Request ids a serving thread takes from [`NEXT_REQUEST`] at a time: one shared counter
+/// bumped by every request would pass its cache line between the cores on each one.
+const IDS_PER_BLOCK: u64 = 1024;
+
+thread_local! {
+    /// This thread's next request id and the end of its block.
+    static IDS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// The next request number, unique within this process.
+fn next_request() -> u64 {
+    IDS.with(|ids| {
+        let (mut next, mut end) = ids.get();
+        if next == end {
+            next = NEXT_REQUEST.fetch_add(IDS_PER_BLOCK, Ordering::Relaxed);
+            end = next + IDS_PER_BLOCK;
+        }
+        ids.set((next + 1, end));
+        next
+    })
+}
+
 /// The client's request id when it is short, visible ASCII; otherwise a new one, unique within
 /// this process and unlikely to repeat across restarts: the start time and a counter, in hex.
+/// Either is marked sensitive, which HTTP/2's header compression takes as "never index": a
+/// value that differs on every response would otherwise be added to each connection's HPACK
+/// table and push out the values that repeat (RFC 7541 §7.1.3).
 fn request_id(given: Option<&HeaderValue>) -> HeaderValue {
-    if let Some(given) = given {
-        let bytes = given.as_bytes();
-        if !bytes.is_empty() && bytes.len() <= 64 && bytes.iter().all(u8::is_ascii_graphic) {
-            return given.clone();
-        }
-    }
+    let mut id = given
+        .filter(|given| {
+            let bytes = given.as_bytes();
+            !bytes.is_empty() && bytes.len() <= 64 && bytes.iter().all(u8::is_ascii_graphic)
+        })
+        .cloned()
+        .unwrap_or_else(new_request_id);
+    id.set_sensitive(true);
+    id
+}
+
+fn new_request_id() -> HeaderValue {
     static START: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let start = *START.get_or_init(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as u32)
     });
-    let n = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
+    let n = next_request();
     // "xxxxxxxx-" then the counter's hex digits, without going through the formatter.
     let mut id = [0u8; 8 + 1 + 16];
     hex(u64::from(start), &mut id[..8]);
@@ -319,6 +350,24 @@ mod tests {
         let mut out = [0u8; 4];
         hex(0xbeef, &mut out);
         assert_eq!(&out, b"beef");
+    }
+
+    #[test]
+    fn request_ids_are_never_indexed_and_distinct_across_threads() {
+        assert!(request_id(None).is_sensitive());
+        assert!(request_id(Some(&HeaderValue::from_static("desk-7f3a"))).is_sensitive());
+        // More than a block each, taken at once on several threads.
+        let ids: Vec<HeaderValue> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..3)
+                .map(|_| scope.spawn(|| (0..2500).map(|_| request_id(None)).collect::<Vec<_>>()))
+                .collect();
+            threads
+                .into_iter()
+                .flat_map(|thread| thread.join().unwrap())
+                .collect()
+        });
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), 7500);
     }
 
     #[tokio::test]

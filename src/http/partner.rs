@@ -184,10 +184,16 @@ pub(crate) fn finish(
     usage_headers(headers, &standing);
 }
 
-/// `RateLimit-*` for the binding quota (when there is one) and `Wirefeed-Usage`.
+/// `RateLimit-*` for the binding quota (when there is one) and `Wirefeed-Usage`. The counts
+/// change on every response, so they are marked never to be indexed by HTTP/2's header
+/// compression (see `dispatch::request_id`).
 pub(crate) fn usage_headers(headers: &mut HeaderMap, standing: &Standing) {
+    let sensitive = |mut value: HeaderValue| {
+        value.set_sensitive(true);
+        value
+    };
     if let Some(window) = standing.binding() {
-        let number = |n: u64| HeaderValue::from(n);
+        let number = |n: u64| sensitive(HeaderValue::from(n));
         headers.insert("ratelimit-limit", number(window.limit.unwrap_or(0)));
         headers.insert(
             "ratelimit-remaining",
@@ -205,11 +211,13 @@ pub(crate) fn usage_headers(headers: &mut HeaderMap, standing: &Standing) {
     }
     headers.insert(
         "wirefeed-usage",
-        HeaderValue::from_str(&format!(
-            "hour={}, day={}",
-            standing.hour.used, standing.day.used
-        ))
-        .expect("ASCII"),
+        sensitive(
+            HeaderValue::from_str(&format!(
+                "hour={}, day={}",
+                standing.hour.used, standing.day.used
+            ))
+            .expect("ASCII"),
+        ),
     );
 }
 
