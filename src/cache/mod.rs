@@ -211,12 +211,19 @@ impl FeedCache {
 
     /// The current version of a document: from memory, or built once however many ask.
     pub async fn get(&self, key: &FeedKey) -> Result<Arc<Rendered>, Arc<CacheError>> {
-        if let Some(hit) = self.recent.get(key) {
-            Stats::bump(&self.stats.hits);
+        if let Some(hit) = self.get_now(key) {
             return Ok(hit);
         }
         // Boxed, so the future of a memo hit stays small.
         Box::pin(self.read(key)).await
+    }
+
+    /// The current version of a document when this thread's memo has it (see `recent`);
+    /// `None` when [`FeedCache::get`] would have to look further.
+    pub fn get_now(&self, key: &FeedKey) -> Option<Arc<Rendered>> {
+        let hit = self.recent.get(key)?;
+        Stats::bump(&self.stats.hits);
+        Some(hit)
     }
 
     /// [`FeedCache::get`] past this thread's memo: a hit, kept in the memo, or a miss.

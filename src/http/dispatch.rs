@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use futures_util::future::Either;
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -22,31 +23,117 @@ use super::{
 };
 
 /// Answers one request from `client`; a panic in a handler becomes a 500 for that request
-/// only, and the server goes on. The future owns all it needs, so the connection boxes it
-/// once; none of the layers below is an `async fn` that takes a future as an argument, which
-/// would hold that future twice (its argument and the future awaiting it).
+/// only, and the server goes on. A feed poll whose answer is at hand (the version in this
+/// thread's memo, the body made) is answered at once, with no future to box; any other request
+/// gets one future that owns all it needs, boxed once. None of the layers below is an `async
+/// fn` that takes a future as an argument, which would hold that future twice (its argument and
+/// the future awaiting it).
 pub(super) fn guarded(
     app: Arc<App>,
     request: Request<Incoming>,
     client: ClientAddr,
     timeout: Duration,
 ) -> impl Future<Output = Response<Body>> + Send + 'static {
-    catching(handle(app, request, client, timeout))
+    let route = router::route(request.uri());
+    match at_hand(&app, &request, client, &route) {
+        Some(response) => Either::Left(std::future::ready(response)),
+        None => Either::Right(Box::pin(catching(handle(
+            app, request, client, route, timeout,
+        )))),
+    }
 }
 
 pub(super) fn catching(
     work: impl Future<Output = Response<Body>>,
 ) -> impl Future<Output = Response<Body>> {
-    AssertUnwindSafe(work).catch_unwind().map(|answered| {
-        answered.unwrap_or_else(|_| {
-            tracing::error!("a request handler panicked; answered 500");
-            response::bytes(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                response::TEXT,
-                "Internal server error.\n",
-            )
-        })
-    })
+    AssertUnwindSafe(work)
+        .catch_unwind()
+        .map(|answered| answered.unwrap_or_else(|_| panicked()))
+}
+
+/// The 500 of a request whose handler panicked.
+fn panicked() -> Response<Body> {
+    tracing::error!("a request handler panicked; answered 500");
+    response::bytes(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        response::TEXT,
+        "Internal server error.\n",
+    )
+}
+
+/// A public feed poll answered without waiting, as [`handle`] would answer it, or `None` when
+/// it needs to wait (or is not such a poll): then nothing of it has been counted, and
+/// [`handle`] takes it from the start.
+fn at_hand(
+    app: &App,
+    request: &Request<Incoming>,
+    client: ClientAddr,
+    route: &Route,
+) -> Option<Response<Body>> {
+    let Some(Path::Feed { slug, format, part }) = route else {
+        return None;
+    };
+    if !matches!(*request.method(), Method::GET | Method::HEAD)
+        || !app.health.started()
+        || without_host(request).is_some()
+        || super::partner::presents_key(request.headers(), request.uri().query())
+    {
+        return None;
+    }
+    let id = request_id(request.headers().get(&X_REQUEST_ID));
+    let span = span(&id, client, request);
+    let finish = Finish::of(request, route);
+    let answered = span.in_scope(|| {
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            feeds::feed_now(app, request, client, slug.as_str(), *format, *part)
+                .map(|result| finish.apply(app, result))
+        }))
+        .unwrap_or_else(|_| Some(panicked()))
+    })?;
+    Some(counted(app, router::name(route), id, answered))
+}
+
+/// Answers one request, counted in the metrics, inside a span carrying its request id (the
+/// client's `X-Request-Id` when it sent a sane one) and its client's address, so every log
+/// line about it can be found.
+async fn handle(
+    app: Arc<App>,
+    request: Request<Incoming>,
+    client: ClientAddr,
+    route: Route,
+    timeout: Duration,
+) -> Response<Body> {
+    let id = request_id(request.headers().get(&X_REQUEST_ID));
+    let span = span(&id, client, &request);
+    let name = router::name(&route);
+    let response = answer(&app, request, client, route, timeout)
+        .instrument(span)
+        .await;
+    counted(&app, name, id, response)
+}
+
+/// The log span of one request.
+fn span(id: &HeaderValue, client: ClientAddr, request: &Request<Incoming>) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        id = id.to_str().unwrap_or_default(),
+        client = %client.0.ip(),
+        method = %request.method(),
+        path = request.uri().path(),
+        partner = tracing::field::Empty
+    )
+}
+
+/// `response` counted in the metrics under its route's name, with its request id.
+fn counted(
+    app: &App,
+    name: &'static str,
+    id: HeaderValue,
+    mut response: Response<Body>,
+) -> Response<Body> {
+    app.metrics.request(name, response.status().as_u16());
+    response.headers_mut().insert(&X_REQUEST_ID, id);
+    response
 }
 
 /// Bounds a request in time: one that reads a body (the ingest API), so a client trickling its
@@ -63,34 +150,6 @@ async fn within(
             tracing::warn!(?timeout, "a request took too long; answered 503");
             Err(HttpError::TooSlow)
         })
-}
-
-/// Answers one request, counted in the metrics, inside a span carrying its request id (the
-/// client's `X-Request-Id` when it sent a sane one) and its client's address, so every log
-/// line about it can be found.
-async fn handle(
-    app: Arc<App>,
-    request: Request<Incoming>,
-    client: ClientAddr,
-    timeout: Duration,
-) -> Response<Body> {
-    let route = router::route(request.uri());
-    let name = router::name(&route);
-    let id = request_id(request.headers().get(&X_REQUEST_ID));
-    let span = tracing::info_span!(
-        "request",
-        id = id.to_str().unwrap_or_default(),
-        client = %client.0.ip(),
-        method = %request.method(),
-        path = request.uri().path(),
-        partner = tracing::field::Empty
-    );
-    let mut response = answer(&app, request, client, route, timeout)
-        .instrument(span)
-        .await;
-    app.metrics.request(name, response.status().as_u16());
-    response.headers_mut().insert(&X_REQUEST_ID, id);
-    response
 }
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -198,15 +257,8 @@ async fn answer(
             return response;
         }
     }
-    // Kept for the CORS headers: the request itself is moved into the API handler.
-    let reach = cors::reach(
-        &route,
-        super::partner::presents_key(request.headers(), request.uri().query()),
-    );
-    let origin = match reach {
-        cors::Reach::Nobody => None,
-        _ => request.headers().get(hyper::header::ORIGIN).cloned(),
-    };
+    // Taken now: the request itself is moved into the API handler.
+    let finish = Finish::of(&request, &route);
     let result = match route {
         Some(Path::Api(id)) => {
             let id = id.as_ref().map(|id| id.as_str());
@@ -218,19 +270,52 @@ async fn answer(
         }
         _ => Err(HttpError::MethodNotAllowed),
     };
-    let mut response = result.unwrap_or_else(|e| {
-        if page {
-            e.into_page_response(&app.site)
-        } else {
-            e.into_response(&app.site)
+    finish.apply(app, result)
+}
+
+/// What every routed answer gets, whichever handler made it: an error as a problem document
+/// (or an HTML page on page routes), the CORS headers its route allows, the protections of a
+/// page, and no body for a HEAD.
+struct Finish {
+    head: bool,
+    page: bool,
+    reach: cors::Reach,
+    origin: Option<HeaderValue>,
+}
+
+impl Finish {
+    fn of(request: &Request<Incoming>, route: &Route) -> Self {
+        let reach = cors::reach(
+            route,
+            super::partner::presents_key(request.headers(), request.uri().query()),
+        );
+        let origin = match reach {
+            cors::Reach::Nobody => None,
+            _ => request.headers().get(hyper::header::ORIGIN).cloned(),
+        };
+        Self {
+            head: request.method() == Method::HEAD,
+            page: router::is_page(route),
+            reach,
+            origin,
         }
-    });
-    cors::decorate(reach, origin.as_ref(), &mut response);
-    response::protect_page(&mut response);
-    if head {
-        response::without_body(response)
-    } else {
-        response
+    }
+
+    fn apply(self, app: &App, result: Result<Response<Body>, HttpError>) -> Response<Body> {
+        let mut response = result.unwrap_or_else(|e| {
+            if self.page {
+                e.into_page_response(&app.site)
+            } else {
+                e.into_response(&app.site)
+            }
+        });
+        cors::decorate(self.reach, self.origin.as_ref(), &mut response);
+        response::protect_page(&mut response);
+        if self.head {
+            response::without_body(response)
+        } else {
+            response
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! what changed. A request with a partner key gets the partner's view of the feed (see
 //! [`super::partner`]) through exactly the same path, with private caching and usage headers.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use hyper::body::Incoming;
@@ -19,6 +20,7 @@ use super::{App, ClientAddr, partner};
 use crate::audience::Poll;
 use crate::cache::{Heads, Rendered};
 use crate::model::{Coding, FeedFormat, FeedKey, Part, Trim};
+use crate::partners::Partner;
 use crate::render;
 
 static VARY: HeaderValue = HeaderValue::from_static("accept-encoding");
@@ -80,25 +82,90 @@ pub(crate) async fn feed(
     let query = request.uri().query();
     let request = request.headers();
     let caller = partner::caller(app, request, query)?;
-    let view = partner::view(app, caller.as_deref(), slug)?;
+    let key = key(app, caller.as_deref(), slug, format, part, query)?;
     if let Some(caller) = &caller {
         partner::admit(app, caller)?;
     }
+    let current = app.cache.get(&key).await?;
+    let response = match answer_now(app, request, &key, &current, client)? {
+        Some(response) => response,
+        None => answer_later(app, request, &key, &current, client).await?,
+    };
+    Ok(finish(
+        app,
+        request,
+        caller.as_deref(),
+        &key,
+        &current,
+        client,
+        response,
+    ))
+}
+
+/// [`feed`] for a request without a partner key, when it needs no wait: the version is in
+/// this thread's memo and the answer is a 304 or a body already made. `None` when it needs
+/// one; nothing of the request has been counted then, so [`feed`] can take it from the start.
+pub(crate) fn feed_now(
+    app: &App,
+    request: &Request<Incoming>,
+    client: ClientAddr,
+    slug: &str,
+    format: FeedFormat,
+    part: Part,
+) -> Option<Result<Response<Body>, HttpError>> {
+    let client = Some(client.0.ip());
+    let query = request.uri().query();
+    let request = request.headers();
+    debug_assert!(!partner::presents_key(request, query));
+    let key = match key(app, None, slug, format, part, query) {
+        Ok(key) => key,
+        Err(e) => return Some(Err(e)),
+    };
+    let current = app.cache.get_now(&key)?;
+    let response = match answer_now(app, request, &key, &current, client) {
+        Ok(response) => response?,
+        Err(e) => return Some(Err(e)),
+    };
+    Some(Ok(finish(
+        app, request, None, &key, &current, client, response,
+    )))
+}
+
+/// The cache key of the document a request names, as `caller` (if anyone) may read it.
+fn key(
+    app: &App,
+    caller: Option<&Partner>,
+    slug: &str,
+    format: FeedFormat,
+    part: Part,
+    query: Option<&str>,
+) -> Result<FeedKey, HttpError> {
+    let view = partner::view(app, caller, slug)?;
     let trim = if part == Part::Current {
         trim(app, slug, query)?
     } else {
         Trim::default()
     };
-    let key = FeedKey {
+    Ok(FeedKey {
         slug: slug.to_owned(),
         format,
         part,
         view,
         trim,
-    };
-    let current = app.cache.get(&key).await?;
-    let mut response = answer(app, request, &key, &current, client).await?;
-    match &caller {
+    })
+}
+
+/// An answered poll, with what its caller's standing adds, counted in the audience.
+fn finish(
+    app: &App,
+    request: &HeaderMap,
+    caller: Option<&Partner>,
+    key: &FeedKey,
+    current: &Rendered,
+    client: Option<std::net::IpAddr>,
+    mut response: Response<Body>,
+) -> Response<Body> {
+    match caller {
         Some(caller) => partner::finish(app, caller, Some(&current.def), &mut response),
         None if app.partners.configured() => {
             response
@@ -112,18 +179,20 @@ pub(crate) async fn feed(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     app.audience
-        .note(&key, client, user_agent, poll(&response, &current));
-    Ok(response)
+        .note(key, client, user_agent, poll(&response, current));
+    response
 }
 
-/// A 200, 304 or 226 for the feed's current version.
-async fn answer(
-    app: &App,
-    request: &HeaderMap,
-    key: &FeedKey,
-    current: &std::sync::Arc<Rendered>,
-    client: Option<std::net::IpAddr>,
-) -> Result<Response<Body>, HttpError> {
+/// What the request accepts, in which coding it would be answered now, and whether the
+/// version it holds is the current one.
+struct Negotiated {
+    accepted: encoding::Accepted,
+    coding: Coding,
+    dated: bool,
+    held: Option<Held>,
+}
+
+fn negotiate(app: &App, request: &HeaderMap, current: &Rendered) -> Result<Negotiated, HttpError> {
     let accepted =
         encoding::accepted(request.get(header::ACCEPT_ENCODING)).ok_or(HttpError::NotAcceptable)?;
     let coding = accepted.now(|c| current.is_made(c));
@@ -131,15 +200,88 @@ async fn answer(
     let held = conditional::not_modified(request, current, dated, SystemTime::now, coding, |c| {
         accepted.takes(c)
     });
-    if let Some(held) = held {
-        // A tag the client holds, when it is one this request could be sent in. (A client
-        // revalidating by date alone gets the tag of what it would be sent now.)
-        let coding = match held {
-            Held::Tag(named) => named,
-            Held::Unnamed => coding,
-        };
-        return Ok(not_modified(current, coding, dated));
+    Ok(Negotiated {
+        accepted,
+        coding,
+        dated,
+        held,
+    })
+}
+
+/// A 304 for the version the client holds. (A client revalidating by date alone gets the tag
+/// of what it would be sent now.)
+fn held(current: &Rendered, negotiated: &Negotiated, held: Held) -> Response<Body> {
+    let coding = match held {
+        Held::Tag(named) => named,
+        Held::Unnamed => negotiated.coding,
+    };
+    not_modified(current, coding, negotiated.dated)
+}
+
+/// The answer for the feed's current version when it needs no wait: a 304, or a 200 whose body
+/// is made. `None` (with nothing counted) when it needs a delta or a body compressed first.
+fn answer_now(
+    app: &App,
+    request: &HeaderMap,
+    key: &FeedKey,
+    current: &Arc<Rendered>,
+    client: Option<std::net::IpAddr>,
+) -> Result<Option<Response<Body>>, HttpError> {
+    let negotiated = negotiate(app, request, current)?;
+    if let Some(tag) = negotiated.held {
+        return Ok(Some(held(current, &negotiated, tag)));
     }
+    let body = match negotiated.coding {
+        _ if wants_delta(app, key, request) => None,
+        Coding::Identity => Some(app.cache.identity(current)),
+        coding => current.ready(coding),
+    };
+    let Some(body) = body else {
+        return Ok(None);
+    };
+    polite(app, request, key, client)?;
+    Ok(Some(whole(app, current, &negotiated, body)))
+}
+
+/// The answer for the feed's current version after a wait: a 226 with the entries the client
+/// lacks, or a 200 whose body is compressed first.
+async fn answer_later(
+    app: &App,
+    request: &HeaderMap,
+    key: &FeedKey,
+    current: &Arc<Rendered>,
+    client: Option<std::net::IpAddr>,
+) -> Result<Response<Body>, HttpError> {
+    let negotiated = negotiate(app, request, current)?;
+    if let Some(tag) = negotiated.held {
+        return Ok(held(current, &negotiated, tag));
+    }
+    polite(app, request, key, client)?;
+    if wants_delta(app, key, request) {
+        // A delta is compressed for each request: in the best coding, whatever is made.
+        let (best, dated) = (negotiated.accepted.best, negotiated.dated);
+        if let Some(response) = Box::pin(delta(app, request, key, current, best, dated)).await? {
+            return Ok(response);
+        }
+    }
+    let body = match negotiated.coding {
+        Coding::Identity => app.cache.identity(current),
+        coding => match current.ready(coding) {
+            Some(body) => body,
+            // The first client to ask for this coding of this version: compressed once, now.
+            None => Box::pin(app.cache.body(current, coding)).await,
+        },
+    };
+    Ok(whole(app, current, &negotiated, body))
+}
+
+/// An unconditional poll counted against the client's poll limit.
+fn polite(
+    app: &App,
+    request: &HeaderMap,
+    key: &FeedKey,
+    client: Option<std::net::IpAddr>,
+) -> Result<(), HttpError> {
     let conditional = request.contains_key(header::IF_NONE_MATCH)
         || request.contains_key(header::IF_MODIFIED_SINCE);
     if let (Some(limiter), Some(client), false) = (&app.poll_limiter, client, conditional) {
@@ -147,30 +289,30 @@ async fn answer(
             .check(client, key)
             .map_err(HttpError::TooManyPolls)?;
     }
-    if app.deltas
+    Ok(())
+}
+
+/// Whether this request is to be sent a delta, when one can be made.
+fn wants_delta(app: &App, key: &FeedKey, request: &HeaderMap) -> bool {
+    app.deltas
         && key.part == Part::Current
         && wants_feed_delta(request)
         && !refuses_im_used(request)
-    {
-        // A delta is compressed for each request: in the best coding, whatever is made.
-        let best = accepted.best;
-        if let Some(response) = Box::pin(delta(app, request, key, current, best, dated)).await? {
-            return Ok(response);
-        }
-    }
-    let body = match coding {
-        Coding::Identity => app.cache.identity(current),
-        _ => match current.ready(coding) {
-            Some(body) => body,
-            // The first client to ask for this coding of this version: compressed once, now.
-            None => Box::pin(app.cache.body(current, coding)).await,
-        },
-    };
-    if coding != accepted.best {
+}
+
+/// A 200 with the whole feed in the negotiated coding.
+fn whole(
+    app: &App,
+    current: &Arc<Rendered>,
+    negotiated: &Negotiated,
+    body: bytes::Bytes,
+) -> Response<Body> {
+    let (coding, best) = (negotiated.coding, negotiated.accepted.best);
+    if coding != best {
         // Answered in a cheaper coding while the best one is made, once, in the background.
-        app.cache.warm(current, accepted.best);
+        app.cache.warm(current, best);
     }
-    Ok(with_body(StatusCode::OK, body, current, coding, dated))
+    with_body(StatusCode::OK, body, current, coding, negotiated.dated)
 }
 
 /// What one answered poll cost and saved, against sending the whole feed uncompressed.
@@ -289,7 +431,7 @@ async fn delta(
         .cache
         .delta(key, current, &old)
         .await
-        .map_err(std::sync::Arc::new)?
+        .map_err(Arc::new)?
     else {
         return Ok(None);
     };

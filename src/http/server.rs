@@ -407,19 +407,17 @@ fn site(
         let client = ClientAddr(app.proxies.client(peer, request.headers()));
         let hsts = hsts.clone();
         let started = activity.start(request.version());
-        // Boxed once: hyper keeps a slot the size of this future (the whole request's
-        // handling, ~2 KB) for each connection's life, idle or not.
-        Box::pin(
-            guarded(Arc::clone(&app), request, client, limits.request_timeout).map(
-                move |mut response| {
-                    if let Some(hsts) = hsts {
-                        response
-                            .headers_mut()
-                            .insert(hyper::header::STRICT_TRANSPORT_SECURITY, hsts);
-                    }
-                    Ok::<_, Infallible>(tracked(response, started))
-                },
-            ),
+        // Small: a ready answer or the box of a request's whole handling (hyper keeps a
+        // slot the size of this future for each connection's life, idle or not).
+        guarded(Arc::clone(&app), request, client, limits.request_timeout).map(
+            move |mut response| {
+                if let Some(hsts) = hsts {
+                    response
+                        .headers_mut()
+                        .insert(hyper::header::STRICT_TRANSPORT_SECURITY, hsts);
+                }
+                Ok::<_, Infallible>(tracked(response, started))
+            },
         )
     })
 }
