@@ -161,3 +161,86 @@ async fn json_logs_carry_the_request_id_of_every_line_about_a_request() {
     assert_eq!(stored["span"]["path"], "/api/articles");
     assert_eq!(stored["level"], "INFO");
 }
+
+/// Polls repeated on one connection are answered from the serving thread's memory after the
+/// first ones: every answer, the first and the remembered, carries its own request id, the
+/// CORS header for a cross-origin reader and the same validators, and is counted once.
+#[tokio::test]
+async fn repeated_polls_each_carry_their_id_and_are_each_counted_once() {
+    let server = Server::start();
+    let client = reqwest::Client::new();
+    let first = server.get("/feeds/world.rss").await;
+    let etag = first.headers()["etag"].clone();
+    let before = scrape(&server).await;
+    let counted = |scrape: &Scrape, status: &str| {
+        value(
+            scrape,
+            "wirefeed_http_requests_total",
+            &[("route", "feed"), ("status", status)],
+        )
+    };
+    const POLLS: usize = 100;
+    for n in 0..POLLS {
+        let id = format!("desk-poll-{n}");
+        let conditional = n % 2 == 0;
+        let mut request = client
+            .get(server.url("/feeds/world.rss"))
+            .header("x-request-id", &id)
+            .header("origin", "https://reader.example");
+        if conditional {
+            request = request.header("if-none-match", etag.clone());
+        }
+        let polled = request.send().await.unwrap();
+        assert_eq!(
+            polled.status(),
+            if conditional { 304 } else { 200 },
+            "poll {n}"
+        );
+        assert_eq!(polled.headers()["x-request-id"], id.as_str(), "poll {n}");
+        assert_eq!(
+            polled.headers()["access-control-allow-origin"],
+            "*",
+            "poll {n}"
+        );
+        assert_eq!(polled.headers()["etag"], etag, "poll {n}");
+        if !conditional {
+            assert_eq!(
+                polled.bytes().await.unwrap().len(),
+                first_len(&first),
+                "poll {n}"
+            );
+        }
+    }
+    let after = scrape(&server).await;
+    assert_eq!(
+        counted(&after, "304") - counted_or_zero(&before, "304"),
+        (POLLS / 2) as f64
+    );
+    assert_eq!(
+        counted(&after, "200") - counted(&before, "200"),
+        (POLLS / 2) as f64
+    );
+}
+
+fn first_len(response: &reqwest::Response) -> usize {
+    response.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn counted_or_zero(scrape: &Scrape, status: &str) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "wirefeed_http_requests_total"
+                && s.labels.get("route") == Some("feed")
+                && s.labels.get("status") == Some(status)
+        })
+        .map_or(0.0, |s| match s.value {
+            Value::Counter(v) => v,
+            _ => 0.0,
+        })
+}
