@@ -109,15 +109,49 @@ impl Default for Day {
     }
 }
 
-#[derive(Default)]
 struct Pending {
     day: Option<NaiveDate>,
-    today: Day,
+    /// Each feed's counts since the last flush, in one map, so a poll looks its feed up once.
+    /// Keyed with the document cache's hasher.
+    feeds: HashMap<FeedKey, Counts, KeyHasher>,
+    /// Direct clients of every feed together, today.
+    everyone: Sketch,
     /// Days that ended before they were flushed.
     ended: Vec<(NaiveDate, Day)>,
-    /// Polls by feed, then by the start of the UTC hour in Unix seconds, oldest first.
-    /// Keyed with the document cache's hasher: every poll looks both maps up.
-    hours: HashMap<FeedKey, Vec<(i64, Polls)>, KeyHasher>,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Self {
+            day: None,
+            feeds: HashMap::default(),
+            everyone: sketch(),
+            ended: Vec::new(),
+        }
+    }
+}
+
+/// One feed's counts since the last flush.
+#[derive(Default)]
+struct Counts {
+    /// Polls by the start of the UTC hour in Unix seconds, oldest first.
+    hours: Vec<(i64, Polls)>,
+    /// Today's readers, once the feed was polled today.
+    today: Option<Tally>,
+}
+
+impl Pending {
+    /// Today's readers of every feed, taken out: what a day's end or a flush stores.
+    fn take_day(&mut self) -> Day {
+        Day {
+            feeds: self
+                .feeds
+                .iter_mut()
+                .filter_map(|(key, counts)| Some((key.clone(), counts.today.take()?)))
+                .collect(),
+            everyone: std::mem::replace(&mut self.everyone, sketch()),
+        }
+    }
 }
 
 /// When a poll was counted: its UTC day, the start of its hour (Unix seconds) and the
@@ -154,10 +188,17 @@ impl Pending {
             at,
         } = when;
         let pending = self;
-        let hours = match pending.hours.get_mut(feed) {
-            Some(hours) => hours,
-            None => pending.hours.entry(feed.clone()).or_default(),
+        if pending.day != Some(today) {
+            if let Some(ended) = pending.day.replace(today) {
+                let day = pending.take_day();
+                pending.ended.push((ended, day));
+            }
+        }
+        let counts = match pending.feeds.get_mut(feed) {
+            Some(counts) => counts,
+            None => pending.feeds.entry(feed.clone()).or_default(),
         };
+        let hours = &mut counts.hours;
         if hours.last().is_none_or(|(last, _)| *last != hour) {
             hours.push((hour, Polls::default()));
         }
@@ -166,17 +207,7 @@ impl Pending {
         polls.not_modified += u64::from(poll.not_modified);
         polls.sent += poll.sent;
         polls.saved += poll.saved;
-        if pending.day != Some(today) {
-            if let Some(ended) = pending.day.replace(today) {
-                let day = std::mem::take(&mut pending.today);
-                pending.ended.push((ended, day));
-            }
-        }
-        let day = &mut pending.today;
-        let tally = match day.feeds.get_mut(feed) {
-            Some(tally) => tally,
-            None => day.feeds.entry(feed.clone()).or_insert_with(Tally::new),
-        };
+        let tally = counts.today.get_or_insert_with(Tally::new);
         match (reported, client_hash) {
             (Some(reported), _) => {
                 let report = Report {
@@ -187,7 +218,7 @@ impl Pending {
             }
             (None, Some(hash)) => {
                 tally.clients.insert(&hash);
-                day.everyone.insert(&hash);
+                pending.everyone.insert(&hash);
             }
             (None, None) => {}
         }
@@ -287,9 +318,14 @@ impl Audience {
             let mut pending = shard.lock().expect("audience lock");
             batches.append(&mut pending.ended);
             if let Some(day) = pending.day {
-                batches.push((day, std::mem::take(&mut pending.today)));
+                let counts = pending.take_day();
+                batches.push((day, counts));
             }
-            hours.push(std::mem::take(&mut pending.hours));
+            hours.push(
+                std::mem::take(&mut pending.feeds)
+                    .into_iter()
+                    .map(|(key, counts)| (key, counts.hours)),
+            );
         }
         let prune = self.pruned.lock().expect("audience lock").replace(today) != Some(today);
         let rows = hours
