@@ -244,3 +244,36 @@ fn counted_or_zero(scrape: &Scrape, status: &str) -> f64 {
             _ => 0.0,
         })
 }
+
+/// A poll that must wait (here for a coding nobody asked for before) after finding its
+/// version in the serving thread's memory is still one cache hit, as is every other poll.
+#[tokio::test]
+async fn each_poll_is_one_cache_hit_whether_answered_at_once_or_after_a_wait() {
+    let server = Server::start();
+    let client = reqwest::Client::new();
+    let poll = |encoding: &'static str| {
+        client
+            .get(server.url("/feeds/world.rss"))
+            .header("accept-encoding", encoding)
+            .send()
+    };
+    // Built on this first request: a miss.
+    assert_eq!(poll("identity").await.unwrap().status(), 200);
+    let hits = |scrape: &Scrape| value(scrape, "wirefeed_cache_hits_total", &[]);
+    let before = hits(&scrape(&server).await);
+    const POLLS: usize = 12;
+    for n in 0..POLLS {
+        // The third asks for brotli alone, not made yet: compressed while it waits.
+        let encoding = if n == 2 {
+            "br, identity;q=0"
+        } else {
+            "identity"
+        };
+        let polled = poll(encoding).await.unwrap();
+        assert_eq!(polled.status(), 200, "poll {n}");
+        if n == 2 {
+            assert_eq!(polled.headers()["content-encoding"], "br");
+        }
+    }
+    assert_eq!(hits(&scrape(&server).await) - before, POLLS as f64);
+}

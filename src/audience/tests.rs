@@ -99,7 +99,10 @@ async fn an_aggregators_latest_report_wins_whichever_thread_heard_it() {
         at: 0,
     };
     pending.count(&world, long_ago, FULL, stale, None);
-    let merged = merge(Some(stored), pending.feeds.remove(&world).unwrap().today.unwrap());
+    let merged = merge(
+        Some(stored),
+        pending.feeds.remove(&world).unwrap().today.unwrap(),
+    );
     let figures = summarise(today, "world.atom".into(), &merged);
     assert_eq!(figures.aggregators["Feedly"], 1024);
 }
@@ -147,7 +150,10 @@ async fn invented_feed_ids_keep_only_the_largest_reports() {
         let ua = format!("Feedbin feed-id:{id} - 5 subscribers");
         pending.count(&world, now, UNCHANGED, agent::parse(&ua), None);
     }
-    assert_eq!(pending.feeds[&world].today.as_ref().unwrap().agents.len(), MAX_REPORTERS);
+    assert_eq!(
+        pending.feeds[&world].today.as_ref().unwrap().agents.len(),
+        MAX_REPORTERS
+    );
 }
 
 #[test]

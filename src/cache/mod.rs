@@ -161,6 +161,19 @@ struct Gathered {
     changed_at: DateTime<Utc>,
 }
 
+/// What this thread's memo answered a request that asked it before waiting (see
+/// [`FeedCache::get_after`]).
+#[derive(Debug, Default)]
+pub enum Memo {
+    /// The request did not ask it.
+    #[default]
+    Unasked,
+    /// It had this version (counted as a hit).
+    Had(Arc<Rendered>),
+    /// It had nothing, or it was this lookup's turn to read through to the cache.
+    Lacked,
+}
+
 impl FeedCache {
     pub fn new(store: Arc<dyn Store>, catalog: Catalog, site: Site, options: Options) -> Self {
         let stats = Stats::default();
@@ -224,6 +237,21 @@ impl FeedCache {
         let hit = self.recent.get(key)?;
         Stats::bump(&self.stats.hits);
         Some(hit)
+    }
+
+    /// [`FeedCache::get`] for a request that already asked this thread's memo: the memo is not
+    /// asked twice (its count of lookups decides which one reads through to the cache, and a
+    /// hit is counted once).
+    pub async fn get_after(
+        &self,
+        key: &FeedKey,
+        memo: Memo,
+    ) -> Result<Arc<Rendered>, Arc<CacheError>> {
+        match memo {
+            Memo::Unasked => self.get(key).await,
+            Memo::Had(version) => Ok(version),
+            Memo::Lacked => Box::pin(self.read(key)).await,
+        }
     }
 
     /// [`FeedCache::get`] past this thread's memo: a hit, kept in the memo, or a miss.

@@ -21,6 +21,7 @@ use super::router::{self, Path, Route};
 use super::{
     App, ClientAddr, admin, api, assets, changes, cors, feeds, hub, metrics, pages, sitemaps, stats,
 };
+use crate::cache::Memo;
 
 /// Answers one request from `client`; a panic in a handler becomes a 500 for that request
 /// only, and the server goes on. A feed poll whose answer is at hand (the version in this
@@ -34,13 +35,33 @@ pub(super) fn guarded(
     client: ClientAddr,
     timeout: Duration,
 ) -> impl Future<Output = Response<Body>> + Send + 'static {
-    let route = router::route(request.uri());
-    match at_hand(&app, &request, client, &route) {
-        Some(response) => Either::Left(std::future::ready(response)),
-        None => Either::Right(Box::pin(catching(handle(
-            app, request, client, route, timeout,
-        )))),
+    let tried = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let route = router::route(request.uri());
+        let id = request_id(request.headers().get(&X_REQUEST_ID));
+        let span = span(&id, client, &request);
+        match span.in_scope(|| at_hand(&app, &request, client, &route)) {
+            Ok(response) => Tried::Answered(counted(&app, router::name(&route), id, response)),
+            Err(memo) => Tried::Later(Asked {
+                route,
+                id,
+                span,
+                memo,
+            }),
+        }
+    }));
+    match tried {
+        Ok(Tried::Answered(response)) => Either::Left(std::future::ready(response)),
+        Ok(Tried::Later(asked)) => {
+            Either::Right(Box::pin(handle(app, request, client, asked, timeout)))
+        }
+        Err(_) => Either::Left(std::future::ready(panicked())),
     }
+}
+
+/// How [`guarded`] left a request before any wait.
+enum Tried {
+    Answered(Response<Body>),
+    Later(Asked),
 }
 
 pub(super) fn catching(
@@ -61,52 +82,64 @@ fn panicked() -> Response<Body> {
     )
 }
 
-/// A public feed poll answered without waiting, as [`handle`] would answer it, or `None` when
-/// it needs to wait (or is not such a poll): then nothing of it has been counted, and
-/// [`handle`] takes it from the start.
+/// A public feed poll answered without waiting, as [`handle`] would answer it; or, when it
+/// needs a wait (or is not such a poll), what this thread's memo said of it: nothing else of
+/// it has been counted then, and [`handle`] takes it from there.
 fn at_hand(
     app: &App,
     request: &Request<Incoming>,
     client: ClientAddr,
     route: &Route,
-) -> Option<Response<Body>> {
+) -> Result<Response<Body>, Memo> {
     let Some(Path::Feed { slug, format, part }) = route else {
-        return None;
+        return Err(Memo::Unasked);
     };
     if !matches!(*request.method(), Method::GET | Method::HEAD)
         || !app.health.started()
         || without_host(request).is_some()
-        || super::partner::presents_key(request.headers(), request.uri().query())
+        || (app.partners.configured()
+            && super::partner::presents_key(request.headers(), request.uri().query()))
     {
-        return None;
+        return Err(Memo::Unasked);
     }
-    let id = request_id(request.headers().get(&X_REQUEST_ID));
-    let span = span(&id, client, request);
-    let finish = Finish::of(request, route);
-    let answered = span.in_scope(|| {
-        std::panic::catch_unwind(AssertUnwindSafe(|| {
-            feeds::feed_now(app, request, client, slug.as_str(), *format, *part)
-                .map(|result| finish.apply(app, result))
-        }))
-        .unwrap_or_else(|_| Some(panicked()))
-    })?;
-    Some(counted(app, router::name(route), id, answered))
+    let path = feeds::FeedPath {
+        slug: slug.as_str(),
+        format: *format,
+        part: *part,
+    };
+    match feeds::feed_now(app, request, client, path) {
+        feeds::Now::Answered(result) => Ok(Finish::of(request, route).apply(app, result)),
+        feeds::Now::Later(memo) => Err(memo),
+    }
+}
+
+/// What [`guarded`] worked out before handing a request to [`handle`].
+struct Asked {
+    route: Route,
+    id: HeaderValue,
+    span: tracing::Span,
+    /// What this thread's memo said of the feed the request names, if it was asked.
+    memo: Memo,
 }
 
 /// Answers one request, counted in the metrics, inside a span carrying its request id (the
 /// client's `X-Request-Id` when it sent a sane one) and its client's address, so every log
-/// line about it can be found.
+/// line about it can be found; a panic in its handler is a 500, counted and logged likewise.
 async fn handle(
     app: Arc<App>,
     request: Request<Incoming>,
     client: ClientAddr,
-    route: Route,
+    asked: Asked,
     timeout: Duration,
 ) -> Response<Body> {
-    let id = request_id(request.headers().get(&X_REQUEST_ID));
-    let span = span(&id, client, &request);
+    let Asked {
+        route,
+        id,
+        span,
+        memo,
+    } = asked;
     let name = router::name(&route);
-    let response = answer(&app, request, client, route, timeout)
+    let response = catching(answer(&app, request, client, route, memo, timeout))
         .instrument(span)
         .await;
     counted(&app, name, id, response)
@@ -225,6 +258,7 @@ async fn answer(
     request: Request<Incoming>,
     client: ClientAddr,
     route: Route,
+    memo: Memo,
     timeout: Duration,
 ) -> Response<Body> {
     let head = request.method() == Method::HEAD;
@@ -266,7 +300,7 @@ async fn answer(
         }
         Some(Path::Hub) => Box::pin(within(timeout, hub::handle(app, request))).await,
         route if request.method() == Method::GET || head => {
-            route_get(app, &request, client, route).await
+            route_get(app, &request, client, route, memo).await
         }
         _ => Err(HttpError::MethodNotAllowed),
     };
@@ -372,6 +406,7 @@ async fn route_get(
     request: &Request<Incoming>,
     client: ClientAddr,
     route: Route,
+    memo: Memo,
 ) -> Result<Response<Body>, HttpError> {
     // Pages read the store on every request: bounded as a whole. Feeds are bounded in the
     // cache, on a miss only, so that a hit costs no timer.
@@ -388,7 +423,12 @@ async fn route_get(
         }
         Path::Article(id) => Box::pin(within(deadline, pages::article(app, &id))).await,
         Path::Feed { slug, format, part } => {
-            feeds::feed(app, request, client, slug.as_str(), format, part).await
+            let path = feeds::FeedPath {
+                slug: slug.as_str(),
+                format,
+                part,
+            };
+            feeds::feed(app, request, client, path, memo).await
         }
         Path::Metrics => Ok(Box::pin(metrics::render(app)).await),
         Path::Stats => Box::pin(within(deadline, stats::render(app, request))).await,

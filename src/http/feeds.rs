@@ -18,8 +18,8 @@ use super::problem::Problem;
 use super::response::{self, Body};
 use super::{App, ClientAddr, partner};
 use crate::audience::Poll;
-use crate::cache::{Heads, Rendered};
-use crate::model::{Coding, FeedFormat, FeedKey, Part, Trim};
+use crate::cache::{Heads, Memo, Rendered};
+use crate::model::{Coding, FeedFormat, FeedKey, Part, Trim, View};
 use crate::partners::Partner;
 use crate::render;
 
@@ -70,23 +70,25 @@ fn trim(app: &App, slug: &str, query: Option<&str>) -> Result<Trim, HttpError> {
     Ok(trim)
 }
 
+/// A feed document for `request`. `memo` is what this thread's memo answered when
+/// [`feed_now`] asked it first.
 pub(crate) async fn feed(
     app: &App,
     request: &Request<Incoming>,
     client: ClientAddr,
-    slug: &str,
-    format: FeedFormat,
-    part: Part,
+    path: FeedPath<'_>,
+    memo: Memo,
 ) -> Result<Response<Body>, HttpError> {
     let client = Some(client.0.ip());
     let query = request.uri().query();
     let request = request.headers();
     let caller = partner::caller(app, request, query)?;
-    let key = key(app, caller.as_deref(), slug, format, part, query)?;
+    let view = partner::view(app, caller.as_deref(), path.slug)?;
     if let Some(caller) = &caller {
         partner::admit(app, caller)?;
     }
-    let current = app.cache.get(&key).await?;
+    let key = key(app, path, view, query)?;
+    let current = app.cache.get_after(&key, memo).await?;
     let response = match answer_now(app, request, &key, &current, client)? {
         Some(response) => response,
         None => answer_later(app, request, &key, &current, client).await?,
@@ -102,54 +104,66 @@ pub(crate) async fn feed(
     ))
 }
 
+/// Which feed document a request names: `/feeds/{slug}.{format}` or one of its parts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FeedPath<'a> {
+    pub(crate) slug: &'a str,
+    pub(crate) format: FeedFormat,
+    pub(crate) part: Part,
+}
+
+/// How [`feed_now`] left a request.
+pub(crate) enum Now {
+    /// Answered (or refused) at once.
+    Answered(Result<Response<Body>, HttpError>),
+    /// It needs a wait; nothing of it has been counted yet but the memo's answer.
+    Later(Memo),
+}
+
 /// [`feed`] for a request without a partner key, when it needs no wait: the version is in
-/// this thread's memo and the answer is a 304 or a body already made. `None` when it needs
-/// one; nothing of the request has been counted then, so [`feed`] can take it from the start.
+/// this thread's memo and the answer is a 304 or a body already made.
 pub(crate) fn feed_now(
     app: &App,
     request: &Request<Incoming>,
     client: ClientAddr,
-    slug: &str,
-    format: FeedFormat,
-    part: Part,
-) -> Option<Result<Response<Body>, HttpError>> {
+    path: FeedPath<'_>,
+) -> Now {
     let client = Some(client.0.ip());
     let query = request.uri().query();
     let request = request.headers();
-    debug_assert!(!partner::presents_key(request, query));
-    let key = match key(app, None, slug, format, part, query) {
+    let key = match partner::view(app, None, path.slug).and_then(|view| key(app, path, view, query))
+    {
         Ok(key) => key,
-        Err(e) => return Some(Err(e)),
+        Err(e) => return Now::Answered(Err(e)),
     };
-    let current = app.cache.get_now(&key)?;
-    let response = match answer_now(app, request, &key, &current, client) {
-        Ok(response) => response?,
-        Err(e) => return Some(Err(e)),
+    let Some(current) = app.cache.get_now(&key) else {
+        return Now::Later(Memo::Lacked);
     };
-    Some(Ok(finish(
-        app, request, None, &key, &current, client, response,
-    )))
+    match answer_now(app, request, &key, &current, client) {
+        Ok(Some(response)) => Now::Answered(Ok(finish(
+            app, request, None, &key, &current, client, response,
+        ))),
+        Ok(None) => Now::Later(Memo::Had(current)),
+        Err(e) => Now::Answered(Err(e)),
+    }
 }
 
-/// The cache key of the document a request names, as `caller` (if anyone) may read it.
+/// The cache key of the document `path` names, in `view`.
 fn key(
     app: &App,
-    caller: Option<&Partner>,
-    slug: &str,
-    format: FeedFormat,
-    part: Part,
+    path: FeedPath<'_>,
+    view: View,
     query: Option<&str>,
 ) -> Result<FeedKey, HttpError> {
-    let view = partner::view(app, caller, slug)?;
-    let trim = if part == Part::Current {
-        trim(app, slug, query)?
+    let trim = if path.part == Part::Current {
+        trim(app, path.slug, query)?
     } else {
         Trim::default()
     };
     Ok(FeedKey {
-        slug: slug.to_owned(),
-        format,
-        part,
+        slug: path.slug.to_owned(),
+        format: path.format,
+        part: path.part,
         view,
         trim,
     })
