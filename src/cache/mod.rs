@@ -163,10 +163,9 @@ struct Gathered {
 
 /// What this thread's memo answered a request that asked it before waiting (see
 /// [`FeedCache::get_after`]).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub enum Memo {
     /// The request did not ask it.
-    #[default]
     Unasked,
     /// It had this version (counted as a hit).
     Had(Arc<Rendered>),

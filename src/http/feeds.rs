@@ -90,8 +90,10 @@ pub(crate) async fn feed(
     let key = key(app, path, view, query)?;
     let current = app.cache.get_after(&key, memo).await?;
     let response = match answer_now(app, request, &key, &current, client)? {
-        Some(response) => response,
-        None => answer_later(app, request, &key, &current, client).await?,
+        Step::Done(response) => response,
+        Step::Wait(negotiated) => {
+            answer_later(app, request, &key, &current, client, negotiated).await?
+        }
     };
     Ok(finish(
         app,
@@ -140,10 +142,10 @@ pub(crate) fn feed_now(
         return Now::Later(Memo::Lacked);
     };
     match answer_now(app, request, &key, &current, client) {
-        Ok(Some(response)) => Now::Answered(Ok(finish(
+        Ok(Step::Done(response)) => Now::Answered(Ok(finish(
             app, request, None, &key, &current, client, response,
         ))),
-        Ok(None) => Now::Later(Memo::Had(current)),
+        Ok(Step::Wait(_)) => Now::Later(Memo::Had(current)),
         Err(e) => Now::Answered(Err(e)),
     }
 }
@@ -232,18 +234,25 @@ fn held(current: &Rendered, negotiated: &Negotiated, held: Held) -> Response<Bod
     not_modified(current, coding, negotiated.dated)
 }
 
+/// How far [`answer_now`] got.
+enum Step {
+    Done(Response<Body>),
+    /// It needs a delta or a body compressed first; nothing of it has been counted.
+    Wait(Negotiated),
+}
+
 /// The answer for the feed's current version when it needs no wait: a 304, or a 200 whose body
-/// is made. `None` (with nothing counted) when it needs a delta or a body compressed first.
+/// is made.
 fn answer_now(
     app: &App,
     request: &HeaderMap,
     key: &FeedKey,
     current: &Arc<Rendered>,
     client: Option<std::net::IpAddr>,
-) -> Result<Option<Response<Body>>, HttpError> {
+) -> Result<Step, HttpError> {
     let negotiated = negotiate(app, request, current)?;
     if let Some(tag) = negotiated.held {
-        return Ok(Some(held(current, &negotiated, tag)));
+        return Ok(Step::Done(held(current, &negotiated, tag)));
     }
     let body = match negotiated.coding {
         _ if wants_delta(app, key, request) => None,
@@ -251,25 +260,23 @@ fn answer_now(
         coding => current.ready(coding),
     };
     let Some(body) = body else {
-        return Ok(None);
+        return Ok(Step::Wait(negotiated));
     };
     polite(app, request, key, client)?;
-    Ok(Some(whole(app, current, &negotiated, body)))
+    Ok(Step::Done(whole(app, current, &negotiated, body)))
 }
 
-/// The answer for the feed's current version after a wait: a 226 with the entries the client
-/// lacks, or a 200 whose body is compressed first.
+/// The answer for the feed's current version after a wait, for what [`answer_now`] negotiated
+/// (not a 304): a 226 with the entries the client lacks, or a 200 whose body is compressed
+/// first.
 async fn answer_later(
     app: &App,
     request: &HeaderMap,
     key: &FeedKey,
     current: &Arc<Rendered>,
     client: Option<std::net::IpAddr>,
+    negotiated: Negotiated,
 ) -> Result<Response<Body>, HttpError> {
-    let negotiated = negotiate(app, request, current)?;
-    if let Some(tag) = negotiated.held {
-        return Ok(held(current, &negotiated, tag));
-    }
     polite(app, request, key, client)?;
     if wants_delta(app, key, request) {
         // A delta is compressed for each request: in the best coding, whatever is made.
