@@ -307,6 +307,8 @@ async fn head_is_conditional_too() {
         .unwrap();
     assert_eq!(response.status(), 304);
     assert_eq!(header(response.headers(), "etag"), etag);
+    // GET's 304 has no content; a Content-Length: 0 would not be the 200's length (RFC 9110 §8.6).
+    assert_eq!(response.headers().get("content-length"), None);
 }
 
 #[tokio::test]

@@ -247,6 +247,20 @@ async fn https_serves_http2_and_http11_with_every_behaviour_of_the_plain_listene
         assert_eq!(head.headers()[header::CONTENT_LENGTH], length);
         assert!(head.bytes().await.unwrap().is_empty());
 
+        // A conditional HEAD: a 304 with no Content-Length, as GET's (RFC 9110 §8.6).
+        let head = client
+            .head(&url)
+            .header(header::IF_NONE_MATCH, etag.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), 304, "{version:?}");
+        assert_eq!(
+            head.headers().get(header::CONTENT_LENGTH),
+            None,
+            "{version:?}"
+        );
+
         // gzip, decoded to the same bytes.
         let gzip = client
             .get(&url)

@@ -57,11 +57,17 @@ pub(crate) fn protect_page(response: &mut Response<Body>) {
 }
 
 /// The same response without its body, for HEAD: every header, including Content-Length,
-/// stays as GET would send it.
+/// stays as GET would send it. A 304 or 204 gets none: GET's has no content, and a
+/// Content-Length there could only be the selected representation's length (RFC 9110 §8.6),
+/// which a cache freshening its stored 200 from the 304 might take for the body's.
 pub(crate) fn without_body(response: Response<Body>) -> Response<Body> {
     use hyper::body::Body as _;
     let (mut parts, body) = response.into_parts();
-    if let Some(len) = body.size_hint().exact() {
+    let has_content = !matches!(
+        parts.status,
+        StatusCode::NOT_MODIFIED | StatusCode::NO_CONTENT
+    ) && !parts.status.is_informational();
+    if let Some(len) = body.size_hint().exact().filter(|_| has_content) {
         parts
             .headers
             .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
