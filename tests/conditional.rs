@@ -461,6 +461,51 @@ async fn a_publish_invalidates_exactly_the_feeds_the_story_is_in() {
 }
 
 #[tokio::test]
+async fn a_feed_read_before_a_change_is_made_again_before_anyone_asks() {
+    let server = Server::start();
+    let (world, _) = validators(&server, FEED).await;
+    let gzip = [("accept-encoding", "gzip")];
+    get_with(&server, FEED, &gzip).await.bytes().await.unwrap();
+    let renders = counter(&server, "feed_renders").await;
+    let compressions = counter(&server, "feed_compressions").await;
+    let out = wirefeed(&server.data)
+        .arg("import")
+        .arg(fixture("late-story.ndjson"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // Nobody asks: the feed is made again, and compressed in the coding it was read in.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while counter(&server, "feed_compressions").await < compressions + 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the feed was not made again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Only what a client had read: the story's other feeds (world.atom, all.*) were never read.
+    assert_eq!(counter(&server, "feed_renders").await, renders + 1);
+    let misses = counter(&server, "cache_misses").await;
+    let fresh = get_with(&server, FEED, &gzip).await;
+    assert_eq!(fresh.status(), 200);
+    assert_ne!(header(fresh.headers(), "etag"), world);
+    assert_eq!(header(fresh.headers(), "content-encoding"), "gzip");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&fresh.bytes().await.unwrap()[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(text.contains("wf-20261125-world-late-flash"));
+    // The first poll after the change was a hit: no build, no compression.
+    assert_eq!(counter(&server, "cache_misses").await, misses);
+    assert_eq!(counter(&server, "feed_renders").await, renders + 1);
+    assert_eq!(
+        counter(&server, "feed_compressions").await,
+        compressions + 1
+    );
+}
+
+#[tokio::test]
 async fn a_kill_changes_the_validators_and_moves_last_modified_forward() {
     let server = Server::start();
     let (etag, last_modified) = validators(&server, "/feeds/culture.atom").await;

@@ -44,7 +44,13 @@ fn client() -> reqwest::Client {
 }
 
 /// A replica on `schema` through `proxy`.
-fn replica(schema: &Schema, proxy: &Proxy, dir: &std::path::Path, name: &str) -> Server {
+fn replica(
+    schema: &Schema,
+    proxy: &Proxy,
+    dir: &std::path::Path,
+    name: &str,
+    remake: bool,
+) -> Server {
     let data = dir.join(name);
     std::fs::create_dir_all(&data).unwrap();
     let configure = schema.configure(name);
@@ -61,6 +67,7 @@ fn replica(schema: &Schema, proxy: &Proxy, dir: &std::path::Path, name: &str) ->
                 DEADLINE.as_millis().to_string(),
             )
             .env("WIREFEED_INGEST_TOKEN", TOKEN)
+            .env("WIREFEED_REMAKE_AFTER_CHANGES", remake.to_string())
             .env("WIREFEED_LOG", "info");
     })
 }
@@ -148,21 +155,24 @@ async fn until_shown(server: &Server, path: &str, id: &str, limit: Duration) -> 
     panic!("{path} did not show {id} within {limit:?}");
 }
 
-/// Replicas A and B on a fresh schema through one proxy, both ready.
-async fn two_replicas() -> Option<(Schema, Proxy, tempfile::TempDir, Server, Server)> {
+/// Replicas A and B on a fresh schema through one proxy, both ready; `remake` is their
+/// `remake_after_changes`.
+async fn two_replicas(remake: bool) -> Option<(Schema, Proxy, tempfile::TempDir, Server, Server)> {
     let schema = Schema::fresh().await?;
     let proxy = Proxy::start(upstream()).await;
     let dir = tempfile::tempdir().unwrap();
-    let a = replica(&schema, &proxy, dir.path(), "a");
+    let a = replica(&schema, &proxy, dir.path(), "a", remake);
     until_status(&a, "/readyz", 200, Duration::from_secs(20)).await;
-    let b = replica(&schema, &proxy, dir.path(), "b");
+    let b = replica(&schema, &proxy, dir.path(), "b", remake);
     until_status(&b, "/readyz", 200, Duration::from_secs(20)).await;
     Some((schema, proxy, dir, a, b))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_ride_out_a_stalled_a_restarted_and_a_stopped_database() {
-    let Some((_schema, proxy, _dir, a, b)) = two_replicas().await else {
+    // Replicas that make a dropped feed again only when asked: B is to have nothing newer
+    // than its last good version when the database stalls.
+    let Some((_schema, proxy, _dir, a, b)) = two_replicas(false).await else {
         return;
     };
 
@@ -369,7 +379,7 @@ async fn a_replica_started_while_the_database_is_away_answers_healthz_and_waits(
             "stalled" => proxy.stall(),
             _ => proxy.refuse(),
         }
-        let server = replica(&schema, &proxy, dir.path(), name);
+        let server = replica(&schema, &proxy, dir.path(), name, true);
         // The port is open at once: liveness yes, readiness no, with the reason.
         let health = client().get(server.url("/healthz")).send().await.unwrap();
         assert_eq!(health.status(), 200);
@@ -404,13 +414,26 @@ async fn a_replica_started_while_the_database_is_away_answers_healthz_and_waits(
 /// answers 503 while the database is away, not the version that still holds the story.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_is_never_undone_by_serving_a_stale_copy() {
-    let Some((_schema, proxy, _dir, a, b)) = two_replicas().await else {
+    kill_then_outage(false).await;
+}
+
+/// A replica that makes a read feed again as soon as a change drops it serves the version
+/// made after the kill while the database is away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_made_again_after_a_kill_is_served_through_an_outage() {
+    kill_then_outage(true).await;
+}
+
+/// A story published and read on B, killed through A, then the database refused.
+async fn kill_then_outage(remake: bool) {
+    let Some((_schema, proxy, _dir, a, b)) = two_replicas(remake).await else {
         return;
     };
     let feed = "/feeds/g20.atom";
     assert_eq!(publish(&a, "wf-fault-killed").await.status, 201);
     until_shown(&b, feed, "wf-fault-killed", Duration::from_secs(2)).await;
 
+    let renders = common::counter(&b, "feed_renders").await;
     let invalidated = common::counter(&b, "cache_invalidations").await;
     let killed = client()
         .delete(a.url("/api/articles/wf-fault-killed"))
@@ -428,15 +451,32 @@ async fn a_kill_is_never_undone_by_serving_a_stale_copy() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    if remake {
+        // Nobody asked: B makes the feed again by itself.
+        while common::counter(&b, "feed_renders").await == renders {
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "B did not make the feed again"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     proxy.refuse();
     until_status(&b, "/readyz", 503, Duration::from_secs(5)).await;
     let response = client().get(b.url(feed)).send().await.unwrap();
-    assert_eq!(
-        response.status(),
-        503,
-        "the pre-kill version must not be served"
-    );
-    assert!(response.headers().contains_key("retry-after"));
+    if remake {
+        assert_eq!(response.status(), 200, "the version made after the kill");
+        let text = response.text().await.unwrap();
+        assert!(text.contains("WITHDRAWN: "), "{text}");
+    } else {
+        assert_eq!(
+            response.status(),
+            503,
+            "the pre-kill version must not be served"
+        );
+        assert!(response.headers().contains_key("retry-after"));
+    }
 
     proxy.pass();
     until_status(&b, "/readyz", 200, Duration::from_secs(10)).await;

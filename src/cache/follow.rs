@@ -2,7 +2,9 @@
 //! it touched (a category it covers, or for the flash feed a version urgent enough or of
 //! unknown urgency — see `Selection::touched_by`), raises the floor that keeps a build started before it from being kept, and a
 //! kill also drops the last good copies (stale-if-error must never bring a killed story back).
-//! A completed read of the change sequence moves the horizon that dates Last-Modified.
+//! A completed read of the change sequence moves the horizon that dates Last-Modified. When
+//! the cache was told to ([`FeedCache::remake_after_changes`]), the subscription documents a
+//! client had read are made again at once.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,7 +14,7 @@ use async_trait::async_trait;
 
 use super::{FeedCache, Rendered, Stats};
 use crate::changes::Follower;
-use crate::model::{ChangeKind, ChangeRecord, FeedKey, UNRANKED};
+use crate::model::{ChangeKind, ChangeRecord, Coding, FeedKey, Part, UNRANKED};
 
 #[async_trait]
 impl Follower for FeedCache {
@@ -35,6 +37,17 @@ impl Follower for FeedCache {
             .filter(|(_, entry)| entry.built_at_seq < seq && entry.def.selection.touched_by(record))
             .collect();
         let killed = record.kind == ChangeKind::Killed;
+        let remade: Vec<(FeedKey, Vec<Coding>)> = stale
+            .iter()
+            .filter(|(key, entry)| key.part == Part::Current && entry.was_read())
+            .map(|(key, entry)| {
+                let codings = Coding::ALL
+                    .into_iter()
+                    .filter(|&c| c != Coding::Identity && entry.is_made(c))
+                    .collect();
+                (FeedKey::clone(key), codings)
+            })
+            .collect();
         for (key, entry) in stale {
             // A version that still shows a killed story is never served again, not even
             // through an outage: a withdrawn story may be defamatory or wrong.
@@ -49,6 +62,9 @@ impl Follower for FeedCache {
         // And after them all, whatever they were: a memo may hold a version the cache
         // evicted, which the walk above could not find.
         self.recent.forget_all();
+        if let Some(cache) = self.this.get().and_then(std::sync::Weak::upgrade) {
+            cache.remake(remade);
+        }
         if killed {
             let older: Vec<Arc<FeedKey>> = self
                 .last_good

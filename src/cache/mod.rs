@@ -117,6 +117,9 @@ pub struct FeedCache {
     /// Builds of pages and archives running at once: a crawler walking cold URLs waits here
     /// instead of taking every core from the pollers' subscription documents.
     cold_builds: tokio::sync::Semaphore,
+    /// The cache itself, once [`FeedCache::remake_after_changes`] was called: what a change
+    /// drops is then made again at once, in the background.
+    this: std::sync::OnceLock<std::sync::Weak<FeedCache>>,
 }
 
 /// Pages and archives built at once, at most.
@@ -204,7 +207,42 @@ impl FeedCache {
                 .build(),
             build_deadline: None,
             health: None,
+            this: std::sync::OnceLock::new(),
         }
+    }
+
+    /// From now on, a subscription document that a change drops is made again at once, in
+    /// the background, when a client had been handed the version dropped — with the codings
+    /// that version had been compressed in — so the first poll after a change finds it made
+    /// instead of waiting for the store, the render and the compression. A version nobody
+    /// read (a feed nobody polls, or one changing faster than it is polled) is not made again
+    /// until asked for, so a burst of publishes costs no more than its readers would; pages
+    /// and archives never are. Not during a known outage of the store.
+    pub fn remake_after_changes(self: &Arc<Self>) {
+        let _ = self.this.set(Arc::downgrade(self));
+    }
+
+    /// Makes again, one after the other, the documents [`FeedCache::remake_after_changes`]
+    /// chose, each in the codings given. Only their first build is counted a miss; a failure
+    /// is left for the next reader to meet.
+    pub(super) fn remake(self: Arc<Self>, documents: Vec<(FeedKey, Vec<Coding>)>) {
+        if documents.is_empty() || self.health.as_ref().is_some_and(|h| !h.store_up()) {
+            return;
+        }
+        tokio::spawn(async move {
+            for (key, codings) in documents {
+                match self.read(&key).await {
+                    Ok(version) => {
+                        for coding in codings {
+                            self.body(&version, coding).await;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, slug = key.slug, "could not remake a document");
+                    }
+                }
+            }
+        });
     }
 
     /// During an outage `health` knows of, a feed with a last good version is answered with
@@ -227,7 +265,7 @@ impl FeedCache {
             return Ok(hit);
         }
         // Boxed, so the future of a memo hit stays small.
-        Box::pin(self.read(key)).await
+        Box::pin(self.read_for_client(key)).await
     }
 
     /// The current version of a document when this thread's memo has it (see `recent`);
@@ -235,6 +273,7 @@ impl FeedCache {
     pub fn get_now(&self, key: &FeedKey) -> Option<Arc<Rendered>> {
         let hit = self.recent.get(key)?;
         Stats::bump(&self.stats.hits);
+        hit.mark_read();
         Some(hit)
     }
 
@@ -249,8 +288,15 @@ impl FeedCache {
         match memo {
             Memo::Unasked => self.get(key).await,
             Memo::Had(version) => Ok(version),
-            Memo::Lacked => Box::pin(self.read(key)).await,
+            Memo::Lacked => Box::pin(self.read_for_client(key)).await,
         }
+    }
+
+    /// [`FeedCache::read`] for a client: the version is marked read.
+    async fn read_for_client(&self, key: &FeedKey) -> Result<Arc<Rendered>, Arc<CacheError>> {
+        let version = self.read(key).await?;
+        version.mark_read();
+        Ok(version)
     }
 
     /// [`FeedCache::get`] past this thread's memo: a hit, kept in the memo, or a miss.
@@ -610,6 +656,7 @@ fn assemble(
         compressed: Default::default(),
         wanted: AtomicU8::new(0),
         warming: AtomicU8::new(0),
+        read: AtomicBool::new(false),
         changed_at: gathered.changed_at,
         modified_at,
         last_modified: HeaderValue::from_str(&httpdate(modified_at)).expect("ASCII"),

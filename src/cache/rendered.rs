@@ -68,6 +68,11 @@ pub struct Rendered {
     pub(super) wanted: AtomicU8,
     /// Codings (bits by [`Coding::index`]) being made in the background.
     pub(super) warming: AtomicU8,
+    /// Whether a client has been handed this version: only such a version's successor is made
+    /// as soon as a change drops it (see [`FeedCache::remake_after_changes`]).
+    ///
+    /// [`FeedCache::remake_after_changes`]: super::FeedCache::remake_after_changes
+    pub(super) read: AtomicBool,
     /// When the document's newest change (or its definition's) was committed.
     pub changed_at: DateTime<Utc>,
     /// The Last-Modified date: the end of the second of `changed_at`.
@@ -177,6 +182,19 @@ impl Rendered {
     /// The length of the body as rendered.
     pub fn identity_len(&self) -> usize {
         self.identity_len
+    }
+
+    /// Notes that a client was handed this version: a load, and a store only the first time,
+    /// so the hot path does not write a line every core reads.
+    pub(super) fn mark_read(&self) {
+        if !self.read.load(Ordering::Relaxed) {
+            self.read.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a client was handed this version.
+    pub(super) fn was_read(&self) -> bool {
+        self.read.load(Ordering::Relaxed)
     }
 
     /// `true` the first time it is called: the caller is to make the sendable copy.

@@ -120,6 +120,9 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         .with_build_deadline(deadline * 2)
         .with_health(Arc::clone(&opened.health)),
     );
+    if config.remake_after_changes {
+        cache.remake_after_changes();
+    }
     let bus = Arc::new(ChangeBus::new(
         Arc::clone(&store),
         vec![Arc::clone(&cache) as Arc<dyn crate::changes::Follower>],

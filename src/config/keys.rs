@@ -285,6 +285,11 @@ settings! {
     /// (Linux). Turn off to keep every body on the heap and write it as usual.
     sendfile: bool = "true", example "false";
 
+    /// Make a feed's new version as soon as a change drops the one a client had read (in the
+    /// codings it had been sent in), so the first poll after a change needs no build. Off:
+    /// the first reader after a change waits for the build.
+    remake_after_changes: bool = "true", example "false";
+
     /// WebSub: off, builtin (this server is the hub, at /hub), or the URL of an external hub
     /// that is pinged on every publish.
     websub_hub: HubSetting = "off", example "builtin";
