@@ -10,6 +10,8 @@
 #   bench/misses.sh                          # 100 publishes, one every 200 ms, 8 pollers
 #   PUBLISHES=20 EVERY_MS=100 bench/misses.sh
 #   ACCEPT='gzip, deflate, br, zstd' bench/misses.sh   # every request offers these codings
+#   AFTER_MS=50 bench/misses.sh              # the timing client asks 50 ms after each publish
+#   WIREFEED_REMAKE_AFTER_CHANGES=false bench/misses.sh   # the first reader waits for the build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -18,6 +20,7 @@ PUBLISHES=${PUBLISHES:-100}
 EVERY_MS=${EVERY_MS:-200}
 POLLERS=${POLLERS:-8}
 ACCEPT=${ACCEPT:-gzip}
+AFTER_MS=${AFTER_MS:-0}
 WF_ADDR=127.0.0.1:18086
 TOKEN=misses-bench-token-$RANDOM$RANDOM
 
@@ -28,7 +31,7 @@ start_wirefeed WIREFEED_INGEST_TOKEN="$TOKEN"
 
 mkdir "$work/marks"
 python3 bench/misses_client.py "${WF_ADDR%:*}" "${WF_ADDR#*:}" "$TOKEN" \
-    bench/fixtures/wire-50.ndjson "$POLLERS" "$PUBLISHES" "$EVERY_MS" "$work/marks" "$ACCEPT" \
+    bench/fixtures/wire-50.ndjson "$POLLERS" "$PUBLISHES" "$EVERY_MS" "$work/marks" "$ACCEPT" "$AFTER_MS" \
     >"$work/client.out" &
 client=$!
 declare -A ticks

@@ -9,9 +9,10 @@ times a response. Prints one line per phase
 ("phase NAME START END" on the monotonic clock, for the caller to sample server CPU at
 those instants via the files it names) and the latencies.
 
-    misses_client.py HOST PORT TOKEN STORIES POLLERS PUBLISHES EVERY_MS MARK_DIR [ACCEPT]
+    misses_client.py HOST PORT TOKEN STORIES POLLERS PUBLISHES EVERY_MS MARK_DIR [ACCEPT [AFTER_MS]]
 
-ACCEPT is the Accept-Encoding every request sends (default "gzip").
+ACCEPT is the Accept-Encoding every request sends (default "gzip"); AFTER_MS how long the
+timing client waits after each acknowledged publish before its first request (default 0).
 """
 
 import http.client
@@ -37,6 +38,10 @@ def mark(directory, name):
 
 
 ACCEPT = sys.argv[9] if len(sys.argv) > 9 else "gzip"
+# Milliseconds the timing client waits after each publish is acknowledged before its first
+# request: 0 races the change (the worst case); a poller arriving later finds what the server
+# did meanwhile.
+AFTER_MS = int(sys.argv[10]) if len(sys.argv) > 10 else 0
 
 
 def poller(host, port, urls, stop, errors, counts):
@@ -131,6 +136,7 @@ def main():
         p.read()
         if p.status != 201:
             errors.append(f"publish {n}: status {p.status}")
+        time.sleep(AFTER_MS / 1000)
         # The first response after the change: retried until the new version is served (the
         # change reaches the cache through the change follower, not the publish itself).
         while True:
