@@ -199,7 +199,7 @@ impl Collector for CacheCollector {
             ("feed_renders", "Feed documents rendered", c.renders),
             (
                 "feed_compressions",
-                "Compressed variants made (three per render)",
+                "Compressed bodies made (once per version and coding asked for)",
                 c.compressions,
             ),
             ("feed_store_reads", "Store reads for feeds", c.store_reads),
@@ -207,6 +207,11 @@ impl Collector for CacheCollector {
                 "cache_invalidations",
                 "Cached feeds dropped because a change touched them",
                 c.invalidations,
+            ),
+            (
+                "feed_remakes",
+                "Feeds made again after a change before anyone asked, as a client had read them",
+                c.remakes,
             ),
             (
                 "cache_stale_served",

@@ -486,6 +486,7 @@ async fn a_feed_read_before_a_change_is_made_again_before_anyone_asks() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Only what a client had read: the story's other feeds (world.atom, all.*) were never read.
     assert_eq!(counter(&server, "feed_renders").await, renders + 1);
+    assert_eq!(counter(&server, "feed_remakes").await, 1);
     let misses = counter(&server, "cache_misses").await;
     let fresh = get_with(&server, FEED, &gzip).await;
     assert_eq!(fresh.status(), 200);

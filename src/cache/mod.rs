@@ -223,16 +223,28 @@ impl FeedCache {
     }
 
     /// Makes again, one after the other, the documents [`FeedCache::remake_after_changes`]
-    /// chose, each in the codings given. Only their first build is counted a miss; a failure
-    /// is left for the next reader to meet.
+    /// chose, each in the codings given, within the build deadline. No request asked, so no
+    /// hit, miss or stale answer is counted; a failure is left for the next reader to meet.
     pub(super) fn remake(self: Arc<Self>, documents: Vec<(FeedKey, Vec<Coding>)>) {
         if documents.is_empty() || self.health.as_ref().is_some_and(|h| !h.store_up()) {
             return;
         }
         tokio::spawn(async move {
             for (key, codings) in documents {
-                match self.read(&key).await {
+                if self.entries.contains_key(&key) {
+                    // A reader made it first.
+                    continue;
+                }
+                let built = match self.build_deadline {
+                    Some(deadline) => tokio::time::timeout(deadline, self.miss(&key))
+                        .await
+                        .unwrap_or_else(|_| Err(Arc::new(StoreError::Timeout(deadline).into()))),
+                    None => self.miss(&key).await,
+                };
+                match built {
                     Ok(version) => {
+                        self.last_good.invalidate(&key);
+                        Stats::bump(&self.stats.remakes);
                         for coding in codings {
                             self.body(&version, coding).await;
                         }

@@ -13,6 +13,9 @@ pub struct Stats {
     pub compressions: AtomicU64,
     pub store_reads: AtomicU64,
     pub invalidations: AtomicU64,
+    /// Documents made again after a change before anyone asked (see
+    /// `FeedCache::remake_after_changes`).
+    pub remakes: AtomicU64,
     /// Requests answered with the last good version because the rebuild failed.
     pub stale_served: AtomicU64,
     /// Entries dropped to stay within `cache_max_bytes`.
@@ -30,6 +33,7 @@ impl Default for Stats {
             compressions: AtomicU64::new(0),
             store_reads: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
+            remakes: AtomicU64::new(0),
             stale_served: AtomicU64::new(0),
             evictions: Arc::new(AtomicU64::new(0)),
             // 50 µs to about 1.6 s.
@@ -55,6 +59,7 @@ pub struct Counts {
     pub compressions: u64,
     pub store_reads: u64,
     pub invalidations: u64,
+    pub remakes: u64,
     pub stale_served: u64,
     pub evictions: u64,
 }
@@ -69,6 +74,7 @@ impl Stats {
             compressions: get(&self.compressions),
             store_reads: get(&self.store_reads),
             invalidations: get(&self.invalidations),
+            remakes: get(&self.remakes),
             stale_served: get(&self.stale_served),
             evictions: get(&self.evictions),
         }
