@@ -199,7 +199,7 @@ impl Collector for CacheCollector {
             ("feed_renders", "Feed documents rendered", c.renders),
             (
                 "feed_compressions",
-                "Compressed bodies made (once per version and coding asked for)",
+                "Compressed bodies made (once per version and coding)",
                 c.compressions,
             ),
             ("feed_store_reads", "Store reads for feeds", c.store_reads),
@@ -210,7 +210,7 @@ impl Collector for CacheCollector {
             ),
             (
                 "feed_remakes",
-                "Feeds made again after a change before anyone asked, as a client had read them",
+                "Feeds made again after a change before a reader asked, as a client had read them (a reader arriving meanwhile shares the build)",
                 c.remakes,
             ),
             (

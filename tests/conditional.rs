@@ -635,6 +635,24 @@ async fn a_delta_request_gets_226_with_only_the_new_entries() {
     assert_eq!(ids.len(), 1, "{ids:?}");
     assert!(ids[0].ends_with(":article:wf-20261125-world-late-flash"));
 
+    // A story elsewhere on the wire leaves world.atom as it is: its delta is still served.
+    let culture = validators(&server, "/feeds/culture.atom").await.0;
+    let out = wirefeed(&server.data)
+        .arg("import")
+        .arg(fixture("culture-late-story.ndjson"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    wait_for_new_etag(&server, "/feeds/culture.atom", &culture).await;
+    let delta = get_with(
+        &server,
+        "/feeds/world.atom",
+        &[("a-im", "feed"), ("if-none-match", &old)],
+    )
+    .await;
+    assert_eq!(delta.status(), 226, "after a change elsewhere");
+    assert_eq!(header(delta.headers(), "etag"), current_tag);
+
     // feedparser sends `A-IM: feed` whatever the application knows of deltas, and rss2email
     // (which reaches the server with feedparser's default agent, or its own) treats a 226 as
     // an error and then never moves on: both get the whole feed.

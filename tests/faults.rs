@@ -433,7 +433,7 @@ async fn kill_then_outage(remake: bool) {
     assert_eq!(publish(&a, "wf-fault-killed").await.status, 201);
     until_shown(&b, feed, "wf-fault-killed", Duration::from_secs(2)).await;
 
-    let renders = common::counter(&b, "feed_renders").await;
+    let remakes = common::counter(&b, "feed_remakes").await;
     let invalidated = common::counter(&b, "cache_invalidations").await;
     let killed = client()
         .delete(a.url("/api/articles/wf-fault-killed"))
@@ -453,7 +453,7 @@ async fn kill_then_outage(remake: bool) {
 
     if remake {
         // Nobody asked: B makes the feed again by itself.
-        while common::counter(&b, "feed_renders").await == renders {
+        while common::counter(&b, "feed_remakes").await == remakes {
             assert!(
                 started.elapsed() < Duration::from_secs(2),
                 "B did not make the feed again"

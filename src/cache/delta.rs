@@ -11,8 +11,10 @@ use crate::render::{self, FeedDoc};
 impl FeedCache {
     /// RFC 3229 `feed` delta: the document `current` with only the entries that are new or
     /// changed since the version whose entries were `old` — withdrawal notices and tombstones
-    /// of kills included. `None` when the store has moved on since `current` was built (the
-    /// caller sends the whole document instead).
+    /// of kills included. `None` when the feed's entries in the store are no longer those of
+    /// `current` (the caller sends the whole document instead). Changes elsewhere on the wire
+    /// since `current` was built do not matter: on a busy wire the store's sequence always
+    /// has moved on.
     pub async fn delta(
         &self,
         key: &FeedKey,
@@ -22,7 +24,13 @@ impl FeedCache {
         let Some(gathered) = self.gather(key).await? else {
             return Ok(None);
         };
-        if gathered.built_at_seq != current.built_at_seq {
+        let same = gathered.entries.len() == current.stamps.len()
+            && gathered
+                .entries
+                .iter()
+                .zip(current.stamps.iter())
+                .all(|(a, s)| a.id == s.id && a.updated == s.updated);
+        if !same {
             return Ok(None);
         }
         let unchanged = |id: &ArticleId, updated: DateTime<Utc>| {

@@ -62,7 +62,7 @@ impl Follower for FeedCache {
         // And after them all, whatever they were: a memo may hold a version the cache
         // evicted, which the walk above could not find.
         self.recent.forget_all();
-        if let Some(cache) = self.this.get().and_then(std::sync::Weak::upgrade) {
+        if let Some(cache) = self.remaking() {
             cache.remake(remade);
         }
         if killed {

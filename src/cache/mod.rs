@@ -117,9 +117,18 @@ pub struct FeedCache {
     /// Builds of pages and archives running at once: a crawler walking cold URLs waits here
     /// instead of taking every core from the pollers' subscription documents.
     cold_builds: tokio::sync::Semaphore,
-    /// The cache itself, once [`FeedCache::remake_after_changes`] was called: what a change
-    /// drops is then made again at once, in the background.
-    this: std::sync::OnceLock<std::sync::Weak<FeedCache>>,
+    /// Set by [`FeedCache::remake_after_changes`]: what a change drops is then made again at
+    /// once, in the background.
+    remaker: std::sync::OnceLock<Remaker>,
+}
+
+/// What the cache needs to make documents again by itself.
+struct Remaker {
+    /// The cache (weak: it is the cache's own field).
+    cache: std::sync::Weak<FeedCache>,
+    /// Where remakes run: the runtime that set the cache up, not whichever serving thread
+    /// applied the change (a publish through the API applies it on its own thread).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// Pages and archives built at once, at most.
@@ -207,30 +216,46 @@ impl FeedCache {
                 .build(),
             build_deadline: None,
             health: None,
-            this: std::sync::OnceLock::new(),
+            remaker: std::sync::OnceLock::new(),
         }
     }
 
     /// From now on, a subscription document that a change drops is made again at once, in
-    /// the background, when a client had been handed the version dropped — with the codings
-    /// that version had been compressed in — so the first poll after a change finds it made
-    /// instead of waiting for the store, the render and the compression. A version nobody
-    /// read (a feed nobody polls, or one changing faster than it is polled) is not made again
-    /// until asked for, so a burst of publishes costs no more than its readers would; pages
-    /// and archives never are. Not during a known outage of the store.
+    /// the background, when a client (a poller, or the WebSub hub delivering it) had been
+    /// handed the version dropped — in the codings that version had been compressed in — so
+    /// the first poll after a change finds it made instead of waiting for the store, the
+    /// render and the compression. A version nobody read is not made again until asked for,
+    /// so a feed is remade at most once per version a client read: one changing faster than
+    /// it is polled costs at most one build more per poll, and one nobody polls costs none.
+    /// Pages and archives are never remade, and nothing is while the store is known to be
+    /// down. Remakes run on the runtime this is called on.
     pub fn remake_after_changes(self: &Arc<Self>) {
-        let _ = self.this.set(Arc::downgrade(self));
+        let _ = self.remaker.set(Remaker {
+            cache: Arc::downgrade(self),
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        });
+    }
+
+    /// The cache, when it remakes documents after changes.
+    pub(super) fn remaking(&self) -> Option<Arc<FeedCache>> {
+        self.remaker.get()?.cache.upgrade()
     }
 
     /// Makes again, one after the other, the documents [`FeedCache::remake_after_changes`]
-    /// chose, each in the codings given, within the build deadline. No request asked, so no
-    /// hit, miss or stale answer is counted; a failure is left for the next reader to meet.
+    /// chose, each in the codings given, within the build deadline; stops once the store is
+    /// known to be down. No request asked, so no hit, miss or stale answer is counted; a
+    /// failure is left for the next reader to meet.
     pub(super) fn remake(self: Arc<Self>, documents: Vec<(FeedKey, Vec<Coding>)>) {
-        if documents.is_empty() || self.health.as_ref().is_some_and(|h| !h.store_up()) {
+        let store_down = |cache: &FeedCache| cache.health.as_ref().is_some_and(|h| !h.store_up());
+        if documents.is_empty() || store_down(&self) {
             return;
         }
-        tokio::spawn(async move {
+        let runtime = self.remaker.get().and_then(|r| r.runtime.clone());
+        let work = async move {
             for (key, codings) in documents {
+                if store_down(&self) {
+                    return;
+                }
                 if self.entries.contains_key(&key) {
                     // A reader made it first.
                     continue;
@@ -254,7 +279,11 @@ impl FeedCache {
                     }
                 }
             }
-        });
+        };
+        match runtime {
+            Some(runtime) => drop(runtime.spawn(work)),
+            None => drop(tokio::spawn(work)),
+        }
     }
 
     /// During an outage `health` knows of, a feed with a last good version is answered with
