@@ -28,6 +28,16 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
 
 /// The document's ETag and Last-Modified, once the server hands out the date (it withholds
 /// Last-Modified for a few seconds after a change; see the cache's rule).
+/// Imports a fixture into the running server's store, as another process would.
+fn import(server: &Server, name: &str) {
+    let out = wirefeed(&server.data)
+        .arg("import")
+        .arg(fixture(name))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
 async fn validators(server: &Server, path: &str) -> (String, String) {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
@@ -429,12 +439,7 @@ async fn a_publish_invalidates_exactly_the_feeds_the_story_is_in() {
     let (world, _) = validators(&server, "/feeds/world.rss").await;
     let (culture, _) = validators(&server, "/feeds/culture.rss").await;
     let renders = counter(&server, "feed_renders").await;
-    let out = wirefeed(&server.data)
-        .arg("import")
-        .arg(fixture("late-story.ndjson"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    import(&server, "late-story.ndjson");
     let fresh = wait_for_new_etag(&server, "/feeds/world.rss", &world).await;
     assert!(
         fresh
@@ -468,12 +473,7 @@ async fn a_feed_read_before_a_change_is_made_again_before_anyone_asks() {
     get_with(&server, FEED, &gzip).await.bytes().await.unwrap();
     let renders = counter(&server, "feed_renders").await;
     let compressions = counter(&server, "feed_compressions").await;
-    let out = wirefeed(&server.data)
-        .arg("import")
-        .arg(fixture("late-story.ndjson"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    import(&server, "late-story.ndjson");
     // Nobody asks: the feed is made again, and compressed in the coding it was read in.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while counter(&server, "feed_compressions").await < compressions + 1 {
@@ -612,12 +612,7 @@ async fn a_delta_request_gets_226_with_only_the_new_entries() {
         cmd.env("WIREFEED_DELTAS", "true");
     });
     let (old, _) = validators(&server, "/feeds/world.atom").await;
-    let out = wirefeed(&server.data)
-        .arg("import")
-        .arg(fixture("late-story.ndjson"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    import(&server, "late-story.ndjson");
     let current = wait_for_new_etag(&server, "/feeds/world.atom", &old).await;
     let current_tag = header(current.headers(), "etag").to_owned();
 
@@ -637,12 +632,7 @@ async fn a_delta_request_gets_226_with_only_the_new_entries() {
 
     // A story elsewhere on the wire leaves world.atom as it is: its delta is still served.
     let culture = validators(&server, "/feeds/culture.atom").await.0;
-    let out = wirefeed(&server.data)
-        .arg("import")
-        .arg(fixture("culture-late-story.ndjson"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    import(&server, "culture-late-story.ndjson");
     wait_for_new_etag(&server, "/feeds/culture.atom", &culture).await;
     let delta = get_with(
         &server,

@@ -24,13 +24,8 @@ impl FeedCache {
         let Some(gathered) = self.gather(key).await? else {
             return Ok(None);
         };
-        let same = gathered.entries.len() == current.stamps.len()
-            && gathered
-                .entries
-                .iter()
-                .zip(current.stamps.iter())
-                .all(|(a, s)| a.id == s.id && a.updated == s.updated);
-        if !same {
+        let entries = gathered.entries.iter().map(|a| (&a.id, a.updated));
+        if !entries.eq(current.stamps.iter().map(|s| (&s.id, s.updated))) {
             return Ok(None);
         }
         let unchanged = |id: &ArticleId, updated: DateTime<Utc>| {

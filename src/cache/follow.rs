@@ -37,9 +37,12 @@ impl Follower for FeedCache {
             .filter(|(_, entry)| entry.built_at_seq < seq && entry.def.selection.touched_by(record))
             .collect();
         let killed = record.kind == ChangeKind::Killed;
+        let remaking = self.remaking();
         let remade: Vec<(FeedKey, Vec<Coding>)> = stale
             .iter()
-            .filter(|(key, entry)| key.part == Part::Current && entry.was_read())
+            .filter(|(key, entry)| {
+                remaking.is_some() && key.part == Part::Current && entry.was_read()
+            })
             .map(|(key, entry)| {
                 let codings = Coding::ALL
                     .into_iter()
@@ -62,7 +65,7 @@ impl Follower for FeedCache {
         // And after them all, whatever they were: a memo may hold a version the cache
         // evicted, which the walk above could not find.
         self.recent.forget_all();
-        if let Some(cache) = self.remaking() {
+        if let Some(cache) = remaking {
             cache.remake(remade);
         }
         if killed {

@@ -260,15 +260,8 @@ impl FeedCache {
                     // A reader made it first.
                     continue;
                 }
-                let built = match self.build_deadline {
-                    Some(deadline) => tokio::time::timeout(deadline, self.miss(&key))
-                        .await
-                        .unwrap_or_else(|_| Err(Arc::new(StoreError::Timeout(deadline).into()))),
-                    None => self.miss(&key).await,
-                };
-                match built {
+                match self.build_in_time(&key).await {
                     Ok(version) => {
-                        self.last_good.invalidate(&key);
                         Stats::bump(&self.stats.remakes);
                         for coding in codings {
                             self.body(&version, coding).await;
@@ -362,17 +355,8 @@ impl FeedCache {
                 return Ok(stale);
             }
         }
-        let built = match self.build_deadline {
-            Some(deadline) => tokio::time::timeout(deadline, self.miss(key))
-                .await
-                .unwrap_or_else(|_| Err(Arc::new(StoreError::Timeout(deadline).into()))),
-            None => self.miss(key).await,
-        };
-        match built {
-            Ok(entry) => {
-                self.last_good.invalidate(key);
-                Ok(entry)
-            }
+        match self.build_in_time(key).await {
+            Ok(entry) => Ok(entry),
             Err(e) if matches!(&*e, CacheError::Store(s) if !s.is_internal()) => {
                 match self.last_good.get(key) {
                     Some(stale) => {
@@ -385,6 +369,21 @@ impl FeedCache {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// A miss within the build deadline; once built, the last good copy it replaces is
+    /// dropped.
+    async fn build_in_time(&self, key: &FeedKey) -> Result<Arc<Rendered>, Arc<CacheError>> {
+        let built = match self.build_deadline {
+            Some(deadline) => tokio::time::timeout(deadline, self.miss(key))
+                .await
+                .unwrap_or_else(|_| Err(Arc::new(StoreError::Timeout(deadline).into()))),
+            None => self.miss(key).await,
+        };
+        if built.is_ok() {
+            self.last_good.invalidate(key);
+        }
+        built
     }
 
     async fn miss(&self, key: &FeedKey) -> Result<Arc<Rendered>, Arc<CacheError>> {
