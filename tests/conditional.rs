@@ -404,6 +404,34 @@ async fn concurrent_misses_for_one_feed_render_once() {
     assert_eq!(counter(&server, "feed_renders").await, 1);
 }
 
+#[tokio::test]
+async fn the_formats_of_a_feed_read_the_store_once_per_version() {
+    let server = Server::start();
+    let formats = ["/feeds/world.rss", "/feeds/world.atom", "/feeds/world.json"];
+    let reads = counter(&server, "feed_store_reads").await;
+    let mut tags = Vec::new();
+    for path in formats {
+        tags.push(validators(&server, path).await.0);
+    }
+    assert_eq!(
+        counter(&server, "feed_store_reads").await,
+        reads + 1,
+        "three formats of one version read the store more than once"
+    );
+    assert_eq!(counter(&server, "feed_renders").await, 3);
+    // A change is a new read, again shared, and every format shows it.
+    import(&server, "late-story.ndjson");
+    for (path, old) in formats.into_iter().zip(&tags) {
+        let fresh = wait_for_new_etag(&server, path, old).await;
+        let text = fresh.text().await.unwrap();
+        assert!(text.contains("wf-20261125-world-late-flash"), "{path}");
+    }
+    assert_eq!(counter(&server, "feed_store_reads").await, reads + 2);
+    // Another document of the feed (a trimmed one) reads for itself.
+    get_with(&server, "/feeds/world.rss?limit=2", &[]).await;
+    assert_eq!(counter(&server, "feed_store_reads").await, reads + 3);
+}
+
 async fn futures_join<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
     let handles: Vec<_> = futures.map(Box::pin).collect();
     let mut out = Vec::new();

@@ -52,12 +52,22 @@ impl Follower for FeedCache {
             })
             .collect();
         for (key, entry) in stale {
+            // Taken out rather than dropped blind: a build that saw this change (a reader's,
+            // or a remake of an earlier one) may have replaced the stale version since the
+            // walk above, and it stays.
+            let removed = self.entries.remove(key.as_ref()).await;
+            if let Some(now) = removed.as_ref().filter(|now| now.built_at_seq >= seq) {
+                self.entries
+                    .insert(FeedKey::clone(&key), Arc::clone(now))
+                    .await;
+                continue;
+            }
             // A version that still shows a killed story is never served again, not even
             // through an outage: a withdrawn story may be defamatory or wrong.
             if !killed {
-                self.last_good.insert(FeedKey::clone(&key), entry);
+                self.last_good
+                    .insert(FeedKey::clone(&key), removed.unwrap_or(entry));
             }
-            self.entries.invalidate(key.as_ref()).await;
             // At once: the next drop may wait, and no memo may serve this one meanwhile.
             self.recent.forget_all();
             Stats::bump(&self.stats.invalidations);

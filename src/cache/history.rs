@@ -33,6 +33,64 @@ pub(crate) struct Selected {
     pub(crate) deleted: Vec<Tombstone>,
 }
 
+/// What a subscription document reads from the store, the same in every format: read once
+/// per version and shared by the formats (see [`current`]).
+#[derive(Debug)]
+pub(crate) struct CurrentReads {
+    articles: Vec<Article>,
+    /// Stories the feed holds in all, for the paging links.
+    total: u64,
+    deleted: Vec<Tombstone>,
+    /// The newest archive day, when the document is full.
+    prev_archive: Option<NaiveDate>,
+}
+
+/// Reads what the subscription document of `def` holds: its newest stories, and its kills
+/// since `kills_since`.
+pub(crate) async fn read_current(
+    store: &dyn Store,
+    def: &FeedDef,
+    kills_since: DateTime<Utc>,
+) -> Result<CurrentReads, StoreError> {
+    let per_page = def.entries.max(1);
+    // Independent reads, at once: each is a round trip to a store thread, and they are on the
+    // path of the first answer after every change.
+    let (articles, total, deleted) = tokio::try_join!(
+        store.latest(&def.selection, per_page),
+        store.count(&def.selection),
+        store.tombstones(&def.selection, kills_since, None, per_page),
+    )?;
+    let prev_archive = archive_before_current(store, def, &articles).await?;
+    Ok(CurrentReads {
+        articles,
+        total,
+        deleted,
+        prev_archive,
+    })
+}
+
+/// The subscription document of `def` in `format`, from what [`read_current`] read.
+pub(crate) fn current(
+    site: &Site,
+    def: &FeedDef,
+    format: FeedFormat,
+    reads: &CurrentReads,
+) -> Selected {
+    let url = |part: Part| site.document_url(&def.slug, format, part);
+    let mut history = History::default();
+    history.links.extend(links(def, 1, reads.total, &url));
+    if let Some(prev) = reads.prev_archive {
+        history
+            .links
+            .push(("prev-archive", site.archive_url(&def.slug, format, prev)));
+    }
+    Selected {
+        articles: reads.articles.clone(),
+        history,
+        deleted: reads.deleted.clone(),
+    }
+}
+
 /// The stories and links of `part`, or `None` when there is no such page or archive.
 pub(crate) async fn select(
     store: &dyn Store,
@@ -46,25 +104,8 @@ pub(crate) async fn select(
     let per_page = def.entries.max(1);
     match part {
         Part::Current => {
-            // Independent reads, at once: each is a round trip to a store thread, and they are
-            // on the path of the first answer after every change.
-            let (articles, links, deleted) = tokio::try_join!(
-                store.latest(&def.selection, per_page),
-                paging(store, def, 1, &url),
-                store.tombstones(&def.selection, kills_since, None, per_page),
-            )?;
-            let mut history = History::default();
-            history.links.extend(links);
-            if let Some(prev) = archive_before_current(store, def, &articles).await? {
-                history
-                    .links
-                    .push(("prev-archive", site.archive_url(&def.slug, format, prev)));
-            }
-            Ok(Some(Selected {
-                articles,
-                history,
-                deleted,
-            }))
+            let reads = read_current(store, def, kills_since).await?;
+            Ok(Some(current(site, def, format, &reads)))
         }
         Part::Page(n) => {
             let window = Window {
@@ -98,7 +139,16 @@ async fn paging(
     n: u32,
     url: &impl Fn(Part) -> String,
 ) -> Result<Vec<(&'static str, String)>, StoreError> {
-    let total = store.count(&def.selection).await?;
+    Ok(links(def, n, store.count(&def.selection).await?, url))
+}
+
+/// `first`, `previous`, `next` and `last` of page `n` of a feed holding `total` stories.
+fn links(
+    def: &FeedDef,
+    n: u32,
+    total: u64,
+    url: &impl Fn(Part) -> String,
+) -> Vec<(&'static str, String)> {
     let pages = total.div_ceil(def.entries.max(1) as u64).max(1);
     let pages = u32::try_from(pages).unwrap_or(u32::MAX);
     let page = |k: u32| url(if k <= 1 { Part::Current } else { Part::Page(k) });
@@ -110,7 +160,7 @@ async fn paging(
         links.push(("next", page(n + 1)));
     }
     links.push(("last", page(pages)));
-    Ok(links)
+    links
 }
 
 /// Where the archives end: the subscription document's oldest story, when it is full.

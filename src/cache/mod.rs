@@ -17,6 +17,7 @@ pub mod coding;
 mod delta;
 mod follow;
 pub(crate) mod history;
+mod reads;
 mod recent;
 mod rendered;
 mod stats;
@@ -120,6 +121,8 @@ pub struct FeedCache {
     /// Set by [`FeedCache::remake_after_changes`]: what a change drops is then made again at
     /// once, in the background.
     remaker: std::sync::OnceLock<Remaker>,
+    /// What subscription documents read from the store, shared by their formats.
+    reads: reads::ReadCache,
 }
 
 /// What the cache needs to make documents again by itself.
@@ -217,6 +220,7 @@ impl FeedCache {
             build_deadline: None,
             health: None,
             remaker: std::sync::OnceLock::new(),
+            reads: reads::cache(),
         }
     }
 
@@ -510,7 +514,6 @@ impl FeedCache {
 
     /// Reads what `key`'s document holds, or `None` when there is no such page or archive.
     async fn gather(&self, key: &FeedKey) -> Result<Option<Gathered>, CacheError> {
-        Stats::bump(&self.stats.store_reads);
         // The sequence is read before any story (the categories may come in the same moment).
         let (last, categories) = tokio::try_join!(self.store.last_change(), self.categories())?;
         let built_at_seq = last.map_or(0, |c| c.seq);
@@ -550,22 +553,30 @@ impl FeedCache {
         if let Some(limit) = limit {
             read.entries = read.entries.min(usize::from(limit).max(1));
         }
-        let last_change = self.store.last_change_in(&read.selection).await?;
-        // Retention counts back from the feed's newest change, not from "now", so the same
-        // store always renders the same bytes.
-        let kills_since =
-            last_change.map_or(DateTime::UNIX_EPOCH, |c| c.at) - self.options.tombstone_retention;
-        let Some(selected) = history::select(
-            self.store.as_ref(),
-            &self.site,
-            &read,
-            key.format,
-            key.part,
-            kills_since,
-        )
-        .await?
-        else {
-            return Ok(None);
+        let (last_change, selected) = match key.part {
+            Part::Current => {
+                let reads = self.current_reads(&read, built_at_seq).await?;
+                let selected = history::current(&self.site, &read, key.format, &reads.current);
+                (reads.last_change, selected)
+            }
+            part => {
+                Stats::bump(&self.stats.store_reads);
+                let last_change = self.store.last_change_in(&read.selection).await?;
+                let kills_since = self.kills_since(last_change);
+                let selected = history::select(
+                    self.store.as_ref(),
+                    &self.site,
+                    &read,
+                    key.format,
+                    part,
+                    kills_since,
+                )
+                .await?;
+                let Some(selected) = selected else {
+                    return Ok(None);
+                };
+                (last_change, selected)
+            }
         };
         let mut entries = match &key.view {
             View::Public => {

@@ -3,7 +3,7 @@
 //! `postgres/error.rs`), deciding there whether a failure is transient, so callers outside the
 //! store only ask [`StoreError::is_unavailable`] and [`StoreError::is_internal`].
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The store (its file or its database) could not be opened.
     #[error("could not open the store at {path}: {source}")]
