@@ -127,6 +127,9 @@ async fn walking_the_archives_sees_every_story_exactly_once_in_atom_and_rss() {
     let today = server.text("/feeds/markets/archive/2026-11-25.atom").await;
     assert!(today.contains("<fh:archive"), "{today}");
     assert!(ids(&today).is_empty(), "{today}");
+    // With no entry to date it, it is dated by the feed's newest change, not the Unix epoch.
+    let updated = feed_rs::parser::parse(today.as_bytes()).unwrap().updated;
+    assert!(updated.unwrap().timestamp() > 0, "{today}");
     assert_eq!(
         server
             .get("/feeds/markets/archive/2026-13-01.atom")
@@ -150,6 +153,117 @@ async fn walking_the_archives_sees_every_story_exactly_once_in_atom_and_rss() {
     expected.insert(late["id"].as_str().unwrap().to_owned());
     let (seen, _) = walk_archives(&server, "/feeds/markets.atom", true).await;
     exactly_once(&seen, &expected);
+}
+
+/// The fixture's stories published on `day` (YYYY-MM-DD).
+fn published_on(day: &str) -> Vec<String> {
+    std::fs::read_to_string(fixture("markets-week.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|story| story["published"].as_str().unwrap().starts_with(day))
+        .map(|story| story["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn kill(server: &Server, id: &str) {
+    let response = reqwest::Client::new()
+        .delete(server.url(&format!("/api/articles/{id}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204, "{id}");
+}
+
+#[tokio::test]
+async fn a_day_whose_stories_were_all_killed_stays_in_the_archive_chain() {
+    let (_dir, server) = start();
+    // Every story of the 21st (a day between others) and of the 24th (the newest archive day).
+    let killed: Vec<String> = ["2026-11-21", "2026-11-24"]
+        .into_iter()
+        .flat_map(published_on)
+        .collect();
+    assert_eq!(killed.len(), 5);
+    for id in &killed {
+        kill(&server, id).await;
+    }
+    for feed in ["/feeds/markets.atom", "/feeds/markets.rss"] {
+        // Still 19, 20, 21, 23 and 24 November, each linked both ways, the killed days holding
+        // their withdrawal notices.
+        let (seen, archives) = walk_archives(&server, feed, false).await;
+        assert_eq!(archives, 5, "{feed}");
+        for id in &killed {
+            assert!(seen.contains(id), "{feed}: no archive reached holds {id}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_kills_leaves_every_notice_in_the_feed_and_its_variants() {
+    let (_dir, server) = start();
+    // Six kills, more than the feed's four entries and than any trimmed variant's.
+    let killed: Vec<String> = ["2026-11-23", "2026-11-24"]
+        .into_iter()
+        .flat_map(published_on)
+        .collect();
+    assert_eq!(killed.len(), 6);
+    for id in &killed {
+        kill(&server, id).await;
+    }
+    for path in [
+        "/feeds/markets.atom",
+        "/feeds/markets.rss",
+        "/feeds/markets.atom?limit=1",
+        "/feeds/markets.atom?content=headlines",
+    ] {
+        let xml = server.text(path).await;
+        let held = ids(&xml);
+        for id in &killed {
+            assert!(held.contains(id), "{path} lost the notice of {id}");
+        }
+        // Each document names itself, trimmed or not (RFC 4287 §4.2.7.2).
+        assert_eq!(
+            link(&xml, "self").as_deref(),
+            Some(server.url(path).as_str())
+        );
+    }
+}
+
+#[tokio::test]
+async fn killing_the_only_story_of_a_category_leaves_its_feeds_with_the_notice() {
+    let (_dir, server) = start();
+    let story: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("antarctica-lone-story.json")).unwrap(),
+    )
+    .unwrap();
+    let id = story["id"].as_str().unwrap();
+    let response = reqwest::Client::new()
+        .post(server.url("/api/articles"))
+        .bearer_auth(TOKEN)
+        .json(&story)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert!(server.text("/feeds.opml").await.contains("antarctica"));
+    kill(&server, id).await;
+    for path in [
+        "/feeds/antarctica.atom",
+        "/feeds/antarctica.rss",
+        "/feeds/antarctica.json",
+        "/feeds/antarctica/archive/2026-11-25.atom",
+    ] {
+        let response = server.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let text = response.text().await.unwrap();
+        assert!(text.contains("WITHDRAWN"), "{path}: {text}");
+        assert!(text.contains(id), "{path}: {text}");
+    }
+    assert_eq!(server.get("/categories/antarctica").await.status(), 200);
+    // Still answering, but no longer listed: it has no live story.
+    assert!(!server.text("/feeds.opml").await.contains("antarctica"));
+    assert_eq!(server.get("/feeds/antarctic.atom").await.status(), 404);
 }
 
 #[tokio::test]

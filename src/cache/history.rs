@@ -20,10 +20,23 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use crate::model::{Article, ArticleId, FeedDef, FeedFormat, Part, Tombstone};
 use crate::render::History;
 use crate::site::Site;
-use crate::store::{Store, StoreError, Window};
+use crate::store::{Store, StoreError, Window, from_nanos};
 
 /// Most stories one day's archive holds.
 const MAX_ARCHIVE_ENTRIES: usize = 10_000;
+
+/// Fewest withdrawal notices a subscription document keeps room for, whatever its size: a
+/// burst of kills between two polls must not push an earlier kill's notice out before its
+/// readers saw it (see [`notices_kept`]).
+const MIN_NOTICES: usize = 200;
+
+/// How many of a feed's recent kills its subscription documents carry, for a feed of
+/// `entries` stories: every kill within the retention, up to the larger of `entries` and
+/// [`MIN_NOTICES`] — the same for every trimmed variant (`?limit=N`), whose readers held the
+/// same stories. Past that many kills within the retention the oldest notices go first.
+pub(crate) fn notices_kept(entries: usize) -> usize {
+    entries.max(MIN_NOTICES)
+}
 
 /// What a document holds.
 pub(crate) struct Selected {
@@ -45,22 +58,27 @@ pub(crate) struct CurrentReads {
     prev_archive: Option<NaiveDate>,
 }
 
-/// Reads what the subscription document of `def` holds: its newest stories, and its kills
-/// since `kills_since`.
+/// Reads what the subscription document of `def` holds: its newest stories, and its newest
+/// `notices` kills since `kills_since`.
 pub(crate) async fn read_current(
     store: &dyn Store,
     def: &FeedDef,
     kills_since: DateTime<Utc>,
+    notices: usize,
 ) -> Result<CurrentReads, StoreError> {
     let per_page = def.entries.max(1);
     // Independent reads, at once: each is a round trip to a store thread, and they are on the
     // path of the first answer after every change.
-    let (articles, total, deleted) = tokio::try_join!(
+    let (articles, total, deleted, killed) = tokio::try_join!(
         store.latest(&def.selection, per_page),
         store.count(&def.selection),
-        store.tombstones(&def.selection, kills_since, None, per_page),
+        store.tombstones(&def.selection, kills_since, None, notices),
+        killed_day(store, def, all_time(), true),
     )?;
-    let prev_archive = archive_before_current(store, def, &articles).await?;
+    // The newest archive: of a day with a story older than this document's, or with a kill.
+    let prev_archive = archive_before_current(store, def, &articles)
+        .await?
+        .max(killed);
     Ok(CurrentReads {
         articles,
         total,
@@ -104,7 +122,7 @@ pub(crate) async fn select(
     let per_page = def.entries.max(1);
     match part {
         Part::Current => {
-            let reads = read_current(store, def, kills_since).await?;
+            let reads = read_current(store, def, kills_since, notices_kept(def.entries)).await?;
             Ok(Some(current(site, def, format, &reads)))
         }
         Part::Page(n) => {
@@ -161,6 +179,26 @@ fn links(
     }
     links.push(("last", page(pages)));
     links
+}
+
+/// The earliest and latest publication times a store can hold (i64 nanoseconds).
+fn all_time() -> (DateTime<Utc>, DateTime<Utc>) {
+    (from_nanos(i64::MIN), from_nanos(i64::MAX))
+}
+
+/// The day of the newest (or oldest) killed story of the feed published within `published`.
+/// A day with a kill is an archive day whatever else it holds (its archive carries the
+/// withdrawal notice), so the archives link such days like any other.
+async fn killed_day(
+    store: &dyn Store,
+    def: &FeedDef,
+    published: (DateTime<Utc>, DateTime<Utc>),
+    newest: bool,
+) -> Result<Option<NaiveDate>, StoreError> {
+    Ok(store
+        .killed_published(&def.selection, published, newest)
+        .await?
+        .map(|at| at.date_naive()))
 }
 
 /// Where the archives end: the subscription document's oldest story, when it is full.
@@ -257,16 +295,26 @@ async fn archive(
             return Ok(None);
         }
     }
-    let prev = newest_day(
-        store,
-        def,
-        Window {
-            until: Some(start),
-            ..Window::default()
-        },
-    )
-    .await?;
-    let next = match &boundary {
+    // The neighbours: the nearest days with a story older than the subscription document's,
+    // or with a kill.
+    let (earliest, latest) = all_time();
+    let prev_live = match &boundary {
+        None => None,
+        Some(boundary) => {
+            newest_day(
+                store,
+                def,
+                Window {
+                    until: Some(start),
+                    before: Some(boundary.clone()),
+                    ..Window::default()
+                },
+            )
+            .await?
+        }
+    };
+    let prev = prev_live.max(killed_day(store, def, (earliest, start), true).await?);
+    let next_live = match &boundary {
         None => None,
         Some(_) => store
             .window(
@@ -282,6 +330,13 @@ async fn archive(
             .await?
             .first()
             .map(|a| a.published.date_naive()),
+    };
+    let next = match (
+        next_live,
+        killed_day(store, def, (end, latest), false).await?,
+    ) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     };
     let mut links = vec![("current", site.feed_url(&def.slug, format))];
     if let Some(prev) = prev {

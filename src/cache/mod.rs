@@ -497,11 +497,21 @@ impl FeedCache {
         (self.entries.weighted_size(), self.entries.entry_count())
     }
 
-    /// Every feed worth listing, as the store stands now.
+    /// Every feed worth listing, as the store stands now: a category whose stories were all
+    /// killed or moved still answers, but is not listed.
     pub async fn feeds(&self) -> Result<Vec<FeedDef>, StoreError> {
-        Ok(self.catalog.list(&self.categories().await?))
+        let live: Vec<Category> = self
+            .store
+            .categories()
+            .await?
+            .into_iter()
+            .filter(|c| c.articles > 0)
+            .map(|c| c.category)
+            .collect();
+        Ok(self.catalog.list(&live))
     }
 
+    /// Every category a story was ever filed in: each has its feeds.
     async fn categories(&self) -> Result<Vec<Category>, StoreError> {
         Ok(self
             .store
@@ -555,7 +565,8 @@ impl FeedCache {
         }
         let (last_change, selected) = match key.part {
             Part::Current => {
-                let reads = self.current_reads(&read, built_at_seq).await?;
+                let notices = history::notices_kept(def.entries);
+                let reads = self.current_reads(&read, notices, built_at_seq).await?;
                 let selected = history::current(&self.site, &read, key.format, &reads.current);
                 (reads.last_change, selected)
             }
@@ -607,6 +618,13 @@ impl FeedCache {
             // Pages hold the feed's own `entries` each: from a shorter document they would skip
             // stories, so a trimmed document has no paging links.
             history.links.clear();
+        }
+        let trimmed = key.trim.query();
+        if key.part == Part::Current && !trimmed.is_empty() {
+            // A trimmed document names itself (RFC 4287 §4.2.7.2: `self` is a resource
+            // equivalent to the document), and so no hub: only the feed itself is a topic.
+            let url = self.site.feed_url(&key.slug, key.format);
+            history.this = Some(format!("{url}?{trimmed}"));
         }
         let changed_at = last_change
             .map(|c| c.at)
@@ -666,7 +684,11 @@ fn assemble(
         articles: &gathered.entries,
         deleted: &gathered.deleted,
         history: &gathered.history,
-        updated: None,
+        // A document with no entry (an archive whose day moved into the subscription
+        // document, a feed whose stories were killed long ago) is dated by the feed's newest
+        // change, which the same store always gives, rather than by the Unix epoch.
+        updated: (gathered.entries.is_empty() && gathered.deleted.is_empty())
+            .then_some(gathered.changed_at),
         brand: Some(brand),
     };
     let mut body = render::feed(format, &doc)?;

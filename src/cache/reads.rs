@@ -21,11 +21,12 @@ const KEPT: u64 = 64;
 /// from it, but it holds a feed's stories.
 const KEPT_FOR: Duration = Duration::from_secs(30);
 
-/// Which read: a selection's newest `entries` stories as of change `seq`.
+/// Which read: a selection's newest `entries` stories and `notices` kills as of change `seq`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) struct ReadKey {
     selection: Selection,
     entries: usize,
+    notices: usize,
     seq: u64,
 }
 
@@ -46,24 +47,30 @@ pub(super) fn cache() -> ReadCache {
 }
 
 impl FeedCache {
-    /// What the subscription document of `def` holds as of change `seq` (read after it):
-    /// read from the store once for all its formats.
+    /// What the subscription document of `def` holds as of change `seq` (read after it),
+    /// with up to `notices` withdrawal notices: read from the store once for all its formats.
     pub(super) async fn current_reads(
         &self,
         def: &FeedDef,
+        notices: usize,
         seq: u64,
     ) -> Result<Arc<Reads>, StoreError> {
         let key = ReadKey {
             selection: def.selection.clone(),
             entries: def.entries,
+            notices,
             seq,
         };
         let read = async {
             Stats::bump(&self.stats.store_reads);
             let last_change = self.store.last_change_in(&def.selection).await?;
-            let current =
-                history::read_current(self.store.as_ref(), def, self.kills_since(last_change))
-                    .await?;
+            let current = history::read_current(
+                self.store.as_ref(),
+                def,
+                self.kills_since(last_change),
+                notices,
+            )
+            .await?;
             Ok(Arc::new(Reads {
                 last_change,
                 current,

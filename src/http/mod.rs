@@ -89,10 +89,13 @@ pub(crate) struct App {
 pub struct ClientAddr(pub std::net::SocketAddr);
 
 impl App {
-    /// The feed at `slug`, if it is defined or names a category that has stories.
+    /// The feed at `slug`, if it is defined or names a category a story was ever filed in
+    /// (one whose stories were all killed still carries their withdrawal notices).
     pub async fn feed(&self, slug: &str) -> Result<Option<FeedDef>, StoreError> {
-        let categories = self.categories().await?;
-        Ok(self.catalog.feed(slug, |c| categories.contains(c)))
+        let categories = self.store.categories().await?;
+        Ok(self
+            .catalog
+            .feed(slug, |c| categories.iter().any(|k| &k.category == c)))
     }
 
     /// Every category with live stories.
@@ -102,6 +105,7 @@ impl App {
             .categories()
             .await?
             .into_iter()
+            .filter(|c| c.articles > 0)
             .map(|c| c.category)
             .collect())
     }

@@ -303,6 +303,20 @@ pub struct Trim {
     pub headlines: bool,
 }
 
+impl Trim {
+    /// The query string that asks for this variant (`limit=5&content=headlines`), empty for
+    /// the feed itself.
+    pub fn query(&self) -> String {
+        let limit = self.limit.map(|n| format!("limit={n}"));
+        let content = self.headlines.then(|| "content=headlines".to_owned());
+        limit
+            .into_iter()
+            .chain(content)
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
 /// Which cached document.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FeedKey {

@@ -108,7 +108,9 @@ pub trait ArticleStore: Send + Sync + 'static {
     /// How many live stories the selection holds (each once).
     async fn count(&self, selection: &Selection) -> Result<u64, StoreError>;
 
-    /// Every category that has at least one live story, in slug order.
+    /// Every category a story was ever filed in, in slug order, with how many live stories it
+    /// holds now: one whose stories were all killed or moved still has its feeds (where its
+    /// withdrawal notices are), with a count of 0.
     async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError>;
 
     /// The newest change of the whole store, or `None` for a store never written to.
@@ -128,6 +130,16 @@ pub trait ArticleStore: Send + Sync + 'static {
         published: Option<(DateTime<Utc>, DateTime<Utc>)>,
         limit: usize,
     ) -> Result<Vec<Tombstone>, StoreError>;
+
+    /// When the newest (or, not `newest`, the oldest) killed story filed in the selection and
+    /// published within `published` (start inclusive, end exclusive) was published: how the
+    /// archives find the days that hold withdrawal notices.
+    async fn killed_published(
+        &self,
+        selection: &Selection,
+        published: (DateTime<Utc>, DateTime<Utc>),
+        newest: bool,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
 
     /// Live stories whose `expires` has come by `now` (at most `limit`), and the next expiry
     /// after them.

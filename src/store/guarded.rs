@@ -151,6 +151,19 @@ impl ArticleStore for Guarded {
         .await
     }
 
+    async fn killed_published(
+        &self,
+        selection: &Selection,
+        published: (DateTime<Utc>, DateTime<Utc>),
+        newest: bool,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.run(
+            self.deadline,
+            self.inner.killed_published(selection, published, newest),
+        )
+        .await
+    }
+
     async fn expiring(&self, now: DateTime<Utc>, limit: usize) -> Result<Due, StoreError> {
         self.run(self.deadline, self.inner.expiring(now, limit))
             .await
@@ -343,6 +356,14 @@ mod tests {
             _: Option<(DateTime<Utc>, DateTime<Utc>)>,
             _: usize,
         ) -> Result<Vec<Tombstone>, StoreError> {
+            std::future::pending().await
+        }
+        async fn killed_published(
+            &self,
+            _: &Selection,
+            _: (DateTime<Utc>, DateTime<Utc>),
+            _: bool,
+        ) -> Result<Option<DateTime<Utc>>, StoreError> {
             std::future::pending().await
         }
         async fn expiring(&self, _: DateTime<Utc>, _: usize) -> Result<Due, StoreError> {

@@ -94,14 +94,7 @@ async fn adjust_counts(
 ) -> Result<(), StoreError> {
     let upsert = tx.prepare_cached(COUNT).await?;
     tx.execute(&upsert, &[&slugs(categories), &delta]).await?;
-    if delta < 0 {
-        let prune = tx
-            .prepare_cached(
-                "DELETE FROM category_counts WHERE category = ANY($1) AND articles <= 0",
-            )
-            .await?;
-        tx.execute(&prune, &[&slugs(categories)]).await?;
-    }
+    // A category left with no live story keeps its row (see `ArticleStore::categories`).
     Ok(())
 }
 
@@ -434,6 +427,43 @@ impl ArticleStore for PostgresStore {
                     })
                 })
                 .collect()
+        })
+    }
+
+    async fn killed_published(
+        &self,
+        selection: &Selection,
+        published: (DateTime<Utc>, DateTime<Utc>),
+        newest: bool,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let (categories, urgency): (Option<Vec<&str>>, Option<i16>) = match selection {
+            Selection::All => (None, None),
+            Selection::Categories(list) => (Some(slugs(list)), None),
+            Selection::Urgent(level) => (None, Some(i16::from(*level))),
+        };
+        let (from, until) = (nanos(published.0), nanos(published.1));
+        with_conn!(self, client, {
+            // A walk down `articles_killed_by_published` from the newest (or oldest) end.
+            let sql = if newest {
+                "SELECT a.published_ns FROM articles a
+                 WHERE a.killed_seq IS NOT NULL AND a.published_ns >= $2 AND a.published_ns < $3
+                   AND ($4::smallint IS NULL OR a.urgency <= $4)
+                   AND EXISTS (SELECT 1 FROM tombstones t WHERE t.article_id = a.id
+                               AND ($1::text[] IS NULL OR t.category = ANY($1)))
+                 ORDER BY a.published_ns DESC LIMIT 1"
+            } else {
+                "SELECT a.published_ns FROM articles a
+                 WHERE a.killed_seq IS NOT NULL AND a.published_ns >= $2 AND a.published_ns < $3
+                   AND ($4::smallint IS NULL OR a.urgency <= $4)
+                   AND EXISTS (SELECT 1 FROM tombstones t WHERE t.article_id = a.id
+                               AND ($1::text[] IS NULL OR t.category = ANY($1)))
+                 ORDER BY a.published_ns ASC LIMIT 1"
+            };
+            let stmt = client.prepare_cached(sql).await?;
+            let row = client
+                .query_opt(&stmt, &[&categories, &from, &until, &urgency])
+                .await?;
+            Ok(row.map(|r| from_nanos(r.get::<_, i64>(0))))
         })
     }
 

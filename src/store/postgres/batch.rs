@@ -213,8 +213,6 @@ pub async fn put_all(
         }
     }
     try_join_all(pipeline).await?;
-    tx.execute("DELETE FROM category_counts WHERE articles <= 0", &[])
-        .await?;
     tx.execute(NOTIFY, &[&CHANNEL, &seq.to_string()]).await?;
     Ok(outcomes)
 }

@@ -156,6 +156,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX articles_live_by_expiry ON articles (expires_ns)
         WHERE killed_seq IS NULL AND expires_ns IS NOT NULL;
     "#,
+    // 8: killed stories by publication time, and categories emptied by kills back with a
+    // count of 0 (SQLite's step 8).
+    r#"
+    CREATE INDEX articles_killed_by_published ON articles (published_ns DESC, id DESC)
+        WHERE killed_seq IS NOT NULL;
+    INSERT INTO category_counts (category, articles)
+        SELECT DISTINCT category, 0 FROM tombstones
+        ON CONFLICT (category) DO NOTHING;
+    "#,
 ];
 
 /// Schema names go into SQL unquoted, so only plain identifiers are accepted.

@@ -70,8 +70,7 @@ fn adjust_counts(
     for category in categories {
         upsert.execute(params![category.as_str(), delta])?;
     }
-    tx.prepare_cached("DELETE FROM category_counts WHERE articles <= 0")?
-        .execute([])?;
+    // A category left with no live story keeps its row (see `ArticleStore::categories`).
     Ok(())
 }
 
@@ -420,6 +419,55 @@ impl ArticleStore for SqliteStore {
                     })
                 })
                 .collect()
+        })
+        .await
+    }
+
+    async fn killed_published(
+        &self,
+        selection: &Selection,
+        published: (DateTime<Utc>, DateTime<Utc>),
+        newest: bool,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let (categories, urgency) = match selection {
+            Selection::All => (None, None),
+            Selection::Categories(list) => (Some(list.clone()), None),
+            Selection::Urgent(level) => (None, Some(*level)),
+        };
+        let (from, until) = (nanos(published.0), nanos(published.1));
+        self.read(move |conn| {
+            // A walk down `articles_killed_by_published` from the newest (or oldest) end.
+            let sql = if newest {
+                "SELECT a.published_ns FROM articles a
+                 WHERE a.killed_seq IS NOT NULL AND a.published_ns >= ?2 AND a.published_ns < ?3
+                   AND (?4 IS NULL OR a.urgency <= ?4)
+                   AND EXISTS (SELECT 1 FROM tombstones t WHERE t.article_id = a.id
+                               AND (?1 IS NULL OR t.category = ?1))
+                 ORDER BY a.published_ns DESC LIMIT 1"
+            } else {
+                "SELECT a.published_ns FROM articles a
+                 WHERE a.killed_seq IS NOT NULL AND a.published_ns >= ?2 AND a.published_ns < ?3
+                   AND (?4 IS NULL OR a.urgency <= ?4)
+                   AND EXISTS (SELECT 1 FROM tombstones t WHERE t.article_id = a.id
+                               AND (?1 IS NULL OR t.category = ?1))
+                 ORDER BY a.published_ns ASC LIMIT 1"
+            };
+            let mut stmt = conn.prepare_cached(sql)?;
+            let slugs: Vec<Option<String>> = match &categories {
+                None => vec![None],
+                Some(list) => list.iter().map(|c| Some(c.as_str().to_owned())).collect(),
+            };
+            let mut found: Option<i64> = None;
+            for slug in slugs {
+                let ns: Option<i64> = stmt
+                    .query_row(params![slug, from, until, urgency], |r| r.get(0))
+                    .optional()?;
+                found = match (found, ns) {
+                    (Some(a), Some(b)) => Some(if newest { a.max(b) } else { a.min(b) }),
+                    (a, b) => a.or(b),
+                };
+            }
+            Ok(found.map(from_nanos))
         })
         .await
     }

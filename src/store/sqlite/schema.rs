@@ -156,6 +156,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX articles_live_by_expiry ON articles (expires_ns)
         WHERE killed_seq IS NULL AND expires_ns IS NOT NULL;
     "#,
+    // 8: killed stories by publication time, for the archive days that hold only withdrawal
+    // notices (`killed_published`); and the categories whose stories were all killed or moved
+    // before categories kept their row, back with a count of 0, so their feeds answer again.
+    r#"
+    CREATE INDEX articles_killed_by_published ON articles (published_ns DESC, id DESC)
+        WHERE killed_seq IS NOT NULL;
+    INSERT OR IGNORE INTO category_counts (category, articles)
+        SELECT DISTINCT category, 0 FROM tombstones;
+    "#,
 ];
 
 /// Applies every migration step the file has not seen yet, each in its own transaction.
