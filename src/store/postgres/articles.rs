@@ -189,7 +189,7 @@ impl ArticleStore for PostgresStore {
             let select = client
                 .prepare_cached(
                     "SELECT a.body, a.killed_seq, a.seq, c.at_ns FROM articles a
-                     JOIN changes c ON c.seq = a.seq WHERE a.id = $1",
+                     LEFT JOIN changes c ON c.seq = a.seq WHERE a.id = $1",
                 )
                 .await?;
             let Some(row) = client.query_opt(&select, &[&id.as_str()]).await? else {
@@ -211,9 +211,15 @@ impl ArticleStore for PostgresStore {
                 };
             };
             let article = parse_body(row.get(0))?;
+            let seq: i64 = row.get(2);
+            let at_ns: Option<i64> = row.get(3);
             let written = Change {
-                seq: row.get::<_, i64>(2) as u64,
-                at: from_nanos(row.get(3)),
+                seq: seq as u64,
+                at: from_nanos(at_ns.ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "story {id} was written by change {seq}, which is missing"
+                    ))
+                })?),
             };
             Ok(match row.get::<_, Option<i64>>(1) {
                 None => Current::Live { article, written },
