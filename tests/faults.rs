@@ -367,6 +367,82 @@ async fn replicas_ride_out_a_stalled_a_restarted_and_a_stopped_database() {
     drop(proxy);
 }
 
+/// How long one publish may take while the database stalls: the store deadline, for the whole
+/// write (waiting behind other publishes and the clock's releases included), and slack for a
+/// loaded machine. A bound on hanging, not a measure of speed.
+const PUBLISH_WITHIN: Duration = Duration::from_millis(1000 + 1500);
+
+/// Publishes sent at once while the database stalls queue behind one another for the desk's
+/// write lock; each must still hear 503 within one deadline, not its place in the queue times
+/// the deadline. Once the database is back, retrying each until a 2xx stores each story exactly
+/// once, whether or not its write committed after its 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn publishes_queued_behind_a_stalled_database_each_get_503_within_the_deadline() {
+    let Some(schema) = Schema::fresh().await else {
+        return;
+    };
+    let proxy = Proxy::start(upstream()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = Arc::new(replica(&schema, &proxy, dir.path(), "a", false));
+    until_status(&a, "/readyz", 200, Duration::from_secs(20)).await;
+    assert_eq!(publish(&a, "wf-stall-before").await.status, 201);
+
+    proxy.stall();
+    let ids: Vec<String> = (0..6).map(|n| format!("wf-stall-{n}")).collect();
+    let sent: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (a, id) = (Arc::clone(&a), id.clone());
+            tokio::spawn(async move { publish(&a, &id).await })
+        })
+        .collect();
+    for outcome in sent {
+        let outcome = outcome.await.unwrap();
+        assert_eq!(outcome.status, 503, "{} during the stall", outcome.id);
+        assert!(
+            outcome.took < PUBLISH_WITHIN,
+            "{} answered after {:?}, beyond {PUBLISH_WITHIN:?}",
+            outcome.id,
+            outcome.took
+        );
+    }
+
+    proxy.pass();
+    until_status(&a, "/readyz", 200, Duration::from_secs(20)).await;
+    for id in &ids {
+        let started = Instant::now();
+        loop {
+            let outcome = publish(&a, id).await;
+            if outcome.status == 201 || outcome.status == 200 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{id} not stored after 20 s of retries"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let changes: serde_json::Value = client()
+        .get(a.url("/api/changes?limit=1000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for id in &ids {
+        let kinds: Vec<&str> = changes["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["id"] == id.as_str())
+            .map(|c| c["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["create"], "{id} stored exactly once");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_started_while_the_database_is_away_answers_healthz_and_waits() {
     let Some(schema) = Schema::fresh().await else {

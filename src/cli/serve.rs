@@ -127,7 +127,7 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         Arc::clone(&store),
         vec![Arc::clone(&cache) as Arc<dyn crate::changes::Follower>],
     ));
-    let desk = Arc::new(Desk::new(Arc::clone(&store), Arc::clone(&bus)));
+    let desk = Arc::new(Desk::new(Arc::clone(&store), Arc::clone(&bus), deadline));
     let hub = match role {
         None => None,
         Some(role) => {

@@ -4,12 +4,23 @@
 //! and a rejected request changes nothing. This module only reads the request and maps the
 //! answer: validation, the replacement rules and the write are the write path's
 //! (`ingest::publish`).
+//!
+//! A story's validators are its version as a strong ETag and, for a stored story, the time of
+//! the change that wrote it as Last-Modified (`publish::Validators`). `GET` answers 304 to a
+//! client that has them; `PUT` and `DELETE` honour `If-Match` (strong comparison),
+//! `If-Unmodified-Since` and `If-None-Match` against exactly those validators, evaluated by the
+//! write path inside the write (412 when they fail, nothing changed).
+
+use std::time::SystemTime;
 
 use chrono::Utc;
+use headers::{
+    ETag, HeaderMapExt, IfMatch, IfModifiedSince, IfNoneMatch, IfUnmodifiedSince, LastModified,
+};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
 use super::App;
 use super::auth::AuthError;
@@ -17,9 +28,12 @@ use super::error::HttpError;
 use super::problem::Problem;
 use super::response::Body;
 use crate::ingest::ninjs;
-use crate::ingest::publish::{self, InputFormat, Mode, PublishError, Published, Submitted};
+use crate::ingest::publish::{
+    self, InputFormat, Mode, Preconditions, PublishError, Published, Submitted, Unconditional,
+    Validators,
+};
 use crate::model::{Article, ArticleId};
-use crate::store::Lookup;
+use crate::store::Current;
 
 /// `/api/articles` (no id) or `/api/articles/{id}`. Writes refused for what they carry (bad
 /// token, bad story) are counted as rejected in the metrics.
@@ -67,33 +81,46 @@ async fn answer(
         .transpose()?;
     let method = request.method().clone();
     match (method, id) {
+        // The preconditions of a POST would be the collection's, which has no validators.
         (Method::POST, None) => match read_article(app, request, None).await? {
-            Submitted::Story(submission) => publish(app, &token, *submission, Mode::Create).await,
-            Submitted::Kill { id, reason } => withdraw(app, &token, &id, reason).await,
+            Submitted::Story(submission) => {
+                publish(app, &token, *submission, Mode::Create, &Unconditional).await
+            }
+            Submitted::Kill { id, reason } => {
+                withdraw(app, &token, &id, reason, &Unconditional).await
+            }
         },
         (Method::PUT, Some(id)) => {
-            let if_match = request
-                .headers()
-                .get(header::IF_MATCH)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let conditions = Conditions::of(request.headers());
             match read_article(app, request, Some(&id)).await? {
                 Submitted::Story(submission) => {
-                    publish(app, &token, *submission, Mode::Replace { if_match }).await
+                    publish(app, &token, *submission, Mode::Replace, &conditions).await
                 }
-                Submitted::Kill { id, reason } => withdraw(app, &token, &id, reason).await,
+                Submitted::Kill { id, reason } => {
+                    withdraw(app, &token, &id, reason, &conditions).await
+                }
             }
         }
-        (Method::GET | Method::HEAD, Some(id)) => match app.store.get(&id).await? {
-            Lookup::Live(article) => Ok(json(StatusCode::OK, &article)),
-            Lookup::Killed(_) => Err(gone(&id)),
+        (Method::GET | Method::HEAD, Some(id)) => match app.store.current(&id).await? {
+            Current::Live { article, written } => Ok(story(
+                request.headers(),
+                &article,
+                &Validators::live(&article, &written),
+            )),
+            Current::Killed(_) | Current::Dropped(_) => Err(gone(&id)),
             // The desk sees its held stories, `embargo` and all.
-            Lookup::Missing => match app.store.held(&id).await? {
-                Some(article) => Ok(json(StatusCode::OK, &article)),
+            Current::Missing => match app.store.held(&id).await? {
+                Some(article) => Ok(story(
+                    request.headers(),
+                    &article,
+                    &Validators::held(&article),
+                )),
                 None => Err(missing(&id)),
             },
         },
-        (Method::DELETE, Some(id)) => kill(app, &token, &id).await,
+        (Method::DELETE, Some(id)) => {
+            kill(app, &token, &id, &Conditions::of(request.headers())).await
+        }
         (_, None) => Err(HttpError::MethodNotAllowedHere("POST")),
         (_, Some(_)) => Err(HttpError::MethodNotAllowedHere("GET, HEAD, PUT, DELETE")),
     }
@@ -155,6 +182,96 @@ fn gone(id: &ArticleId) -> HttpError {
         format!("The story {id} was killed."),
     )
     .into()
+}
+
+/// A write's preconditions as the request sent them (RFC 9110 §13.1), parsed by the `headers`
+/// crate and evaluated by the write path against the story the write would change, in the
+/// order of RFC 9110 §13.2.2.
+struct Conditions {
+    /// `Some(None)`: sent, but unreadable, so that no version matches it.
+    if_match: Option<Option<IfMatch>>,
+    /// Ignored when not a valid HTTP-date (RFC 9110 §13.1.4).
+    if_unmodified_since: Option<IfUnmodifiedSince>,
+    /// An unreadable one names no version, so it holds.
+    if_none_match: Option<IfNoneMatch>,
+}
+
+impl Conditions {
+    fn of(headers: &HeaderMap) -> Self {
+        Self {
+            if_match: headers
+                .contains_key(header::IF_MATCH)
+                .then(|| headers.typed_try_get::<IfMatch>().ok().flatten()),
+            if_unmodified_since: headers.typed_try_get().ok().flatten(),
+            if_none_match: headers.typed_try_get().ok().flatten(),
+        }
+    }
+}
+
+impl Preconditions for Conditions {
+    fn pass(&self, current: Option<&Validators>) -> bool {
+        let etag = current.and_then(|c| c.etag.parse::<ETag>().ok());
+        let matched = match &self.if_match {
+            // Strong comparison; `*` as any tag needs a current story.
+            Some(if_match) => match (if_match, &etag) {
+                (Some(if_match), Some(etag)) => if_match.precondition_passes(etag),
+                _ => false,
+            },
+            // Only without If-Match, and only for a story with a modification date. A date has
+            // whole seconds: two changes within one second are one date (If-Match tells every
+            // version apart).
+            None => match (
+                &self.if_unmodified_since,
+                current.and_then(|c| c.last_modified),
+            ) {
+                (Some(since), Some(modified)) => {
+                    since.precondition_passes(SystemTime::from(modified))
+                }
+                _ => true,
+            },
+        };
+        // Weak comparison; `*` fails on any current story, and nothing fails without one.
+        matched
+            && match (&self.if_none_match, &etag) {
+                (Some(none), Some(etag)) => none.precondition_passes(etag),
+                _ => true,
+            }
+    }
+}
+
+/// A story for `GET`: 304 when the client already has this version (If-None-Match, weak
+/// comparison; or If-Modified-Since when there is no If-None-Match), else the story.
+fn story(request: &HeaderMap, article: &Article, validators: &Validators) -> Response<Body> {
+    let etag = validators.etag.parse::<ETag>().ok();
+    let modified = validators.last_modified.map(SystemTime::from);
+    let held = match request.typed_try_get::<IfNoneMatch>() {
+        Ok(Some(none)) => etag.as_ref().is_some_and(|e| !none.precondition_passes(e)),
+        Ok(None) => match (request.typed_try_get::<IfModifiedSince>(), modified) {
+            (Ok(Some(since)), Some(modified)) => !since.is_modified(modified),
+            _ => false,
+        },
+        Err(_) => false,
+    };
+    let mut response = if held {
+        let mut response = Response::new(Body::default());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response
+    } else {
+        json(StatusCode::OK, article)
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&validators.etag).expect("hex is ASCII"),
+    );
+    if let Some(modified) = modified {
+        headers.typed_insert(LastModified::from(modified));
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    response
 }
 
 /// Reads and validates the body, refusing wrong media types, oversize bodies and bad JSON.
@@ -261,11 +378,12 @@ async fn publish(
     token: &str,
     submission: publish::Submission,
     mode: Mode,
+    conditions: &dyn Preconditions,
 ) -> Result<Response<Body>, HttpError> {
     let id = submission.article.id.clone();
     let published = app
         .desk
-        .publish(submission, mode, Utc::now())
+        .publish(submission, mode, conditions, Utc::now())
         .await
         .map_err(refused)?;
     let (status, counted) = match &published {
@@ -316,11 +434,19 @@ fn refused(e: PublishError) -> HttpError {
             ),
         )
         .into(),
-        PublishError::VersionMismatch { id, expected } => Problem::new(
+        PublishError::PreconditionFailed(id) => Problem::new(
             StatusCode::PRECONDITION_FAILED,
-            "Version changed",
+            "Precondition failed",
             format!(
-                "The story {id} is no longer at version {expected}; GET /api/articles/{id} for its current version (ETag) and apply the correction to it."
+                "The story {id} is not the version the request's If-Match, If-None-Match or If-Unmodified-Since names; nothing was changed. GET /api/articles/{id} for its current version (ETag, Last-Modified) and apply the change to it."
+            ),
+        )
+        .into(),
+        PublishError::Killed(id) => Problem::new(
+            StatusCode::GONE,
+            "Article killed",
+            format!(
+                "The story {id} was killed, and a kill is final: it cannot be published or corrected again, and nothing was changed. A new story needs a new id."
             ),
         )
         .into(),
@@ -337,8 +463,13 @@ fn refused(e: PublishError) -> HttpError {
     }
 }
 
-async fn kill(app: &App, token: &str, id: &ArticleId) -> Result<Response<Body>, HttpError> {
-    if let Some(killed) = app.desk.kill(id).await.map_err(refused)? {
+async fn kill(
+    app: &App,
+    token: &str,
+    id: &ArticleId,
+    conditions: &dyn Preconditions,
+) -> Result<Response<Body>, HttpError> {
+    if let Some(killed) = app.desk.kill(id, conditions).await.map_err(refused)? {
         tracing::info!(token, %id, seq = killed.killed.seq, "article killed");
         app.metrics.ingested("killed");
     }
@@ -355,15 +486,16 @@ async fn withdraw(
     token: &str,
     id: &ArticleId,
     reason: &str,
+    conditions: &dyn Preconditions,
 ) -> Result<Response<Body>, HttpError> {
-    let killed_at = match app.desk.kill(id).await.map_err(refused)? {
+    let killed_at = match app.desk.kill(id, conditions).await.map_err(refused)? {
         Some(killed) => {
             tracing::info!(token, %id, reason, seq = killed.killed.seq, "article withdrawn");
             app.metrics.ingested("killed");
             killed.killed.at
         }
-        None => match app.store.get(id).await? {
-            Lookup::Killed(killed) => killed.killed.at,
+        None => match app.store.current(id).await? {
+            Current::Killed(killed) | Current::Dropped(killed) => killed.killed.at,
             _ => return Err(missing(id)),
         },
     };

@@ -4,7 +4,8 @@
 //! are written in batches, each batch in one transaction, so an interrupted import leaves whole
 //! batches and re-running it is harmless (stories are keyed by id, and an identical story is
 //! left untouched). Invalid records are counted and reported with file, line and reason; they
-//! never stop the others.
+//! never stop the others. A story whose id was killed stays killed — a kill is final — and is
+//! counted as such in the summary.
 
 use std::path::{Path, PathBuf};
 
@@ -87,13 +88,13 @@ pub async fn import_with(
             Err(reason) => progress.rejected(location, reason),
         }
         if batch.len() == BATCH {
-            add(&mut counts, desk.import(std::mem::take(&mut batch)).await?);
+            counts.merge(desk.import(std::mem::take(&mut batch)).await?);
             progress.stored(&counts);
         }
         progress.read(read, total);
     }
     if !batch.is_empty() {
-        add(&mut counts, desk.import(batch).await?);
+        counts.merge(desk.import(batch).await?);
         progress.stored(&counts);
     }
     reader
@@ -119,12 +120,6 @@ fn read_all(
         done += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     }
     Ok(())
-}
-
-fn add(total: &mut ImportCounts, batch: ImportCounts) {
-    total.created += batch.created;
-    total.updated += batch.updated;
-    total.unchanged += batch.unchanged;
 }
 
 #[cfg(test)]

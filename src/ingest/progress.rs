@@ -52,7 +52,7 @@ impl ImportProgress {
     }
 
     fn stories(&self) -> u64 {
-        self.counts.created + self.counts.updated + self.counts.unchanged
+        self.counts.total()
     }
 
     fn rate(&self) -> f64 {
@@ -70,14 +70,23 @@ impl ImportProgress {
         }
         let c = self.counts;
         format!(
-            "imported {} new, {} updated, {} unchanged, {} rejected in {:.1} s ({:.0} stories/s)",
+            "imported {} new, {} updated, {} unchanged, {} rejected{} in {:.1} s ({:.0} stories/s)",
             c.created,
             c.updated,
             c.unchanged,
             self.rejected,
+            left_killed(&c),
             self.started.elapsed().as_secs_f64(),
             self.rate()
         )
+    }
+}
+
+/// The stories the import did not bring back because their ids had been killed, when any.
+fn left_killed(counts: &ImportCounts) -> String {
+    match counts.killed {
+        0 => String::new(),
+        n => format!(", {n} left killed (a kill is final)"),
     }
 }
 
@@ -115,8 +124,12 @@ impl Progress for ImportProgress {
         self.counts = *counts;
         if let Some(bar) = &self.bar {
             bar.set_message(format!(
-                "{} new, {} updated, {} unchanged, {} rejected",
-                counts.created, counts.updated, counts.unchanged, self.rejected
+                "{} new, {} updated, {} unchanged, {} rejected{}",
+                counts.created,
+                counts.updated,
+                counts.unchanged,
+                self.rejected,
+                left_killed(counts)
             ));
         }
     }

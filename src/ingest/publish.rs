@@ -2,10 +2,11 @@
 //! ninjs), `wirefeed import` and the sample wire all come through here.
 //!
 //! It owns, in order: validation (a draft becomes an [`Article`] or a list of field errors),
-//! the rules for replacing a stored story (a POST never silently replaces a different story;
-//! a correction's `updated` never moves backwards; `If-Match` gives optimistic concurrency),
-//! the write itself, and the announcement of the change on the change bus — so that once a
-//! caller hears back, every document of this process already shows the change.
+//! the rules for replacing a stored story (a kill is final: nothing brings a killed story
+//! back; a POST never silently replaces a different story; a correction's `updated` never
+//! moves backwards; a request's [`Preconditions`] give optimistic concurrency), the write
+//! itself, and the announcement of the change on the change bus — so that once a caller hears
+//! back, every document of this process already shows the change.
 //!
 //! An embargoed story (an `embargo` still in the future) is held, not published: it reaches
 //! readers when [`Desk::release_due`] — run by the `schedule` task of every process — files it
@@ -13,19 +14,32 @@
 //! the embargo, or lifts it at once when the new version has none.
 //!
 //! Writes through one [`Desk`] are serialised, so the read-compare-write of a correction is
-//! atomic within a process. Two replicas correcting the same story at the same instant can
-//! still both pass the check; the later write wins, as it would with any last-writer store.
+//! atomic within a process. Across processes (two servers on one SQLite file, replicas on
+//! PostgreSQL) the write of a live story carries the version it was decided on
+//! ([`Expected`]), which the store checks inside its write transaction under its write lock:
+//! when another process wrote the story in between, nothing is written and the story is read
+//! and decided again — the rules, the kill check and the preconditions all see the story the
+//! write replaces. A held story (under embargo) is guarded by the desk's lock alone: two
+//! replicas correcting the same held story at once both pass, and the later write wins.
+//!
+//! Each write — waiting for the desk's lock, the store's reads and writes, retries after a
+//! moved story — is bounded by one deadline (`store_timeout_ms`), so that a publisher queued
+//! behind a stalled store hears 503 within it, however many wait.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use tokio::time::Instant;
 
 use super::ninjs;
 use crate::changes::ChangeBus;
-use crate::model::{Article, ArticleDraft, ArticleId, FieldError};
+use crate::model::{Article, ArticleDraft, ArticleId, Change, FieldError};
 use crate::store::{
-    Due, HoldOutcome, ImportCounts, Killed, Lookup, Store, StoreError, WriteOutcome, released,
+    Current, Due, Expected, HoldOutcome, ImportCounts, KillOutcome, Killed, Store, StoreError,
+    WriteOutcome, released,
 };
 
 /// What a request body holds.
@@ -57,12 +71,73 @@ pub enum Submitted {
 }
 
 /// How a write may treat a story already stored under the same id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// `POST`: create; an identical story is a harmless retry, a different one a conflict.
     Create,
-    /// `PUT`: create or replace, if the stored version is `if_match` (when given).
-    Replace { if_match: Option<String> },
+    /// `PUT`: create or replace.
+    Replace,
+}
+
+/// A story's validators, exactly as `GET /api/articles/{id}` sends them: what a write's
+/// [`Preconditions`] are compared with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validators {
+    /// The story's version (a strong ETag, quoted): [`version`].
+    pub etag: String,
+    /// When the stored story last changed — the time of the change that wrote its version —
+    /// sent as Last-Modified. None for a held story.
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+impl Validators {
+    /// A live story's, written by `written`.
+    pub fn live(article: &Article, written: &Change) -> Self {
+        Self {
+            etag: version(article),
+            last_modified: Some(written.at),
+        }
+    }
+
+    /// A held story's: it has a version but no modification date.
+    pub fn held(article: &Article) -> Self {
+        Self {
+            etag: version(article),
+            last_modified: None,
+        }
+    }
+}
+
+/// A request's preconditions (RFC 9110 §13.1: `If-Match`, `If-None-Match`,
+/// `If-Unmodified-Since`), parsed by the HTTP layer and evaluated here, inside the write: after
+/// the story is read under the desk's lock and before it is written with the version read as
+/// [`Expected`], so no other write can come between the check and the write (see the module's
+/// words on processes and replicas).
+pub trait Preconditions: Send + Sync {
+    /// Whether the write may go ahead, given the current story's validators (`None`: no story
+    /// under that id).
+    fn pass(&self, current: Option<&Validators>) -> bool;
+}
+
+/// A write without preconditions.
+pub struct Unconditional;
+
+impl Preconditions for Unconditional {
+    fn pass(&self, _: Option<&Validators>) -> bool {
+        true
+    }
+}
+
+fn check(
+    conditions: &dyn Preconditions,
+    id: &ArticleId,
+    current: Option<&Validators>,
+) -> Result<(), PublishError> {
+    if conditions.pass(current) {
+        Ok(())
+    } else {
+        Err(PublishError::PreconditionFailed(id.clone()))
+    }
 }
 
 /// What a write did, and the story as stored.
@@ -133,38 +208,17 @@ pub enum PublishError {
         stored: u64,
         given: u64,
     },
-    #[error("the story {id} is no longer at version {expected}")]
-    VersionMismatch { id: ArticleId, expected: String },
+    #[error("the preconditions sent for the story {0} do not hold")]
+    PreconditionFailed(ArticleId),
+    /// A kill is final: a killed story's id is never published or corrected again.
+    #[error("the story {0} was killed")]
+    Killed(ArticleId),
     #[error("there is no story with the id {0}")]
     Missing(ArticleId),
     #[error("the story {0} has been published; it cannot be put under embargo")]
     AlreadyPublished(ArticleId),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// Checks a `PUT`'s `If-Match` against the stored (or held) version.
-fn if_match(mode: &Mode, id: &ArticleId, current: Option<&Article>) -> Result<(), PublishError> {
-    let Mode::Replace {
-        if_match: Some(expected),
-    } = mode
-    else {
-        return Ok(());
-    };
-    let matches = current.is_some_and(|s| {
-        expected.trim() == "*"
-            || expected
-                .split(',')
-                .any(|tag| tag.trim().trim_start_matches("W/") == version(s))
-    });
-    if matches {
-        Ok(())
-    } else {
-        Err(PublishError::VersionMismatch {
-            id: id.clone(),
-            expected: expected.clone(),
-        })
-    }
 }
 
 /// A story's version, as its ETag on `GET /api/articles/{id}`: a hash of the stored story.
@@ -265,14 +319,27 @@ pub struct Desk {
     store: Arc<dyn Store>,
     bus: Arc<ChangeBus>,
     writing: tokio::sync::Mutex<()>,
+    /// What one write may take in all, waiting for `writing` included.
+    deadline: Duration,
+}
+
+/// A kill as the desk carried it out.
+enum Killing {
+    Killed(Box<Killed>),
+    /// A held story dropped before its lift.
+    Dropped,
+    /// Killed before: nothing to do.
+    AlreadyKilled,
 }
 
 impl Desk {
-    pub(crate) fn new(store: Arc<dyn Store>, bus: Arc<ChangeBus>) -> Self {
+    /// The desk of a serving process: each write within `deadline` (`store_timeout_ms`).
+    pub(crate) fn new(store: Arc<dyn Store>, bus: Arc<ChangeBus>, deadline: Duration) -> Self {
         Self {
             store,
             bus,
             writing: tokio::sync::Mutex::new(()),
+            deadline,
         }
     }
 
@@ -280,53 +347,107 @@ impl Desk {
     /// processes follow the store's change sequence themselves).
     pub fn standalone(store: Arc<dyn Store>) -> Self {
         let bus = Arc::new(ChangeBus::new(Arc::clone(&store), Vec::new()));
-        Self::new(store, bus)
+        Self::new(store, bus, crate::store::DEFAULT_DEADLINE)
     }
 
-    /// Publishes or corrects one story.
+    /// Takes the desk's write lock, waiting no later than `until`.
+    async fn lock(&self, until: Instant) -> Result<tokio::sync::MutexGuard<'_, ()>, StoreError> {
+        tokio::time::timeout_at(until, self.writing.lock())
+            .await
+            .map_err(|_| StoreError::Timeout(self.deadline))
+    }
+
+    /// `work`, abandoned at `until`. A write abandoned mid-way may still commit (the
+    /// publishing contract: a 5xx may or may not have stored the story).
+    async fn within<T, E: From<StoreError>>(
+        &self,
+        until: Instant,
+        work: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        tokio::time::timeout_at(until, work)
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Timeout(self.deadline).into()))
+    }
+
+    /// Publishes or corrects one story, if `conditions` hold for the story it replaces.
     pub async fn publish(
         &self,
         submission: Submission,
         mode: Mode,
+        conditions: &dyn Preconditions,
         now: DateTime<Utc>,
     ) -> Result<Published, PublishError> {
-        let _writing = self.writing.lock().await;
-        let Submission {
-            mut article,
-            updated_given,
-        } = submission;
+        let until = Instant::now() + self.deadline;
+        let _writing = self.lock(until).await?;
+        let published = self
+            .within(until, async {
+                loop {
+                    // `None`: another process wrote the story meanwhile; decide again.
+                    if let Some(published) =
+                        self.try_publish(&submission, mode, conditions, now).await?
+                    {
+                        return Ok::<_, PublishError>(published);
+                    }
+                }
+            })
+            .await?;
+        self.announce(until).await;
+        Ok(published)
+    }
+
+    /// One attempt at [`Desk::publish`] (the caller holds `writing`).
+    async fn try_publish(
+        &self,
+        submission: &Submission,
+        mode: Mode,
+        conditions: &dyn Preconditions,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Published>, PublishError> {
+        let mut article = submission.article.clone();
         let held = self.store.held(&article.id).await?;
         if article.embargo.is_some_and(|lift| lift > now) {
-            return self.hold(article, held, &mode).await;
+            return self.hold(article, held, mode, conditions).await.map(Some);
         }
         // An embargo that has already lifted is none: the story is published as at its lift.
         if article.embargo.is_some() {
             article = released(&article);
         }
         if let Some(held) = held {
-            if let Some(published) = self.lift_early(&article, &held, &mode, now).await? {
-                return Ok(published);
+            if let Some(published) = self
+                .lift_early(&article, &held, mode, conditions, now)
+                .await?
+            {
+                return Ok(Some(published));
             }
         }
-        self.write(article, updated_given, mode, now).await
+        self.write(article, submission.updated_given, mode, conditions, now)
+            .await
     }
 
-    /// Publishes or corrects a story that is not held (the caller holds `writing`).
+    /// Publishes or corrects a story that is not held (the caller holds `writing`). `None`
+    /// when the store found the story changed since it was read here.
     async fn write(
         &self,
         mut article: Article,
         updated_given: bool,
         mode: Mode,
+        conditions: &dyn Preconditions,
         now: DateTime<Utc>,
-    ) -> Result<Published, PublishError> {
+    ) -> Result<Option<Published>, PublishError> {
         let id = article.id.clone();
-        let (stored, live) = match self.store.get(&id).await? {
-            Lookup::Live(stored) => (Some(stored), true),
-            Lookup::Killed(Killed { article, .. }) => (Some(article), false),
-            Lookup::Missing => (None, false),
+        let current = self.store.current(&id).await?;
+        let stored = match &current {
+            Current::Killed(_) | Current::Dropped(_) => return Err(PublishError::Killed(id)),
+            Current::Live { article, written } => {
+                check(conditions, &id, Some(&Validators::live(article, written)))?;
+                Some(article)
+            }
+            Current::Missing => {
+                check(conditions, &id, None)?;
+                None
+            }
         };
-        if_match(&mode, &id, stored.as_ref())?;
-        if let Some(stored) = &stored {
+        if let Some(stored) = stored {
             if let (Some(given), Some(held)) = (article.version, stored.version) {
                 if given < held {
                     return Err(PublishError::OlderVersion {
@@ -351,38 +472,84 @@ impl Desk {
                     article.updated = now.max(stored.updated).max(article.published);
                 }
             }
-            if mode == Mode::Create && live && &article != stored {
+            if mode == Mode::Create && &article != stored {
                 return Err(PublishError::Exists(id));
             }
         }
-        let outcome = self.store.put(article.clone()).await?;
-        self.announce().await;
-        Ok(match outcome {
-            WriteOutcome::Created(_) => Published::Created(article),
-            WriteOutcome::Updated(_) => Published::Updated(article),
-            WriteOutcome::Unchanged => Published::Unchanged(article),
-        })
+        Ok(
+            match self
+                .store
+                .put_if(article.clone(), current.expected())
+                .await?
+            {
+                WriteOutcome::Created(_) => Some(Published::Created(article)),
+                WriteOutcome::Updated(_) => Some(Published::Updated(article)),
+                WriteOutcome::Unchanged => Some(Published::Unchanged(article)),
+                WriteOutcome::Killed => return Err(PublishError::Killed(id)),
+                WriteOutcome::Moved => None,
+            },
+        )
     }
 
-    /// Kills a story. Killing a killed story again is a harmless retry (`Ok(None)`).
-    pub async fn kill(&self, id: &ArticleId) -> Result<Option<Killed>, PublishError> {
-        let _writing = self.writing.lock().await;
-        match self.store.kill(id).await? {
-            Some(killed) => {
-                self.announce().await;
-                Ok(Some(killed))
-            }
-            None => match self.store.get(id).await? {
-                Lookup::Killed(_) => Ok(None),
-                Lookup::Live(_) => Err(PublishError::Missing(id.clone())),
-                // A held story killed before its lift was never seen by a reader: it is dropped.
-                Lookup::Missing => match self.store.unhold(id).await? {
-                    Some(_) => {
-                        self.announce().await;
-                        Ok(None)
+    /// Kills a story, if `conditions` hold for it. Killing a killed story again is a harmless
+    /// retry (`Ok(None)`, whatever its preconditions: the kill they were for is done), and so
+    /// is dropping a held story before its lift (no reader saw it: no notice).
+    pub async fn kill(
+        &self,
+        id: &ArticleId,
+        conditions: &dyn Preconditions,
+    ) -> Result<Option<Killed>, PublishError> {
+        let until = Instant::now() + self.deadline;
+        let _writing = self.lock(until).await?;
+        let killing = self
+            .within(until, async {
+                loop {
+                    if let Some(killing) = self.try_kill(id, conditions).await? {
+                        return Ok::<_, PublishError>(killing);
                     }
-                    None => Err(PublishError::Missing(id.clone())),
-                },
+                }
+            })
+            .await?;
+        match killing {
+            Killing::Killed(killed) => {
+                self.announce(until).await;
+                Ok(Some(*killed))
+            }
+            Killing::Dropped => {
+                self.announce(until).await;
+                Ok(None)
+            }
+            Killing::AlreadyKilled => Ok(None),
+        }
+    }
+
+    /// One attempt at [`Desk::kill`] (the caller holds `writing`); `None` when the story
+    /// changed (another process wrote, released or killed it) between the read and the kill.
+    async fn try_kill(
+        &self,
+        id: &ArticleId,
+        conditions: &dyn Preconditions,
+    ) -> Result<Option<Killing>, PublishError> {
+        match self.store.current(id).await? {
+            Current::Killed(_) | Current::Dropped(_) => Ok(Some(Killing::AlreadyKilled)),
+            Current::Live { article, written } => {
+                check(conditions, id, Some(&Validators::live(&article, &written)))?;
+                Ok(
+                    match self.store.kill_if(id, Expected::At(written.seq)).await? {
+                        KillOutcome::Killed(killed) => Some(Killing::Killed(killed)),
+                        KillOutcome::AlreadyKilled => Some(Killing::AlreadyKilled),
+                        KillOutcome::Missing | KillOutcome::Moved => None,
+                    },
+                )
+            }
+            // A held story killed before its lift was never seen by a reader: it is dropped,
+            // and its id stays killed.
+            Current::Missing => match self.store.held(id).await? {
+                None => Err(PublishError::Missing(id.clone())),
+                Some(held) => {
+                    check(conditions, id, Some(&Validators::held(&held)))?;
+                    Ok(self.store.unhold(id).await?.map(|_| Killing::Dropped))
+                }
             },
         }
     }
@@ -392,25 +559,32 @@ impl Desk {
         &self,
         article: Article,
         held: Option<Article>,
-        mode: &Mode,
+        mode: Mode,
+        conditions: &dyn Preconditions,
     ) -> Result<Published, PublishError> {
         let id = article.id.clone();
-        if held.is_some() {
-            if_match(mode, &id, held.as_ref())?;
+        match &held {
+            Some(held) => check(conditions, &id, Some(&Validators::held(held)))?,
+            None => match self.store.current(&id).await? {
+                Current::Killed(_) | Current::Dropped(_) => return Err(PublishError::Killed(id)),
+                Current::Live { article, written } => {
+                    check(conditions, &id, Some(&Validators::live(&article, &written)))?;
+                    return Err(PublishError::AlreadyPublished(id));
+                }
+                Current::Missing => check(conditions, &id, None)?,
+            },
         }
-        if *mode == Mode::Create && held.as_ref().is_some_and(|h| *h != article) {
+        if mode == Mode::Create && held.as_ref().is_some_and(|h| *h != article) {
             return Err(PublishError::Exists(id));
         }
         match self.store.hold(article.clone()).await? {
-            HoldOutcome::Held(_) => {
-                self.announce().await;
-                Ok(match held {
-                    None => Published::Held(article),
-                    Some(_) => Published::Reheld(article),
-                })
-            }
+            HoldOutcome::Held(_) => Ok(match held {
+                None => Published::Held(article),
+                Some(_) => Published::Reheld(article),
+            }),
             HoldOutcome::Unchanged => Ok(Published::Unchanged(article)),
             HoldOutcome::Published => Err(PublishError::AlreadyPublished(id)),
+            HoldOutcome::Killed => Err(PublishError::Killed(id)),
         }
     }
 
@@ -421,76 +595,118 @@ impl Desk {
         &self,
         article: &Article,
         held: &Article,
-        mode: &Mode,
+        mode: Mode,
+        conditions: &dyn Preconditions,
         now: DateTime<Utc>,
     ) -> Result<Option<Published>, PublishError> {
         let id = &article.id;
-        if_match(mode, id, Some(held))?;
-        if *mode == Mode::Create {
+        check(conditions, id, Some(&Validators::held(held)))?;
+        if mode == Mode::Create {
             return Err(PublishError::Exists(id.clone()));
         }
         let mut lifting = article.clone();
         lifting.embargo = Some(now);
-        if self.store.hold(lifting).await? == HoldOutcome::Published {
-            return Ok(None);
+        match self.store.hold(lifting).await? {
+            HoldOutcome::Published => return Ok(None),
+            HoldOutcome::Killed => return Err(PublishError::Killed(id.clone())),
+            HoldOutcome::Held(_) | HoldOutcome::Unchanged => {}
         }
-        let Some((story, _)) = self.store.release(id, now).await? else {
+        let Some((story, outcome)) = self.store.release(id, now).await? else {
             return Ok(None);
         };
+        if outcome == WriteOutcome::Killed {
+            return Err(PublishError::Killed(id.clone()));
+        }
         tracing::info!(%id, "embargo lifted early");
-        self.announce().await;
         Ok(Some(Published::Created(story)))
     }
 
     /// Releases every held story whose embargo has lifted by `now`, each exactly once however
-    /// many processes share the store: a release that another process made first is skipped.
+    /// many processes share the store: a release that another process made first is skipped,
+    /// and a held story whose id was killed meanwhile is dropped, not published. One pass
+    /// holds the write lock for at most the deadline; what it did not reach waits for the next.
     pub async fn release_due(&self, now: DateTime<Utc>) -> Result<Pass, StoreError> {
-        let _writing = self.writing.lock().await;
-        let due = self.store.lifts(now, PER_PASS).await?;
+        let until = Instant::now() + self.deadline;
+        let due = self.within(until, self.store.lifts(now, PER_PASS)).await?;
         let mut pass = Pass::after(&due, now);
-        for id in due.due {
-            if let Some((story, _)) = self.store.release(&id, now).await? {
-                tracing::info!(%id, published = %story.published.to_rfc3339(), "embargo lifted");
-                pass.done.push(id);
-            }
+        if due.due.is_empty() {
+            return Ok(pass);
         }
-        if !pass.done.is_empty() {
-            self.announce().await;
-        }
+        let _writing = self.lock(until).await?;
+        let released = self
+            .within(until, async {
+                let mut done = Vec::new();
+                for id in due.due {
+                    match self.store.release(&id, now).await? {
+                        Some((_, WriteOutcome::Killed)) => {
+                            tracing::info!(%id, "embargo lifted on a killed story: dropped");
+                        }
+                        Some((story, _)) => {
+                            tracing::info!(%id, published = %story.published.to_rfc3339(), "embargo lifted");
+                            done.push(id);
+                        }
+                        None => {}
+                    }
+                }
+                Ok::<_, StoreError>(done)
+            })
+            .await;
+        self.announce(until).await;
+        pass.done = released?;
         Ok(pass)
     }
 
     /// Withdraws every live story whose `expires` has come by `now`, as a kill does (notice,
     /// tombstone, push). A story killed meanwhile, here or by another process, is skipped.
     pub async fn withdraw_due(&self, now: DateTime<Utc>) -> Result<Pass, StoreError> {
-        let _writing = self.writing.lock().await;
-        let due = self.store.expiring(now, PER_PASS).await?;
+        let until = Instant::now() + self.deadline;
+        let due = self
+            .within(until, self.store.expiring(now, PER_PASS))
+            .await?;
         let mut pass = Pass::after(&due, now);
-        for id in due.due {
-            if self.store.kill(&id).await?.is_some() {
-                tracing::info!(%id, "story expired: withdrawn");
-                pass.done.push(id);
-            }
+        if due.due.is_empty() {
+            return Ok(pass);
         }
-        if !pass.done.is_empty() {
-            self.announce().await;
-        }
+        let _writing = self.lock(until).await?;
+        let withdrawn = self
+            .within(until, async {
+                let mut done = Vec::new();
+                for id in due.due {
+                    if self.store.kill(&id).await?.is_some() {
+                        tracing::info!(%id, "story expired: withdrawn");
+                        done.push(id);
+                    }
+                }
+                Ok::<_, StoreError>(done)
+            })
+            .await;
+        self.announce(until).await;
+        pass.done = withdrawn?;
         Ok(pass)
     }
 
     /// Writes a batch of stories read from files (an import, the sample wire) in one
     /// transaction. Files are the desk's own record, so their `updated` is taken as given.
+    /// A story whose id was killed is left killed and counted as such.
     pub async fn import(&self, articles: Vec<Article>) -> Result<ImportCounts, StoreError> {
         let _writing = self.writing.lock().await;
         let counts = self.store.put_many(articles).await?;
-        self.announce().await;
+        self.announce(Instant::now() + self.deadline).await;
         Ok(counts)
     }
 
-    /// Makes this process's write visible to every follower before the caller hears back.
-    async fn announce(&self) {
-        if let Err(e) = self.bus.catch_up().await {
-            tracing::warn!(error = %e, "could not announce a change; the change bus will retry");
+    /// Makes this process's write visible to every follower before the caller hears back, by
+    /// `until` at the latest: a write already made is not failed for its announcement, which
+    /// the change bus makes on its own soon after.
+    async fn announce(&self, until: Instant) {
+        match tokio::time::timeout_at(until, self.bus.catch_up()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not announce a change; the change bus will retry");
+            }
+            Err(_) => tracing::warn!(
+                "could not announce a change within the deadline; the change bus will retry"
+            ),
         }
     }
 

@@ -17,9 +17,9 @@ use chrono::{DateTime, Utc};
 
 use super::health::Health;
 use super::{
-    ArticleStore, AudienceMerge, AudienceRow, AudienceStore, CategoryCount, Due, HoldOutcome,
-    HoldStore, ImportCounts, Killed, Lookup, Store, StoreError, Subscription, SubscriptionStore,
-    TrafficRow, UsageRow, UsageStore, Window, WriteOutcome,
+    ArticleStore, AudienceMerge, AudienceRow, AudienceStore, CategoryCount, Current, Due, Expected,
+    HoldOutcome, HoldStore, ImportCounts, KillOutcome, Store, StoreError, Subscription,
+    SubscriptionStore, TrafficRow, UsageRow, UsageStore, Window, WriteOutcome,
 };
 use crate::model::{Article, ArticleId, Change, ChangeRecord, Selection, Tombstone};
 
@@ -82,8 +82,13 @@ impl Guarded {
 
 #[async_trait]
 impl ArticleStore for Guarded {
-    async fn put(&self, article: Article) -> Result<WriteOutcome, StoreError> {
-        self.run(self.deadline, self.inner.put(article)).await
+    async fn put_if(
+        &self,
+        article: Article,
+        expected: Expected,
+    ) -> Result<WriteOutcome, StoreError> {
+        self.run(self.deadline, self.inner.put_if(article, expected))
+            .await
     }
 
     async fn put_many(&self, articles: Vec<Article>) -> Result<ImportCounts, StoreError> {
@@ -94,12 +99,13 @@ impl ArticleStore for Guarded {
         .await
     }
 
-    async fn kill(&self, id: &ArticleId) -> Result<Option<Killed>, StoreError> {
-        self.run(self.deadline, self.inner.kill(id)).await
+    async fn kill_if(&self, id: &ArticleId, expected: Expected) -> Result<KillOutcome, StoreError> {
+        self.run(self.deadline, self.inner.kill_if(id, expected))
+            .await
     }
 
-    async fn get(&self, id: &ArticleId) -> Result<Lookup, StoreError> {
-        self.run(self.deadline, self.inner.get(id)).await
+    async fn current(&self, id: &ArticleId) -> Result<Current, StoreError> {
+        self.run(self.deadline, self.inner.current(id)).await
     }
 
     async fn latest(
@@ -319,16 +325,16 @@ mod tests {
 
     #[async_trait]
     impl ArticleStore for Hung {
-        async fn put(&self, _: Article) -> Result<WriteOutcome, StoreError> {
+        async fn put_if(&self, _: Article, _: Expected) -> Result<WriteOutcome, StoreError> {
             std::future::pending().await
         }
         async fn put_many(&self, _: Vec<Article>) -> Result<ImportCounts, StoreError> {
             std::future::pending().await
         }
-        async fn kill(&self, _: &ArticleId) -> Result<Option<Killed>, StoreError> {
+        async fn kill_if(&self, _: &ArticleId, _: Expected) -> Result<KillOutcome, StoreError> {
             std::future::pending().await
         }
-        async fn get(&self, _: &ArticleId) -> Result<Lookup, StoreError> {
+        async fn current(&self, _: &ArticleId) -> Result<Current, StoreError> {
             std::future::pending().await
         }
         async fn latest(&self, _: &Selection, _: usize) -> Result<Vec<Article>, StoreError> {

@@ -20,8 +20,11 @@ pub enum HoldOutcome {
     Held(Change),
     /// The same story was already held exactly like this.
     Unchanged,
-    /// A story with this id has already been published (live or killed): it cannot be held.
+    /// A live story has this id: it has been published, so it cannot be held.
     Published,
+    /// A killed story has this id (killed after publication, or dropped while held): a kill
+    /// is final, so nothing was held.
+    Killed,
 }
 
 /// Stories whose time has come (held stories to release, live ones to withdraw), and when the
@@ -51,11 +54,15 @@ pub trait HoldStore: Send + Sync + 'static {
     ) -> Result<Vec<Article>, StoreError>;
 
     /// Drops a held story before its lift (the desk withdrew it): `None` when none was held.
+    /// No reader saw it, so no public read ever finds it, but its id stays killed for the
+    /// write path ([`Current::Dropped`](super::Current::Dropped)), so that a retry of the
+    /// embargoed publish, or a later version, can neither hold nor publish it again.
     async fn unhold(&self, id: &ArticleId) -> Result<Option<Change>, StoreError>;
 
     /// Releases a held story whose embargo has lifted by `now`: it leaves the held stories and
     /// is filed as a new live story ([`released`]) in one transaction. `None` when no such
-    /// story is held — not yet due, or already released by another process.
+    /// story is held — not yet due, or already released by another process. A held story whose
+    /// id has been killed meanwhile is dropped and not filed ([`WriteOutcome::Killed`]).
     async fn release(
         &self,
         id: &ArticleId,

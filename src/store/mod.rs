@@ -34,7 +34,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 pub use articles::{
-    ArticleStore, CategoryCount, ImportCounts, Killed, Lookup, Window, WriteOutcome,
+    ArticleStore, CategoryCount, Current, Expected, ImportCounts, KillOutcome, Killed, Lookup,
+    Window, WriteOutcome,
 };
 pub use audience::{AudienceMerge, AudienceRow, AudienceStore, TrafficRow};
 pub use error::StoreError;

@@ -15,8 +15,8 @@ use crate::model::{
     touched_urgency,
 };
 use crate::store::{
-    ArticleStore, CategoryCount, Due, ImportCounts, Killed, Lookup, StoreError, Window,
-    WriteOutcome, from_nanos, nanos, parse_body, window,
+    ArticleStore, CategoryCount, Current, Due, Expected, ImportCounts, KillOutcome, Killed,
+    StoreError, Window, WriteOutcome, from_nanos, nanos, parse_body, window,
 };
 
 /// A window query's arguments as tokio-postgres takes them.
@@ -104,27 +104,21 @@ async fn unfile_categories(tx: &Transaction<'_>, article: &Article) -> Result<()
     adjust_counts(tx, &article.categories, -1).await
 }
 
-async fn change_at(client: &impl GenericClient, seq: i64) -> Result<Change, StoreError> {
-    let row = client
-        .query_one("SELECT at_ns FROM changes WHERE seq = $1", &[&seq])
-        .await?;
-    Ok(Change {
-        seq: seq as u64,
-        at: from_nanos(row.get(0)),
-    })
-}
-
 fn category_from(slug: &str) -> Result<Category, StoreError> {
     Category::parse(slug).map_err(StoreError::Corrupt)
 }
 
 #[async_trait]
 impl ArticleStore for PostgresStore {
-    async fn put(&self, article: Article) -> Result<WriteOutcome, StoreError> {
+    async fn put_if(
+        &self,
+        article: Article,
+        expected: Expected,
+    ) -> Result<WriteOutcome, StoreError> {
         with_conn!(self, client, {
             let tx = client.transaction().await?;
             self.lock_writes(&tx).await?;
-            let outcome = batch::put_all(&tx, std::slice::from_ref(&article)).await?;
+            let outcome = batch::put_all(&tx, std::slice::from_ref(&article), expected).await?;
             tx.commit().await?;
             Ok(outcome[0])
         })
@@ -135,7 +129,7 @@ impl ArticleStore for PostgresStore {
             let tx = client.transaction().await?;
             self.lock_writes(&tx).await?;
             let mut counts = ImportCounts::default();
-            for outcome in batch::put_all(&tx, &articles).await? {
+            for outcome in batch::put_all(&tx, &articles, Expected::Anything).await? {
                 counts.add(outcome);
             }
             tx.commit().await?;
@@ -143,17 +137,25 @@ impl ArticleStore for PostgresStore {
         })
     }
 
-    async fn kill(&self, id: &ArticleId) -> Result<Option<Killed>, StoreError> {
+    async fn kill_if(&self, id: &ArticleId, expected: Expected) -> Result<KillOutcome, StoreError> {
         with_conn!(self, client, {
             let tx = client.transaction().await?;
             self.lock_writes(&tx).await?;
             let row = tx
                 .query_opt(
-                    "SELECT body FROM articles WHERE id = $1 AND killed_seq IS NULL",
+                    "SELECT body, seq, killed_seq FROM articles WHERE id = $1",
                     &[&id.as_str()],
                 )
                 .await?;
-            let Some(row) = row else { return Ok(None) };
+            let Some(row) = row else {
+                return Ok(KillOutcome::Missing);
+            };
+            if row.get::<_, Option<i64>>(2).is_some() {
+                return Ok(KillOutcome::AlreadyKilled);
+            }
+            if !expected.holds(Some((row.get::<_, i64>(1) as u64, false))) {
+                return Ok(KillOutcome::Moved);
+            }
             let article = parse_body(row.get(0))?;
             let touched: Vec<&Category> = article.categories.iter().collect();
             let urgency = touched_urgency([&article]);
@@ -171,24 +173,53 @@ impl ArticleStore for PostgresStore {
             )
             .await?;
             tx.commit().await?;
-            Ok(Some(Killed { article, killed }))
+            Ok(KillOutcome::Killed(Box::new(Killed { article, killed })))
         })
     }
 
-    async fn get(&self, id: &ArticleId) -> Result<Lookup, StoreError> {
+    async fn current(&self, id: &ArticleId) -> Result<Current, StoreError> {
         with_conn!(self, client, {
             let select = client
-                .prepare_cached("SELECT body, killed_seq FROM articles WHERE id = $1")
+                .prepare_cached(
+                    "SELECT a.body, a.killed_seq, a.seq, c.at_ns FROM articles a
+                     LEFT JOIN changes c ON c.seq = a.seq WHERE a.id = $1",
+                )
                 .await?;
             let Some(row) = client.query_opt(&select, &[&id.as_str()]).await? else {
-                return Ok(Lookup::Missing);
+                let dropped = client
+                    .prepare_cached(
+                        "SELECT h.body, c.seq, c.at_ns FROM held h
+                         JOIN changes c ON c.seq = h.killed_seq WHERE h.id = $1",
+                    )
+                    .await?;
+                return match client.query_opt(&dropped, &[&id.as_str()]).await? {
+                    None => Ok(Current::Missing),
+                    Some(row) => Ok(Current::Dropped(Killed {
+                        article: parse_body(row.get(0))?,
+                        killed: Change {
+                            seq: row.get::<_, i64>(1) as u64,
+                            at: from_nanos(row.get(2)),
+                        },
+                    })),
+                };
             };
             let article = parse_body(row.get(0))?;
+            let seq: i64 = row.get(2);
+            let at_ns: Option<i64> = row.get(3);
+            let written = Change {
+                seq: seq as u64,
+                at: from_nanos(at_ns.ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "story {id} was written by change {seq}, which is missing"
+                    ))
+                })?),
+            };
             Ok(match row.get::<_, Option<i64>>(1) {
-                None => Lookup::Live(article),
-                Some(seq) => Lookup::Killed(Killed {
+                None => Current::Live { article, written },
+                // A kill writes the row's version too: `seq` is the kill's.
+                Some(_) => Current::Killed(Killed {
                     article,
-                    killed: change_at(&**client, seq).await?,
+                    killed: written,
                 }),
             })
         })

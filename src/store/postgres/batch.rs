@@ -16,7 +16,7 @@ use tokio_postgres::types::ToSql;
 use super::CHANNEL;
 use super::articles::{COUNT, INSERT_CHANGE, INSERT_TOUCHED, NOTIFY, UNFILE, change_head, slugs};
 use crate::model::{Article, Change, touched_urgency};
-use crate::store::{StoreError, WriteOutcome};
+use crate::store::{Expected, StoreError, WriteOutcome};
 use crate::store::{from_nanos, nanos, parse_body};
 
 /// What one story's write does, decided before anything is sent.
@@ -30,15 +30,16 @@ struct Planned<'a> {
     urgency: i16,
     /// Categories of the live version being replaced, to unfile.
     unfile: Option<Vec<String>>,
-    was_killed: bool,
 }
 
 type Pending<'t> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + 't>>;
 
-/// Creates or replaces every story of the batch, in order; returns one outcome per story.
+/// Creates or replaces every story of the batch, in order, each if what is stored under its id
+/// is `expected`; returns one outcome per story. A killed story is never replaced.
 pub async fn put_all(
     tx: &Transaction<'_>,
     articles: &[Article],
+    expected: Expected,
 ) -> Result<Vec<WriteOutcome>, StoreError> {
     // One time for the whole batch.
     let (mut seq, at_ns) = change_head(tx).await?;
@@ -46,33 +47,60 @@ pub async fn put_all(
     let ids: Vec<&str> = articles.iter().map(|a| a.id.as_str()).collect();
     let rows = tx
         .query(
-            "SELECT id, body, killed_seq FROM articles WHERE id = ANY($1)",
+            "SELECT id, body, killed_seq, seq FROM articles WHERE id = ANY($1)",
             &[&ids],
         )
         .await?;
-    // id → (stored body, killed), kept current as the batch is planned.
-    let mut stored: HashMap<String, (String, bool)> = rows
+    // id → (stored body, killed, the change that wrote it), kept current as the batch is
+    // planned.
+    let mut stored: HashMap<String, (String, bool, u64)> = rows
         .into_iter()
         .map(|r| {
             let killed: Option<i64> = r.get(2);
             (
                 r.get::<_, String>(0),
-                (r.get::<_, String>(1), killed.is_some()),
+                (
+                    r.get::<_, String>(1),
+                    killed.is_some(),
+                    r.get::<_, i64>(3) as u64,
+                ),
             )
         })
         .collect();
+    // Held stories the desk dropped before their lift: their ids are killed too.
+    let unknown: Vec<&str> = ids
+        .iter()
+        .copied()
+        .filter(|id| !stored.contains_key(*id))
+        .collect();
+    if !unknown.is_empty() {
+        let dropped = tx
+            .prepare_cached("SELECT id FROM held WHERE id = ANY($1) AND killed_seq IS NOT NULL")
+            .await?;
+        for row in tx.query(&dropped, &[&unknown]).await? {
+            stored.insert(row.get(0), (String::new(), true, 0));
+        }
+    }
 
     let mut outcomes = Vec::with_capacity(articles.len());
     let mut plans = Vec::new();
     for article in articles {
         let body = article.to_json();
         let previous = stored.get(article.id.as_str());
+        if previous.is_some_and(|(_, killed, _)| *killed) {
+            outcomes.push(WriteOutcome::Killed);
+            continue;
+        }
+        if !expected.holds(previous.map(|(_, killed, seq)| (*seq, *killed))) {
+            outcomes.push(WriteOutcome::Moved);
+            continue;
+        }
         let previous_article = match previous {
-            Some((old, false)) if *old == body => {
+            Some((old, _, _)) if *old == body => {
                 outcomes.push(WriteOutcome::Unchanged);
                 continue;
             }
-            Some((old, killed)) => Some((parse_body(old)?, *killed)),
+            Some((old, _, _)) => Some(parse_body(old)?),
             None => None,
         };
         seq += 1;
@@ -86,34 +114,32 @@ pub async fn put_all(
             .map(|c| c.as_str().to_owned())
             .collect();
         let mut unfile = None;
-        let mut was_killed = false;
-        if let Some((old, killed)) = &previous_article {
+        if let Some(old) = &previous_article {
             touched.extend(
                 old.categories
                     .iter()
                     .filter(|c| !article.categories.contains(c))
                     .map(|c| c.as_str().to_owned()),
             );
-            if *killed {
-                was_killed = true;
-            } else {
-                unfile = Some(
-                    old.categories
-                        .iter()
-                        .map(|c| c.as_str().to_owned())
-                        .collect(),
-                );
-            }
+            unfile = Some(
+                old.categories
+                    .iter()
+                    .map(|c| c.as_str().to_owned())
+                    .collect(),
+            );
         }
         let urgency = i16::from(touched_urgency(
-            std::iter::once(article).chain(previous_article.as_ref().map(|(old, _)| old)),
+            std::iter::once(article).chain(previous_article.as_ref()),
         ));
         outcomes.push(if previous_article.is_some() {
             WriteOutcome::Updated(change)
         } else {
             WriteOutcome::Created(change)
         });
-        stored.insert(article.id.as_str().to_owned(), (body.clone(), false));
+        stored.insert(
+            article.id.as_str().to_owned(),
+            (body.clone(), false, seq as u64),
+        );
         plans.push(Planned {
             article,
             body,
@@ -126,7 +152,6 @@ pub async fn put_all(
             touched,
             urgency,
             unfile,
-            was_killed,
         });
     }
     if plans.is_empty() {
@@ -151,9 +176,6 @@ pub async fn put_all(
             "INSERT INTO article_categories (category, published_ns, article_id, seq)
              SELECT unnest($1::text[]), $2::bigint, $3::text, $4::bigint",
         )
-        .await?;
-    let unbury = tx
-        .prepare_cached("DELETE FROM tombstones WHERE article_id = $1")
         .await?;
 
     let published: Vec<i64> = plans.iter().map(|p| nanos(p.article.published)).collect();
@@ -208,9 +230,6 @@ pub async fn put_all(
         );
         queue!(&file, [&filed[i], &published[i], &ids[i], &plan.seq]);
         queue!(&count, [&filed[i], &PLUS]);
-        if plan.was_killed {
-            queue!(&unbury, [&ids[i]]);
-        }
     }
     try_join_all(pipeline).await?;
     tx.execute(NOTIFY, &[&CHANNEL, &seq.to_string()]).await?;

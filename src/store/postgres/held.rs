@@ -12,7 +12,7 @@ use super::{PostgresStore, batch, scoped};
 use crate::model::touched_urgency;
 use crate::model::{Article, ArticleId, Category, Change, Selection};
 use crate::store::held::{Due, HoldOutcome, HoldStore, MAX_HELD, released, touched};
-use crate::store::{StoreError, WriteOutcome, from_nanos, nanos, parse_body};
+use crate::store::{Expected, StoreError, WriteOutcome, from_nanos, nanos, parse_body};
 
 #[async_trait]
 impl HoldStore for PostgresStore {
@@ -27,18 +27,26 @@ impl HoldStore for PostgresStore {
             let tx = client.transaction().await?;
             self.lock_writes(&tx).await?;
             let id = article.id.as_str();
-            if tx
-                .query_opt("SELECT 1 FROM articles WHERE id = $1", &[&id])
+            if let Some(row) = tx
+                .query_opt("SELECT killed_seq FROM articles WHERE id = $1", &[&id])
                 .await?
-                .is_some()
             {
-                return Ok(HoldOutcome::Published);
+                return Ok(match row.get::<_, Option<i64>>(0) {
+                    Some(_) => HoldOutcome::Killed,
+                    None => HoldOutcome::Published,
+                });
             }
             let body = article.to_json();
-            let previous = tx
-                .query_opt("SELECT body FROM held WHERE id = $1", &[&id])
+            let previous = match tx
+                .query_opt("SELECT body, killed_seq FROM held WHERE id = $1", &[&id])
                 .await?
-                .map(|r| r.get::<_, String>(0));
+            {
+                Some(row) if row.get::<_, Option<i64>>(1).is_some() => {
+                    return Ok(HoldOutcome::Killed);
+                }
+                Some(row) => Some(row.get::<_, String>(0)),
+                None => None,
+            };
             if previous.as_deref() == Some(body.as_str()) {
                 return Ok(HoldOutcome::Unchanged);
             }
@@ -67,7 +75,10 @@ impl HoldStore for PostgresStore {
     async fn held(&self, id: &ArticleId) -> Result<Option<Article>, StoreError> {
         with_conn!(self, client, {
             let row = client
-                .query_opt("SELECT body FROM held WHERE id = $1", &[&id.as_str()])
+                .query_opt(
+                    "SELECT body FROM held WHERE id = $1 AND killed_seq IS NULL",
+                    &[&id.as_str()],
+                )
                 .await?;
             row.map(|r| parse_body(r.get(0))).transpose()
         })
@@ -81,7 +92,8 @@ impl HoldStore for PostgresStore {
         with_conn!(self, client, {
             let rows = client
                 .query(
-                    "SELECT body FROM held ORDER BY published_ns DESC, id DESC LIMIT $1",
+                    "SELECT body FROM held WHERE killed_seq IS NULL
+                     ORDER BY published_ns DESC, id DESC LIMIT $1",
                     &[&(MAX_HELD as i64)],
                 )
                 .await?;
@@ -103,7 +115,7 @@ impl HoldStore for PostgresStore {
             self.lock_writes(&tx).await?;
             let Some(row) = tx
                 .query_opt(
-                    "DELETE FROM held WHERE id = $1 RETURNING body",
+                    "SELECT body FROM held WHERE id = $1 AND killed_seq IS NULL",
                     &[&id.as_str()],
                 )
                 .await?
@@ -114,6 +126,12 @@ impl HoldStore for PostgresStore {
             let touched: Vec<&Category> = article.categories.iter().collect();
             let change =
                 record_change(&tx, id, "hold", &touched, touched_urgency([&article])).await?;
+            // Kept, marked dropped: its id stays killed, and no reader ever sees it.
+            tx.execute(
+                "UPDATE held SET killed_seq = $2 WHERE id = $1",
+                &[&id.as_str(), &(change.seq as i64)],
+            )
+            .await?;
             tx.commit().await?;
             Ok(Some(change))
         })
@@ -129,7 +147,8 @@ impl HoldStore for PostgresStore {
             self.lock_writes(&tx).await?;
             let Some(row) = tx
                 .query_opt(
-                    "DELETE FROM held WHERE id = $1 AND lift_ns <= $2 RETURNING body",
+                    "DELETE FROM held WHERE id = $1 AND lift_ns <= $2 AND killed_seq IS NULL
+                     RETURNING body",
                     &[&id.as_str(), &nanos(now)],
                 )
                 .await?
@@ -137,7 +156,8 @@ impl HoldStore for PostgresStore {
                 return Ok(None);
             };
             let story = released(&parse_body(row.get(0))?);
-            let outcome = batch::put_all(&tx, std::slice::from_ref(&story)).await?[0];
+            let outcome =
+                batch::put_all(&tx, std::slice::from_ref(&story), Expected::Anything).await?[0];
             tx.commit().await?;
             Ok(Some((story, outcome)))
         })
@@ -147,8 +167,9 @@ impl HoldStore for PostgresStore {
         with_conn!(self, client, {
             due_by(
                 &**client,
-                "SELECT id FROM held WHERE lift_ns <= $1 ORDER BY lift_ns, id LIMIT $2",
-                "SELECT MIN(lift_ns) FROM held WHERE lift_ns > $1",
+                "SELECT id FROM held WHERE lift_ns <= $1 AND killed_seq IS NULL
+                 ORDER BY lift_ns, id LIMIT $2",
+                "SELECT MIN(lift_ns) FROM held WHERE lift_ns > $1 AND killed_seq IS NULL",
                 now,
                 limit,
             )

@@ -156,8 +156,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX articles_live_by_expiry ON articles (expires_ns)
         WHERE killed_seq IS NULL AND expires_ns IS NOT NULL;
     "#,
-    // 8: killed stories by publication time, and categories emptied by kills back with a
-    // count of 0 (SQLite's step 8).
+    // 8: a held story the desk dropped before its lift stays, marked with the change that
+    // dropped it, so that its id stays killed (a kill is final) without any reader seeing it (SQLite's step 8).
+    r#"
+    ALTER TABLE held ADD COLUMN killed_seq BIGINT;
+    DROP INDEX held_by_lift;
+    CREATE INDEX held_by_lift ON held (lift_ns) WHERE killed_seq IS NULL;
+    "#,
+    // 9: killed stories by publication time, and categories emptied by kills back with a
+    // count of 0 (SQLite's step 9).
     r#"
     CREATE INDEX articles_killed_by_published ON articles (published_ns DESC, id DESC)
         WHERE killed_seq IS NOT NULL;

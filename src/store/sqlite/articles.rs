@@ -13,8 +13,8 @@ use crate::model::{
     touched_urgency,
 };
 use crate::store::{
-    ArticleStore, CategoryCount, Due, ImportCounts, Killed, Lookup, StoreError, Window,
-    WriteOutcome, from_nanos, nanos, parse_body, window,
+    ArticleStore, CategoryCount, Current, Due, Expected, ImportCounts, KillOutcome, Killed,
+    StoreError, Window, WriteOutcome, from_nanos, nanos, parse_body, window,
 };
 
 impl rusqlite::ToSql for window::Arg {
@@ -94,21 +94,38 @@ fn unfile_categories(tx: &Transaction<'_>, article: &Article) -> Result<(), Stor
     adjust_counts(tx, &article.categories, -1)
 }
 
-/// The write behind both `put` and `put_many`.
-pub(super) fn put_in(tx: &Transaction<'_>, article: &Article) -> Result<WriteOutcome, StoreError> {
+/// The write behind `put_if`, `put_many` and a release: nothing is written over a killed story
+/// or a story that is not as `expected`.
+pub(super) fn put_in(
+    tx: &Transaction<'_>,
+    article: &Article,
+    expected: Expected,
+) -> Result<WriteOutcome, StoreError> {
     let body = article.to_json();
-    let existing: Option<(String, Option<i64>)> = tx
-        .prepare_cached("SELECT body, killed_seq FROM articles WHERE id = ?1")?
-        .query_row(params![article.id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+    let existing: Option<(String, i64, Option<i64>)> = tx
+        .prepare_cached("SELECT body, seq, killed_seq FROM articles WHERE id = ?1")?
+        .query_row(params![article.id.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
+    if existing
+        .as_ref()
+        .is_some_and(|(_, _, killed)| killed.is_some())
+        || (existing.is_none() && dropped(tx, &article.id)?.is_some())
+    {
+        return Ok(WriteOutcome::Killed);
+    }
+    if !expected.holds(existing.as_ref().map(|(_, seq, _)| (*seq as u64, false))) {
+        return Ok(WriteOutcome::Moved);
+    }
     let previous = match &existing {
-        Some((old_body, None)) if *old_body == body => return Ok(WriteOutcome::Unchanged),
-        Some((old_body, killed)) => Some((parse_body(old_body)?, killed.is_some())),
+        Some((old_body, _, _)) if *old_body == body => return Ok(WriteOutcome::Unchanged),
+        Some((old_body, _, _)) => Some(parse_body(old_body)?),
         None => None,
     };
 
     let mut touched: Vec<&Category> = article.categories.iter().collect();
-    if let Some((old, _)) = &previous {
+    if let Some(old) = &previous {
         touched.extend(
             old.categories
                 .iter()
@@ -120,14 +137,11 @@ pub(super) fn put_in(tx: &Transaction<'_>, article: &Article) -> Result<WriteOut
     } else {
         "create"
     };
-    let urgency =
-        touched_urgency(std::iter::once(article).chain(previous.as_ref().map(|(old, _)| old)));
+    let urgency = touched_urgency(std::iter::once(article).chain(previous.as_ref()));
     let change = record_change(tx, &article.id, kind, &touched, urgency)?;
 
-    if let Some((old, was_killed)) = &previous {
-        if !was_killed {
-            unfile_categories(tx, old)?;
-        }
+    if let Some(old) = &previous {
+        unfile_categories(tx, old)?;
     }
     tx.prepare_cached(
         "INSERT INTO articles (id, body, published_ns, seq, killed_seq, urgency, expires_ns)
@@ -145,12 +159,20 @@ pub(super) fn put_in(tx: &Transaction<'_>, article: &Article) -> Result<WriteOut
         article.expires.map(nanos)
     ])?;
     file_categories(tx, article)?;
-    tx.prepare_cached("DELETE FROM tombstones WHERE article_id = ?1")?
-        .execute(params![article.id.as_str()])?;
     Ok(match previous {
         Some(_) => WriteOutcome::Updated(change),
         None => WriteOutcome::Created(change),
     })
+}
+
+/// A held story the desk dropped before its lift, and the change that dropped it.
+fn dropped(conn: &Connection, id: &ArticleId) -> Result<Option<(String, i64)>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT body, killed_seq FROM held WHERE id = ?1 AND killed_seq IS NOT NULL",
+        )?
+        .query_row(params![id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
 }
 
 fn change_at(conn: &Connection, seq: i64) -> Result<Change, StoreError> {
@@ -165,31 +187,40 @@ fn change_at(conn: &Connection, seq: i64) -> Result<Change, StoreError> {
 
 #[async_trait]
 impl ArticleStore for SqliteStore {
-    async fn put(&self, article: Article) -> Result<WriteOutcome, StoreError> {
-        self.write(move |tx| put_in(tx, &article)).await
+    async fn put_if(
+        &self,
+        article: Article,
+        expected: Expected,
+    ) -> Result<WriteOutcome, StoreError> {
+        self.write(move |tx| put_in(tx, &article, expected)).await
     }
 
     async fn put_many(&self, articles: Vec<Article>) -> Result<ImportCounts, StoreError> {
         self.write(move |tx| {
             let mut counts = ImportCounts::default();
             for article in &articles {
-                counts.add(put_in(tx, article)?);
+                counts.add(put_in(tx, article, Expected::Anything)?);
             }
             Ok(counts)
         })
         .await
     }
 
-    async fn kill(&self, id: &ArticleId) -> Result<Option<Killed>, StoreError> {
+    async fn kill_if(&self, id: &ArticleId, expected: Expected) -> Result<KillOutcome, StoreError> {
         let id = id.clone();
         self.write(move |tx| {
-            let body: Option<String> = tx
-                .prepare_cached("SELECT body FROM articles WHERE id = ?1 AND killed_seq IS NULL")?
-.query_row(params![id.as_str()],
-                    |r| r.get(0),
-                )
+            let row: Option<(String, i64, Option<i64>)> = tx
+                .prepare_cached("SELECT body, seq, killed_seq FROM articles WHERE id = ?1")?
+                .query_row(params![id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
-            let Some(body) = body else { return Ok(None) };
+            let body = match row {
+                None => return Ok(KillOutcome::Missing),
+                Some((_, _, Some(_))) => return Ok(KillOutcome::AlreadyKilled),
+                Some((_, seq, None)) if !expected.holds(Some((seq as u64, false))) => {
+                    return Ok(KillOutcome::Moved);
+                }
+                Some((body, _, None)) => body,
+            };
             let article = parse_body(&body)?;
             let touched: Vec<&Category> = article.categories.iter().collect();
             let urgency = touched_urgency([&article]);
@@ -203,22 +234,33 @@ impl ArticleStore for SqliteStore {
             }
             tx.prepare_cached("UPDATE articles SET killed_seq = ?2, seq = ?2 WHERE id = ?1")?.execute(params![id.as_str(), killed.seq as i64],
             )?;
-            Ok(Some(Killed { article, killed }))
+            Ok(KillOutcome::Killed(Box::new(Killed { article, killed })))
         })
         .await
     }
 
-    async fn get(&self, id: &ArticleId) -> Result<Lookup, StoreError> {
+    async fn current(&self, id: &ArticleId) -> Result<Current, StoreError> {
         let id = id.clone();
         self.read(move |conn| {
-            let row: Option<(String, Option<i64>)> = conn
-                .prepare_cached("SELECT body, killed_seq FROM articles WHERE id = ?1")?
-                .query_row(params![id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            let row: Option<(String, i64, Option<i64>)> = conn
+                .prepare_cached("SELECT body, seq, killed_seq FROM articles WHERE id = ?1")?
+                .query_row(params![id.as_str()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()?;
             Ok(match row {
-                None => Lookup::Missing,
-                Some((body, None)) => Lookup::Live(parse_body(&body)?),
-                Some((body, Some(seq))) => Lookup::Killed(Killed {
+                None => match dropped(conn, &id)? {
+                    None => Current::Missing,
+                    Some((body, seq)) => Current::Dropped(Killed {
+                        article: parse_body(&body)?,
+                        killed: change_at(conn, seq)?,
+                    }),
+                },
+                Some((body, seq, None)) => Current::Live {
+                    article: parse_body(&body)?,
+                    written: change_at(conn, seq)?,
+                },
+                Some((body, _, Some(seq))) => Current::Killed(Killed {
                     article: parse_body(&body)?,
                     killed: change_at(conn, seq)?,
                 }),

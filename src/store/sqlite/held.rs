@@ -11,13 +11,15 @@ use super::articles::{put_in, record_change};
 use crate::model::touched_urgency;
 use crate::model::{Article, ArticleId, Category, Change, Selection};
 use crate::store::held::{Due, HoldOutcome, HoldStore, MAX_HELD, released, touched};
-use crate::store::{StoreError, WriteOutcome, from_nanos, nanos, parse_body};
+use crate::store::{Expected, StoreError, WriteOutcome, from_nanos, nanos, parse_body};
 
-fn held_body(tx: &Transaction<'_>, id: &ArticleId) -> Result<Option<String>, StoreError> {
-    Ok(tx
-        .prepare_cached("SELECT body FROM held WHERE id = ?1")?
-        .query_row(params![id.as_str()], |r| r.get(0))
-        .optional()?)
+/// A held story's body, and whether the desk dropped it.
+fn held_body(tx: &Transaction<'_>, id: &ArticleId) -> Result<Option<(String, bool)>, StoreError> {
+    let row: Option<(String, Option<i64>)> = tx
+        .prepare_cached("SELECT body, killed_seq FROM held WHERE id = ?1")?
+        .query_row(params![id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row.map(|(body, killed)| (body, killed.is_some())))
 }
 
 #[async_trait]
@@ -30,16 +32,21 @@ impl HoldStore for SqliteStore {
             )));
         };
         self.write(move |tx| {
-            let published: bool = tx
-                .prepare_cached("SELECT 1 FROM articles WHERE id = ?1")?
-                .query_row(params![article.id.as_str()], |_| Ok(()))
-                .optional()?
-                .is_some();
-            if published {
-                return Ok(HoldOutcome::Published);
+            let stored: Option<Option<i64>> = tx
+                .prepare_cached("SELECT killed_seq FROM articles WHERE id = ?1")?
+                .query_row(params![article.id.as_str()], |r| r.get(0))
+                .optional()?;
+            match stored {
+                Some(Some(_)) => return Ok(HoldOutcome::Killed),
+                Some(None) => return Ok(HoldOutcome::Published),
+                None => {}
             }
             let body = article.to_json();
-            let previous = held_body(tx, &article.id)?;
+            let previous = match held_body(tx, &article.id)? {
+                Some((_, true)) => return Ok(HoldOutcome::Killed),
+                Some((previous, false)) => Some(previous),
+                None => None,
+            };
             if previous.as_deref() == Some(body.as_str()) {
                 return Ok(HoldOutcome::Unchanged);
             }
@@ -72,7 +79,7 @@ impl HoldStore for SqliteStore {
         let id = id.clone();
         self.read(move |conn| {
             let body: Option<String> = conn
-                .prepare_cached("SELECT body FROM held WHERE id = ?1")?
+                .prepare_cached("SELECT body FROM held WHERE id = ?1 AND killed_seq IS NULL")?
                 .query_row(params![id.as_str()], |r| r.get(0))
                 .optional()?;
             body.as_deref().map(parse_body).transpose()
@@ -88,7 +95,8 @@ impl HoldStore for SqliteStore {
         let selection = selection.clone();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT body FROM held ORDER BY published_ns DESC, id DESC LIMIT +?1",
+                "SELECT body FROM held WHERE killed_seq IS NULL
+                 ORDER BY published_ns DESC, id DESC LIMIT +?1",
             )?;
             let mut out = Vec::new();
             for body in stmt.query_map(params![MAX_HELD as i64], |r| r.get::<_, String>(0))? {
@@ -106,14 +114,15 @@ impl HoldStore for SqliteStore {
     async fn unhold(&self, id: &ArticleId) -> Result<Option<Change>, StoreError> {
         let id = id.clone();
         self.write(move |tx| {
-            let Some(body) = held_body(tx, &id)? else {
+            let Some((body, false)) = held_body(tx, &id)? else {
                 return Ok(None);
             };
             let article = parse_body(&body)?;
             let touched: Vec<&Category> = article.categories.iter().collect();
             let change = record_change(tx, &id, "hold", &touched, touched_urgency([&article]))?;
-            tx.prepare_cached("DELETE FROM held WHERE id = ?1")?
-                .execute(params![id.as_str()])?;
+            // Kept, marked dropped: its id stays killed, and no reader ever sees it.
+            tx.prepare_cached("UPDATE held SET killed_seq = ?2 WHERE id = ?1")?
+                .execute(params![id.as_str(), change.seq as i64])?;
             Ok(Some(change))
         })
         .await
@@ -127,12 +136,15 @@ impl HoldStore for SqliteStore {
         let id = id.clone();
         self.write(move |tx| {
             let body: Option<String> = tx
-                .prepare_cached("DELETE FROM held WHERE id = ?1 AND lift_ns <= ?2 RETURNING body")?
+                .prepare_cached(
+                    "DELETE FROM held WHERE id = ?1 AND lift_ns <= ?2 AND killed_seq IS NULL
+                     RETURNING body",
+                )?
                 .query_row(params![id.as_str(), nanos(now)], |r| r.get(0))
                 .optional()?;
             let Some(body) = body else { return Ok(None) };
             let story = released(&parse_body(&body)?);
-            let outcome = put_in(tx, &story)?;
+            let outcome = put_in(tx, &story, Expected::Anything)?;
             Ok(Some((story, outcome)))
         })
         .await
@@ -142,8 +154,9 @@ impl HoldStore for SqliteStore {
         self.read(move |conn| {
             due_by(
                 conn,
-                "SELECT id FROM held WHERE lift_ns <= ?1 ORDER BY lift_ns, id LIMIT +?2",
-                "SELECT MIN(lift_ns) FROM held WHERE lift_ns > ?1",
+                "SELECT id FROM held WHERE lift_ns <= ?1 AND killed_seq IS NULL
+                 ORDER BY lift_ns, id LIMIT +?2",
+                "SELECT MIN(lift_ns) FROM held WHERE lift_ns > ?1 AND killed_seq IS NULL",
                 now,
                 limit,
             )

@@ -40,6 +40,9 @@ struct Inner {
     path: PathBuf,
     /// How long a statement waits for another writer's lock (SQLite's busy timeout).
     busy: std::time::Duration,
+    /// Each call's deadline: a write that waited this long for the writer connection gives up
+    /// without writing, as its caller already has.
+    deadline: std::time::Duration,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -59,6 +62,7 @@ impl SqliteStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 busy,
+                deadline,
                 path: path.to_owned(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
@@ -94,8 +98,14 @@ impl SqliteStore {
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
+        let asked = std::time::Instant::now();
         run_blocking(move || {
             let mut conn = inner.writer.lock().map_err(poisoned)?;
+            // Queued behind a write that hung: the caller was answered at its deadline (a 5xx
+            // that may or may not have written), so this write is not made any more.
+            if asked.elapsed() >= inner.deadline {
+                return Err(StoreError::Timeout(inner.deadline));
+            }
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let result = job(&tx)?;
             tx.commit()?;

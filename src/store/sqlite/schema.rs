@@ -156,7 +156,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX articles_live_by_expiry ON articles (expires_ns)
         WHERE killed_seq IS NULL AND expires_ns IS NOT NULL;
     "#,
-    // 8: killed stories by publication time, for the archive days that hold only withdrawal
+    // 8: a held story the desk dropped before its lift stays, marked with the change that
+    // dropped it, so that its id stays killed (a kill is final) without any reader seeing it.
+    r#"
+    ALTER TABLE held ADD COLUMN killed_seq INTEGER;
+    DROP INDEX held_by_lift;
+    CREATE INDEX held_by_lift ON held (lift_ns) WHERE killed_seq IS NULL;
+    "#,
+    // 9: killed stories by publication time, for the archive days that hold only withdrawal
     // notices (`killed_published`); and the categories whose stories were all killed or moved
     // before categories kept their row, back with a count of 0, so their feeds answer again.
     r#"

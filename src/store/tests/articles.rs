@@ -5,7 +5,11 @@ use chrono::DateTime;
 
 use super::{category, ids, story};
 use crate::model::{ArticleId, Selection, Tombstone};
-use crate::store::{ArticleStore, Lookup, Window, WriteOutcome};
+use crate::store::{ArticleStore, Current, Expected, KillOutcome, Lookup, Window, WriteOutcome};
+
+fn buried(stones: &[Tombstone]) -> Vec<&str> {
+    stones.iter().map(|t| t.id.as_str()).collect()
+}
 
 pub async fn changes_since_lists_each_change_with_the_categories_it_touched(
     store: &dyn ArticleStore,
@@ -141,9 +145,7 @@ pub async fn a_kill_removes_the_story_from_feeds_and_counts_but_remembers_it(
     );
 }
 
-pub async fn a_kill_leaves_a_tombstone_in_each_category_until_the_story_returns(
-    store: &dyn ArticleStore,
-) {
+pub async fn a_kill_leaves_a_tombstone_in_each_category_and_is_final(store: &dyn ArticleStore) {
     store
         .put(story("a", &["world", "g20"], "2026-11-25T08:00:00Z"))
         .await
@@ -181,16 +183,103 @@ pub async fn a_kill_leaves_a_tombstone_in_each_category_until_the_story_returns(
             .unwrap()
             .is_empty()
     );
-    store
-        .put(story("a", &["world"], "2026-11-25T08:00:00Z"))
-        .await
-        .unwrap();
-    assert!(
+    // A kill is final: the story sent again (a retry of its publish, a correction) is not
+    // written, and the notice stays.
+    let head = store.last_change().await.unwrap();
+    for expected in [
+        Expected::Anything,
+        Expected::Nothing,
+        Expected::At(killed.killed.seq),
+    ] {
+        assert_eq!(
+            store
+                .put_if(story("a", &["world"], "2026-11-25T08:00:00Z"), expected)
+                .await
+                .unwrap(),
+            WriteOutcome::Killed
+        );
+    }
+    assert_eq!(
+        store.last_change().await.unwrap(),
+        head,
+        "no change recorded"
+    );
+    assert!(matches!(store.get(&id).await.unwrap(), Lookup::Killed(_)));
+    assert_eq!(
         store
             .tombstones(&Selection::All, epoch, None, 10)
             .await
             .unwrap()
-            .is_empty()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.kill_if(&id, Expected::Anything).await.unwrap(),
+        KillOutcome::AlreadyKilled
+    );
+}
+
+pub async fn a_write_lands_only_on_the_version_it_expects(store: &dyn ArticleStore) {
+    let id = ArticleId::parse("c").unwrap();
+    let first = story("c", &["world"], "2026-11-25T08:00:00Z");
+    assert_eq!(store.current(&id).await.unwrap(), Current::Missing);
+    let WriteOutcome::Created(created) = store
+        .put_if(first.clone(), Expected::Nothing)
+        .await
+        .unwrap()
+    else {
+        panic!("created")
+    };
+    let current = store.current(&id).await.unwrap();
+    assert_eq!(
+        current,
+        Current::Live {
+            article: first.clone(),
+            written: created
+        }
+    );
+    assert_eq!(current.expected(), Expected::At(created.seq));
+    // Another write came first: nothing is written over it.
+    let mut second = first.clone();
+    second.title = "Corrected".into();
+    assert_eq!(
+        store
+            .put_if(second.clone(), Expected::Nothing)
+            .await
+            .unwrap(),
+        WriteOutcome::Moved
+    );
+    assert_eq!(
+        store
+            .put_if(second.clone(), Expected::At(created.seq + 1))
+            .await
+            .unwrap(),
+        WriteOutcome::Moved
+    );
+    assert_eq!(store.get(&id).await.unwrap(), Lookup::Live(first));
+    let WriteOutcome::Updated(updated) = store
+        .put_if(second.clone(), Expected::At(created.seq))
+        .await
+        .unwrap()
+    else {
+        panic!("updated")
+    };
+    assert_eq!(
+        store.kill_if(&id, Expected::At(created.seq)).await.unwrap(),
+        KillOutcome::Moved
+    );
+    assert_eq!(store.get(&id).await.unwrap(), Lookup::Live(second));
+    let KillOutcome::Killed(killed) = store.kill_if(&id, Expected::At(updated.seq)).await.unwrap()
+    else {
+        panic!("killed")
+    };
+    assert_eq!(store.current(&id).await.unwrap(), Current::Killed(*killed));
+    assert_eq!(
+        store
+            .kill_if(&ArticleId::parse("nowhere").unwrap(), Expected::Anything)
+            .await
+            .unwrap(),
+        KillOutcome::Missing
     );
 }
 
@@ -210,9 +299,14 @@ pub async fn a_batch_naming_a_story_twice_keeps_the_last_version_once(store: &dy
         .await
         .unwrap();
     assert_eq!(
-        (counts.created, counts.updated, counts.unchanged),
-        (1, 2, 1),
-        "created a, moved a, repeated a, revived k"
+        (
+            counts.created,
+            counts.updated,
+            counts.unchanged,
+            counts.killed
+        ),
+        (1, 1, 1, 1),
+        "created a, moved a, repeated a, left k killed"
     );
     let world = Selection::Categories(vec![category("world")]);
     let china = Selection::Categories(vec![category("china")]);
@@ -225,22 +319,29 @@ pub async fn a_batch_naming_a_story_twice_keeps_the_last_version_once(store: &dy
         .into_iter()
         .map(|c| (c.category.as_str().to_owned(), c.articles))
         .collect();
+    // Categories left with no live story keep their row, with 0.
     assert_eq!(
         counts,
         [
             ("china".to_owned(), 1),
-            ("sports".to_owned(), 1),
+            ("sports".to_owned(), 0),
             ("world".to_owned(), 0)
         ]
     );
-    assert!(
-        store
-            .tombstones(&Selection::All, DateTime::UNIX_EPOCH, None, 10)
-            .await
-            .unwrap()
-            .is_empty(),
-        "the revived story left no tombstone"
+    assert_eq!(
+        buried(
+            &store
+                .tombstones(&Selection::All, DateTime::UNIX_EPOCH, None, 10)
+                .await
+                .unwrap()
+        ),
+        ["k"],
+        "the killed story keeps its notice"
     );
+    assert!(matches!(
+        store.get(&ArticleId::parse("k").unwrap()).await.unwrap(),
+        Lookup::Killed(_)
+    ));
 }
 
 pub async fn a_correction_is_read_back_at_its_new_version(store: &dyn ArticleStore) {
@@ -382,5 +483,6 @@ suite!(
     latest_merges_categories_newest_first_and_each_story_once,
     a_correction_that_moves_a_story_touches_old_and_new_categories,
     a_kill_removes_the_story_from_feeds_and_counts_but_remembers_it,
-    a_kill_leaves_a_tombstone_in_each_category_until_the_story_returns,
+    a_kill_leaves_a_tombstone_in_each_category_and_is_final,
+    a_write_lands_only_on_the_version_it_expects,
 );

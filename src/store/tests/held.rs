@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{category, ids, story};
 use crate::model::{Article, ChangeKind, Selection};
-use crate::store::{HoldOutcome, Lookup, Store, WriteOutcome};
+use crate::store::{Current, HoldOutcome, Lookup, Store, WriteOutcome};
 
 fn at(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
@@ -111,7 +111,7 @@ pub async fn a_release_files_the_story_once_at_its_lift(store: &dyn Store) {
     assert_eq!(kinds, [ChangeKind::Held, ChangeKind::Created]);
 }
 
-pub async fn an_unheld_story_is_gone_without_a_trace_in_public(store: &dyn Store) {
+pub async fn an_unheld_story_is_gone_without_a_trace_in_public_and_stays_killed(store: &dyn Store) {
     store.hold(communique()).await.unwrap();
     let id = communique().id;
     assert!(store.unhold(&id).await.unwrap().is_some());
@@ -124,13 +124,68 @@ pub async fn an_unheld_story_is_gone_without_a_trace_in_public(store: &dyn Store
             .unwrap(),
         None
     );
+    // Killed for the desk, so that a retry of its publish cannot hold or publish it again,
+    // but found by no public read: no reader saw it.
+    assert!(matches!(
+        store.current(&id).await.unwrap(),
+        Current::Dropped(_)
+    ));
     assert_eq!(store.get(&id).await.unwrap(), Lookup::Missing);
+    assert_eq!(store.held_in(&Selection::All, 10).await.unwrap(), []);
+    assert_eq!(
+        store
+            .lifts(at("2026-11-26T00:00:00Z"), 10)
+            .await
+            .unwrap()
+            .due,
+        []
+    );
+    assert_eq!(store.hold(communique()).await.unwrap(), HoldOutcome::Killed);
+    assert_eq!(
+        store
+            .put(story("g20-communique", &["g20"], "2026-11-25T12:00:00Z"))
+            .await
+            .unwrap(),
+        WriteOutcome::Killed
+    );
+    let epoch = DateTime::UNIX_EPOCH;
+    assert!(
+        store
+            .tombstones(&Selection::All, epoch, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.latest(&Selection::All, 10).await.unwrap().is_empty());
+    assert!(store.categories().await.unwrap().is_empty());
+}
+
+pub async fn a_killed_id_is_never_held_nor_released(store: &dyn Store) {
+    let id = communique().id;
+    // Held on one replica while another published the same id, and then killed it.
+    store.hold(communique()).await.unwrap();
+    store
+        .put(story("g20-communique", &["g20"], "2026-11-25T09:00:00Z"))
+        .await
+        .unwrap();
+    store.kill(&id).await.unwrap().expect("killed");
+    assert_eq!(store.hold(communique()).await.unwrap(), HoldOutcome::Killed);
+    let (_, outcome) = store
+        .release(&id, at("2026-11-25T12:00:00Z"))
+        .await
+        .unwrap()
+        .expect("the held row is taken");
+    assert_eq!(outcome, WriteOutcome::Killed);
+    assert_eq!(store.held(&id).await.unwrap(), None, "dropped");
+    assert!(matches!(store.get(&id).await.unwrap(), Lookup::Killed(_)));
+    assert!(store.latest(&Selection::All, 10).await.unwrap().is_empty());
 }
 
 suite!(
     a_held_story_is_in_no_public_read,
     a_release_files_the_story_once_at_its_lift,
-    an_unheld_story_is_gone_without_a_trace_in_public,
+    an_unheld_story_is_gone_without_a_trace_in_public_and_stays_killed,
+    a_killed_id_is_never_held_nor_released,
 );
 
 trait WithEmbargo {
