@@ -707,3 +707,34 @@ async fn a_delta_request_gets_226_with_only_the_new_entries() {
     .await;
     assert_eq!(current.status(), 304);
 }
+
+#[tokio::test]
+async fn accept_encoding_on_several_lines_is_one_list() {
+    let server = Server::start();
+    validators(&server, FEED).await;
+    // RFC 9110 §5.3: the lines of a field are one comma-separated list.
+    let lines = [
+        ("accept-encoding", "identity;q=0"),
+        ("accept-encoding", "gzip"),
+    ];
+    for path in [FEED, "/static/site.css", "/sitemap.xml"] {
+        let response = get_with(&server, path, &lines).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(
+            header(response.headers(), "content-encoding"),
+            "gzip",
+            "{path}"
+        );
+        // And a refusal on the second line counts as much as one on the first.
+        let refused = get_with(
+            &server,
+            path,
+            &[
+                ("accept-encoding", "gzip"),
+                ("accept-encoding", "identity;q=0, gzip;q=0"),
+            ],
+        )
+        .await;
+        assert_eq!(refused.status(), 406, "{path}");
+    }
+}

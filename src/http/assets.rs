@@ -67,8 +67,7 @@ impl Document {
     /// version (in any coding).
     pub(crate) fn answer(&self, request: &HeaderMap) -> Result<Response<Body>, HttpError> {
         let coding = if self.compress {
-            encoding::negotiate(request.get(header::ACCEPT_ENCODING))
-                .ok_or(HttpError::NotAcceptable)?
+            encoding::negotiate(request).ok_or(HttpError::NotAcceptable)?
         } else {
             Coding::Identity
         };

@@ -209,8 +209,7 @@ struct Negotiated {
 }
 
 fn negotiate(app: &App, request: &HeaderMap, current: &Rendered) -> Result<Negotiated, HttpError> {
-    let accepted =
-        encoding::accepted(request.get(header::ACCEPT_ENCODING)).ok_or(HttpError::NotAcceptable)?;
+    let accepted = encoding::accepted(request).ok_or(HttpError::NotAcceptable)?;
     let coding = accepted.now(|c| current.is_made(c));
     let dated = app.cache.is_dated(current);
     let held = conditional::not_modified(request, current, dated, SystemTime::now, coding, |c| {
