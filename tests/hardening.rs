@@ -288,6 +288,36 @@ async fn an_http11_request_needs_exactly_one_host_and_http10_none() {
 }
 
 #[tokio::test]
+async fn two_host_lines_or_a_host_that_is_not_one_is_a_400_on_http10_and_http11() {
+    let (_dir, server) = start(&[]);
+    for version in ["HTTP/1.0", "HTTP/1.1"] {
+        for (hosts, status) in [
+            ("Host: a\r\nHost: b\r\n", "400"),
+            ("Host: a\r\nHost: a\r\n", "400"),
+            ("Host: a, b\r\n", "400"),
+            ("Host: user@a\r\n", "400"),
+            ("Host: a:port\r\n", "400"),
+            ("Host: a:8080\r\n", "200"),
+            ("Host: [::1]:8080\r\n", "200"),
+        ] {
+            for path in ["/healthz", "/feeds/world.rss"] {
+                let request = format!("GET {path} {version}\r\n{hosts}Connection: close\r\n\r\n");
+                let answer = exchange(&server, &request);
+                let first = answer.lines().next().unwrap_or_default();
+                assert_eq!(
+                    first.split(' ').nth(1),
+                    Some(status),
+                    "{request:?} got {first:?}"
+                );
+                if status == "400" {
+                    assert!(answer.contains("application/problem+json"), "{answer}");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_client_that_half_closes_after_its_request_gets_the_whole_response() {
     let (_dir, server) = start(&[]);
     let whole = server.text("/feeds/world.rss").await;

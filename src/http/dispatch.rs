@@ -96,7 +96,7 @@ fn at_hand(
     };
     if !matches!(*request.method(), Method::GET | Method::HEAD)
         || !app.health.started()
-        || without_host(request).is_some()
+        || super::host::check(request).is_err()
         || (app.partners.configured()
             && super::partner::presents_key(request.headers(), request.uri().query()))
     {
@@ -263,8 +263,8 @@ async fn answer(
 ) -> Response<Body> {
     let head = request.method() == Method::HEAD;
     let page = router::is_page(&route);
-    if let Some(refused) = without_host(&request) {
-        return refused;
+    if let Err(refused) = super::host::check(&request) {
+        return Finish::of(&request, &route).apply(app, Err(refused));
     }
     // Until start-up has finished (the store reached, migrated, followed) only liveness,
     // readiness and metrics answer; other requests wait for it a moment, then get a 503.
@@ -351,29 +351,6 @@ impl Finish {
             response
         }
     }
-}
-
-/// A 400 for an HTTP/1.1 request without exactly one `Host` header (RFC 9112 §3.2). HTTP/1.0
-/// may leave it out, and HTTP/2 names the host in `:authority`.
-fn without_host(request: &Request<Incoming>) -> Option<Response<Body>> {
-    if request.version() != hyper::Version::HTTP_11
-        || request
-            .headers()
-            .get_all(hyper::header::HOST)
-            .iter()
-            .count()
-            == 1
-    {
-        return None;
-    }
-    Some(
-        super::problem::Problem::new(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "An HTTP/1.1 request must carry exactly one Host header.",
-        )
-        .into_response(),
-    )
 }
 
 /// `/readyz`: 200 when this replica can serve everything; 503 with a short reason while the
