@@ -266,6 +266,14 @@ async fn answer(
     if let Err(refused) = super::host::check(&request) {
         return Finish::of(&request, &route).apply(app, Err(refused));
     }
+    // A method no resource here implements is a 501 wherever it is sent (RFC 9110 §9.1), and
+    // any method on a path that names nothing a 404.
+    if !router::is_known(request.method()) {
+        return Finish::of(&request, &route).apply(app, Err(HttpError::NotImplemented));
+    }
+    if route.is_none() {
+        return Finish::of(&request, &route).apply(app, Err(not_found()));
+    }
     // Until start-up has finished (the store reached, migrated, followed) only liveness,
     // readiness and metrics answer; other requests wait for it a moment, then get a 503.
     if !app.health.started()
@@ -302,7 +310,7 @@ async fn answer(
         route if request.method() == Method::GET || head => {
             route_get(app, &request, client, route, memo).await
         }
-        _ => Err(HttpError::MethodNotAllowed),
+        route => Err(HttpError::MethodNotAllowed(cors::allow(&route))),
     };
     finish.apply(app, result)
 }
@@ -353,6 +361,11 @@ impl Finish {
     }
 }
 
+/// The 404 of a path that names nothing.
+fn not_found() -> HttpError {
+    HttpError::NotFound("Nothing lives at this address.".to_owned())
+}
+
 /// `/readyz`: 200 when this replica can serve everything; 503 with a short reason while the
 /// store is unreachable, the change listener is away, or start-up has not finished.
 fn ready(app: &App) -> Response<Body> {
@@ -389,9 +402,7 @@ async fn route_get(
     // cache, on a miss only, so that a hit costs no timer.
     let deadline = app.deadline;
     let Some(path) = route else {
-        return Err(HttpError::NotFound(
-            "Nothing lives at this address.".to_owned(),
-        ));
+        return Err(not_found());
     };
     match path {
         Path::Home => Box::pin(within(deadline, pages::index(app))).await,

@@ -23,8 +23,12 @@ use crate::websub::HubError;
 pub(crate) enum HttpError {
     #[error("{0}")]
     NotFound(String),
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    /// A method the resource does not allow; what it allows.
+    #[error("method not allowed; allowed: {0}")]
+    MethodNotAllowed(&'static str),
+    /// A method no resource of this server implements.
+    #[error("method not implemented")]
+    NotImplemented,
     #[error("no acceptable content coding")]
     NotAcceptable,
     #[error("the request took too long")]
@@ -130,16 +134,21 @@ impl HttpError {
                 response::HTML,
                 crate::render::html::not_found(site, &what),
             ),
-            HttpError::MethodNotAllowed => {
+            HttpError::MethodNotAllowed(allow) => {
                 let mut r = response::bytes(
                     StatusCode::METHOD_NOT_ALLOWED,
                     response::TEXT,
-                    "Only GET and HEAD are allowed here.\n",
+                    format!("This resource allows {allow}.\n"),
                 );
                 r.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
                 r
             }
+            HttpError::NotImplemented => response::bytes(
+                StatusCode::NOT_IMPLEMENTED,
+                response::TEXT,
+                "This server implements no resource with that method.\n",
+            ),
             HttpError::Store(e) if e.is_internal() => {
                 tracing::error!(error = %e, "store error while serving a request");
                 Problem::new(
