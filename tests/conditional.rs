@@ -337,6 +337,21 @@ async fn identity_refused_with_nothing_acceptable_is_406_and_q0_is_honoured() {
 }
 
 #[tokio::test]
+async fn a_406_varies_on_accept_encoding() {
+    let server = Server::start();
+    validators(&server, FEED).await;
+    for path in [FEED, "/static/site.css", "/sitemap.xml"] {
+        let refused = get_with(&server, path, &[("accept-encoding", "identity;q=0")]).await;
+        assert_eq!(refused.status(), 406, "{path}");
+        assert_eq!(
+            header(refused.headers(), "vary"),
+            "accept-encoding",
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn freshness_comes_from_the_feed_definition_and_never_expires_zero() {
     let server = Server::start();
     validators(&server, FEED).await;

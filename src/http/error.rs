@@ -228,11 +228,17 @@ impl HttpError {
                 r
             }
             HttpError::TooSlow => unavailable("The request took too long; try again."),
-            HttpError::NotAcceptable => response::bytes(
-                StatusCode::NOT_ACCEPTABLE,
-                response::TEXT,
-                "None of the content codings this server has (br, zstd, gzip, identity) is acceptable to you.\n",
-            ),
+            HttpError::NotAcceptable => {
+                let mut r = response::bytes(
+                    StatusCode::NOT_ACCEPTABLE,
+                    response::TEXT,
+                    "None of the content codings this server has (br, zstd, gzip, identity) is acceptable to you.\n",
+                );
+                // It was chosen by Accept-Encoding, as the 200 would have been (RFC 9110 §12.5.5).
+                r.headers_mut()
+                    .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+                r
+            }
             HttpError::Internal(e) => {
                 tracing::error!(error = %e, "error while serving a request");
                 response::bytes(
