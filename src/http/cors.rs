@@ -24,8 +24,9 @@ static EXPOSE: HeaderValue = HeaderValue::from_static(
     "ETag, Link, IM, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy, Wirefeed-Usage",
 );
 static METHODS: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
-static HEADERS: HeaderValue =
-    HeaderValue::from_static("If-None-Match, If-Modified-Since, A-IM, Authorization");
+static HEADERS: HeaderValue = HeaderValue::from_static(
+    "If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since, A-IM, Authorization",
+);
 /// A day: browsers cap it lower anyway (Chromium at two hours).
 static MAX_AGE: HeaderValue = HeaderValue::from_static("86400");
 

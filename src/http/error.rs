@@ -31,6 +31,9 @@ pub(crate) enum HttpError {
     NotImplemented,
     #[error("no acceptable content coding")]
     NotAcceptable,
+    /// If-Match or If-Unmodified-Since is false for the current version.
+    #[error("a precondition failed")]
+    PreconditionFailed,
     #[error("the request took too long")]
     TooSlow,
     #[error("too many unconditional polls")]
@@ -239,6 +242,12 @@ impl HttpError {
                     .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
                 r
             }
+            HttpError::PreconditionFailed => response::bytes(
+                StatusCode::PRECONDITION_FAILED,
+                response::TEXT,
+                "The current version does not meet this request's If-Match or \
+                 If-Unmodified-Since: it has changed since the version you name.\n",
+            ),
             HttpError::Internal(e) => {
                 tracing::error!(error = %e, "error while serving a request");
                 response::bytes(

@@ -212,6 +212,11 @@ fn negotiate(app: &App, request: &HeaderMap, current: &Rendered) -> Result<Negot
     let accepted = encoding::accepted(request).ok_or(HttpError::NotAcceptable)?;
     let coding = accepted.now(|c| current.is_made(c));
     let dated = app.cache.is_dated(current);
+    let tags = Coding::ALL.into_iter().map(|c| &current.tag(c).typed_etag);
+    let modified = dated.then_some(current.modified_at);
+    if !conditional::preconditions_hold(request, tags, modified) {
+        return Err(HttpError::PreconditionFailed);
+    }
     let held = conditional::not_modified(request, current, dated, SystemTime::now, coding, |c| {
         accepted.takes(c)
     });
