@@ -16,6 +16,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use tracing::Instrument;
 
 use super::error::HttpError;
+use super::idle::Activity;
 use super::response::{self, Body};
 use super::router::{self, Path, Route};
 use super::{
@@ -34,7 +35,8 @@ pub(super) fn guarded(
     request: Request<Incoming>,
     client: ClientAddr,
     timeout: Duration,
-) -> impl Future<Output = Response<Body>> + Send + 'static {
+    connection: &Arc<Activity>,
+) -> impl Future<Output = Response<Body>> + Send + 'static + use<> {
     let tried = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let route = router::route(request.uri());
         let id = request_id(request.headers().get(&X_REQUEST_ID));
@@ -52,7 +54,11 @@ pub(super) fn guarded(
     match tried {
         Ok(Tried::Answered(response)) => Either::Left(std::future::ready(response)),
         Ok(Tried::Later(asked)) => {
-            Either::Right(Box::pin(handle(app, request, client, asked, timeout)))
+            let limit = Limit {
+                timeout,
+                connection: Arc::clone(connection),
+            };
+            Either::Right(Box::pin(handle(app, request, client, asked, limit)))
         }
         Err(_) => Either::Left(std::future::ready(panicked())),
     }
@@ -122,6 +128,13 @@ struct Asked {
     memo: Memo,
 }
 
+/// How long a request that reads a body (the ingest API, the hub) may take, and its
+/// connection's activity, which tells whether a body not in by then was the client's delay.
+struct Limit {
+    timeout: Duration,
+    connection: Arc<Activity>,
+}
+
 /// Answers one request, counted in the metrics, inside a span carrying its request id (the
 /// client's `X-Request-Id` when it sent a sane one) and its client's address, so every log
 /// line about it can be found; a panic in its handler is a 500, counted and logged likewise.
@@ -130,7 +143,7 @@ async fn handle(
     request: Request<Incoming>,
     client: ClientAddr,
     asked: Asked,
-    timeout: Duration,
+    limit: Limit,
 ) -> Response<Body> {
     let Asked {
         route,
@@ -139,7 +152,7 @@ async fn handle(
         memo,
     } = asked;
     let name = router::name(&route);
-    let response = catching(answer(&app, request, client, route, memo, timeout))
+    let response = catching(answer(&app, request, client, route, memo, &limit))
         .instrument(span)
         .await;
     counted(&app, name, id, response)
@@ -183,6 +196,32 @@ async fn within(
             tracing::warn!(?timeout, "a request took too long; answered 503");
             Err(HttpError::TooSlow)
         })
+}
+
+/// [`within`] for a request whose handler reads its body. When its time is up while an
+/// HTTP/1.x connection waits for the body's bytes, the client was too slow to send them: a 408
+/// (RFC 9110 §15.5.9), and the connection is closed; otherwise, as for any request, the server
+/// was too slow: a 503. (HTTP/2 reads its connection all the time, so there it is a 503.)
+async fn reading(
+    limit: &Limit,
+    version: hyper::Version,
+    work: impl Future<Output = Result<Response<Body>, HttpError>>,
+) -> Result<Response<Body>, HttpError> {
+    let timeout = limit.timeout;
+    match tokio::time::timeout(timeout, work).await {
+        Ok(result) => result,
+        Err(_) if version < hyper::Version::HTTP_2 && limit.connection.awaits_client() => {
+            tracing::info!(
+                ?timeout,
+                "a request body did not arrive in time; answered 408"
+            );
+            Err(HttpError::BodyTooSlow)
+        }
+        Err(_) => {
+            tracing::warn!(?timeout, "a request took too long; answered 503");
+            Err(HttpError::TooSlow)
+        }
+    }
 }
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -259,7 +298,7 @@ async fn answer(
     client: ClientAddr,
     route: Route,
     memo: Memo,
-    timeout: Duration,
+    limit: &Limit,
 ) -> Response<Body> {
     let head = request.method() == Method::HEAD;
     let page = router::is_page(&route);
@@ -301,12 +340,13 @@ async fn answer(
     }
     // Taken now: the request itself is moved into the API handler.
     let finish = Finish::of(&request, &route);
+    let version = request.version();
     let result = match route {
         Some(Path::Api(id)) => {
             let id = id.as_ref().map(|id| id.as_str());
-            Box::pin(within(timeout, api::handle(app, request, id))).await
+            Box::pin(reading(limit, version, api::handle(app, request, id))).await
         }
-        Some(Path::Hub) => Box::pin(within(timeout, hub::handle(app, request))).await,
+        Some(Path::Hub) => Box::pin(reading(limit, version, hub::handle(app, request))).await,
         route if request.method() == Method::GET || head => {
             route_get(app, &request, client, route, memo).await
         }

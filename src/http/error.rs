@@ -36,6 +36,9 @@ pub(crate) enum HttpError {
     PreconditionFailed,
     #[error("the request took too long")]
     TooSlow,
+    /// The client did not send the request's body within the request timeout.
+    #[error("the request body did not arrive in time")]
+    BodyTooSlow,
     #[error("too many unconditional polls")]
     TooManyPolls(std::time::Duration),
     /// A partner's hourly or daily quota is used up.
@@ -231,6 +234,18 @@ impl HttpError {
                 r
             }
             HttpError::TooSlow => unavailable("The request took too long; try again."),
+            HttpError::BodyTooSlow => {
+                let mut r = response::bytes(
+                    StatusCode::REQUEST_TIMEOUT,
+                    response::TEXT,
+                    "The request body did not arrive in time; send it again, all at once.\n",
+                );
+                // What is left of the body would be read as the next request: the connection
+                // ends here.
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                r
+            }
             HttpError::NotAcceptable => {
                 let mut r = response::bytes(
                     StatusCode::NOT_ACCEPTABLE,

@@ -55,6 +55,8 @@ pub(crate) struct Activity {
     /// Not parked again before this plus the parking delay: set when a parked connection is
     /// served again before anything new was read (see [`Activity::hold_parking`]).
     park_from: AtomicU64,
+    /// Whether the connection's last read found nothing to read: hyper waits for the client.
+    starved: AtomicBool,
 }
 
 /// What an idle connection is to do, from [`Activity::idle`].
@@ -81,7 +83,15 @@ impl Activity {
             h2: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
             park_from: AtomicU64::new(NEVER),
+            starved: AtomicBool::new(false),
         })
+    }
+
+    /// Whether the server waits for the client's bytes: on HTTP/1.1 with a request in flight,
+    /// its body is not all in (hyper reads a request's connection while its body is owed, and
+    /// not once it is all in). Meaningless on HTTP/2, where the connection always reads.
+    pub(crate) fn awaits_client(&self) -> bool {
+        self.starved.load(Ordering::Relaxed)
     }
 
     /// A connection taken out of parking with something already waiting for it (bytes read
@@ -308,6 +318,9 @@ impl<I: hyper::rt::Read + Unpin> hyper::rt::Read for Watched<I> {
         if let Poll::Ready(Ok(())) = read {
             self.activity.read();
         }
+        self.activity
+            .starved
+            .store(read.is_pending(), Ordering::Relaxed);
         read
     }
 }

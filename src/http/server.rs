@@ -409,16 +409,21 @@ fn site(
         let started = activity.start(request.version());
         // Small: a ready answer or the box of a request's whole handling (hyper keeps a
         // slot the size of this future for each connection's life, idle or not).
-        guarded(Arc::clone(&app), request, client, limits.request_timeout).map(
-            move |mut response| {
-                if let Some(hsts) = hsts {
-                    response
-                        .headers_mut()
-                        .insert(hyper::header::STRICT_TRANSPORT_SECURITY, hsts);
-                }
-                Ok::<_, Infallible>(tracked(response, started))
-            },
+        guarded(
+            Arc::clone(&app),
+            request,
+            client,
+            limits.request_timeout,
+            &activity,
         )
+        .map(move |mut response| {
+            if let Some(hsts) = hsts {
+                response
+                    .headers_mut()
+                    .insert(hyper::header::STRICT_TRANSPORT_SECURITY, hsts);
+            }
+            Ok::<_, Infallible>(tracked(response, started))
+        })
     })
 }
 
