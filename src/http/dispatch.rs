@@ -305,14 +305,6 @@ async fn answer(
     if let Err(refused) = super::host::check(&request) {
         return Finish::of(&request, &route).apply(app, Err(refused));
     }
-    // A method no resource here implements is a 501 wherever it is sent (RFC 9110 §9.1), and
-    // any method on a path that names nothing a 404.
-    if !router::is_known(request.method()) {
-        return Finish::of(&request, &route).apply(app, Err(HttpError::NotImplemented));
-    }
-    if route.is_none() {
-        return Finish::of(&request, &route).apply(app, Err(not_found()));
-    }
     // Until start-up has finished (the store reached, migrated, followed) only liveness,
     // readiness and metrics answer; other requests wait for it a moment, then get a 503.
     if !app.health.started()
@@ -342,13 +334,17 @@ async fn answer(
     let finish = Finish::of(&request, &route);
     let version = request.version();
     let result = match route {
+        // A method no resource here implements is a 501 wherever it is sent (RFC 9110 §9.1),
+        // and any method on a path that names nothing a 404.
+        _ if !router::is_known(request.method()) => Err(HttpError::NotImplemented),
+        None => Err(not_found()),
         Some(Path::Api(id)) => {
             let id = id.as_ref().map(|id| id.as_str());
             Box::pin(reading(limit, version, api::handle(app, request, id))).await
         }
         Some(Path::Hub) => Box::pin(reading(limit, version, hub::handle(app, request))).await,
-        route if request.method() == Method::GET || head => {
-            route_get(app, &request, client, route, memo).await
+        Some(path) if request.method() == Method::GET || head => {
+            route_get(app, &request, client, path, memo).await
         }
         route => Err(HttpError::MethodNotAllowed(cors::allow(&route))),
     };
@@ -435,15 +431,12 @@ async fn route_get(
     app: &App,
     request: &Request<Incoming>,
     client: ClientAddr,
-    route: Route,
+    path: Path,
     memo: Memo,
 ) -> Result<Response<Body>, HttpError> {
     // Pages read the store on every request: bounded as a whole. Feeds are bounded in the
     // cache, on a miss only, so that a hit costs no timer.
     let deadline = app.deadline;
-    let Some(path) = route else {
-        return Err(not_found());
-    };
     match path {
         Path::Home => Box::pin(within(deadline, pages::index(app))).await,
         Path::Category(slug) => {
