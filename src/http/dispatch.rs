@@ -29,7 +29,8 @@ use crate::cache::Memo;
 /// thread's memo, the body made) is answered at once, with no future to box; any other request
 /// gets one future that owns all it needs, boxed once. None of the layers below is an `async
 /// fn` that takes a future as an argument, which would hold that future twice (its argument and
-/// the future awaiting it).
+/// the future awaiting it). `connection`'s activity tells, when a request reading a body runs
+/// out of `timeout`, whether the client was still sending it (408) or the server was slow (503).
 pub(super) fn guarded(
     app: Arc<App>,
     request: Request<Incoming>,
