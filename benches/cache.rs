@@ -64,7 +64,7 @@ fn cache_hit(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.to_async(&runtime).iter(|| async {
                 let entry = cache.get(&key).await.unwrap();
-                let coding = encoding::negotiate(headers.get(ACCEPT_ENCODING)).unwrap();
+                let coding = encoding::negotiate(headers).unwrap();
                 let dated = cache.is_dated(&entry);
                 let fresh = conditional::not_modified(
                     headers,

@@ -8,7 +8,7 @@ use std::fmt;
 
 use chrono::NaiveDate;
 
-use crate::model::{ALL_SLUG, Article, ArticleId, Category, FeedFormat, Part};
+use crate::model::{ALL_SLUG, Article, ArticleId, Category, FeedFormat, Part, day_span};
 
 /// Every path this server answers, the one place where paths are both built ([`fmt::Display`],
 /// [`Site::href`]) and parsed ([`Path::parse`]), so a link we hand out always routes back to
@@ -138,10 +138,11 @@ fn slug_of(raw: &str) -> Option<Category> {
     Category::parse(raw).ok()
 }
 
-/// A UTC day in its one canonical spelling, `YYYY-MM-DD`, so one archive has one URL.
+/// A UTC day in its one canonical spelling, `YYYY-MM-DD`, so one archive has one URL; only a
+/// day the store can ask about ([`day_span`]: 1677 to 2262) names an archive.
 fn parse_day(raw: &str) -> Option<NaiveDate> {
     let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()?;
-    (day.format("%Y-%m-%d").to_string() == raw).then_some(day)
+    (day.format("%Y-%m-%d").to_string() == raw && day_span(day).is_some()).then_some(day)
 }
 
 /// `?page=`: None when absent, `Some(None)` when not a number from 1 up.

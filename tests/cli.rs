@@ -359,3 +359,39 @@ fn a_feed_definition_linked_to_another_file_is_refused_without_its_contents() {
         assert!(!all.contains("SECRET"), "{all}");
     }
 }
+
+#[test]
+fn every_wirefeed_variable_set_empty_counts_as_unset() {
+    // Every variable the README names, WIREFEED_CONFIG included, as a compose file passing
+    // `${VAR:-}` sets them: `check` reads the default config file and the defaults.
+    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
+    let variables: std::collections::BTreeSet<&str> = readme
+        .split(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+        .filter(|word| word.starts_with("WIREFEED_") && word.len() > "WIREFEED_".len())
+        .collect();
+    assert!(variables.contains("WIREFEED_CONFIG"), "{variables:?}");
+    assert!(variables.len() > 40, "{variables:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = wirefeed(dir.path());
+    cmd.current_dir(common::repo());
+    for variable in &variables {
+        cmd.env(variable, "");
+    }
+    let (ok, stdout, stderr) = output(cmd.arg("check"));
+    assert!(ok, "{stdout}{stderr}");
+    // Blank is empty too.
+    let (ok, stdout, stderr) = output(
+        wirefeed(dir.path())
+            .current_dir(common::repo())
+            .env("WIREFEED_CONFIG", " ")
+            .arg("check"),
+    );
+    assert!(ok, "{stdout}{stderr}");
+    // A named file that does not exist is still refused.
+    let (ok, _, stderr) = output(
+        wirefeed(dir.path())
+            .env("WIREFEED_CONFIG", dir.path().join("missing.toml"))
+            .arg("check"),
+    );
+    assert!(!ok && stderr.contains("missing.toml"), "{stderr}");
+}

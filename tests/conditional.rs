@@ -337,6 +337,21 @@ async fn identity_refused_with_nothing_acceptable_is_406_and_q0_is_honoured() {
 }
 
 #[tokio::test]
+async fn a_406_varies_on_accept_encoding() {
+    let server = Server::start();
+    validators(&server, FEED).await;
+    for path in [FEED, "/static/site.css", "/sitemap.xml"] {
+        let refused = get_with(&server, path, &[("accept-encoding", "identity;q=0")]).await;
+        assert_eq!(refused.status(), 406, "{path}");
+        assert_eq!(
+            header(refused.headers(), "vary"),
+            "accept-encoding",
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn freshness_comes_from_the_feed_definition_and_never_expires_zero() {
     let server = Server::start();
     validators(&server, FEED).await;
@@ -706,4 +721,167 @@ async fn a_delta_request_gets_226_with_only_the_new_entries() {
     )
     .await;
     assert_eq!(current.status(), 304);
+}
+
+#[tokio::test]
+async fn accept_encoding_on_several_lines_is_one_list() {
+    let server = Server::start();
+    validators(&server, FEED).await;
+    // RFC 9110 §5.3: the lines of a field are one comma-separated list.
+    let lines = [
+        ("accept-encoding", "identity;q=0"),
+        ("accept-encoding", "gzip"),
+    ];
+    for path in [FEED, "/static/site.css", "/sitemap.xml"] {
+        let response = get_with(&server, path, &lines).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(
+            header(response.headers(), "content-encoding"),
+            "gzip",
+            "{path}"
+        );
+        // And a refusal on the second line counts as much as one on the first.
+        let refused = get_with(
+            &server,
+            path,
+            &[
+                ("accept-encoding", "gzip"),
+                ("accept-encoding", "identity;q=0, gzip;q=0"),
+            ],
+        )
+        .await;
+        assert_eq!(refused.status(), 406, "{path}");
+    }
+}
+
+/// The status of `method` on `path` with `headers`.
+async fn status_of(
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> u16 {
+    let mut request = reqwest::Client::new().request(method, server.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn if_match_and_if_unmodified_since_are_evaluated_before_if_none_match() {
+    let server = Server::start();
+    let (etag, last_modified) = validators(&server, FEED).await;
+    let gzip_etag = header(
+        get_with(&server, FEED, &[("accept-encoding", "gzip")])
+            .await
+            .headers(),
+        "etag",
+    )
+    .to_owned();
+    let weak = format!("W/{etag}");
+    let earlier = "Sun, 06 Nov 1994 08:49:37 GMT";
+    for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+        for (headers, want) in [
+            // If-Match: strong comparison with any coding's tag of the current version.
+            (&[("if-match", etag.as_str())][..], 200),
+            (&[("if-match", gzip_etag.as_str())], 200),
+            (&[("if-match", "*")], 200),
+            (&[("if-match", "\"nope\", \"other\"")], 412),
+            (&[("if-match", weak.as_str())], 412),
+            (&[("if-match", "garbage")], 412),
+            // ...and before If-None-Match: false, it is a 412 even for a client that is current.
+            (&[("if-match", "\"nope\""), ("if-none-match", &etag)], 412),
+            (&[("if-match", &etag), ("if-none-match", &etag)], 304),
+            // If-Unmodified-Since, only without If-Match.
+            (&[("if-unmodified-since", earlier)], 412),
+            (&[("if-unmodified-since", &last_modified)], 200),
+            (
+                &[("if-unmodified-since", earlier), ("if-match", &etag)],
+                200,
+            ),
+            (&[("if-unmodified-since", "garbage")], 200),
+            (
+                &[("if-unmodified-since", earlier), ("if-none-match", &etag)],
+                412,
+            ),
+            (
+                &[
+                    ("if-unmodified-since", &last_modified),
+                    ("if-none-match", &etag),
+                ],
+                304,
+            ),
+        ] {
+            assert_eq!(
+                status_of(&server, method.clone(), FEED, headers).await,
+                want,
+                "{method} {headers:?}"
+            );
+        }
+    }
+    // The stylesheet and the sitemaps: If-Match too (they hand out no Last-Modified, so
+    // If-Unmodified-Since is ignored there).
+    for path in [
+        "/static/site.css",
+        "/sitemap.xml",
+        "/sitemap-news.xml",
+        "/robots.txt",
+    ] {
+        let tag = header(server.get(path).await.headers(), "etag").to_owned();
+        for (headers, want) in [
+            (&[("if-match", tag.as_str())][..], 200),
+            (&[("if-match", "\"nope\"")], 412),
+            (&[("if-match", "\"nope\""), ("if-none-match", &tag)], 412),
+            (&[("if-match", &tag), ("if-none-match", &tag)], 304),
+            (&[("if-unmodified-since", earlier)], 200),
+        ] {
+            assert_eq!(
+                status_of(&server, reqwest::Method::GET, path, headers).await,
+                want,
+                "{path} {headers:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn assets_and_sitemaps_match_only_the_tags_they_hand_out_and_send_no_content_type_on_304() {
+    let server = Server::start();
+    for path in ["/static/site.css", "/sitemap.xml", "/sitemap-news.xml"] {
+        let tag = header(server.get(path).await.headers(), "etag").to_owned();
+        let opaque = tag.trim_matches('"');
+        for (sent, want) in [
+            (format!("\"{opaque}-bogus\""), 200),
+            (format!("\"{opaque}-\""), 200),
+            (format!("\"{opaque}0\""), 200),
+            (tag.clone(), 304),
+            (format!("W/{tag}"), 304),
+            (format!("\"{opaque}-gzip\""), 304),
+            (format!("\"{opaque}-zstd\", \"{opaque}-bogus\""), 304),
+        ] {
+            let response = get_with(&server, path, &[("if-none-match", &sent)]).await;
+            assert_eq!(response.status(), want, "{path} {sent}");
+            if want == 304 {
+                let h = response.headers();
+                assert!(!h.contains_key("content-type"), "{path}: {h:?}");
+                assert!(
+                    h.contains_key("etag") && h.contains_key("cache-control"),
+                    "{path}: {h:?}"
+                );
+            }
+        }
+    }
+    // The favicon is never compressed: only its one tag matches.
+    let tag = header(server.get("/favicon.ico").await.headers(), "etag").to_owned();
+    let gzip = format!("\"{}-gzip\"", tag.trim_matches('"'));
+    assert_eq!(
+        get_with(&server, "/favicon.ico", &[("if-none-match", &gzip)])
+            .await
+            .status(),
+        200
+    );
+    let response = get_with(&server, "/favicon.ico", &[("if-none-match", &tag)]).await;
+    assert_eq!(response.status(), 304);
+    assert!(!response.headers().contains_key("content-type"));
 }

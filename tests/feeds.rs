@@ -260,16 +260,66 @@ async fn feeds_say_how_long_they_may_be_cached() {
 }
 
 #[tokio::test]
-async fn other_methods_are_refused_with_allow() {
+async fn other_methods_are_refused_with_the_allow_options_names() {
     let server = Server::start();
-    let response = reqwest::Client::new()
-        .post(server.url("/feeds/world.rss"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 405);
-    assert_eq!(response.headers()["allow"], "GET, HEAD");
+    let client = reqwest::Client::new();
+    for (path, allow) in [
+        ("/feeds/world.rss", "GET, HEAD, OPTIONS"),
+        ("/feeds/world/archive/2026-11-24.atom", "GET, HEAD, OPTIONS"),
+        ("/feeds.opml", "GET, HEAD, OPTIONS"),
+        ("/healthz", "GET, HEAD"),
+        ("/", "GET, HEAD"),
+        ("/static/site.css", "GET, HEAD"),
+    ] {
+        for method in [reqwest::Method::POST, reqwest::Method::DELETE] {
+            let response = client
+                .request(method.clone(), server.url(path))
+                .body("x")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 405, "{method} {path}");
+            assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        }
+        // OPTIONS says the same: a preflight's 204 where other origins may read, else a 405.
+        let options = client
+            .request(reqwest::Method::OPTIONS, server.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(options.headers()["allow"], allow, "OPTIONS {path}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_method_is_501_and_a_path_that_names_nothing_is_404_whatever_the_method() {
+    let server = Server::start();
+    let client = reqwest::Client::new();
+    let foo = reqwest::Method::from_bytes(b"FOO").unwrap();
+    for path in ["/", "/feeds/world.rss", "/api/articles", "/nothing"] {
+        let response = client
+            .request(foo.clone(), server.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 501, "FOO {path}");
+    }
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::POST,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+        reqwest::Method::OPTIONS,
+    ] {
+        for path in ["/nothing", "/feeds/World.rss", "/api/articles/"] {
+            let response = client
+                .request(method.clone(), server.url(path))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 404, "{method} {path}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -288,6 +288,86 @@ async fn an_http11_request_needs_exactly_one_host_and_http10_none() {
 }
 
 #[tokio::test]
+async fn a_body_sent_too_slowly_is_408_and_closes_while_a_slow_store_stays_503() {
+    let (_dir, server) = start(&[
+        ("WIREFEED_REQUEST_TIMEOUT_SECS", "1"),
+        // Longer than the request timeout: the locked store below is still working when the
+        // request's time is up.
+        ("WIREFEED_STORE_TIMEOUT_MS", "10000"),
+        ("WIREFEED_INGEST_TOKEN", "hardening-token"),
+    ]);
+    let story = serde_json::json!({
+        "id": "wf-hardening-slow-body",
+        "title": "A story sent slowly",
+        "summary": "It arrives one piece at a time.",
+        "categories": ["world"],
+        "published": "2026-11-25T08:00:00Z",
+    })
+    .to_string();
+    let head = format!(
+        "POST /api/articles HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer hardening-token\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        story.len()
+    );
+    // The head and a few bytes of the body, then nothing: the client is the slow one.
+    let mut slow = connect(&server);
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    slow.write_all(head.as_bytes()).unwrap();
+    slow.write_all(&story.as_bytes()[..10]).unwrap();
+    let mut answer = Vec::new();
+    slow.read_to_end(&mut answer)
+        .expect("the connection is closed after the 408");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n"),
+        "{answer}"
+    );
+
+    // The whole request at once while another process holds the store's write lock: the
+    // server is the slow one, and that is still a 503.
+    let store = rusqlite::Connection::open(server.data.join("wirefeed.sqlite3")).unwrap();
+    store.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let whole = head.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n") + &story;
+    let answer = exchange(&server, &whole);
+    store.execute_batch("ROLLBACK").unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("retry-after: 5"), "{answer}");
+}
+
+#[tokio::test]
+async fn two_host_lines_or_a_host_that_is_not_one_is_a_400_on_http10_and_http11() {
+    let (_dir, server) = start(&[]);
+    for version in ["HTTP/1.0", "HTTP/1.1"] {
+        for (hosts, status) in [
+            ("Host: a\r\nHost: b\r\n", "400"),
+            ("Host: a\r\nHost: a\r\n", "400"),
+            ("Host: a, b\r\n", "400"),
+            ("Host: user@a\r\n", "400"),
+            ("Host: a:port\r\n", "400"),
+            ("Host: a:8080\r\n", "200"),
+            ("Host: [::1]:8080\r\n", "200"),
+        ] {
+            for path in ["/healthz", "/feeds/world.rss"] {
+                let request = format!("GET {path} {version}\r\n{hosts}Connection: close\r\n\r\n");
+                let answer = exchange(&server, &request);
+                let first = answer.lines().next().unwrap_or_default();
+                assert_eq!(
+                    first.split(' ').nth(1),
+                    Some(status),
+                    "{request:?} got {first:?}"
+                );
+                if status == "400" {
+                    assert!(answer.contains("application/problem+json"), "{answer}");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_client_that_half_closes_after_its_request_gets_the_whole_response() {
     let (_dir, server) = start(&[]);
     let whole = server.text("/feeds/world.rss").await;

@@ -325,3 +325,29 @@ async fn pages_link_first_previous_next_and_last_and_json_feed_follows_next_url(
     }
     exactly_once(&seen, &expected);
 }
+
+#[tokio::test]
+async fn a_day_beyond_what_the_store_keeps_is_a_404_like_any_other_non_archive() {
+    let server = Server::start();
+    // The store keeps times as i64 nanoseconds since 1970 (1677 to 2262): these days have a
+    // midnight outside that, so they name no archive.
+    for day in [
+        "0001-01-01",
+        "1677-09-21",
+        "2262-04-11",
+        "2262-04-12",
+        "9999-12-31",
+    ] {
+        for ext in ["atom", "rss", "json"] {
+            let path = format!("/feeds/world/archive/{day}.{ext}");
+            assert_eq!(server.get(&path).await.status(), 404, "{path}");
+        }
+    }
+    // The days at either end that it can keep are asked of the store, and had no story.
+    for day in ["1677-09-22", "2262-04-10"] {
+        let path = format!("/feeds/world/archive/{day}.atom");
+        assert_eq!(server.get(&path).await.status(), 404, "{path}");
+    }
+    let log = std::fs::read_to_string(server.data.join("server.log")).unwrap();
+    assert!(!log.contains("panicked"), "{log}");
+}

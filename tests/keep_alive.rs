@@ -201,3 +201,111 @@ fn a_slow_reader_gets_its_whole_response_across_the_wait() {
         "still kept alive"
     );
 }
+
+/// Sends `bytes` one at a time, one every 200 ms (a slowloris), until the server closes the
+/// connection; how long after the first byte it did, if within `limit`.
+fn dribbled_until_closed(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    limit: Duration,
+) -> Option<Duration> {
+    let started = Instant::now();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    for byte in bytes.iter().cycle() {
+        if started.elapsed() > limit {
+            return None;
+        }
+        if stream.write_all(std::slice::from_ref(byte)).is_err() {
+            return Some(started.elapsed());
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return Some(started.elapsed()),
+        }
+    }
+    unreachable!("cycle never ends")
+}
+
+const SLOW_HEAD: &[u8] = b"GET /feeds/world.rss HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+/// A head dribbled from the connection's first byte, and one begun on a kept-alive
+/// connection (parked, then taken up again), are each cut once the head has taken
+/// `header_read_timeout_secs`: hyper's graceful close would have waited for the rest of the
+/// head, and the connection was dropped only another timeout later.
+#[test]
+fn a_dribbled_head_is_cut_at_the_header_read_timeout_not_later() {
+    let (_dir, server) = start(&[
+        ("WIREFEED_HEADER_READ_TIMEOUT_SECS", "2"),
+        ("WIREFEED_KEEP_ALIVE_TIMEOUT_SECS", "30"),
+    ]);
+    let mut kept = connect(&server);
+    assert_eq!(get(&mut kept, "/healthz"), "HTTP/1.1 200 OK");
+    std::thread::sleep(Duration::from_millis(500));
+    let cut = |name: &str, conn: &mut TcpStream| {
+        let held = dribbled_until_closed(conn, SLOW_HEAD, Duration::from_secs(6))
+            .unwrap_or_else(|| panic!("{name}: still open after 6 s"));
+        assert!(
+            held >= Duration::from_millis(1500) && held < Duration::from_secs(3),
+            "{name}: cut after {held:?}, expected the 2 s setting"
+        );
+    };
+    cut("kept-alive head", &mut kept);
+    cut("first head", &mut connect(&server));
+}
+
+/// The same over HTTP/2 (prior knowledge) before the first request: a HEADERS frame without
+/// END_HEADERS, then a CONTINUATION frame now and then, never ending the block (three of
+/// them: the h2 crate refuses a block in more frames than its size allows).
+#[test]
+fn a_dribbled_http2_header_block_is_cut_at_the_header_read_timeout() {
+    let (_dir, server) = start(&[
+        ("WIREFEED_HEADER_READ_TIMEOUT_SECS", "2"),
+        ("WIREFEED_KEEP_ALIVE_TIMEOUT_SECS", "30"),
+    ]);
+    let frame = |kind: u8, flags: u8, payload: &[u8]| {
+        let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        f.extend_from_slice(&[kind, flags]);
+        f.extend_from_slice(&1u32.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    };
+    let mut conn = connect(&server);
+    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    conn.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+    // HEADERS on stream 1, END_STREAM, no END_HEADERS: :method GET, :path /, :scheme http.
+    conn.write_all(&frame(1, 0x1, &[0x82, 0x84, 0x86])).unwrap();
+    let started = Instant::now();
+    conn.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let mut sent = 0;
+    let held = loop {
+        let elapsed = started.elapsed();
+        assert!(elapsed < Duration::from_secs(6), "still open after 6 s");
+        if sent < 3 && elapsed >= Duration::from_millis(500) * (sent + 1) {
+            // CONTINUATION with a literal header `x: y`, still without END_HEADERS.
+            if conn
+                .write_all(&frame(9, 0, &[0x40, 1, b'x', 1, b'y']))
+                .is_err()
+            {
+                break started.elapsed();
+            }
+            sent += 1;
+        }
+        match conn.read(&mut buf) {
+            Ok(0) => break started.elapsed(),
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break started.elapsed(),
+        }
+    };
+    assert!(
+        held >= Duration::from_millis(1500) && held < Duration::from_secs(3),
+        "cut after {held:?}, expected the 2 s setting"
+    );
+}

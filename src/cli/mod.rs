@@ -34,14 +34,11 @@ mod serve;
                   wirefeed check                    validate the config file and feed definitions"
 )]
 pub struct Cli {
-    /// Config file to read [default: config/wirefeed.toml, if it exists]
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE",
-        env = "WIREFEED_CONFIG",
-        hide_env_values = true
-    )]
+    /// Config file to read [env: WIREFEED_CONFIG] [default: config/wirefeed.toml, if it
+    /// exists]
+    // The variable is read by `config_file`, not by clap: clap takes an empty one for an empty
+    // path and refuses it, where an empty WIREFEED_* variable counts as unset.
+    #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The settings that have a flag (listen, public URL, data and feeds directories), from
     /// the one table of settings in `config`.
@@ -85,8 +82,9 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let command = cli.command.unwrap_or(Command::Serve);
     // One validation for every command: `check` refuses exactly what `serve` would.
+    let file = config_file(cli.config, |var| std::env::var_os(var));
     let config = match Config::load(
-        cli.config.as_deref(),
+        file.as_deref(),
         |var| std::env::var(var).ok(),
         &cli.settings,
     ) {
@@ -112,6 +110,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import { path } => runtime.block_on(import(config, &path)),
         Command::Check => check(&config),
     }
+}
+
+/// The variable naming the config file when `--config` does not.
+const CONFIG_VAR: &str = "WIREFEED_CONFIG";
+
+/// The config file to read: `--config`, or else `WIREFEED_CONFIG` — which, like every
+/// `WIREFEED_*` variable, counts as unset when empty or blank (so a compose file may pass
+/// `${WIREFEED_CONFIG:-}`). `None` means the default file, if it exists.
+fn config_file(
+    flag: Option<PathBuf>,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    flag.or_else(|| {
+        env(CONFIG_VAR)
+            .filter(|value| !value.to_str().is_some_and(|v| v.trim().is_empty()))
+            .map(PathBuf::from)
+    })
 }
 
 fn init_logging(filter: &str, format: LogFormat) {

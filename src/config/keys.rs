@@ -216,7 +216,8 @@ settings! {
     keep_alive_timeout_secs: u64 = "75", example "30",
         check between(1, 3600, "0 would close every connection after its first response");
 
-    /// Seconds a request may take, body included, before it is answered 503.
+    /// Seconds a request may take, body included, before it is answered 503 (408, closing
+    /// the connection, when it is the client's body that has not arrived).
     request_timeout_secs: u64 = "30", example "60",
         check between(1, 86_400, "0 would answer every API request 503");
 

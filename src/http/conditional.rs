@@ -1,20 +1,58 @@
-//! Conditional requests for GET and HEAD (RFC 9110 §13.1.2, §13.1.3, §13.2.2): whether the
-//! client's copy is current, so that a poll costs a 304 instead of a body.
+//! Conditional requests for GET and HEAD (RFC 9110 §13.1, §13.2.2): whether the request's
+//! preconditions hold (else 412), and whether the client's copy is current, so that a poll
+//! costs a 304 instead of a body.
 //!
-//! If-None-Match uses weak comparison, accepts lists and `*`, and matches any coding of the
-//! current version. If-Modified-Since counts only when If-None-Match is absent, and is ignored
-//! when it is not a valid HTTP-date, lies in the future, or while the version's Last-Modified
-//! is not yet handed out (`dated`, see the cache's rule for one-second dates). Parsing and
-//! comparison are the `headers` crate's.
+//! They are evaluated in §13.2.2's order. If-Match (strong comparison, lists and `*`) comes
+//! first, then If-Unmodified-Since only when If-Match is absent, ignored when it is not one
+//! valid HTTP-date or the resource hands out no Last-Modified; either false is a 412
+//! ([`preconditions_hold`]). Then If-None-Match, with weak comparison, lists and `*`, matching
+//! any coding of the current version; then If-Modified-Since, only when If-None-Match is
+//! absent, ignored when it is not a valid HTTP-date, lies in the future, or while the
+//! version's Last-Modified is not yet handed out (`dated`, see the cache's rule for
+//! one-second dates). Parsing and comparison are the `headers` crate's.
 
 use std::time::SystemTime;
 
-use headers::{HeaderMapExt, IfModifiedSince, IfNoneMatch};
+use headers::{ETag, HeaderMapExt, IfMatch, IfModifiedSince, IfNoneMatch, IfUnmodifiedSince};
 use hyper::HeaderMap;
-use hyper::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH};
+use hyper::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE};
 
 use crate::cache::Rendered;
 use crate::model::Coding;
+
+/// Whether `request`'s If-Match and If-Unmodified-Since hold for a resource whose current
+/// version has the strong `tags` (one per coding it is sent in) and, when it hands one out, the
+/// Last-Modified `modified` (RFC 9110 §13.2.2 steps 1 and 2). `false` is a 412. A request
+/// carrying neither (nearly every one) costs two lookups.
+pub fn preconditions_hold<'a>(
+    request: &HeaderMap,
+    tags: impl IntoIterator<Item = &'a ETag>,
+    modified: Option<SystemTime>,
+) -> bool {
+    if request.contains_key(IF_MATCH) {
+        // Every line is read as one list; a member that is not an entity tag matches nothing.
+        return request.typed_get::<IfMatch>().is_some_and(|condition| {
+            tags.into_iter()
+                .any(|tag| condition.precondition_passes(tag))
+        });
+    }
+    match (modified, request.contains_key(IF_UNMODIFIED_SINCE)) {
+        (Some(modified), true) => request
+            .typed_get::<IfUnmodifiedSince>()
+            .is_none_or(|since| since.precondition_passes(modified)),
+        _ => true,
+    }
+}
+
+/// Whether `request`'s If-None-Match names the current version (answer 304): `*`, or a tag
+/// weakly matching one of `tags`, the version's in each coding it is sent in, and nothing
+/// else (RFC 9110 §13.1.2).
+pub fn none_match_names<'a>(request: &HeaderMap, tags: impl IntoIterator<Item = &'a ETag>) -> bool {
+    request.typed_get::<IfNoneMatch>().is_some_and(|condition| {
+        tags.into_iter()
+            .any(|tag| !condition.precondition_passes(tag))
+    })
+}
 
 /// The client already has the current version (answer 304). A cache may name the tags of
 /// every variant it stores (RFC 9111 §4.3.1), so the 304 repeats one the client holds.

@@ -24,8 +24,9 @@ static EXPOSE: HeaderValue = HeaderValue::from_static(
     "ETag, Link, IM, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy, Wirefeed-Usage",
 );
 static METHODS: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
-static HEADERS: HeaderValue =
-    HeaderValue::from_static("If-None-Match, If-Modified-Since, A-IM, Authorization");
+static HEADERS: HeaderValue = HeaderValue::from_static(
+    "If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since, A-IM, Authorization",
+);
 /// A day: browsers cap it lower anyway (Chromium at two hours).
 static MAX_AGE: HeaderValue = HeaderValue::from_static("86400");
 
@@ -71,6 +72,16 @@ pub(crate) fn decorate(reach: Reach, origin: Option<&HeaderValue>, response: &mu
     }
 }
 
+/// The methods a resource answered by `GET` allows, as its `Allow` says on a 405 and on a
+/// preflight alike: `OPTIONS` too where other origins may read it, since a preflight is
+/// answered there (elsewhere `OPTIONS` is a 405 itself).
+pub(crate) fn allow(route: &Route) -> &'static str {
+    match reach(route, false) {
+        Reach::Nobody => "GET, HEAD",
+        _ => "GET, HEAD, OPTIONS",
+    }
+}
+
 /// The answer to a preflight `OPTIONS` for `route`, when other origins may read it.
 pub(crate) fn preflight(route: &Route, request: &HeaderMap) -> Option<Response<Body>> {
     // A preflight carries no credentials: whether the request will is unknown.
@@ -85,7 +96,7 @@ pub(crate) fn preflight(route: &Route, request: &HeaderMap) -> Option<Response<B
     headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, METHODS.clone());
     headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HEADERS.clone());
     headers.insert(header::ACCESS_CONTROL_MAX_AGE, MAX_AGE.clone());
-    headers.insert(header::ALLOW, METHODS.clone());
+    headers.insert(header::ALLOW, HeaderValue::from_static(allow(route)));
     Some(response)
 }
 

@@ -16,6 +16,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use tracing::Instrument;
 
 use super::error::HttpError;
+use super::idle::Activity;
 use super::response::{self, Body};
 use super::router::{self, Path, Route};
 use super::{
@@ -28,13 +29,15 @@ use crate::cache::Memo;
 /// thread's memo, the body made) is answered at once, with no future to box; any other request
 /// gets one future that owns all it needs, boxed once. None of the layers below is an `async
 /// fn` that takes a future as an argument, which would hold that future twice (its argument and
-/// the future awaiting it).
+/// the future awaiting it). `connection`'s activity tells, when a request reading a body runs
+/// out of `timeout`, whether the client was still sending it (408) or the server was slow (503).
 pub(super) fn guarded(
     app: Arc<App>,
     request: Request<Incoming>,
     client: ClientAddr,
     timeout: Duration,
-) -> impl Future<Output = Response<Body>> + Send + 'static {
+    connection: &Arc<Activity>,
+) -> impl Future<Output = Response<Body>> + Send + 'static + use<> {
     let tried = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let route = router::route(request.uri());
         let id = request_id(request.headers().get(&X_REQUEST_ID));
@@ -52,7 +55,11 @@ pub(super) fn guarded(
     match tried {
         Ok(Tried::Answered(response)) => Either::Left(std::future::ready(response)),
         Ok(Tried::Later(asked)) => {
-            Either::Right(Box::pin(handle(app, request, client, asked, timeout)))
+            let limit = Limit {
+                timeout,
+                connection: Arc::clone(connection),
+            };
+            Either::Right(Box::pin(handle(app, request, client, asked, limit)))
         }
         Err(_) => Either::Left(std::future::ready(panicked())),
     }
@@ -96,7 +103,7 @@ fn at_hand(
     };
     if !matches!(*request.method(), Method::GET | Method::HEAD)
         || !app.health.started()
-        || without_host(request).is_some()
+        || super::host::check(request).is_err()
         || (app.partners.configured()
             && super::partner::presents_key(request.headers(), request.uri().query()))
     {
@@ -122,6 +129,13 @@ struct Asked {
     memo: Memo,
 }
 
+/// How long a request that reads a body (the ingest API, the hub) may take, and its
+/// connection's activity, which tells whether a body not in by then was the client's delay.
+struct Limit {
+    timeout: Duration,
+    connection: Arc<Activity>,
+}
+
 /// Answers one request, counted in the metrics, inside a span carrying its request id (the
 /// client's `X-Request-Id` when it sent a sane one) and its client's address, so every log
 /// line about it can be found; a panic in its handler is a 500, counted and logged likewise.
@@ -130,7 +144,7 @@ async fn handle(
     request: Request<Incoming>,
     client: ClientAddr,
     asked: Asked,
-    timeout: Duration,
+    limit: Limit,
 ) -> Response<Body> {
     let Asked {
         route,
@@ -139,7 +153,7 @@ async fn handle(
         memo,
     } = asked;
     let name = router::name(&route);
-    let response = catching(answer(&app, request, client, route, memo, timeout))
+    let response = catching(answer(&app, request, client, route, memo, &limit))
         .instrument(span)
         .await;
     counted(&app, name, id, response)
@@ -183,6 +197,32 @@ async fn within(
             tracing::warn!(?timeout, "a request took too long; answered 503");
             Err(HttpError::TooSlow)
         })
+}
+
+/// [`within`] for a request whose handler reads its body. When its time is up while an
+/// HTTP/1.x connection waits for the body's bytes, the client was too slow to send them: a 408
+/// (RFC 9110 §15.5.9), and the connection is closed; otherwise, as for any request, the server
+/// was too slow: a 503. (HTTP/2 reads its connection all the time, so there it is a 503.)
+async fn reading(
+    limit: &Limit,
+    version: hyper::Version,
+    work: impl Future<Output = Result<Response<Body>, HttpError>>,
+) -> Result<Response<Body>, HttpError> {
+    let timeout = limit.timeout;
+    match tokio::time::timeout(timeout, work).await {
+        Ok(result) => result,
+        Err(_) if version < hyper::Version::HTTP_2 && limit.connection.awaits_client() => {
+            tracing::info!(
+                ?timeout,
+                "a request body did not arrive in time; answered 408"
+            );
+            Err(HttpError::BodyTooSlow)
+        }
+        Err(_) => {
+            tracing::warn!(?timeout, "a request took too long; answered 503");
+            Err(HttpError::TooSlow)
+        }
+    }
 }
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -259,12 +299,12 @@ async fn answer(
     client: ClientAddr,
     route: Route,
     memo: Memo,
-    timeout: Duration,
+    limit: &Limit,
 ) -> Response<Body> {
     let head = request.method() == Method::HEAD;
     let page = router::is_page(&route);
-    if let Some(refused) = without_host(&request) {
-        return refused;
+    if let Err(refused) = super::host::check(&request) {
+        return Finish::of(&request, &route).apply(app, Err(refused));
     }
     // Until start-up has finished (the store reached, migrated, followed) only liveness,
     // readiness and metrics answer; other requests wait for it a moment, then get a 503.
@@ -293,16 +333,21 @@ async fn answer(
     }
     // Taken now: the request itself is moved into the API handler.
     let finish = Finish::of(&request, &route);
+    let version = request.version();
     let result = match route {
+        // A method no resource here implements is a 501 wherever it is sent (RFC 9110 §9.1),
+        // and any method on a path that names nothing a 404.
+        _ if !router::is_known(request.method()) => Err(HttpError::NotImplemented),
+        None => Err(not_found()),
         Some(Path::Api(id)) => {
             let id = id.as_ref().map(|id| id.as_str());
-            Box::pin(within(timeout, api::handle(app, request, id))).await
+            Box::pin(reading(limit, version, api::handle(app, request, id))).await
         }
-        Some(Path::Hub) => Box::pin(within(timeout, hub::handle(app, request))).await,
-        route if request.method() == Method::GET || head => {
-            route_get(app, &request, client, route, memo).await
+        Some(Path::Hub) => Box::pin(reading(limit, version, hub::handle(app, request))).await,
+        Some(path) if request.method() == Method::GET || head => {
+            route_get(app, &request, client, path, memo).await
         }
-        _ => Err(HttpError::MethodNotAllowed),
+        route => Err(HttpError::MethodNotAllowed(cors::allow(&route))),
     };
     finish.apply(app, result)
 }
@@ -353,27 +398,9 @@ impl Finish {
     }
 }
 
-/// A 400 for an HTTP/1.1 request without exactly one `Host` header (RFC 9112 §3.2). HTTP/1.0
-/// may leave it out, and HTTP/2 names the host in `:authority`.
-fn without_host(request: &Request<Incoming>) -> Option<Response<Body>> {
-    if request.version() != hyper::Version::HTTP_11
-        || request
-            .headers()
-            .get_all(hyper::header::HOST)
-            .iter()
-            .count()
-            == 1
-    {
-        return None;
-    }
-    Some(
-        super::problem::Problem::new(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "An HTTP/1.1 request must carry exactly one Host header.",
-        )
-        .into_response(),
-    )
+/// The 404 of a path that names nothing.
+fn not_found() -> HttpError {
+    HttpError::NotFound("Nothing lives at this address.".to_owned())
 }
 
 /// `/readyz`: 200 when this replica can serve everything; 503 with a short reason while the
@@ -405,17 +432,12 @@ async fn route_get(
     app: &App,
     request: &Request<Incoming>,
     client: ClientAddr,
-    route: Route,
+    path: Path,
     memo: Memo,
 ) -> Result<Response<Body>, HttpError> {
     // Pages read the store on every request: bounded as a whole. Feeds are bounded in the
     // cache, on a miss only, so that a hit costs no timer.
     let deadline = app.deadline;
-    let Some(path) = route else {
-        return Err(HttpError::NotFound(
-            "Nothing lives at this address.".to_owned(),
-        ));
-    };
     match path {
         Path::Home => Box::pin(within(deadline, pages::index(app))).await,
         Path::Category(slug) => {

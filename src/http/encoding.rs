@@ -1,18 +1,30 @@
-//! Content negotiation on Accept-Encoding (RFC 9110 §12.5.3), with q-values.
+//! Content negotiation on Accept-Encoding (RFC 9110 §12.5.3), with q-values. A request may
+//! send the field on several lines; they are one comma-separated list (§5.3), read line by
+//! line where they are, without joining them.
 //!
 //! Written here because the `headers` crate (0.4) has no typed Accept-Encoding; the rules are
 //! short and tested below.
 
-use hyper::header::HeaderValue;
+use hyper::HeaderMap;
+use hyper::header::ACCEPT_ENCODING;
 
 use crate::model::Coding;
 
 /// Codings in the order preferred when the client weighs them equally: smallest first.
 const PREFERENCE: [Coding; 4] = [Coding::Brotli, Coding::Zstd, Coding::Gzip, Coding::Identity];
 
-/// The coding to send, or `None` when the client accepts none we have (406).
-pub fn negotiate(accept_encoding: Option<&HeaderValue>) -> Option<Coding> {
-    accepted(accept_encoding).map(|a| a.best)
+/// The content-coding names we know, as a client may spell them (compared ignoring case).
+const NAMES: [(&str, Coding); 5] = [
+    ("identity", Coding::Identity),
+    ("gzip", Coding::Gzip),
+    ("x-gzip", Coding::Gzip),
+    ("br", Coding::Brotli),
+    ("zstd", Coding::Zstd),
+];
+
+/// The coding to send for `request`, or `None` when the client accepts none we have (406).
+pub fn negotiate(request: &HeaderMap) -> Option<Coding> {
+    accepted(request).map(|a| a.best)
 }
 
 /// What a client's Accept-Encoding allows: the coding it is best sent, and the others it
@@ -51,48 +63,50 @@ impl Accepted {
     }
 }
 
-/// What the client accepts, or `None` when it accepts none we have (406).
-pub fn accepted(accept_encoding: Option<&HeaderValue>) -> Option<Accepted> {
+/// What the client accepts, from every Accept-Encoding line of `request`, or `None` when it
+/// accepts none we have (406).
+pub fn accepted(request: &HeaderMap) -> Option<Accepted> {
     let only = |coding: Coding| {
         let mut tied = [false; 4];
         tied[coding.index()] = true;
         Accepted { best: coding, tied }
     };
-    let Some(value) = accept_encoding else {
+    let mut lines = request.get_all(ACCEPT_ENCODING).iter().peekable();
+    if lines.peek().is_none() {
         return Some(only(Coding::Identity));
-    };
-    let Ok(text) = value.to_str() else {
-        return Some(only(Coding::Identity));
-    };
+    }
     let mut star: Option<f32> = None;
     let mut listed: [Option<f32>; 4] = [None; 4];
-    for member in text.split(',') {
-        let mut parts = member.split(';');
-        let token = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-        if token.is_empty() {
-            continue;
-        }
-        let mut q = Some(1.0);
-        for param in parts {
-            if let Some((name, value)) = param.split_once('=') {
-                if name.trim().eq_ignore_ascii_case("q") {
-                    q = parse_q(value.trim());
+    for line in lines {
+        let Ok(text) = line.to_str() else {
+            return Some(only(Coding::Identity));
+        };
+        for member in text.split(',') {
+            let mut parts = member.split(';');
+            let token = parts.next().unwrap_or_default().trim();
+            if token.is_empty() {
+                continue;
+            }
+            let mut q = Some(1.0);
+            for param in parts {
+                if let Some((name, value)) = param.split_once('=') {
+                    if name.trim().eq_ignore_ascii_case("q") {
+                        q = parse_q(value.trim());
+                    }
                 }
             }
-        }
-        let Some(q) = q else { continue };
-        let coding = match token.as_str() {
-            "*" => {
+            let Some(q) = q else { continue };
+            if token == "*" {
                 star = Some(q);
                 continue;
             }
-            "identity" => Coding::Identity,
-            "gzip" | "x-gzip" => Coding::Gzip,
-            "br" => Coding::Brotli,
-            "zstd" => Coding::Zstd,
-            _ => continue,
-        };
-        listed[coding.index()] = Some(q);
+            let named = NAMES
+                .iter()
+                .find(|(name, _)| token.eq_ignore_ascii_case(name));
+            if let Some((_, coding)) = named {
+                listed[coding.index()] = Some(q);
+            }
+        }
     }
     let weight = |coding: Coding| {
         listed[coding.index()].or(star).unwrap_or(match coding {
@@ -134,13 +148,32 @@ fn parse_q(text: &str) -> Option<f32> {
 mod tests {
     use super::*;
 
+    /// A request with one Accept-Encoding line for each of `lines`.
+    fn request(lines: &[&str]) -> HeaderMap {
+        let mut request = HeaderMap::new();
+        for line in lines {
+            request.append(ACCEPT_ENCODING, line.parse().unwrap());
+        }
+        request
+    }
+
     fn pick(header: &str) -> Option<Coding> {
-        negotiate(Some(&HeaderValue::from_str(header).unwrap()))
+        negotiate(&request(&[header]))
     }
 
     #[test]
     fn no_header_means_identity() {
-        assert_eq!(negotiate(None), Some(Coding::Identity));
+        assert_eq!(negotiate(&HeaderMap::new()), Some(Coding::Identity));
+    }
+
+    #[test]
+    fn several_lines_are_one_list() {
+        let lines = |lines: &[&str]| negotiate(&request(lines));
+        assert_eq!(lines(&["identity;q=0", "gzip"]), Some(Coding::Gzip));
+        assert_eq!(lines(&["gzip", "br;q=0"]), Some(Coding::Gzip));
+        assert_eq!(lines(&["gzip;q=0.5", "zstd"]), Some(Coding::Zstd));
+        assert_eq!(lines(&["identity;q=0", "deflate"]), None);
+        assert_eq!(lines(&["br", ""]), Some(Coding::Brotli));
     }
 
     #[test]
@@ -187,7 +220,7 @@ mod tests {
     }
 
     fn accepted_of(header: &str) -> Accepted {
-        accepted(Some(&HeaderValue::from_str(header).unwrap())).unwrap()
+        accepted(&request(&[header])).unwrap()
     }
 
     #[test]

@@ -23,12 +23,22 @@ use crate::websub::HubError;
 pub(crate) enum HttpError {
     #[error("{0}")]
     NotFound(String),
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    /// A method the resource does not allow; what it allows.
+    #[error("method not allowed; allowed: {0}")]
+    MethodNotAllowed(&'static str),
+    /// A method no resource of this server implements.
+    #[error("method not implemented")]
+    NotImplemented,
     #[error("no acceptable content coding")]
     NotAcceptable,
+    /// If-Match or If-Unmodified-Since is false for the current version.
+    #[error("a precondition failed")]
+    PreconditionFailed,
     #[error("the request took too long")]
     TooSlow,
+    /// The client did not send the request's body within the request timeout.
+    #[error("the request body did not arrive in time")]
+    BodyTooSlow,
     #[error("too many unconditional polls")]
     TooManyPolls(std::time::Duration),
     /// A partner's hourly or daily quota is used up.
@@ -130,16 +140,21 @@ impl HttpError {
                 response::HTML,
                 crate::render::html::not_found(site, &what),
             ),
-            HttpError::MethodNotAllowed => {
+            HttpError::MethodNotAllowed(allow) => {
                 let mut r = response::bytes(
                     StatusCode::METHOD_NOT_ALLOWED,
                     response::TEXT,
-                    "Only GET and HEAD are allowed here.\n",
+                    format!("This resource allows {allow}.\n"),
                 );
                 r.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
                 r
             }
+            HttpError::NotImplemented => response::bytes(
+                StatusCode::NOT_IMPLEMENTED,
+                response::TEXT,
+                "This server implements no resource with that method.\n",
+            ),
             HttpError::Store(e) if e.is_internal() => {
                 tracing::error!(error = %e, "store error while serving a request");
                 Problem::new(
@@ -219,10 +234,34 @@ impl HttpError {
                 r
             }
             HttpError::TooSlow => unavailable("The request took too long; try again."),
-            HttpError::NotAcceptable => response::bytes(
-                StatusCode::NOT_ACCEPTABLE,
+            HttpError::BodyTooSlow => {
+                let mut r = response::bytes(
+                    StatusCode::REQUEST_TIMEOUT,
+                    response::TEXT,
+                    "The request body did not arrive in time; send it again, all at once.\n",
+                );
+                // What is left of the body would be read as the next request: the connection
+                // ends here.
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                r
+            }
+            HttpError::NotAcceptable => {
+                let mut r = response::bytes(
+                    StatusCode::NOT_ACCEPTABLE,
+                    response::TEXT,
+                    "None of the content codings this server has (br, zstd, gzip, identity) is acceptable to you.\n",
+                );
+                // It was chosen by Accept-Encoding, as the 200 would have been (RFC 9110 §12.5.5).
+                r.headers_mut()
+                    .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+                r
+            }
+            HttpError::PreconditionFailed => response::bytes(
+                StatusCode::PRECONDITION_FAILED,
                 response::TEXT,
-                "None of the content codings this server has (br, zstd, gzip, identity) is acceptable to you.\n",
+                "The current version does not meet this request's If-Match or \
+                 If-Unmodified-Since: it has changed since the version you name.\n",
             ),
             HttpError::Internal(e) => {
                 tracing::error!(error = %e, "error while serving a request");

@@ -209,10 +209,14 @@ struct Negotiated {
 }
 
 fn negotiate(app: &App, request: &HeaderMap, current: &Rendered) -> Result<Negotiated, HttpError> {
-    let accepted =
-        encoding::accepted(request.get(header::ACCEPT_ENCODING)).ok_or(HttpError::NotAcceptable)?;
+    let accepted = encoding::accepted(request).ok_or(HttpError::NotAcceptable)?;
     let coding = accepted.now(|c| current.is_made(c));
     let dated = app.cache.is_dated(current);
+    let tags = Coding::ALL.into_iter().map(|c| &current.tag(c).typed_etag);
+    let modified = dated.then_some(current.modified_at);
+    if !conditional::preconditions_hold(request, tags, modified) {
+        return Err(HttpError::PreconditionFailed);
+    }
     let held = conditional::not_modified(request, current, dated, SystemTime::now, coding, |c| {
         accepted.takes(c)
     });

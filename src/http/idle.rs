@@ -13,6 +13,10 @@
 //!   slowloris on a kept-alive connection);
 //! - with a request in flight: never (the request timeout bounds it).
 //!
+//! A connection past the keep-alive timeout is closed gracefully; one past a header-read
+//! timeout is dropped at once ([`Idle::Late`]): hyper's graceful close does not abort a head
+//! it has begun to read, and would hold a slowloris another while.
+//!
 //! An HTTP/1.1 connection may also be *parked* once it has been idle for a while, its
 //! response flushed and no next head begun (see [`park`](super::park)): [`Activity::idle`]
 //! says which comes first.
@@ -51,13 +55,20 @@ pub(crate) struct Activity {
     /// Not parked again before this plus the parking delay: set when a parked connection is
     /// served again before anything new was read (see [`Activity::hold_parking`]).
     park_from: AtomicU64,
+    /// Whether the connection's last read found nothing to read: hyper waits for the client.
+    starved: AtomicBool,
 }
 
 /// What an idle connection is to do, from [`Activity::idle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Idle {
-    /// It has been idle past its deadline: close it.
+    /// It has waited past the keep-alive timeout between requests: close it (gracefully:
+    /// hyper closes an idle connection at once).
     Close,
+    /// Its first request, or a request head it began, did not arrive within the header-read
+    /// timeout: drop it now. There is nothing to finish gracefully, and hyper's graceful close
+    /// would wait for the rest of a head that has begun.
+    Late,
     /// It has waited long enough, flushed, between requests: park it.
     Park,
 }
@@ -72,7 +83,15 @@ impl Activity {
             h2: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
             park_from: AtomicU64::new(NEVER),
+            starved: AtomicBool::new(false),
         })
+    }
+
+    /// Whether the server waits for the client's bytes: on HTTP/1.1 with a request in flight,
+    /// its body is not all in (hyper reads a request's connection while its body is owed, and
+    /// not once it is all in). Meaningless on HTTP/2, where the connection always reads.
+    pub(crate) fn awaits_client(&self) -> bool {
+        self.starved.load(Ordering::Relaxed)
     }
 
     /// A connection taken out of parking with something already waiting for it (bytes read
@@ -148,15 +167,21 @@ impl Activity {
         if self.in_flight() > 0 {
             return None;
         }
-        let ended = self.ended.load(Ordering::Relaxed);
-        if ended == NEVER {
-            return Some(self.born + header_read);
+        if let Some(began) = self.head_began() {
+            return Some(began + header_read);
+        }
+        Some(self.at(self.ended.load(Ordering::Relaxed)) + keep_alive)
+    }
+
+    /// With nothing in flight, when the request the connection waits for began, if the
+    /// header-read timeout bounds it: the connection's accept before its first request, and
+    /// on HTTP/1.1 the first byte of a head after that.
+    fn head_began(&self) -> Option<Instant> {
+        if self.ended.load(Ordering::Relaxed) == NEVER {
+            return Some(self.born);
         }
         let head = self.head.load(Ordering::Relaxed);
-        if head != NEVER && !self.h2.load(Ordering::Relaxed) {
-            return Some(self.at(head) + header_read);
-        }
-        Some(self.at(ended) + keep_alive)
+        (head != NEVER && !self.h2.load(Ordering::Relaxed)).then(|| self.at(head))
     }
 
     /// Resolves once the connection has been idle past its deadline ([`Idle::Close`]) or,
@@ -199,7 +224,8 @@ impl Activity {
             }
             let now = Instant::now();
             if close.is_some_and(|at| at <= now) {
-                return Poll::Ready(Idle::Close);
+                let late = self.head_began().is_some();
+                return Poll::Ready(if late { Idle::Late } else { Idle::Close });
             }
             if park.is_some_and(|at| at <= now) {
                 return Poll::Ready(Idle::Park);
@@ -292,6 +318,9 @@ impl<I: hyper::rt::Read + Unpin> hyper::rt::Read for Watched<I> {
         if let Poll::Ready(Ok(())) = read {
             self.activity.read();
         }
+        self.activity
+            .starved
+            .store(read.is_pending(), Ordering::Relaxed);
         read
     }
 }
@@ -444,6 +473,12 @@ mod tests {
         assert_eq!(
             activity.idle(&mut timer, HEAD, KEEP, None).await,
             Idle::Close
+        );
+        activity.read();
+        assert_eq!(
+            activity.idle(&mut timer, HEAD, KEEP, None).await,
+            Idle::Late,
+            "a head begun and not finished"
         );
         let idle = ended.elapsed();
         assert!(

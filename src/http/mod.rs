@@ -17,6 +17,7 @@ pub mod encoding;
 pub(crate) mod error;
 pub(crate) mod feeds;
 pub(crate) mod forwarded;
+pub(crate) mod host;
 pub(crate) mod hub;
 pub(crate) mod idle;
 pub(crate) mod metrics;

@@ -2,7 +2,7 @@
 //! (which paths exist, the slug rule, `?page=N`) is [`crate::site::Path`]'s; this module only
 //! names routes for the metrics and says which are pages and which answer before start-up.
 
-use hyper::Uri;
+use hyper::{Method, Uri};
 
 use crate::model::Part;
 pub(crate) use crate::site::Path;
@@ -47,6 +47,24 @@ pub(crate) fn name(route: &Route) -> &'static str {
     }
 }
 
+/// Whether `method` is one this server knows: those of RFC 9110 §9 and PATCH. Any other is
+/// implemented by none of its resources (a 501 wherever it is sent, §15.6.2); a known method a
+/// resource does not allow is a 405 there.
+pub(crate) fn is_known(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET
+            | Method::HEAD
+            | Method::POST
+            | Method::PUT
+            | Method::DELETE
+            | Method::CONNECT
+            | Method::OPTIONS
+            | Method::TRACE
+            | Method::PATCH
+    )
+}
+
 /// Whether errors are answered as an HTML page (for people) rather than a problem document.
 pub(crate) fn is_page(route: &Route) -> bool {
     matches!(
@@ -89,5 +107,23 @@ mod tests {
         assert!(is_page(&at("/categories/world")));
         assert!(!is_page(&at("/feeds/world.rss")));
         assert!(answers_while_starting(&at("/readyz")));
+    }
+
+    #[test]
+    fn the_standard_methods_are_known_and_others_are_not() {
+        for known in [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH",
+        ] {
+            assert!(
+                is_known(&Method::from_bytes(known.as_bytes()).unwrap()),
+                "{known}"
+            );
+        }
+        for unknown in ["FOO", "PROPFIND", "get"] {
+            assert!(
+                !is_known(&Method::from_bytes(unknown.as_bytes()).unwrap()),
+                "{unknown}"
+            );
+        }
     }
 }

@@ -409,16 +409,21 @@ fn site(
         let started = activity.start(request.version());
         // Small: a ready answer or the box of a request's whole handling (hyper keeps a
         // slot the size of this future for each connection's life, idle or not).
-        guarded(Arc::clone(&app), request, client, limits.request_timeout).map(
-            move |mut response| {
-                if let Some(hsts) = hsts {
-                    response
-                        .headers_mut()
-                        .insert(hyper::header::STRICT_TRANSPORT_SECURITY, hsts);
-                }
-                Ok::<_, Infallible>(tracked(response, started))
-            },
+        guarded(
+            Arc::clone(&app),
+            request,
+            client,
+            limits.request_timeout,
+            &activity,
         )
+        .map(move |mut response| {
+            if let Some(hsts) = hsts {
+                response
+                    .headers_mut()
+                    .insert(hyper::header::STRICT_TRANSPORT_SECURITY, hsts);
+            }
+            Ok::<_, Infallible>(tracked(response, started))
+        })
     })
 }
 
@@ -538,11 +543,12 @@ async fn serve<I, S, F>(
 
 /// Serves one connection to its end. It is closed gracefully (the response in progress
 /// finishes; on HTTP/2 a GOAWAY lets open streams finish) at shutdown, and when it has said
-/// nothing for too long with nothing in flight (its response body included): see
-/// [`idle`](super::idle) for the keep-alive and header-read timeouts, which hold on HTTP/1.1
-/// and HTTP/2 alike. A closing connection with nothing in flight that has not finished
-/// `header_read_timeout` (idle) or [`DRAIN`] (shutdown) later is dropped; at shutdown, the
-/// shard drops whatever is left after [`DRAIN`]. With `park`, a connection idle that long
+/// nothing for too long between requests with nothing in flight (its response body
+/// included); it is dropped at once when its first request or a head it began is not in
+/// within the header-read timeout: see [`idle`](super::idle) for both timeouts, which hold on
+/// HTTP/1.1 and HTTP/2 alike. A closing connection with nothing in flight that has not
+/// finished `header_read_timeout` (idle) or [`DRAIN`] (shutdown) later is dropped; at
+/// shutdown, the shard drops whatever is left after [`DRAIN`]. With `park`, a connection idle that long
 /// between requests, its last response written, is told to close and handed back
 /// ([`Ended::Parked`]) for [`park`](super::park) to keep its socket.
 pub(super) async fn drive<C: Graceful>(
@@ -576,11 +582,20 @@ pub(super) async fn drive<C: Graceful>(
             }
             idle = activity.idle(&mut timer, header_read, keep_alive, park), if closing.is_none() => {
                 connection.as_mut().graceful_shutdown();
-                if idle == Idle::Park {
-                    return Ended::Parked;
+                match idle {
+                    Idle::Park => return Ended::Parked,
+                    Idle::Close => {
+                        tracing::debug!(peer = %watch.peer, "closing an idle connection");
+                        closing = Some(header_read);
+                    }
+                    Idle::Late => {
+                        // Polled once, so that what hyper can say goes out (an HTTP/2 GOAWAY),
+                        // then dropped: a head begun is not waited for again.
+                        tracing::debug!(peer = %watch.peer, "a request head was late; dropped");
+                        let _ = connection.as_mut().now_or_never();
+                        return Ended::Done;
+                    }
                 }
-                tracing::debug!(peer = %watch.peer, "closing an idle connection");
-                closing = Some(header_read);
             }
             () = tokio::time::sleep(closing.unwrap_or(DRAIN)), if closing.is_some() => {
                 if activity.in_flight() == 0 {

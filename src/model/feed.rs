@@ -211,6 +211,17 @@ pub enum Part {
     Archive(NaiveDate),
 }
 
+/// The instants one UTC day spans, from its midnight to the next (exclusive), when both can be
+/// kept as the stores keep times — nanoseconds since 1970 in an i64, so from 1677 to 2262 —
+/// and `None` for any other day: a day the store cannot ask about has no archive.
+pub fn day_span(day: NaiveDate) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let start = day.and_hms_opt(0, 0, 0)?.and_utc();
+    let end = day.succ_opt()?.and_hms_opt(0, 0, 0)?.and_utc();
+    start.timestamp_nanos_opt()?;
+    end.timestamp_nanos_opt()?;
+    Some((start, end))
+}
+
 /// How much of a story a partner may have: the whole story, or its headline only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
@@ -369,6 +380,27 @@ mod tests {
         let sports = Selection::Categories(vec![Category::parse("sports").unwrap()]);
         assert!(!sports.touched_by(&record(Some(1))));
         assert!(Selection::All.touched_by(&record(Some(UNRANKED))));
+    }
+
+    #[test]
+    fn a_day_spans_its_midnights_only_where_the_store_can_keep_both() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let (start, end) = day_span(day(2026, 11, 24)).unwrap();
+        assert_eq!(start.to_rfc3339(), "2026-11-24T00:00:00+00:00");
+        assert_eq!(end.to_rfc3339(), "2026-11-25T00:00:00+00:00");
+        assert!(day_span(day(1677, 9, 22)).is_some());
+        assert!(day_span(day(2262, 4, 10)).is_some());
+        // Each of these has a midnight outside i64 nanoseconds.
+        for (y, m, d) in [
+            (1, 1, 1),
+            (1677, 9, 21),
+            (2262, 4, 11),
+            (2262, 4, 12),
+            (9999, 12, 31),
+        ] {
+            assert_eq!(day_span(day(y, m, d)), None, "{y}-{m}-{d}");
+        }
+        assert_eq!(day_span(NaiveDate::MAX), None);
     }
 
     fn c(slug: &str) -> Category {

@@ -183,6 +183,12 @@ fn odd_paths_name_nothing() {
         "/feeds/World/archive/2026-11-24.rss",
         "/feeds/a/b/archive/2026-11-24.rss",
         "/feeds/world/archive/+2026-11-24.rss",
+        // Days whose midnights the store cannot keep (i64 nanoseconds: 1677 to 2262).
+        "/feeds/world/archive/0001-01-01.atom",
+        "/feeds/world/archive/1677-09-21.atom",
+        "/feeds/world/archive/2262-04-11.atom",
+        "/feeds/world/archive/2262-04-12.atom",
+        "/feeds/world/archive/9999-12-31.atom",
         "/feeds.opml/",
         "/categories/",
         "/categories/World",

@@ -55,10 +55,15 @@ impl<T: ArticleStore + HoldStore + SubscriptionStore + AudienceStore + UsageStor
 {
 }
 
-/// A time as the stores keep it: UTC nanoseconds since 1970 in an i64.
+/// A time as the stores keep it: UTC nanoseconds since 1970 in an i64. Stories' times are
+/// validated to fit; a time beyond either end (a query's bound) is taken as that end, which
+/// compares with every stored time as the time itself would.
 pub(crate) fn nanos(t: DateTime<Utc>) -> i64 {
-    t.timestamp_nanos_opt()
-        .expect("article times are validated to fit in i64 nanoseconds")
+    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
 }
 
 pub(crate) fn from_nanos(ns: i64) -> DateTime<Utc> {

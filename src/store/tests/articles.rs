@@ -430,6 +430,46 @@ pub async fn windows_page_and_bound_a_selection_in_feed_order(store: &dyn Articl
     assert_eq!(store.count(&Selection::All).await.unwrap(), 4);
 }
 
+/// Bounds beyond what the store keeps (i64 nanoseconds: 1677 to 2262) compare as the times
+/// themselves would: the store answers, and never panics.
+pub async fn windows_and_tombstones_bounded_beyond_the_stores_times_answer(
+    store: &dyn ArticleStore,
+) {
+    store
+        .put(story("a", &["world"], "2026-11-20T08:00:00Z"))
+        .await
+        .unwrap();
+    store.kill(&ArticleId::parse("a").unwrap()).await.unwrap();
+    store
+        .put(story("b", &["world"], "2026-11-21T08:00:00Z"))
+        .await
+        .unwrap();
+    let at = |t: &str| t.parse::<DateTime<chrono::Utc>>().unwrap();
+    let (past, future) = (at("0001-01-01T00:00:00Z"), at("9999-12-31T00:00:00Z"));
+    let world = &Selection::Categories(vec![category("world")]);
+    let found = |from, until| async move {
+        let window = Window {
+            from: Some(from),
+            until: Some(until),
+            limit: 10,
+            ..Window::default()
+        };
+        ids(&store.window(world, &window).await.unwrap()).join(",")
+    };
+    assert_eq!(found(past, future).await, "b");
+    assert_eq!(found(future, future).await, "");
+    assert_eq!(found(past, past).await, "");
+    let kills = |from, until| async move {
+        store
+            .tombstones(world, DateTime::UNIX_EPOCH, Some((from, until)), 10)
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(kills(past, future).await, 1);
+    assert_eq!(kills(future, future).await, 0);
+}
+
 pub async fn expiring_lists_the_live_stories_due_and_the_next_expiry(store: &dyn ArticleStore) {
     let at = |t: &str| t.parse::<DateTime<chrono::Utc>>().unwrap();
     let mut due = story("ceasefire-talks", &["world"], "2026-11-25T08:00:00Z");
@@ -474,6 +514,7 @@ fn ids_of(ids: &[ArticleId]) -> Vec<&str> {
 }
 
 suite!(
+    windows_and_tombstones_bounded_beyond_the_stores_times_answer,
     expiring_lists_the_live_stories_due_and_the_next_expiry,
     windows_page_and_bound_a_selection_in_feed_order,
     a_correction_is_read_back_at_its_new_version,
