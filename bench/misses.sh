@@ -3,7 +3,8 @@
 # keep-alive connection) for a quiet phase, then keep reading while PUBLISHES stories are
 # published to the 246 KB bench feed's category, one every EVERY_MS. Prints the server's CPU
 # per publish (CPU of the publishing phase minus that of the equally long quiet phase, divided
-# by the publishes: rendering, compressing and the pollers' extra misses) and the latency of
+# by the publishes: rendering, compressing and the pollers' extra misses), the feed store reads
+# and renders per publish (from /metrics), and the latency of
 # the first response after each change to the bench feed (gzip; median, p99). A release build
 # on a temporary store, on 127.0.0.1 only; stops by itself.
 #
@@ -34,13 +35,19 @@ python3 bench/misses_client.py "${WF_ADDR%:*}" "${WF_ADDR#*:}" "$TOKEN" \
     bench/fixtures/wire-50.ndjson "$POLLERS" "$PUBLISHES" "$EVERY_MS" "$work/marks" "$ACCEPT" "$AFTER_MS" \
     >"$work/client.out" &
 client=$!
-declare -A ticks
+# A counter of the server's /metrics (wirefeed_NAME_total).
+metric() {
+    curl -s "http://$WF_ADDR/metrics" | awk -v n="wirefeed_$1_total" '$1 == n { print $2 }'
+}
+declare -A ticks reads renders
 for phase in quiet-start quiet-end publish-start publish-end; do
     while [ ! -f "$work/marks/$phase" ]; do
         kill -0 "$client" 2>/dev/null || { cat "$work/client.out"; echo "the client failed" >&2; exit 1; }
         sleep 0.01
     done
     ticks[$phase]=$(cpu_ticks "$wf_pid")
+    reads[$phase]=$(metric feed_store_reads)
+    renders[$phase]=$(metric feed_renders)
     rm "$work/marks/$phase"
 done
 status=0
@@ -52,6 +59,9 @@ awk -v q=$q_ticks -v p=$p_ticks \
     -v n="$PUBLISHES" -v hz="$(getconf CLK_TCK)" 'BEGIN {
         printf "server CPU: quiet phase %.2f s, publishing phase %.2f s; per publish %.1f ms\n",
             q / hz, p / hz, (p - q) / hz / n * 1000 }'
+awk -v r=$((${reads[publish-end]} - ${reads[publish-start]})) \
+    -v d=$((${renders[publish-end]} - ${renders[publish-start]})) -v n="$PUBLISHES" 'BEGIN {
+        printf "per publish: %.1f store reads of feeds, %.1f renders\n", r / n, d / n }'
 if [ -s "$work/wirefeed.err" ]; then
     echo "== server warnings:"
     tail -5 "$work/wirefeed.err"
