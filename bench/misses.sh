@@ -12,6 +12,7 @@
 #   PUBLISHES=20 EVERY_MS=100 bench/misses.sh
 #   ACCEPT='gzip, deflate, br, zstd' bench/misses.sh   # every request offers these codings
 #   AFTER_MS=50 bench/misses.sh              # the timing client asks 50 ms after each publish
+#   FORMATS='rss atom json' bench/misses.sh  # pollers read every feed in all three formats
 #   WIREFEED_REMAKE_AFTER_CHANGES=false bench/misses.sh   # the first reader waits for the build
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ EVERY_MS=${EVERY_MS:-200}
 POLLERS=${POLLERS:-8}
 ACCEPT=${ACCEPT:-gzip}
 AFTER_MS=${AFTER_MS:-0}
+FORMATS=${FORMATS:-rss}
 WF_ADDR=127.0.0.1:18086
 TOKEN=misses-bench-token-$RANDOM$RANDOM
 
@@ -32,7 +34,7 @@ start_wirefeed WIREFEED_INGEST_TOKEN="$TOKEN"
 
 mkdir "$work/marks"
 python3 bench/misses_client.py "${WF_ADDR%:*}" "${WF_ADDR#*:}" "$TOKEN" \
-    bench/fixtures/wire-50.ndjson "$POLLERS" "$PUBLISHES" "$EVERY_MS" "$work/marks" "$ACCEPT" "$AFTER_MS" \
+    bench/fixtures/wire-50.ndjson "$POLLERS" "$PUBLISHES" "$EVERY_MS" "$work/marks" "$ACCEPT" "$AFTER_MS" "$FORMATS" \
     >"$work/client.out" &
 client=$!
 # A counter of the server's /metrics (wirefeed_NAME_total).

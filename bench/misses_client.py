@@ -9,10 +9,12 @@ times a response. Prints one line per phase
 ("phase NAME START END" on the monotonic clock, for the caller to sample server CPU at
 those instants via the files it names) and the latencies.
 
-    misses_client.py HOST PORT TOKEN STORIES POLLERS PUBLISHES EVERY_MS MARK_DIR [ACCEPT [AFTER_MS]]
+    misses_client.py HOST PORT TOKEN STORIES POLLERS PUBLISHES EVERY_MS MARK_DIR [ACCEPT [AFTER_MS [FORMATS]]]
 
 ACCEPT is the Accept-Encoding every request sends (default "gzip"); AFTER_MS how long the
-timing client waits after each acknowledged publish before its first request (default 0).
+timing client waits after each acknowledged publish before its first request (default 0);
+FORMATS the formats polled of every feed (default "rss", the OPML's; "rss atom json" polls each
+feed in all three, as a server with readers of every format is).
 """
 
 import http.client
@@ -42,6 +44,7 @@ ACCEPT = sys.argv[9] if len(sys.argv) > 9 else "gzip"
 # request: 0 races the change (the worst case); a poller arriving later finds what the server
 # did meanwhile.
 AFTER_MS = int(sys.argv[10]) if len(sys.argv) > 10 else 0
+FORMATS = sys.argv[11].split() if len(sys.argv) > 11 else ["rss"]
 
 
 def poller(host, port, urls, stop, errors, counts):
@@ -97,7 +100,7 @@ def main():
             if o.get("xmlUrl")
         }
     )
-    urls = ["/" + u for u in urls]
+    urls = ["/" + u.rsplit(".", 1)[0] + "." + f for u in urls for f in FORMATS]
     with open(stories) as f:
         templates = [json.loads(line) for line in f if line.strip()]
 
