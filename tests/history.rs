@@ -231,6 +231,67 @@ async fn a_burst_of_kills_leaves_every_notice_in_the_feed_and_its_variants() {
 }
 
 #[tokio::test]
+async fn a_delta_carries_every_kill_since_the_clients_version_past_the_notices_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let imported = common::wirefeed(dir.path())
+        .arg("import")
+        .arg(fixture("markets-week.ndjson"))
+        .output()
+        .unwrap();
+    assert!(imported.status.success());
+    let server = Server::start_in(dir.path(), |cmd| {
+        cmd.env("WIREFEED_FEEDS_DIR", fixture("feeds-history"))
+            .env("WIREFEED_INGEST_TOKEN", TOKEN)
+            .env("WIREFEED_DELTAS", "true");
+    });
+    let first = server.get("/feeds/markets.atom").await;
+    let old = first.headers()["etag"].to_str().unwrap().to_owned();
+    let held = ids(&first.text().await.unwrap());
+    assert_eq!(held.len(), 4);
+    // The client's four stories are killed, then a burst of 201 more stories is published and
+    // killed: more kills than the document keeps notices of, so the four fall out of it.
+    for id in &held {
+        kill(&server, id).await;
+    }
+    let late: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("markets-late.json")).unwrap())
+            .unwrap();
+    let client = reqwest::Client::new();
+    for n in 0..201 {
+        let mut story = late.clone();
+        let id = format!("wf-20261125-markets-burst-{n:03}");
+        story["id"] = id.clone().into();
+        let response = client
+            .post(server.url("/api/articles"))
+            .bearer_auth(TOKEN)
+            .json(&story)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        kill(&server, &id).await;
+    }
+    let whole = ids(&server.text("/feeds/markets.atom").await);
+    assert!(
+        held.iter().all(|id| !whole.contains(id)),
+        "the burst left room"
+    );
+    let delta = client
+        .get(server.url("/feeds/markets.atom"))
+        .header("a-im", "feed")
+        .header("if-none-match", &old)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delta.status(), 226);
+    let xml = delta.text().await.unwrap();
+    let carried = ids(&xml);
+    for id in &held {
+        assert!(carried.contains(id), "the delta lost the kill of {id}");
+    }
+}
+
+#[tokio::test]
 async fn killing_the_only_story_of_a_category_leaves_its_feeds_with_the_notice() {
     let (_dir, server) = start();
     let story: serde_json::Value = serde_json::from_str(
