@@ -228,6 +228,11 @@ async fn a_burst_of_kills_leaves_every_notice_in_the_feed_and_its_variants() {
             Some(server.url(path).as_str())
         );
     }
+    // JSON Feed's feed_url likewise: a variant is a feed of its own to its subscribers.
+    for path in ["/feeds/markets.json", "/feeds/markets.json?limit=1"] {
+        let json: serde_json::Value = serde_json::from_str(&server.text(path).await).unwrap();
+        assert_eq!(json["feed_url"], server.url(path).as_str(), "{path}");
+    }
 }
 
 #[tokio::test]

@@ -139,6 +139,7 @@ pub(crate) async fn select(
                 this: Some(url(part)),
                 links: paging(store, def, n, &url).await?,
                 archive: false,
+                variant: false,
             };
             Ok(Some(Selected {
                 articles,
@@ -351,6 +352,7 @@ async fn archive(
             this: Some(site.archive_url(&def.slug, format, day)),
             links,
             archive: true,
+            variant: false,
         },
         deleted,
     }))

@@ -625,6 +625,7 @@ impl FeedCache {
             // equivalent to the document), and so no hub: only the feed itself is a topic.
             let url = self.site.feed_url(&key.slug, key.format);
             history.this = Some(format!("{url}?{trimmed}"));
+            history.variant = true;
         }
         let changed_at = last_change
             .map(|c| c.at)

@@ -122,7 +122,11 @@ fn document<'a>(doc: &'a FeedDoc<'_>) -> JsonFeed<'a> {
         version: VERSION,
         title: &def.title,
         home_page_url: site.feed_page_url(&def.slug),
-        feed_url: site.feed_url(&def.slug, FeedFormat::Json),
+        feed_url: if doc.history.variant {
+            doc.self_url(FeedFormat::Json)
+        } else {
+            site.feed_url(&def.slug, FeedFormat::Json)
+        },
         next_url: doc
             .history
             .link("next")

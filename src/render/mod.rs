@@ -21,13 +21,17 @@ use crate::site::Site;
 /// RFC 5005 links and markers of one document of a feed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
-    /// The document's own URL, when it is not the subscription document (a page or archive).
+    /// The document's own URL, when it is not the subscription document (a page, an archive,
+    /// or a trimmed variant).
     pub this: Option<String>,
     /// `(rel, href)`: `first`, `previous`, `next`, `last`, `prev-archive`, `next-archive`,
     /// `current`, in the order they are written.
     pub links: Vec<(&'static str, String)>,
     /// An archive document (`fh:archive`).
     pub archive: bool,
+    /// A trimmed variant of the subscription document (`?limit=N`, `?content=headlines`):
+    /// a feed of its own to whoever subscribed to it, so JSON Feed's `feed_url` names it.
+    pub variant: bool,
 }
 
 /// The history of a document with no paging or archive links.
@@ -35,6 +39,7 @@ pub static NO_HISTORY: History = History {
     this: None,
     links: Vec::new(),
     archive: false,
+    variant: false,
 };
 
 impl History {

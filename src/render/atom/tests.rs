@@ -68,6 +68,7 @@ fn archive_markers_and_tombstones_come_before_the_entries() {
             "https://wire.example.com/feeds/all.atom".to_owned(),
         )],
         archive: true,
+        variant: false,
     };
     let doc = FeedDoc {
         deleted: &deleted,
