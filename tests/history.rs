@@ -177,6 +177,30 @@ async fn kill(server: &Server, id: &str) {
 }
 
 #[tokio::test]
+async fn an_empty_archive_keeps_its_bytes_while_other_days_change() {
+    let (_dir, server) = start();
+    // The 25th's stories are all in the subscription document: its archive is empty.
+    let path = "/feeds/markets/archive/2026-11-25.atom";
+    let before = server.get(path).await.headers()["etag"].clone();
+    // A correction of a story of the 19th changes the feed, not the 25th's archive.
+    let line = std::fs::read_to_string(fixture("markets-week.ndjson")).unwrap();
+    let mut story: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    let id = story["id"].as_str().unwrap().to_owned();
+    story["title"] = "Nikkei opens higher as exporters gain on weaker yen (corrected)".into();
+    let response = reqwest::Client::new()
+        .put(server.url(&format!("/api/articles/{id}")))
+        .bearer_auth(TOKEN)
+        .json(&story)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let corrected = server.text("/feeds/markets/archive/2026-11-19.atom").await;
+    assert!(corrected.contains("(corrected)"));
+    assert_eq!(server.get(path).await.headers()["etag"], before);
+}
+
+#[tokio::test]
 async fn a_day_whose_stories_were_all_killed_stays_in_the_archive_chain() {
     let (_dir, server) = start();
     // Every story of the 21st (a day between others) and of the 24th (the newest archive day).

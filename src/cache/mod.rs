@@ -174,6 +174,8 @@ struct Gathered {
     deleted: Vec<Tombstone>,
     history: History,
     changed_at: DateTime<Utc>,
+    /// What an empty document is dated by (see `assemble`).
+    empty_dated: DateTime<Utc>,
 }
 
 /// What this thread's memo answered a request that asked it before waiting (see
@@ -631,6 +633,14 @@ impl FeedCache {
             .map(|c| c.at)
             .max(def.defined_at)
             .unwrap_or(DateTime::UNIX_EPOCH);
+        // A past day's archive is not dated after its day: an empty one keeps its bytes while
+        // the feed changes on other days.
+        let empty_dated = match key.part {
+            Part::Archive(day) => day
+                .and_hms_opt(23, 59, 59)
+                .map_or(changed_at, |end| changed_at.min(end.and_utc())),
+            _ => changed_at,
+        };
         Ok(Some(Gathered {
             def,
             built_at_seq,
@@ -638,6 +648,7 @@ impl FeedCache {
             deleted: selected.deleted,
             history,
             changed_at,
+            empty_dated,
         }))
     }
 
@@ -687,9 +698,10 @@ fn assemble(
         history: &gathered.history,
         // A document with no entry (an archive whose day moved into the subscription
         // document, a feed whose stories were killed long ago) is dated by the feed's newest
-        // change, which the same store always gives, rather than by the Unix epoch.
+        // change (an archive by no later than its day's end), which the same store always
+        // gives, rather than by the Unix epoch.
         updated: (gathered.entries.is_empty() && gathered.deleted.is_empty())
-            .then_some(gathered.changed_at),
+            .then_some(gathered.empty_dated),
         brand: Some(brand),
     };
     let mut body = render::feed(format, &doc)?;
@@ -759,6 +771,7 @@ pub(crate) mod tests {
             deleted: Vec::new(),
             history: History::default(),
             changed_at: Utc::now(),
+            empty_dated: Utc::now(),
         };
         Arc::new(assemble(&site, gathered, FeedFormat::Rss, &Brand::default()).unwrap())
     }
