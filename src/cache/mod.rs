@@ -42,7 +42,7 @@ use crate::model::{
 };
 use crate::render::{self, Brand, FeedDoc, History, RenderError};
 use crate::site::Site;
-use crate::store::{Store, StoreError};
+use crate::store::{CategoryCount, Store, StoreError};
 use views::{entitled, headline_only};
 
 #[derive(Debug, thiserror::Error)]
@@ -502,24 +502,29 @@ impl FeedCache {
     /// Every feed worth listing, as the store stands now: a category whose stories were all
     /// killed or moved still answers, but is not listed.
     pub async fn feeds(&self) -> Result<Vec<FeedDef>, StoreError> {
-        let live: Vec<Category> = self
-            .store
-            .categories()
-            .await?
-            .into_iter()
-            .filter(|c| c.articles > 0)
-            .map(|c| c.category)
-            .collect();
-        Ok(self.catalog.list(&live))
+        Ok(self.catalog.list(&self.live_categories().await?))
     }
 
     /// Every category a story was ever filed in: each has its feeds.
-    async fn categories(&self) -> Result<Vec<Category>, StoreError> {
+    pub async fn categories(&self) -> Result<Vec<Category>, StoreError> {
+        self.categories_where(|_| true).await
+    }
+
+    /// Every category with live stories: those listed.
+    pub async fn live_categories(&self) -> Result<Vec<Category>, StoreError> {
+        self.categories_where(|c| c.articles > 0).await
+    }
+
+    async fn categories_where(
+        &self,
+        keep: impl Fn(&CategoryCount) -> bool,
+    ) -> Result<Vec<Category>, StoreError> {
         Ok(self
             .store
             .categories()
             .await?
             .into_iter()
+            .filter(keep)
             .map(|c| c.category)
             .collect())
     }

@@ -93,22 +93,13 @@ impl App {
     /// The feed at `slug`, if it is defined or names a category a story was ever filed in
     /// (one whose stories were all killed still carries their withdrawal notices).
     pub async fn feed(&self, slug: &str) -> Result<Option<FeedDef>, StoreError> {
-        let categories = self.store.categories().await?;
-        Ok(self
-            .catalog
-            .feed(slug, |c| categories.iter().any(|k| &k.category == c)))
+        let categories = self.cache.categories().await?;
+        Ok(self.catalog.feed(slug, |c| categories.contains(c)))
     }
 
     /// Every category with live stories.
     pub async fn categories(&self) -> Result<Vec<Category>, StoreError> {
-        Ok(self
-            .store
-            .categories()
-            .await?
-            .into_iter()
-            .filter(|c| c.articles > 0)
-            .map(|c| c.category)
-            .collect())
+        self.cache.live_categories().await
     }
 
     /// Every feed worth listing: `all`, each definition, each category with stories.

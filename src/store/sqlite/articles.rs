@@ -479,21 +479,21 @@ impl ArticleStore for SqliteStore {
         let (from, until) = (nanos(published.0), nanos(published.1));
         self.read(move |conn| {
             // A walk down `articles_killed_by_published` from the newest (or oldest) end.
-            let sql = if newest {
-                "SELECT a.published_ns FROM articles a
-                 WHERE a.killed_seq IS NOT NULL AND a.published_ns >= ?2 AND a.published_ns < ?3
-                   AND (?4 IS NULL OR a.urgency <= ?4)
-                   AND EXISTS (SELECT 1 FROM tombstones t WHERE t.article_id = a.id
-                               AND (?1 IS NULL OR t.category = ?1))
-                 ORDER BY a.published_ns DESC LIMIT 1"
-            } else {
-                "SELECT a.published_ns FROM articles a
-                 WHERE a.killed_seq IS NOT NULL AND a.published_ns >= ?2 AND a.published_ns < ?3
-                   AND (?4 IS NULL OR a.urgency <= ?4)
-                   AND EXISTS (SELECT 1 FROM tombstones t WHERE t.article_id = a.id
-                               AND (?1 IS NULL OR t.category = ?1))
-                 ORDER BY a.published_ns ASC LIMIT 1"
-            };
+            macro_rules! walk {
+                ($order:literal) => {
+                    concat!(
+                        "SELECT a.published_ns FROM articles a
+                         WHERE a.killed_seq IS NOT NULL AND a.published_ns >= ?2
+                           AND a.published_ns < ?3 AND (?4 IS NULL OR a.urgency <= ?4)
+                           AND EXISTS (SELECT 1 FROM tombstones t WHERE t.article_id = a.id
+                                       AND (?1 IS NULL OR t.category = ?1))
+                         ORDER BY a.published_ns ",
+                        $order,
+                        " LIMIT 1"
+                    )
+                };
+            }
+            let sql = if newest { walk!("DESC") } else { walk!("ASC") };
             let mut stmt = conn.prepare_cached(sql)?;
             let slugs: Vec<Option<String>> = match &categories {
                 None => vec![None],
