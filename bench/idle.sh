@@ -14,8 +14,8 @@ source bench/lib.sh
 
 COUNT=${COUNT:-10000}
 HEADER=${HEADER:-"Accept-Encoding: gzip"}
-WF_ADDR=127.0.0.1:18084
-NGINX_ADDR=127.0.0.1:18085
+WF_ADDR=${WF_ADDR:-127.0.0.1:18084}
+NGINX_ADDR=${NGINX_ADDR:-127.0.0.1:18085}
 
 ulimit -n "$(ulimit -Hn)"
 if [ "$(ulimit -n)" -lt $((COUNT + 1024)) ]; then

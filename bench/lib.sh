@@ -9,7 +9,8 @@
 #   start_wirefeed [VAR=value ...]    # extra WIREFEED_* settings; sets $wf_pid
 #   copy_feed                         # $work/www holds the feed's identity and gzip bytes
 #   start_nginx [directives ...]      # extra http{} directives; sets $ng_pids
-# then cpu_ticks / run_wrk / etag_of as needed.
+# then cpu_ticks / run_wrk / etag_of as needed. Each script's addresses can be overridden
+# from the environment (WF_ADDR=127.0.0.1:18181 ...) when its default ports are taken.
 
 feed=/feeds/bench.rss
 wf_pid=""

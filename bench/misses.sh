@@ -24,7 +24,7 @@ POLLERS=${POLLERS:-8}
 ACCEPT=${ACCEPT:-gzip}
 AFTER_MS=${AFTER_MS:-0}
 FORMATS=${FORMATS:-rss}
-WF_ADDR=127.0.0.1:18086
+WF_ADDR=${WF_ADDR:-127.0.0.1:18086}
 TOKEN=misses-bench-token-$RANDOM$RANDOM
 
 bench_tools python3

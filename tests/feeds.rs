@@ -396,3 +396,34 @@ async fn limit_and_headlines_variants_are_cached_validated_and_bounded() {
         );
     }
 }
+
+/// A flash feed no urgent story has touched yet is still dated, by the wire's first change
+/// (the same on every replica), not by 1970.
+#[tokio::test]
+async fn a_flash_feed_with_nothing_urgent_yet_is_dated_by_the_wire() {
+    let dir = tempfile::tempdir().unwrap();
+    let imported = common::wirefeed(dir.path())
+        .env("WIREFEED_LOAD_SAMPLE", "false")
+        .args(["import"])
+        .arg(common::fixture("publish-g20-bilateral.json"))
+        .output()
+        .unwrap();
+    assert!(imported.status.success());
+    let server = Server::start_in(dir.path(), |cmd| {
+        cmd.env("WIREFEED_LOAD_SAMPLE", "false");
+    });
+    let rss = server.text("/feeds/flash.rss").await;
+    assert!(!rss.contains("<item>"), "nothing urgent: {rss}");
+    assert!(!rss.contains("1970"), "{rss}");
+    let atom = fetch(&server, "/feeds/flash.atom", FORMATS[1].1).await;
+    let updated = atom.updated.expect("an Atom feed has updated");
+    // Dated by the import just made (the wire's only change).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (now - 600..=now).contains(&updated.timestamp()),
+        "{updated}"
+    );
+}

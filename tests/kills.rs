@@ -352,3 +352,94 @@ async fn racing_replicas_never_revive_a_killed_story() {
         );
     }
 }
+
+fn moved_story(version: &str) -> String {
+    std::fs::read_to_string(fixture(&format!("{version}.json"))).unwrap()
+}
+
+/// Whether `path` (a feed document) carries the withdrawal notice of `id`.
+async fn carries_notice(server: &Server, path: &str, id: &str) -> bool {
+    let response = server.get(path).await;
+    assert_eq!(response.status(), 200, "{path}");
+    let body = response.text().await.unwrap();
+    let notice = body.contains(id) && body.contains("WITHDRAWN:");
+    if path.ends_with(".atom") {
+        assert_eq!(notice, body.contains("deleted-entry"), "{path}: {body}");
+    }
+    notice
+}
+
+/// A story filed in world (urgent enough for the flash feed) is corrected into business with a
+/// lower urgency, then killed: world's and flash's readers saw it, so the kill reaches them
+/// too, in every format, the subscription document and the day's archive alike; and the day's
+/// archive of the feeds it left kept answering meanwhile.
+async fn a_kill_reaches_feeds_a_correction_moved_the_story_out_of(server: &Server) {
+    const ID: &str = "wf-20261106-shipping-merger-filed-world";
+    assert_eq!(post(server, moved_story("moved-story")).await.status(), 201);
+    for path in ["/feeds/world.atom", "/feeds/flash.atom"] {
+        assert!(server.text(path).await.contains(ID), "{path}");
+    }
+    let path = format!("/api/articles/{ID}");
+    let corrected = send(
+        server,
+        reqwest::Method::PUT,
+        &path,
+        "application/json",
+        Some(moved_story("moved-story-corrected")),
+    )
+    .await;
+    assert_eq!(corrected.status(), 200);
+    for path in ["/feeds/world.atom", "/feeds/flash.atom"] {
+        assert!(
+            !server.text(path).await.contains(ID),
+            "{path} after the move"
+        );
+    }
+    // The day the story was filed in world still answers there (empty now), as it did.
+    for feed in ["world", "flash", "business"] {
+        let path = format!("/feeds/{feed}/archive/2026-11-06.atom");
+        let archive = server.get(&path).await;
+        assert_eq!(archive.status(), 200, "{path} after the move");
+        let holds = archive.text().await.unwrap().contains(ID);
+        assert!(!holds || feed == "business", "{path} after the move");
+    }
+    assert_eq!(
+        send(server, reqwest::Method::DELETE, &path, "", None)
+            .await
+            .status(),
+        204
+    );
+    for feed in ["world", "flash", "business"] {
+        for format in ["atom", "rss", "json"] {
+            for path in [
+                format!("/feeds/{feed}.{format}"),
+                format!("/feeds/{feed}/archive/2026-11-06.{format}"),
+            ] {
+                assert!(carries_notice(server, &path, ID).await, "{path}");
+            }
+        }
+    }
+    let kill = changes_of(server, ID).await;
+    assert_eq!(kill, ["create", "update", "kill"]);
+}
+
+#[tokio::test]
+async fn a_kill_reaches_feeds_a_correction_moved_the_story_out_of_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), with_token);
+    a_kill_reaches_feeds_a_correction_moved_the_story_out_of(&server).await;
+}
+
+#[tokio::test]
+async fn a_kill_reaches_feeds_a_correction_moved_the_story_out_of_on_postgres() {
+    let Some(schema) = Schema::fresh().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let configure = schema.configure("a");
+    let server = Server::start_in(dir.path(), |cmd| {
+        configure(cmd);
+        with_token(cmd);
+    });
+    a_kill_reaches_feeds_a_correction_moved_the_story_out_of(&server).await;
+}

@@ -109,6 +109,29 @@ impl Default for Day {
     }
 }
 
+impl Day {
+    /// Takes in `other`'s readers (the same day's, counted elsewhere or earlier).
+    fn absorb(&mut self, other: Day) {
+        for (key, tally) in other.feeds {
+            self.feeds
+                .entry(key)
+                .or_insert_with(Tally::new)
+                .absorb(tally);
+        }
+        if self.everyone.merge(&other.everyone).is_err() {
+            tracing::warn!("could not merge two days' reader sketches; kept one");
+        }
+    }
+}
+
+/// What a flush could not store, kept for the next one: the hours' polls not yet added, and
+/// the days' readers not yet merged.
+#[derive(Default)]
+struct Unsaved {
+    rows: Vec<TrafficRow>,
+    days: BTreeMap<NaiveDate, Day>,
+}
+
 struct Pending {
     day: Option<NaiveDate>,
     /// Each feed's counts since the last flush, in one map, so a poll looks its feed up once.
@@ -243,6 +266,8 @@ pub(crate) struct Audience {
     pruned: Mutex<Option<NaiveDate>>,
     /// Today's figures as of the last flush, for /metrics.
     today: Mutex<Vec<FeedAudience>>,
+    /// What earlier flushes could not store.
+    unsaved: Mutex<Unsaved>,
     /// One flush at a time.
     flushing: tokio::sync::Mutex<()>,
 }
@@ -255,6 +280,7 @@ impl Audience {
             shards: Mutex::new(Vec::new()),
             pruned: Mutex::new(None),
             today: Mutex::new(Vec::new()),
+            unsaved: Mutex::new(Unsaved::default()),
             flushing: tokio::sync::Mutex::new(()),
         }
     }
@@ -307,19 +333,30 @@ impl Audience {
         });
     }
 
-    /// Merges what was counted since the last flush into the store.
+    /// Merges what was counted since the last flush into the store. What cannot be stored
+    /// (the store is down) is kept for the next flush, never dropped: an hour's polls are
+    /// added once they are stored, a day's readers merged.
     pub(crate) async fn flush(&self) -> Result<(), StoreError> {
         let _one = self.flushing.lock().await;
         let today = Utc::now().date_naive();
+        let Unsaved { mut rows, mut days } =
+            std::mem::take(&mut *self.unsaved.lock().expect("audience lock"));
         let shards = self.shards.lock().expect("audience lock").clone();
-        let mut batches = Vec::new();
         let mut hours = Vec::new();
+        let mut keep_day = |day: NaiveDate, counts: Day| match days.entry(day) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(counts);
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().absorb(counts),
+        };
         for shard in shards {
             let mut pending = shard.lock().expect("audience lock");
-            batches.append(&mut pending.ended);
+            for (day, counts) in std::mem::take(&mut pending.ended) {
+                keep_day(day, counts);
+            }
             if let Some(day) = pending.day {
                 let counts = pending.take_day();
-                batches.push((day, counts));
+                keep_day(day, counts);
             }
             hours.push(
                 std::mem::take(&mut pending.feeds)
@@ -327,51 +364,91 @@ impl Audience {
                     .map(|(key, counts)| (key, counts.hours)),
             );
         }
-        let prune = self.pruned.lock().expect("audience lock").replace(today) != Some(today);
-        let rows = hours
-            .into_iter()
-            .flatten()
-            .flat_map(|(key, hours)| {
-                let feed = feed_name(&key.slug, key.format);
-                hours
-                    .into_iter()
-                    .map(move |(hour, polls)| (feed.clone(), hour, polls))
-            })
-            .filter_map(|(feed, hour, polls)| {
-                Some(TrafficRow {
-                    hour: chrono::DateTime::from_timestamp(hour, 0)?,
-                    feed,
-                    polls: polls.polls,
-                    not_modified: polls.not_modified,
-                    bytes_sent: polls.sent,
-                    bytes_saved: polls.saved,
+        rows.extend(
+            hours
+                .into_iter()
+                .flatten()
+                .flat_map(|(key, hours)| {
+                    let feed = feed_name(&key.slug, key.format);
+                    hours
+                        .into_iter()
+                        .map(move |(hour, polls)| (feed.clone(), hour, polls))
                 })
-            })
-            .collect::<Vec<_>>();
-        if !rows.is_empty() {
-            self.store.add_traffic(rows).await?;
+                .filter_map(|(feed, hour, polls)| {
+                    Some(TrafficRow {
+                        hour: chrono::DateTime::from_timestamp(hour, 0)?,
+                        feed,
+                        polls: polls.polls,
+                        not_modified: polls.not_modified,
+                        bytes_sent: polls.sent,
+                        bytes_saved: polls.saved,
+                    })
+                }),
+        );
+        let mut unsaved = Unsaved { rows, days };
+        let stored = self.store_counts(&mut unsaved, today).await;
+        let mut kept = self.unsaved.lock().expect("audience lock");
+        kept.rows.append(&mut unsaved.rows);
+        for (day, counts) in unsaved.days {
+            match kept.days.entry(day) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(counts);
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().absorb(counts),
+            }
         }
-        if prune {
+        stored
+    }
+
+    /// Stores `unsaved`, taking out of it what was stored.
+    async fn store_counts(
+        &self,
+        unsaved: &mut Unsaved,
+        today: NaiveDate,
+    ) -> Result<(), StoreError> {
+        if !unsaved.rows.is_empty() {
+            self.store.add_traffic(unsaved.rows.clone()).await?;
+            unsaved.rows.clear();
+        }
+        if self
+            .pruned
+            .lock()
+            .expect("audience lock")
+            .is_none_or(|d| d != today)
+        {
             let before = today - chrono::Days::new(u64::from(KEEP_DAYS));
             self.store.forget_audience(before).await?;
+            *self.pruned.lock().expect("audience lock") = Some(today);
         }
-        for (day, counts) in batches {
-            if counts.feeds.is_empty() {
-                continue;
-            }
-            for (key, tally) in counts.feeds {
+        while let Some((day, mut counts)) = unsaved.days.pop_first() {
+            let keys: Vec<FeedKey> = counts.feeds.keys().cloned().collect();
+            for key in keys {
+                let tally = counts.feeds[&key].clone();
                 let feed = feed_name(&key.slug, key.format);
-                self.store
+                let merged = self
+                    .store
                     .merge_audience(day, &feed, Box::new(move |old| merge(old, tally)))
-                    .await?;
+                    .await;
+                if let Err(e) = merged {
+                    unsaved.days.insert(day, counts);
+                    return Err(e);
+                }
+                counts.feeds.remove(&key);
             }
-            let everyone = Tally {
-                clients: counts.everyone,
-                agents: BTreeMap::new(),
-            };
-            self.store
-                .merge_audience(day, EVERYONE, Box::new(move |old| merge(old, everyone)))
-                .await?;
+            if !counts.feeds.is_empty() || counts.everyone.count() > 0.0 {
+                let everyone = Tally {
+                    clients: counts.everyone.clone(),
+                    agents: BTreeMap::new(),
+                };
+                let merged = self
+                    .store
+                    .merge_audience(day, EVERYONE, Box::new(move |old| merge(old, everyone)))
+                    .await;
+                if let Err(e) = merged {
+                    unsaved.days.insert(day, counts);
+                    return Err(e);
+                }
+            }
         }
         let figures = self.figures(today).await?;
         *self.today.lock().expect("audience lock") = figures;
@@ -402,6 +479,11 @@ impl Audience {
     ) -> Result<Vec<TrafficRow>, StoreError> {
         let since = chrono::DateTime::from_timestamp(hour_start(since), 0).unwrap_or_default();
         self.store.traffic(since).await
+    }
+
+    /// Whether a flush is running now.
+    pub(crate) fn flushing(&self) -> bool {
+        self.flushing.try_lock().is_err()
     }
 
     /// Today's figures as of the last flush.

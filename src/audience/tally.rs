@@ -98,6 +98,14 @@ impl Tally {
             agents: BTreeMap::new(),
         }
     }
+
+    /// Takes in `other`'s readers and reports.
+    pub(super) fn absorb(&mut self, other: Tally) {
+        if self.clients.merge(&other.clients).is_err() {
+            tracing::warn!("could not merge two reader sketches; kept one");
+        }
+        latest(&mut self.agents, other.agents);
+    }
 }
 
 pub(super) fn decode(row: &AudienceRow) -> Tally {

@@ -263,3 +263,85 @@ async fn polls_per_hour_sum_across_flushes() {
     assert!(rows.iter().any(|r| r.feed == "g20.json" && r.polls == 1));
     assert!(rows.iter().all(|r| r.hour.timestamp() % 3600 == 0));
 }
+
+/// The real store behind a switch that makes its writes fail as in an outage.
+struct Outage {
+    store: crate::store::sqlite::SqliteStore,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Outage {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Timeout(Duration::from_secs(1)));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl AudienceStore for Outage {
+    async fn merge_audience(
+        &self,
+        day: NaiveDate,
+        feed: &str,
+        merge: crate::store::AudienceMerge,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        self.store.merge_audience(day, feed, merge).await
+    }
+    async fn audience(
+        &self,
+        since: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, String, AudienceRow)>, StoreError> {
+        self.store.audience(since).await
+    }
+    async fn add_traffic(&self, rows: Vec<TrafficRow>) -> Result<(), StoreError> {
+        self.check()?;
+        self.store.add_traffic(rows).await
+    }
+    async fn traffic(&self, since: chrono::DateTime<Utc>) -> Result<Vec<TrafficRow>, StoreError> {
+        self.store.traffic(since).await
+    }
+    async fn forget_audience(&self, day: NaiveDate) -> Result<(), StoreError> {
+        self.check()?;
+        self.store.forget_audience(day).await
+    }
+}
+
+/// Counts a flush could not store (the store was down) are stored by the next one, once.
+#[tokio::test]
+async fn counts_a_flush_could_not_store_are_kept_for_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let outage = Arc::new(Outage {
+        store: crate::store::sqlite::SqliteStore::open(&dir.path().join("w.sqlite3")).unwrap(),
+        down: std::sync::atomic::AtomicBool::new(false),
+    });
+    let audience = Audience::new(Arc::clone(&outage) as Arc<dyn AudienceStore>);
+    let science = FeedKey::current("science", FeedFormat::Atom);
+    let feedly = "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 4321 subscribers; )";
+    let ip = |n: u8| Some(IpAddr::from([203, 0, 113, n]));
+    audience.note(&science, ip(1), feedly, UNCHANGED);
+    audience.note(&science, ip(2), NETNEWSWIRE, FULL);
+    outage.down.store(true, Ordering::SeqCst);
+    assert!(audience.flush().await.is_err());
+    audience.note(&science, ip(3), NETNEWSWIRE, UNCHANGED);
+    assert!(audience.flush().await.is_err());
+    outage.down.store(false, Ordering::SeqCst);
+    audience.flush().await.unwrap();
+    audience.flush().await.unwrap();
+    let today = audience.today();
+    assert_eq!(today.len(), 1);
+    assert_eq!(today[0].feed, "science.atom");
+    assert_eq!(today[0].direct_clients, 2);
+    assert_eq!(today[0].subscribers, 4323);
+    let hour_ago = Utc::now() - chrono::Duration::hours(1);
+    let polls: u64 = audience
+        .hourly(hour_ago)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.polls)
+        .sum();
+    assert_eq!(polls, 3, "each poll counted once");
+}

@@ -292,7 +292,10 @@ async fn archive(
             limit: 1,
             ..day_window
         };
-        if store.window(&def.selection, &window).await?.is_empty() {
+        // Or if a correction has moved them all out of the feed: the day had a story.
+        if store.window(&def.selection, &window).await?.is_empty()
+            && !store.filed_within(&def.selection, (start, end)).await?
+        {
             return Ok(None);
         }
     }

@@ -634,10 +634,18 @@ impl FeedCache {
             history.this = Some(format!("{url}?{trimmed}"));
             history.variant = true;
         }
-        let changed_at = last_change
-            .map(|c| c.at)
-            .max(def.defined_at)
-            .unwrap_or(DateTime::UNIX_EPOCH);
+        let changed_at = match last_change.map(|c| c.at).max(def.defined_at) {
+            Some(at) => at,
+            // A feed nothing has touched yet (a flash feed before the first urgent story) is
+            // dated by the wire's first change: the same on every replica, and no later than
+            // anything the store holds.
+            None => self
+                .store
+                .changes_since(0, 1)
+                .await?
+                .first()
+                .map_or(DateTime::UNIX_EPOCH, |first| first.change.at),
+        };
         // A past day's archive is not dated after its day: an empty one keeps its bytes while
         // the feed changes on other days.
         let empty_dated = match key.part {

@@ -11,8 +11,10 @@
 //! newest one was committed before that read began, so the read saw it and the document was
 //! already dropped; any change committed after that moment gets a date at least one second
 //! later, so no date handed out can match a later version. The store stamps changes
-//! monotonically (never earlier than the previous change), and `CLOCK_SKEW` covers writers
-//! whose clocks are up to that much behind this one's. Until then the response carries only
+//! monotonically (never earlier than the previous change), and again as they commit when
+//! they were stamped more than half a second before (a long import, a commit that reached the
+//! database late), so a change becomes visible soon after its time; `CLOCK_SKEW` covers that
+//! and writers whose clocks are behind this one's. Until then the response carries only
 //! the ETag, which never lies.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};

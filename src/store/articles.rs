@@ -275,6 +275,15 @@ pub trait ArticleStore: Send + Sync + 'static {
         newest: bool,
     ) -> Result<Option<DateTime<Utc>>, StoreError>;
 
+    /// Whether a live story published within `published` (start inclusive, end exclusive) was
+    /// ever filed in the selection by a public version, also one a correction has since moved
+    /// out of it: how a day archive whose stories all moved away still answers (invariant 4).
+    async fn filed_within(
+        &self,
+        selection: &Selection,
+        published: (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<bool, StoreError>;
+
     /// Live stories whose `expires` has come by `now` (at most `limit`), and the next expiry
     /// after them.
     async fn expiring(&self, now: DateTime<Utc>, limit: usize) -> Result<Due, StoreError>;

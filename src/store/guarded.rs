@@ -170,6 +170,15 @@ impl ArticleStore for Guarded {
         .await
     }
 
+    async fn filed_within(
+        &self,
+        selection: &Selection,
+        published: (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<bool, StoreError> {
+        self.run(self.deadline, self.inner.filed_within(selection, published))
+            .await
+    }
+
     async fn expiring(&self, now: DateTime<Utc>, limit: usize) -> Result<Due, StoreError> {
         self.run(self.deadline, self.inner.expiring(now, limit))
             .await
@@ -370,6 +379,13 @@ mod tests {
             _: (DateTime<Utc>, DateTime<Utc>),
             _: bool,
         ) -> Result<Option<DateTime<Utc>>, StoreError> {
+            std::future::pending().await
+        }
+        async fn filed_within(
+            &self,
+            _: &Selection,
+            _: (DateTime<Utc>, DateTime<Utc>),
+        ) -> Result<bool, StoreError> {
             std::future::pending().await
         }
         async fn expiring(&self, _: DateTime<Utc>, _: usize) -> Result<Due, StoreError> {

@@ -11,7 +11,7 @@ use deadpool_postgres::{GenericClient, Transaction};
 use super::held::due_by;
 use super::{CHANNEL, PostgresStore, batch, scoped};
 use crate::model::{
-    Article, ArticleId, Category, Change, ChangeKind, ChangeRecord, Selection, Tombstone,
+    Article, ArticleId, Category, Change, ChangeKind, ChangeRecord, Selection, Tombstone, UNRANKED,
     touched_urgency,
 };
 use crate::store::{
@@ -87,6 +87,46 @@ pub(super) async fn record_change(
     })
 }
 
+/// A selection as the killed-story queries filter it: by category (none: any), by urgency.
+fn filter(selection: &Selection) -> (Option<Vec<&str>>, Option<i16>) {
+    match selection {
+        Selection::All => (None, None),
+        Selection::Categories(list) => (Some(slugs(list)), None),
+        Selection::Urgent(level) => (None, Some(i16::from(*level))),
+    }
+}
+
+/// Every category a public version of `article` (the live one included) was filed in, and
+/// the most urgent level any of them had: a kill reaches every feed that showed the story,
+/// also one a correction since moved it out of (by category or by urgency).
+async fn filed_ever(
+    tx: &Transaction<'_>,
+    article: &Article,
+) -> Result<(Vec<Category>, u8), StoreError> {
+    let row = tx
+        .query_one(
+            "SELECT ARRAY(SELECT DISTINCT cc.category FROM changes c
+                          JOIN change_categories cc ON cc.seq = c.seq
+                          WHERE c.article_id = $1 AND c.kind IN ('create', 'update')),
+                    (SELECT MIN(urgency) FROM changes
+                     WHERE article_id = $1 AND kind IN ('create', 'update'))",
+            &[&article.id.as_str()],
+        )
+        .await?;
+    let mut filed = article.categories.clone();
+    for slug in row.get::<_, Vec<String>>(0) {
+        let category = Category::parse(&slug).map_err(StoreError::Corrupt)?;
+        if !filed.contains(&category) {
+            filed.push(category);
+        }
+    }
+    let urgency = touched_urgency([article]);
+    let urgency = row
+        .get::<_, Option<i16>>(1)
+        .map_or(urgency, |peak| urgency.min(peak.clamp(0, 255) as u8));
+    Ok((filed, urgency))
+}
+
 async fn adjust_counts(
     tx: &Transaction<'_>,
     categories: &[Category],
@@ -157,19 +197,23 @@ impl ArticleStore for PostgresStore {
                 return Ok(KillOutcome::Moved);
             }
             let article = parse_body(row.get(0))?;
-            let touched: Vec<&Category> = article.categories.iter().collect();
-            let urgency = touched_urgency([&article]);
+            let (filed, urgency) = filed_ever(&tx, &article).await?;
+            let touched: Vec<&Category> = filed.iter().collect();
             let killed = record_change(&tx, id, "kill", &touched, urgency).await?;
             unfile_categories(&tx, &article).await?;
             tx.execute(
                 "INSERT INTO tombstones (category, killed_ns, article_id)
              SELECT unnest($1::text[]), $2::bigint, $3::text ON CONFLICT DO NOTHING",
-                &[&slugs(&article.categories), &nanos(killed.at), &id.as_str()],
+                &[&slugs(&filed), &nanos(killed.at), &id.as_str()],
             )
             .await?;
             tx.execute(
-                "UPDATE articles SET killed_seq = $2, seq = $2 WHERE id = $1",
-                &[&id.as_str(), &(killed.seq as i64)],
+                "UPDATE articles SET killed_seq = $2, seq = $2, urgency = $3 WHERE id = $1",
+                &[
+                    &id.as_str(),
+                    &(killed.seq as i64),
+                    &(urgency < UNRANKED).then_some(i16::from(urgency)),
+                ],
             )
             .await?;
             tx.commit().await?;
@@ -416,11 +460,7 @@ impl ArticleStore for PostgresStore {
         published: Option<(DateTime<Utc>, DateTime<Utc>)>,
         limit: usize,
     ) -> Result<Vec<Tombstone>, StoreError> {
-        let (categories, urgency): (Option<Vec<&str>>, Option<i16>) = match selection {
-            Selection::All => (None, None),
-            Selection::Categories(list) => (Some(slugs(list)), None),
-            Selection::Urgent(level) => (None, Some(i16::from(*level))),
-        };
+        let (categories, urgency) = filter(selection);
         let (from, until) = published.map_or((i64::MIN, i64::MAX), |(f, u)| (nanos(f), nanos(u)));
         with_conn!(self, client, {
             let stmt = client
@@ -467,11 +507,7 @@ impl ArticleStore for PostgresStore {
         published: (DateTime<Utc>, DateTime<Utc>),
         newest: bool,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let (categories, urgency): (Option<Vec<&str>>, Option<i16>) = match selection {
-            Selection::All => (None, None),
-            Selection::Categories(list) => (Some(slugs(list)), None),
-            Selection::Urgent(level) => (None, Some(i16::from(*level))),
-        };
+        let (categories, urgency) = filter(selection);
         let (from, until) = (nanos(published.0), nanos(published.1));
         with_conn!(self, client, {
             // A walk down `articles_killed_by_published` from the newest (or oldest) end.
@@ -495,6 +531,34 @@ impl ArticleStore for PostgresStore {
                 .query_opt(&stmt, &[&categories, &from, &until, &urgency])
                 .await?;
             Ok(row.map(|r| from_nanos(r.get::<_, i64>(0))))
+        })
+    }
+
+    async fn filed_within(
+        &self,
+        selection: &Selection,
+        published: (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<bool, StoreError> {
+        let (categories, urgency) = filter(selection);
+        let (from, until) = (nanos(published.0), nanos(published.1));
+        with_conn!(self, client, {
+            // The day's live stories, each asked through `changes_by_article` whether a
+            // public version was filed in the selection.
+            let stmt = client
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM articles a
+                     WHERE a.killed_seq IS NULL AND a.published_ns >= $2 AND a.published_ns < $3
+                       AND EXISTS (SELECT 1 FROM changes c
+                                   JOIN change_categories cc ON cc.seq = c.seq
+                                   WHERE c.article_id = a.id AND c.kind IN ('create', 'update')
+                                     AND ($1::text[] IS NULL OR cc.category = ANY($1))
+                                     AND ($4::smallint IS NULL OR c.urgency <= $4)))",
+                )
+                .await?;
+            let row = client
+                .query_one(&stmt, &[&categories, &from, &until, &urgency])
+                .await?;
+            Ok(row.get::<_, bool>(0))
         })
     }
 

@@ -193,6 +193,43 @@ mod tests {
         assert_eq!(version, MIGRATIONS.len() as i32);
     }
 
+    /// A change whose commit reaches the server long after it was stamped is stamped again at
+    /// the commit, and never before the change ahead of it; one committed at once keeps its
+    /// stamp.
+    #[tokio::test]
+    async fn a_change_committed_late_is_stamped_at_its_commit() {
+        let Some(schema) = FreshSchema::create().await else {
+            return;
+        };
+        let store = schema.open().await;
+        let mut client = store.client().await.unwrap();
+        let now = crate::store::nanos(chrono::Utc::now());
+        let tx = client.transaction().await.unwrap();
+        tx.batch_execute(&format!(
+            "INSERT INTO changes (seq, article_id, kind, at_ns) VALUES
+                 (1, 'late', 'create', {late}), (2, 'then', 'create', {late}),
+                 (3, 'fresh', 'create', {fresh})",
+            late = now - 5_000_000_000,
+            fresh = now + 60_000_000_000,
+        ))
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let stamps: Vec<i64> = client
+            .query("SELECT at_ns FROM changes ORDER BY seq", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(
+            stamps[0] >= now && stamps[0] < now + 5_000_000_000,
+            "{stamps:?}"
+        );
+        assert!(stamps[1] >= stamps[0], "{stamps:?}");
+        assert_eq!(stamps[2], now + 60_000_000_000, "kept: {stamps:?}");
+    }
+
     #[tokio::test]
     async fn a_connection_whose_work_failed_or_was_abandoned_leaves_the_pool() {
         let Some(schema) = FreshSchema::create().await else {

@@ -172,6 +172,52 @@ pub(super) const MIGRATIONS: &[&str] = &[
         SELECT DISTINCT category, 0 FROM tombstones
         ON CONFLICT (category) DO NOTHING;
     "#,
+    // 10: each story's changes, so a kill finds every category a public version was filed in;
+    // and stories killed before kills reached them there (SQLite's step 10).
+    r#"
+    CREATE INDEX changes_by_article ON changes (article_id, seq);
+    INSERT INTO tombstones (category, killed_ns, article_id)
+        SELECT DISTINCT cc.category, t.killed_ns, t.article_id
+        FROM (SELECT article_id, MAX(killed_ns) AS killed_ns FROM tombstones GROUP BY article_id) t
+        JOIN changes c ON c.article_id = t.article_id AND c.kind IN ('create', 'update')
+        JOIN change_categories cc ON cc.seq = c.seq
+        ON CONFLICT DO NOTHING;
+    INSERT INTO category_counts (category, articles)
+        SELECT DISTINCT category, 0 FROM tombstones
+        ON CONFLICT (category) DO NOTHING;
+    UPDATE articles SET urgency = (
+            SELECT MIN(c.urgency) FROM changes c
+            WHERE c.article_id = articles.id AND c.kind IN ('create', 'update'))
+        WHERE killed_seq IS NOT NULL AND EXISTS (
+            SELECT 1 FROM changes c WHERE c.article_id = articles.id
+              AND c.kind IN ('create', 'update') AND c.urgency < COALESCE(articles.urgency, 10));
+    "#,
+    // 11: a change stamped more than half a second before its transaction commits is stamped
+    // again then, by the server's clock: a commit that reaches the server late (a stalled
+    // network, a COMMIT sent just before the writer gave up, a long import) must not become
+    // visible long after its time, which Last-Modified relies on (`cache::rendered`). A
+    // deferred trigger runs at COMMIT, in the transaction, change by change in order; the
+    // write lock is still held, and no change is stamped before the one ahead of it.
+    r#"
+    CREATE FUNCTION stamp_change_at_commit() RETURNS trigger LANGUAGE plpgsql
+        SET search_path FROM CURRENT AS $$
+    DECLARE
+        now_ns bigint := (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint;
+        stamped bigint;
+        ahead bigint;
+    BEGIN
+        SELECT at_ns INTO stamped FROM changes WHERE seq = NEW.seq;
+        SELECT at_ns INTO ahead FROM changes WHERE seq = NEW.seq - 1;
+        IF stamped < now_ns - 500000000 THEN
+            stamped := now_ns;
+        END IF;
+        UPDATE changes SET at_ns = GREATEST(stamped, ahead) WHERE seq = NEW.seq
+            AND at_ns < GREATEST(stamped, ahead);
+        RETURN NULL;
+    END $$;
+    CREATE CONSTRAINT TRIGGER changes_stamped_at_commit AFTER INSERT ON changes
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION stamp_change_at_commit();
+    "#,
 ];
 
 /// Schema names go into SQL unquoted, so only plain identifiers are accepted.

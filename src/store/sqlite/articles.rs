@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::SqliteStore;
 use super::held::due_by;
 use crate::model::{
-    Article, ArticleId, Category, Change, ChangeKind, ChangeRecord, Selection, Tombstone,
+    Article, ArticleId, Category, Change, ChangeKind, ChangeRecord, Selection, Tombstone, UNRANKED,
     touched_urgency,
 };
 use crate::store::{
@@ -165,6 +165,40 @@ pub(super) fn put_in(
     })
 }
 
+/// Every category a public version of `article` (the live one included) was filed in, and
+/// the most urgent level any of them had: a kill reaches every feed that showed the story,
+/// also one a correction since moved it out of (by category or by urgency).
+fn filed_ever(conn: &Connection, article: &Article) -> Result<(Vec<Category>, u8), StoreError> {
+    let mut filed = article.categories.clone();
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT cc.category FROM changes c JOIN change_categories cc ON cc.seq = c.seq
+         WHERE c.article_id = ?1 AND c.kind IN ('create', 'update')",
+    )?;
+    for slug in stmt.query_map(params![article.id.as_str()], |r| r.get::<_, String>(0))? {
+        let category = Category::parse(&slug?).map_err(StoreError::Corrupt)?;
+        if !filed.contains(&category) {
+            filed.push(category);
+        }
+    }
+    let peak: Option<i64> = conn
+        .prepare_cached(
+            "SELECT MIN(urgency) FROM changes WHERE article_id = ?1 AND kind IN ('create', 'update')",
+        )?
+        .query_row(params![article.id.as_str()], |r| r.get(0))?;
+    let urgency = touched_urgency([article]);
+    let urgency = peak.map_or(urgency, |peak| urgency.min(peak.clamp(0, 255) as u8));
+    Ok((filed, urgency))
+}
+
+/// A selection as the killed-story queries filter it: by category (none: any), by urgency.
+fn filter(selection: &Selection) -> (Option<Vec<Category>>, Option<u8>) {
+    match selection {
+        Selection::All => (None, None),
+        Selection::Categories(list) => (Some(list.clone()), None),
+        Selection::Urgent(level) => (None, Some(*level)),
+    }
+}
+
 /// A held story the desk dropped before its lift, and the change that dropped it.
 fn dropped(conn: &Connection, id: &ArticleId) -> Result<Option<(String, i64)>, StoreError> {
     Ok(conn
@@ -222,18 +256,24 @@ impl ArticleStore for SqliteStore {
                 Some((body, _, None)) => body,
             };
             let article = parse_body(&body)?;
-            let touched: Vec<&Category> = article.categories.iter().collect();
-            let urgency = touched_urgency([&article]);
+            let (filed, urgency) = filed_ever(tx, &article)?;
+            let touched: Vec<&Category> = filed.iter().collect();
             let killed = record_change(tx, &id, "kill", &touched, urgency)?;
             unfile_categories(tx, &article)?;
             let mut bury = tx.prepare_cached(
                 "INSERT OR REPLACE INTO tombstones (category, killed_ns, article_id) VALUES (?1, ?2, ?3)",
             )?;
-            for category in &article.categories {
+            for category in &filed {
                 bury.execute(params![category.as_str(), nanos(killed.at), id.as_str()])?;
             }
-            tx.prepare_cached("UPDATE articles SET killed_seq = ?2, seq = ?2 WHERE id = ?1")?.execute(params![id.as_str(), killed.seq as i64],
-            )?;
+            tx.prepare_cached(
+                "UPDATE articles SET killed_seq = ?2, seq = ?2, urgency = ?3 WHERE id = ?1",
+            )?
+            .execute(params![
+                id.as_str(),
+                killed.seq as i64,
+                (urgency < UNRANKED).then_some(urgency)
+            ])?;
             Ok(KillOutcome::Killed(Box::new(Killed { article, killed })))
         })
         .await
@@ -421,11 +461,7 @@ impl ArticleStore for SqliteStore {
         published: Option<(DateTime<Utc>, DateTime<Utc>)>,
         limit: usize,
     ) -> Result<Vec<Tombstone>, StoreError> {
-        let (categories, urgency) = match selection {
-            Selection::All => (None, None),
-            Selection::Categories(list) => (Some(list.clone()), None),
-            Selection::Urgent(level) => (None, Some(*level)),
-        };
+        let (categories, urgency) = filter(selection);
         let (from, until) = published.map_or((i64::MIN, i64::MAX), |(f, u)| (nanos(f), nanos(u)));
         self.read(move |conn| {
             let mut rows: Vec<(i64, String, String)> = Vec::new();
@@ -471,11 +507,7 @@ impl ArticleStore for SqliteStore {
         published: (DateTime<Utc>, DateTime<Utc>),
         newest: bool,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let (categories, urgency) = match selection {
-            Selection::All => (None, None),
-            Selection::Categories(list) => (Some(list.clone()), None),
-            Selection::Urgent(level) => (None, Some(*level)),
-        };
+        let (categories, urgency) = filter(selection);
         let (from, until) = (nanos(published.0), nanos(published.1));
         self.read(move |conn| {
             // A walk down `articles_killed_by_published` from the newest (or oldest) end.
@@ -510,6 +542,38 @@ impl ArticleStore for SqliteStore {
                 };
             }
             Ok(found.map(from_nanos))
+        })
+        .await
+    }
+
+    async fn filed_within(
+        &self,
+        selection: &Selection,
+        published: (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<bool, StoreError> {
+        let (categories, urgency) = filter(selection);
+        let (from, until) = (nanos(published.0), nanos(published.1));
+        self.read(move |conn| {
+            // The day's live stories (`articles_live_by_published`), each asked through
+            // `changes_by_article` whether a public version was filed in the selection.
+            let mut stmt = conn.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM articles a
+                 WHERE a.killed_seq IS NULL AND a.published_ns >= ?2 AND a.published_ns < ?3
+                   AND EXISTS (SELECT 1 FROM changes c JOIN change_categories cc ON cc.seq = c.seq
+                               WHERE c.article_id = a.id AND c.kind IN ('create', 'update')
+                                 AND (?1 IS NULL OR cc.category = ?1)
+                                 AND (?4 IS NULL OR c.urgency <= ?4)))",
+            )?;
+            let slugs: Vec<Option<String>> = match &categories {
+                None => vec![None],
+                Some(list) => list.iter().map(|c| Some(c.as_str().to_owned())).collect(),
+            };
+            for slug in slugs {
+                if stmt.query_row(params![slug, from, until, urgency], |r| r.get::<_, bool>(0))? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
         })
         .await
     }

@@ -27,7 +27,7 @@ mod hub;
 mod schema;
 mod usage;
 
-use super::StoreError;
+use super::{StoreError, nanos};
 
 /// Reader connections kept open between queries.
 const READER_POOL: usize = 4;
@@ -107,7 +107,22 @@ impl SqliteStore {
                 return Err(StoreError::Timeout(inner.deadline));
             }
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let head: Option<i64> = tx
+                .prepare_cached("SELECT MAX(seq) FROM changes")?
+                .query_row([], |r| r.get(0))?;
             let result = job(&tx)?;
+            // The changes of a long write (a large import, a stalled disk) were stamped as
+            // they were made: when the first is more than half a second old they are all
+            // stamped again now, as it commits, so that none becomes visible long after its
+            // time (which Last-Modified relies on; see `cache::rendered`).
+            tx.prepare_cached(
+                "UPDATE changes SET at_ns = MAX(at_ns, ?2) WHERE seq > ?1
+                 AND (SELECT MIN(at_ns) FROM changes WHERE seq > ?1) < ?2 - 500000000",
+            )?
+            .execute(rusqlite::params![
+                head.unwrap_or(0),
+                nanos(chrono::Utc::now())
+            ])?;
             tx.commit()?;
             Ok(result)
         })
@@ -152,7 +167,7 @@ fn open_connection(path: &Path, busy: std::time::Duration) -> Result<Connection,
 mod tests {
     use super::schema::MIGRATIONS;
     use super::*;
-    use crate::model::{Article, ArticleDraft};
+    use crate::model::{Article, ArticleDraft, Category, Selection};
     use crate::store::{ArticleStore, WriteOutcome};
 
     fn story(id: &str) -> Article {
@@ -247,13 +262,89 @@ mod tests {
             .unwrap();
         }
         let store = SqliteStore::open(&path).unwrap();
-        let flashes = store
-            .latest(&crate::model::Selection::Urgent(2), 10)
-            .await
-            .unwrap();
+        let flashes = store.latest(&Selection::Urgent(2), 10).await.unwrap();
         assert_eq!(flashes, [flash]);
         // A change recorded before urgency was kept is of unknown urgency.
         assert_eq!(store.changes_since(0, 10).await.unwrap()[0].urgency, None);
+    }
+
+    /// The changes of a write that took long are stamped again as it commits; a quick one's
+    /// keep their stamps.
+    #[tokio::test]
+    async fn a_long_write_is_stamped_as_it_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("wire.sqlite3")).unwrap();
+        let now = nanos(chrono::Utc::now());
+        for (id, at) in [
+            ("late", now - 5_000_000_000),
+            ("fresh", now + 60_000_000_000),
+        ] {
+            store
+                .write(move |tx| {
+                    tx.execute(
+                        "INSERT INTO changes (article_id, kind, at_ns) VALUES (?1, 'create', ?2)",
+                        rusqlite::params![id, at],
+                    )?;
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+        let stamps: Vec<i64> = store
+            .read(|conn| {
+                let mut stmt = conn.prepare("SELECT at_ns FROM changes ORDER BY seq")?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
+            .unwrap();
+        assert!(
+            stamps[0] >= now && stamps[0] < now + 5_000_000_000,
+            "{stamps:?}"
+        );
+        assert_eq!(stamps[1], now + 60_000_000_000, "{stamps:?}");
+    }
+
+    /// A story killed before a kill reached the feeds a correction had moved it out of gets
+    /// its notice there, and its most urgent level back, when the file is opened.
+    #[tokio::test]
+    async fn the_filed_ever_step_gives_earlier_kills_their_notices() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wire.sqlite3");
+        let store = SqliteStore::open(&path).unwrap();
+        let mut first = story("moved");
+        first.urgency = Some(1);
+        store.put(first).await.unwrap();
+        let mut moved = story("moved");
+        moved.categories = vec![Category::parse("business").unwrap()];
+        moved.urgency = Some(4);
+        store.put(moved).await.unwrap();
+        drop(store);
+        {
+            // The kill as it was written before: business alone, the last version's urgency.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "INSERT INTO changes (article_id, kind, at_ns, urgency) VALUES ('moved', 'kill', 5, 4);
+                 INSERT INTO change_categories (category, seq) VALUES ('business', last_insert_rowid());
+                 DELETE FROM article_categories WHERE article_id = 'moved';
+                 UPDATE category_counts SET articles = 0;
+                 INSERT INTO tombstones (category, killed_ns, article_id) VALUES ('business', 5, 'moved');
+                 UPDATE articles SET killed_seq = 3, seq = 3, urgency = 4;
+                 DROP INDEX changes_by_article;",
+            )
+            .unwrap();
+            conn.pragma_update(None, "user_version", 9).unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let since = chrono::DateTime::UNIX_EPOCH;
+        for selection in [
+            Selection::Categories(vec![Category::parse("world").unwrap()]),
+            Selection::Urgent(2),
+        ] {
+            let notices = store.tombstones(&selection, since, None, 10).await.unwrap();
+            assert_eq!(notices.len(), 1, "{selection:?}");
+            assert_eq!(notices[0].id.as_str(), "moved");
+        }
     }
 
     #[tokio::test]

@@ -172,6 +172,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
     INSERT OR IGNORE INTO category_counts (category, articles)
         SELECT DISTINCT category, 0 FROM tombstones;
     "#,
+    // 10: each story's changes, so a kill finds every category a public version was filed in;
+    // and stories killed before kills reached them there: their withdrawal notices in every
+    // such category, and their urgency the most urgent any public version had (the flash feed).
+    r#"
+    CREATE INDEX changes_by_article ON changes (article_id, seq);
+    INSERT OR IGNORE INTO tombstones (category, killed_ns, article_id)
+        SELECT DISTINCT cc.category, t.killed_ns, t.article_id
+        FROM (SELECT article_id, MAX(killed_ns) AS killed_ns FROM tombstones GROUP BY article_id) t
+        JOIN changes c ON c.article_id = t.article_id AND c.kind IN ('create', 'update')
+        JOIN change_categories cc ON cc.seq = c.seq;
+    INSERT OR IGNORE INTO category_counts (category, articles)
+        SELECT DISTINCT category, 0 FROM tombstones;
+    UPDATE articles SET urgency = (
+            SELECT MIN(c.urgency) FROM changes c
+            WHERE c.article_id = articles.id AND c.kind IN ('create', 'update'))
+        WHERE killed_seq IS NOT NULL AND EXISTS (
+            SELECT 1 FROM changes c WHERE c.article_id = articles.id
+              AND c.kind IN ('create', 'update') AND c.urgency < COALESCE(articles.urgency, 10));
+    "#,
 ];
 
 /// Applies every migration step the file has not seen yet, each in its own transaction.
