@@ -181,6 +181,11 @@ async fn replicas_ride_out_a_stalled_a_restarted_and_a_stopped_database() {
     let etag_a = client().get(a.url(cached)).send().await.unwrap().headers()["etag"].clone();
     let etag_b = client().get(b.url(cached)).send().await.unwrap().headers()["etag"].clone();
     assert_eq!(etag_a, etag_b);
+    // Pages, the OPML list and a sitemap B has built: kept, to be served through the outage.
+    const KEPT: [&str; 3] = ["/feeds.opml", "/sitemap.xml", "/categories/g20"];
+    for path in KEPT {
+        assert_eq!(timed_get(&b, path).await.0, 200, "{path}");
+    }
 
     // A publish through A drops B's copy of the feed just before the database stalls: B is
     // to serve its last good version (with its validators) while it cannot build a new one.
@@ -240,6 +245,14 @@ async fn replicas_ride_out_a_stalled_a_restarted_and_a_stopped_database() {
             assert!(started.elapsed() < Duration::from_millis(500));
             worst = worst.max(started.elapsed());
         }
+    }
+    // What B had built from the store is served through the stall, though changes came since
+    // (none a kill).
+    for path in KEPT {
+        let (status, took) = timed_get(&b, path).await;
+        assert_eq!(status, 200, "{path} during a stall");
+        assert!(took < Duration::from_millis(500), "{path} took {took:?}");
+        worst = worst.max(took);
     }
     // Feeds, pages and the API that need the store: 503 + Retry-After within the deadline.
     for path in [

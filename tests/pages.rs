@@ -206,3 +206,58 @@ async fn pages_forbid_sniffing_framing_and_inline_code_and_load_a_served_stylesh
         .unwrap();
     assert_eq!(again.status(), 304);
 }
+
+/// Pages are kept between changes and answered with an ETag (304 when unchanged), and every
+/// change — a publish, a kill — is on them at once.
+#[tokio::test]
+async fn pages_are_kept_between_changes_and_revalidated_across_them() {
+    const TOKEN: &str = "pages-test-token-0123456789";
+    const ID: &str = "wf-20261126-g20-bilateral";
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), |cmd| {
+        cmd.env("WIREFEED_INGEST_TOKEN", TOKEN);
+    });
+    let client = reqwest::Client::new();
+    let get = async |path: &str, etag: Option<&str>| {
+        let mut request = client.get(server.url(path));
+        if let Some(etag) = etag {
+            request = request.header("if-none-match", etag);
+        }
+        request.send().await.unwrap()
+    };
+    let home = get("/", None).await;
+    assert_eq!(home.status(), 200);
+    assert_eq!(home.headers()["cache-control"], "public, no-cache");
+    let etag = home.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(get("/", Some(&etag)).await.status(), 304);
+
+    let story = std::fs::read_to_string(common::fixture("publish-g20-bilateral.json")).unwrap();
+    let published = client
+        .post(server.url("/api/articles"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(story)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(published.status(), 201);
+    let home = get("/", Some(&etag)).await;
+    assert_eq!(home.status(), 200, "a publish changes the home page");
+    assert!(home.text().await.unwrap().contains(ID));
+    let page = format!("/articles/{ID}");
+    assert_eq!(get(&page, None).await.status(), 200);
+
+    let killed = client
+        .delete(server.url(&format!("/api/articles/{ID}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(killed.status(), 204);
+    assert_eq!(
+        get(&page, None).await.status(),
+        410,
+        "the kept page is not served"
+    );
+    assert!(!get("/", None).await.text().await.unwrap().contains(ID));
+}

@@ -24,6 +24,9 @@ impl Follower for FeedCache {
         {
             let mut floors = self.floors.lock().expect("floors lock");
             floors.any = floors.any.max(seq);
+            if record.kind == ChangeKind::Killed {
+                floors.killed = floors.killed.max(seq);
+            }
             for category in &record.categories {
                 let floor = floors.by_category.entry(category.clone()).or_default();
                 *floor = (*floor).max(seq);

@@ -142,6 +142,8 @@ fn cold_build_limit() -> usize {
 #[derive(Default)]
 struct Floors {
     any: u64,
+    /// The newest kill applied.
+    killed: u64,
     by_category: HashMap<Category, u64>,
     /// By the urgency a change recorded: index 0 for unknown, then 1 to `UNRANKED`.
     by_urgency: [u64; UNRANKED as usize + 1],
@@ -406,6 +408,13 @@ impl FeedCache {
             self.entries.invalidate(key).await;
             self.recent.forget_all();
         }
+    }
+
+    /// The newest change applied from the change bus, and the newest kill: what documents
+    /// built from the store outside this cache (pages, OPML, sitemaps) are kept under.
+    pub fn changes_seen(&self) -> (u64, u64) {
+        let floors = self.floors.lock().expect("floors lock");
+        (floors.any, floors.killed)
     }
 
     fn floor(&self, selection: &Selection) -> u64 {

@@ -183,7 +183,7 @@ pub(super) async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         max_body_bytes: config.max_body_bytes,
         poll_limiter: PollLimiter::per_minute(config.poll_limit_per_minute),
         proxies: crate::http::forwarded::Proxies::new(config.trusted_proxies.0.clone()),
-        sitemaps: Default::default(),
+        kept: Default::default(),
         health: Arc::clone(&opened.health),
         deadline: deadline * 2,
     });

@@ -439,11 +439,15 @@ async fn route_get(
     // cache, on a miss only, so that a hit costs no timer.
     let deadline = app.deadline;
     match path {
-        Path::Home => Box::pin(within(deadline, pages::index(app))).await,
+        Path::Home => Box::pin(within(deadline, pages::index(app, request))).await,
         Path::Category(slug) => {
-            Box::pin(within(deadline, pages::category(app, slug.as_str()))).await
+            Box::pin(within(
+                deadline,
+                pages::category(app, request, slug.as_str()),
+            ))
+            .await
         }
-        Path::Article(id) => Box::pin(within(deadline, pages::article(app, &id))).await,
+        Path::Article(id) => Box::pin(within(deadline, pages::article(app, request, &id))).await,
         Path::Feed { slug, format, part } => {
             let path = feeds::FeedPath {
                 slug: slug.as_str(),
@@ -463,7 +467,7 @@ async fn route_get(
             .await
         }
         Path::Admin => Box::pin(within(deadline, admin::render(app, request))).await,
-        Path::Opml => Box::pin(within(deadline, feeds::opml(app))).await,
+        Path::Opml => Box::pin(within(deadline, feeds::opml(app, request))).await,
         Path::Health => Ok(response::bytes(StatusCode::OK, response::TEXT, "ok\n")),
         Path::Favicon => assets::favicon(app, request.headers()),
         Path::Stylesheet => assets::stylesheet(request.headers()),

@@ -108,7 +108,7 @@ fn unavailable(detail: &str) -> Response<Body> {
 
 impl HttpError {
     /// Whether this is a 503 the client should retry: the store is away, or too slow.
-    fn is_unavailable(&self) -> bool {
+    pub(crate) fn is_unavailable(&self) -> bool {
         match self {
             HttpError::Store(e) => !e.is_internal(),
             HttpError::Unavailable(_) | HttpError::TooSlow => true,

@@ -11,9 +11,11 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, Request, Response, StatusCode};
 
+use super::assets::Document;
 use super::conditional::{self, Held};
 use super::encoding;
 use super::error::HttpError;
+use super::kept::Shows;
 use super::problem::Problem;
 use super::response::{self, Body};
 use super::{App, ClientAddr, partner};
@@ -473,11 +475,23 @@ async fn delta(
     Ok(Some(response))
 }
 
-pub(crate) async fn opml(app: &App) -> Result<Response<Body>, HttpError> {
-    let feeds = app.feeds().await?;
-    Ok(response::bytes(
-        StatusCode::OK,
-        response::OPML,
-        render::opml::render(&app.site, &feeds),
-    ))
+/// `/feeds.opml`: every feed, kept until the next change and served through an outage.
+pub(crate) async fn opml(
+    app: &App,
+    request: &Request<Incoming>,
+) -> Result<Response<Body>, HttpError> {
+    let build = async {
+        let feeds = app.feeds().await?;
+        let body = render::opml::render(&app.site, &feeds);
+        Ok(Document::new(
+            body,
+            response::OPML,
+            "public, no-cache",
+            true,
+        ))
+    };
+    app.kept
+        .get_or_build(app, "/feeds.opml", None, Shows::Addresses, build)
+        .await?
+        .answer(request.headers())
 }

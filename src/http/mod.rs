@@ -20,6 +20,7 @@ pub(crate) mod forwarded;
 pub(crate) mod host;
 pub(crate) mod hub;
 pub(crate) mod idle;
+pub(crate) mod kept;
 pub(crate) mod metrics;
 pub(crate) mod pages;
 pub(crate) mod park;
@@ -74,8 +75,8 @@ pub(crate) struct App {
     pub poll_limiter: Option<politeness::PollLimiter>,
     /// The reverse proxies whose forwarding headers name the client (none by default).
     pub proxies: forwarded::Proxies,
-    /// The sitemaps last built.
-    pub sitemaps: sitemaps::Sitemaps,
+    /// The pages, OPML list and sitemaps last built.
+    pub kept: kept::Kept,
     /// Whether the store answers and start-up has finished, for `/readyz`.
     pub health: Arc<crate::store::health::Health>,
     /// Longest a page or a feed built afresh may take (each store call has its own, shorter

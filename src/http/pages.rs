@@ -1,10 +1,16 @@
 //! The HTML pages: home, category and article permalink. Pages are public: partner-only
 //! categories and the stories filed only in them are left out (404 at their own address).
+//! Each is kept until the next change and served through an outage ([`super::kept`]), with
+//! an ETag, 304s and compression; it is revalidated on every use (`no-cache`), so a kill
+//! reaches a reader's browser at once.
 
-use hyper::{Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
 
 use super::App;
+use super::assets::Document;
 use super::error::HttpError;
+use super::kept::Shows;
 use super::response::{self, Body};
 use crate::model::{ALL_SLUG, ArticleId, Selection};
 use crate::render::html;
@@ -15,22 +21,53 @@ const HOME_HEADLINES: usize = 30;
 /// Related headlines beside a story.
 const RELATED: usize = 6;
 
-pub(crate) async fn index(app: &App) -> Result<Response<Body>, HttpError> {
-    let feeds = app.feeds().await?;
-    let categories = app.categories().await?;
-    let open = app
-        .catalog
-        .public_selection(&Selection::All, &categories)
-        .unwrap_or(Selection::All);
-    let latest = app.store.latest(&open, HOME_HEADLINES).await?;
-    Ok(response::bytes(
-        StatusCode::OK,
-        response::HTML,
-        html::index(&app.site, &feeds, &latest),
-    ))
+const CACHE_CONTROL: &str = "public, no-cache";
+
+fn page(body: String) -> Document {
+    Document::new(body, response::HTML, CACHE_CONTROL, true)
 }
 
-pub(crate) async fn category(app: &App, slug: &str) -> Result<Response<Body>, HttpError> {
+/// The page at `path`, kept or built by `build`, answered to `request`.
+async fn kept(
+    app: &App,
+    request: &Request<Incoming>,
+    path: &str,
+    build: impl Future<Output = Result<String, HttpError>>,
+) -> Result<Response<Body>, HttpError> {
+    let build = async { Ok(page(build.await?)) };
+    app.kept
+        .get_or_build(app, path, None, Shows::Stories, build)
+        .await?
+        .answer(request.headers())
+}
+
+pub(crate) async fn index(
+    app: &App,
+    request: &Request<Incoming>,
+) -> Result<Response<Body>, HttpError> {
+    kept(app, request, "/", async {
+        let feeds = app.feeds().await?;
+        let categories = app.categories().await?;
+        let open = app
+            .catalog
+            .public_selection(&Selection::All, &categories)
+            .unwrap_or(Selection::All);
+        let latest = app.store.latest(&open, HOME_HEADLINES).await?;
+        Ok(html::index(&app.site, &feeds, &latest))
+    })
+    .await
+}
+
+pub(crate) async fn category(
+    app: &App,
+    request: &Request<Incoming>,
+    slug: &str,
+) -> Result<Response<Body>, HttpError> {
+    let path = format!("/categories/{slug}");
+    kept(app, request, &path, category_page(app, slug)).await
+}
+
+async fn category_page(app: &App, slug: &str) -> Result<String, HttpError> {
     let def = match app.feed(slug).await? {
         Some(def) if def.slug != ALL_SLUG && !app.catalog.partners_only(slug) => def,
         _ => {
@@ -44,14 +81,19 @@ pub(crate) async fn category(app: &App, slug: &str) -> Result<Response<Body>, Ht
         .public_selection(&def.selection, &[])
         .unwrap_or(def.selection.clone());
     let articles = app.store.latest(&selection, def.entries).await?;
-    Ok(response::bytes(
-        StatusCode::OK,
-        response::HTML,
-        html::category(&app.site, &def, &articles),
-    ))
+    Ok(html::category(&app.site, &def, &articles))
 }
 
-pub(crate) async fn article(app: &App, id: &ArticleId) -> Result<Response<Body>, HttpError> {
+pub(crate) async fn article(
+    app: &App,
+    request: &Request<Incoming>,
+    id: &ArticleId,
+) -> Result<Response<Body>, HttpError> {
+    let path = format!("/articles/{id}");
+    kept(app, request, &path, article_page(app, id)).await
+}
+
+async fn article_page(app: &App, id: &ArticleId) -> Result<String, HttpError> {
     match app.store.get(id).await? {
         Lookup::Live(article) if app.catalog.is_public(&article.categories) => {
             let open: Vec<_> = article
@@ -74,11 +116,7 @@ pub(crate) async fn article(app: &App, id: &ArticleId) -> Result<Response<Body>,
                 .filter(|other| other.id != article.id)
                 .take(RELATED)
                 .collect();
-            Ok(response::bytes(
-                StatusCode::OK,
-                response::HTML,
-                html::article(&app.site, &article, &feeds, &related),
-            ))
+            Ok(html::article(&app.site, &article, &feeds, &related))
         }
         Lookup::Killed(_) => Err(HttpError::Gone(format!(
             "The story “{id}” was withdrawn by the wire desk and is no longer available."

@@ -1,15 +1,15 @@
 //! `/sitemap.xml` (the home page, every feed's page and the newest stories' pages) and
 //! `/sitemap-news.xml` (the stories of the last 48 hours, Google News format). Each is built
 //! from the store when first asked for after a change and kept until the next change (the
-//! News sitemap also at most [`REFRESH`], since its window moves with the clock); it is
-//! answered as a [`Document`]: ETag, 304, compression.
+//! News sitemap also at most [`REFRESH`], since its window moves with the clock), and served
+//! through an outage (see [`super::kept`]); it is answered as a [`Document`]: ETag, 304,
+//! compression.
 //!
 //! The page sitemap lists at most [`SITEMAP_STORIES`] stories, so it never reaches the
 //! 50,000 URLs one sitemap may hold and no sitemap index is needed; older stories are found
 //! through the feeds' day archives.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -17,6 +17,7 @@ use hyper::{Request, Response};
 use super::App;
 use super::assets::Document;
 use super::error::HttpError;
+use super::kept::Shows;
 use super::response::Body;
 use crate::model::{Article, Selection};
 use crate::render::sitemap;
@@ -27,40 +28,6 @@ pub(crate) const SITEMAP_STORIES: usize = 10_000;
 const REFRESH: Duration = Duration::from_secs(300);
 const XML: &str = "application/xml; charset=utf-8";
 const CACHE_CONTROL: &str = "public, max-age=300";
-
-/// The sitemaps last built, with the store's change sequence they were built at.
-#[derive(Default)]
-pub(crate) struct Sitemaps {
-    pages: Mutex<Option<Built>>,
-    news: Mutex<Option<Built>>,
-}
-
-#[derive(Clone)]
-struct Built {
-    seq: u64,
-    at: Instant,
-    document: Arc<Document>,
-}
-
-/// The built document in `slot`, when it is of the store's `seq` and young enough.
-fn fresh(slot: &Mutex<Option<Built>>, seq: u64) -> Option<Arc<Document>> {
-    let built = slot.lock().expect("never poisoned").clone()?;
-    (built.seq == seq && built.at.elapsed() < REFRESH).then_some(built.document)
-}
-
-fn keep(slot: &Mutex<Option<Built>>, seq: u64, body: Vec<u8>) -> Arc<Document> {
-    let document = Arc::new(Document::new(body, XML, CACHE_CONTROL, true));
-    *slot.lock().expect("never poisoned") = Some(Built {
-        seq,
-        at: Instant::now(),
-        document: Arc::clone(&document),
-    });
-    document
-}
-
-async fn store_seq(app: &App) -> Result<u64, HttpError> {
-    Ok(app.store.last_change().await?.map_or(0, |c| c.seq))
-}
 
 /// The newest stories a reader without a key may see (partner-only ones left out).
 async fn public_stories(app: &App, limit: usize) -> Result<Vec<Article>, HttpError> {
@@ -74,17 +41,19 @@ pub(crate) async fn pages(
     app: &App,
     request: &Request<Incoming>,
 ) -> Result<Response<Body>, HttpError> {
-    let seq = store_seq(app).await?;
-    let slot = &app.sitemaps.pages;
-    let document = match fresh(slot, seq) {
-        Some(document) => document,
-        None => {
-            let feeds = app.feeds().await?;
-            let stories = public_stories(app, SITEMAP_STORIES).await?;
-            keep(slot, seq, sitemap::pages(&app.site, &feeds, &stories))
-        }
+    let build = async {
+        let feeds = app.feeds().await?;
+        let stories = public_stories(app, SITEMAP_STORIES).await?;
+        Ok(xml(sitemap::pages(&app.site, &feeds, &stories)))
     };
-    document.answer(request.headers())
+    app.kept
+        .get_or_build(app, "/sitemap.xml", None, Shows::Addresses, build)
+        .await?
+        .answer(request.headers())
+}
+
+fn xml(body: Vec<u8>) -> Document {
+    Document::new(body, XML, CACHE_CONTROL, true)
 }
 
 /// `/sitemap-news.xml`.
@@ -92,15 +61,18 @@ pub(crate) async fn news(
     app: &App,
     request: &Request<Incoming>,
 ) -> Result<Response<Body>, HttpError> {
-    let seq = store_seq(app).await?;
-    let slot = &app.sitemaps.news;
-    let document = match fresh(slot, seq) {
-        Some(document) => document,
-        None => {
-            let stories = public_stories(app, sitemap::NEWS_MAX).await?;
-            let body = sitemap::news(&app.site, &stories, chrono::Utc::now());
-            keep(slot, seq, body)
-        }
+    let build = async {
+        let stories = public_stories(app, sitemap::NEWS_MAX).await?;
+        Ok(xml(sitemap::news(&app.site, &stories, chrono::Utc::now())))
     };
-    document.answer(request.headers())
+    app.kept
+        .get_or_build(
+            app,
+            "/sitemap-news.xml",
+            Some(REFRESH),
+            Shows::Addresses,
+            build,
+        )
+        .await?
+        .answer(request.headers())
 }

@@ -1,0 +1,95 @@
+//! The documents built from the store outside the feed cache — the HTML pages, the OPML list
+//! and the sitemaps — kept as [`Document`]s (ETag, 304, compression) until the change bus
+//! brings a change, and served from what was kept while the store is unreachable (invariant
+//! 8), except a document that may show a story killed since it was built.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::App;
+use super::assets::Document;
+use super::error::HttpError;
+
+/// Documents kept at most (article pages are many; the rest are few).
+const KEPT: u64 = 2048;
+
+/// What a kept document may show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shows {
+    /// Stories (headlines, text): never served once a kill came after it was built.
+    Stories,
+    /// Only feeds or addresses (OPML, sitemaps): served through an outage whatever changed.
+    Addresses,
+}
+
+struct Built {
+    /// The change bus's newest change when it was built.
+    seq: u64,
+    at: Instant,
+    document: Arc<Document>,
+}
+
+pub(crate) struct Kept {
+    documents: moka::sync::Cache<String, Arc<Built>>,
+}
+
+impl Default for Kept {
+    fn default() -> Self {
+        Self {
+            documents: moka::sync::Cache::new(KEPT),
+        }
+    }
+}
+
+impl Kept {
+    /// The document kept under `key` while no change came since it was built (and it is
+    /// younger than `refresh`, when given); otherwise one `build` makes now. While the store
+    /// is unreachable — known to be, or failing this build — the one kept is served instead,
+    /// however old, unless it `Shows` stories and a kill came since.
+    pub(crate) async fn get_or_build(
+        &self,
+        app: &App,
+        key: &str,
+        refresh: Option<Duration>,
+        shows: Shows,
+        build: impl Future<Output = Result<Document, HttpError>>,
+    ) -> Result<Arc<Document>, HttpError> {
+        let (seq, killed) = app.cache.changes_seen();
+        let kept = self.documents.get(key);
+        if let Some(kept) = &kept
+            && kept.seq == seq
+            && refresh.is_none_or(|refresh| kept.at.elapsed() < refresh)
+        {
+            return Ok(Arc::clone(&kept.document));
+        }
+        let stand_in = kept.filter(|kept| shows == Shows::Addresses || kept.seq >= killed);
+        if let Some(stand_in) = &stand_in
+            && !app.health.store_up()
+        {
+            return Ok(Arc::clone(&stand_in.document));
+        }
+        match build.await {
+            Ok(document) => {
+                let document = Arc::new(document);
+                self.documents.insert(
+                    key.to_owned(),
+                    Arc::new(Built {
+                        seq,
+                        at: Instant::now(),
+                        document: Arc::clone(&document),
+                    }),
+                );
+                Ok(document)
+            }
+            Err(e) if e.is_unavailable() => match stand_in {
+                Some(stand_in) => {
+                    tracing::debug!(error = %e, key, "the store failed; served the document kept");
+                    Ok(Arc::clone(&stand_in.document))
+                }
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+}
