@@ -188,6 +188,23 @@ fn a_connection_that_never_speaks_does_not_hold_up_shutdown() {
     exits_promptly(&mut server, "a silent connection");
 }
 
+/// On PostgreSQL the change listener holds a connection open for ever; it holds nothing to
+/// persist, so it does not hold up the exit either.
+#[tokio::test]
+async fn the_postgresql_change_listener_does_not_hold_up_shutdown() {
+    let Some(schema) = common::pg::Schema::fresh().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(dir.path(), schema.configure("a"));
+    let started = Instant::now();
+    while server.get("/readyz").await.status() != 200 {
+        assert!(started.elapsed() < Duration::from_secs(5), "never ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    exits_promptly(&mut server, "the change listener");
+}
+
 /// SIGTERM, and the server is gone well within the drain's 10 s although `what` is open.
 fn exits_promptly(server: &mut Server, what: &str) {
     let asked = Instant::now();

@@ -363,6 +363,7 @@ async fn start_up(s: StartUp) {
                 listener,
                 Arc::clone(&wake),
                 Arc::clone(&s.opened.health),
+                s.trigger.clone(),
             ));
             WATCH_EVERY_WITH_NOTIFY
         }

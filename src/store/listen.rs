@@ -46,10 +46,23 @@ impl Listener {
     }
 }
 
-/// Listens for ever, reconnecting after any failure, and calls `wake.notify_one()` for every
-/// notice about the listener's schema, after every (re)connection and at every attempt to
-/// reconnect. `Notify` coalesces a burst of notices into one wake-up.
-pub(crate) async fn listen(listener: Listener, wake: Arc<Notify>, health: Arc<Health>) {
+/// Listens until the shutdown, reconnecting after any failure, and calls `wake.notify_one()`
+/// for every notice about the listener's schema, after every (re)connection and at every
+/// attempt to reconnect. `Notify` coalesces a burst of notices into one wake-up. It holds
+/// nothing to persist, so it stops at once when the shutdown fires.
+pub(crate) async fn listen(
+    listener: Listener,
+    wake: Arc<Notify>,
+    health: Arc<Health>,
+    mut shutdown: crate::shutdown::Shutdown,
+) {
+    tokio::select! {
+        () = listen_for_ever(listener, wake, health) => {}
+        () = shutdown.recv() => {}
+    }
+}
+
+async fn listen_for_ever(listener: Listener, wake: Arc<Notify>, health: Arc<Health>) {
     let Listener { config, schema } = listener;
     let mut backoff = Duration::from_millis(100);
     let mut lost: Option<Instant> = None;

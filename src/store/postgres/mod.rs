@@ -337,10 +337,12 @@ mod tests {
         let wake = Arc::new(tokio::sync::Notify::new());
         let config = connection_config(&url(), &schema.name).unwrap();
         let health = Arc::new(crate::store::health::Health::new());
+        let trigger = crate::shutdown::Trigger::new();
         let listener = tokio::spawn(crate::store::listen::listen(
             Listener::new(config, schema.name.clone()),
             Arc::clone(&wake),
             Arc::clone(&health),
+            trigger.subscribe(),
         ));
         // The first wake-up comes with the connection.
         tokio::time::timeout(Duration::from_secs(5), wake.notified())
@@ -364,6 +366,11 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(1), wake.notified())
             .await
             .expect("woken within 1 s of a commit");
-        listener.abort();
+        // It holds nothing: it stops as soon as the shutdown fires.
+        trigger.fire();
+        tokio::time::timeout(Duration::from_secs(1), listener)
+            .await
+            .expect("the listener stops at the shutdown")
+            .unwrap();
     }
 }
