@@ -521,6 +521,17 @@ async fn kill_then_outage(remake: bool) {
     let feed = "/feeds/g20.atom";
     assert_eq!(publish(&a, "wf-fault-killed").await.status, 201);
     until_shown(&b, feed, "wf-fault-killed", Duration::from_secs(2)).await;
+    // Documents B built from the store that list the story, and the OPML list, which lists
+    // feeds only.
+    const LISTING: [&str; 2] = ["/sitemap.xml", "/categories/g20"];
+    for path in LISTING {
+        let listed = client().get(b.url(path)).send().await.unwrap();
+        assert!(
+            listed.text().await.unwrap().contains("wf-fault-killed"),
+            "{path}"
+        );
+    }
+    assert_eq!(timed_get(&b, "/feeds.opml").await.0, 200);
 
     let remakes = common::counter(&b, "feed_remakes").await;
     let invalidated = common::counter(&b, "cache_invalidations").await;
@@ -553,6 +564,13 @@ async fn kill_then_outage(remake: bool) {
 
     proxy.refuse();
     until_status(&b, "/readyz", 503, Duration::from_secs(5)).await;
+    // What B kept from before the kill is not served; 503 at once, the outage being known.
+    for path in LISTING {
+        let (status, took) = timed_get(&b, path).await;
+        assert_eq!(status, 503, "{path} kept from before the kill");
+        assert!(took < Duration::from_millis(500), "{path} took {took:?}");
+    }
+    assert_eq!(timed_get(&b, "/feeds.opml").await.0, 200, "feeds only");
     let response = client().get(b.url(feed)).send().await.unwrap();
     if remake {
         assert_eq!(response.status(), 200, "the version made after the kill");

@@ -363,7 +363,10 @@ async fn start_up(s: StartUp) {
                 listener,
                 Arc::clone(&wake),
                 Arc::clone(&s.opened.health),
-                s.trigger.clone(),
+                {
+                    let mut shutdown = s.trigger.clone();
+                    async move { shutdown.recv().await }
+                },
             ));
             WATCH_EVERY_WITH_NOTIFY
         }

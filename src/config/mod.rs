@@ -27,6 +27,16 @@ pub(crate) use values::{HubSetting, Kind, LogFormat, PublicUrl, Setting, StoreUr
 /// Where `wirefeed` looks for its config file when `--config` is not given.
 pub(crate) const DEFAULT_PATH: &str = "config/wirefeed.toml";
 
+/// The keys whose values are paths, checked against the file system at load.
+const PATHS: [&str; 6] = [
+    "acme_dir",
+    "data_dir",
+    "feeds_dir",
+    "partners_file",
+    "tls_cert",
+    "tls_key",
+];
+
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Origin {
@@ -280,6 +290,18 @@ impl Config {
                 }),
             }
         }
+
+        // A path in the file that the environment or a flag overrides is not used, and whether
+        // it exists depends on where it is looked for from (the shipped `feeds_dir = "feeds"`
+        // from another directory): not held against start-up. Any other bad value in the file
+        // still is, overridden or not: the file itself is wrong.
+        problems.retain(|p| {
+            !(matches!(p.origin, Origin::File { .. })
+                && p.key.is_some_and(|key| {
+                    PATHS.contains(&key)
+                        && matches!(origins.get(key), Some(Origin::Env(_) | Origin::Flag(_)))
+                }))
+        });
 
         // A default that does not hold here (a missing feeds directory) is a problem too.
         for key in KEYS {

@@ -289,6 +289,26 @@ fn environment_overrides_the_file_and_an_empty_variable_is_unset() {
 }
 
 #[test]
+fn a_file_path_the_environment_overrides_is_not_held_against_it() {
+    let feeds = tempfile::tempdir().unwrap();
+    let feeds = feeds.path().to_str().unwrap();
+    let config = load(
+        "feeds_dir = \"no-such-directory-here\"\n",
+        &[("WIREFEED_FEEDS_DIR", feeds)],
+    )
+    .unwrap();
+    assert_eq!(config.feeds_dir, Path::new(feeds));
+    assert!(PATHS.iter().all(|name| Key::named(name).is_some()));
+    // Not overridden, it is still refused; and a value wrong in itself is, overridden or not.
+    assert!(problems("feeds_dir = \"no-such-directory-here\"\n", &[]).contains("feeds_dir"));
+    let malformed = problems(
+        "cache_max_bytes = \"lots\"\n",
+        &[("WIREFEED_CACHE_MAX_BYTES", "20")],
+    );
+    assert!(malformed.contains("cache_max_bytes"), "{malformed}");
+}
+
+#[test]
 fn a_bad_environment_variable_or_flag_is_named() {
     let message = problems("", &[("WIREFEED_PUBLIC_URL", "wire.example.com")]);
     assert!(

@@ -491,7 +491,7 @@ pub(crate) async fn opml(
         ))
     };
     app.kept
-        .get_or_build(app, "/feeds.opml", None, Shows::Addresses, build)
+        .get_or_build(app, "/feeds.opml", None, Shows::Feeds, build)
         .await?
         .answer(request.headers())
 }

@@ -14,13 +14,14 @@ use super::error::HttpError;
 /// Documents kept at most (article pages are many; the rest are few).
 const KEPT: u64 = 2048;
 
-/// What a kept document may show.
+/// What a kept document shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Shows {
-    /// Stories (headlines, text): never served once a kill came after it was built.
+    /// Stories (headlines, text, or their addresses, as the sitemaps list them): never served
+    /// once a kill came after it was built.
     Stories,
-    /// Only feeds or addresses (OPML, sitemaps): served through an outage whatever changed.
-    Addresses,
+    /// Only feeds (the OPML list): served through an outage whatever changed.
+    Feeds,
 }
 
 struct Built {
@@ -63,11 +64,16 @@ impl Kept {
         {
             return Ok(Arc::clone(&kept.document));
         }
-        let stand_in = kept.filter(|kept| shows == Shows::Addresses || kept.seq >= killed);
-        if let Some(stand_in) = &stand_in
-            && !app.health.store_up()
-        {
-            return Ok(Arc::clone(&stand_in.document));
+        let stand_in = kept.filter(|kept| shows == Shows::Feeds || kept.seq >= killed);
+        if !app.health.store_up() {
+            // Known to be away: the kept one at once, or a 503 at once rather than a build
+            // that would wait out the deadline.
+            return match &stand_in {
+                Some(stand_in) => Ok(Arc::clone(&stand_in.document)),
+                None => Err(HttpError::Unavailable(
+                    "the store is unreachable".to_owned(),
+                )),
+            };
         }
         match build.await {
             Ok(document) => {

@@ -47,7 +47,7 @@ pub(crate) async fn pages(
         Ok(xml(sitemap::pages(&app.site, &feeds, &stories)))
     };
     app.kept
-        .get_or_build(app, "/sitemap.xml", None, Shows::Addresses, build)
+        .get_or_build(app, "/sitemap.xml", None, Shows::Stories, build)
         .await?
         .answer(request.headers())
 }
@@ -70,7 +70,7 @@ pub(crate) async fn news(
             app,
             "/sitemap-news.xml",
             Some(REFRESH),
-            Shows::Addresses,
+            Shows::Stories,
             build,
         )
         .await?

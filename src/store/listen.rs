@@ -46,19 +46,19 @@ impl Listener {
     }
 }
 
-/// Listens until the shutdown, reconnecting after any failure, and calls `wake.notify_one()`
-/// for every notice about the listener's schema, after every (re)connection and at every
-/// attempt to reconnect. `Notify` coalesces a burst of notices into one wake-up. It holds
-/// nothing to persist, so it stops at once when the shutdown fires.
+/// Listens until `stop` resolves (the shutdown), reconnecting after any failure, and calls
+/// `wake.notify_one()` for every notice about the listener's schema, after every
+/// (re)connection and at every attempt to reconnect. `Notify` coalesces a burst of notices
+/// into one wake-up. It holds nothing to persist, so it stops at once.
 pub(crate) async fn listen(
     listener: Listener,
     wake: Arc<Notify>,
     health: Arc<Health>,
-    mut shutdown: crate::shutdown::Shutdown,
+    stop: impl Future<Output = ()>,
 ) {
     tokio::select! {
         () = listen_for_ever(listener, wake, health) => {}
-        () = shutdown.recv() => {}
+        () = stop => {}
     }
 }
 

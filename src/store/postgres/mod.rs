@@ -342,7 +342,10 @@ mod tests {
             Listener::new(config, schema.name.clone()),
             Arc::clone(&wake),
             Arc::clone(&health),
-            trigger.subscribe(),
+            {
+                let mut shutdown = trigger.subscribe();
+                async move { shutdown.recv().await }
+            },
         ));
         // The first wake-up comes with the connection.
         tokio::time::timeout(Duration::from_secs(5), wake.notified())
