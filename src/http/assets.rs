@@ -73,6 +73,11 @@ impl Document {
         }
     }
 
+    /// The length of its body as made (before any compression).
+    pub(crate) fn len(&self) -> usize {
+        self.bodies[0].get().map_or(0, Bytes::len)
+    }
+
     /// The typed ETags handed out: one per coding the document is sent in.
     fn tags(&self) -> impl Iterator<Item = &ETag> {
         let offered = if self.compress { 4 } else { 1 };

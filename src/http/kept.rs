@@ -11,8 +11,9 @@ use super::App;
 use super::assets::Document;
 use super::error::HttpError;
 
-/// Documents kept at most (article pages are many; the rest are few).
-const KEPT: u64 = 2048;
+/// Bytes of documents kept at most, counting each twice for the compressed copies made of it
+/// (article pages are many — a crawler walks them all; the rest are few).
+const KEPT_BYTES: u64 = 64 << 20;
 
 /// What a kept document shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +39,13 @@ pub(crate) struct Kept {
 impl Default for Kept {
     fn default() -> Self {
         Self {
-            documents: moka::sync::Cache::new(KEPT),
+            documents: moka::sync::Cache::builder()
+                .max_capacity(KEPT_BYTES)
+                .weigher(|key: &String, built: &Arc<Built>| {
+                    let weight = key.len() + 2 * built.document.len() + 256;
+                    u32::try_from(weight).unwrap_or(u32::MAX)
+                })
+                .build(),
         }
     }
 }
