@@ -124,12 +124,57 @@ impl Day {
     }
 }
 
-/// What a flush could not store, kept for the next one: the hours' polls not yet added, and
-/// the days' readers not yet merged.
+/// What a flush could not store, kept for the next one: the hours' polls not yet added (one
+/// row per feed and hour), and the days' readers not yet merged.
 #[derive(Default)]
 struct Unsaved {
     rows: Vec<TrafficRow>,
     days: BTreeMap<NaiveDate, Day>,
+}
+
+impl Unsaved {
+    /// Takes in `other`: polls of the same feed and hour add up, readers of the same day merge.
+    fn absorb(&mut self, other: Unsaved) {
+        for row in other.rows {
+            match self
+                .rows
+                .iter_mut()
+                .find(|r| r.hour == row.hour && r.feed == row.feed)
+            {
+                Some(kept) => {
+                    kept.polls += row.polls;
+                    kept.not_modified += row.not_modified;
+                    kept.bytes_sent += row.bytes_sent;
+                    kept.bytes_saved += row.bytes_saved;
+                }
+                None => self.rows.push(row),
+            }
+        }
+        for (day, counts) in other.days {
+            match self.days.entry(day) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(counts);
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().absorb(counts),
+            }
+        }
+    }
+}
+
+/// What one flush took out to store: what it did not store goes back to `home` when it is
+/// dropped, whether the flush finished, failed or was cancelled.
+struct Taken<'a> {
+    home: &'a Mutex<Unsaved>,
+    unsaved: Unsaved,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        let left = std::mem::take(&mut self.unsaved);
+        if let Ok(mut home) = self.home.lock() {
+            home.absorb(left);
+        }
+    }
 }
 
 struct Pending {
@@ -385,19 +430,12 @@ impl Audience {
                     })
                 }),
         );
-        let mut unsaved = Unsaved { rows, days };
-        let stored = self.store_counts(&mut unsaved, today).await;
-        let mut kept = self.unsaved.lock().expect("audience lock");
-        kept.rows.append(&mut unsaved.rows);
-        for (day, counts) in unsaved.days {
-            match kept.days.entry(day) {
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(counts);
-                }
-                std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().absorb(counts),
-            }
-        }
-        stored
+        // Whatever is not stored goes back, also when this future is dropped at a deadline.
+        let mut taken = Taken {
+            home: &self.unsaved,
+            unsaved: Unsaved { rows, days },
+        };
+        self.store_counts(&mut taken.unsaved, today).await
     }
 
     /// Stores `unsaved`, taking out of it what was stored.

@@ -268,10 +268,15 @@ async fn polls_per_hour_sum_across_flushes() {
 struct Outage {
     store: crate::store::sqlite::SqliteStore,
     down: std::sync::atomic::AtomicBool,
+    /// Writes hang instead (a stalled store), until the caller gives up on them.
+    stalled: std::sync::atomic::AtomicBool,
 }
 
 impl Outage {
-    fn check(&self) -> Result<(), StoreError> {
+    async fn check(&self) -> Result<(), StoreError> {
+        if self.stalled.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         if self.down.load(Ordering::SeqCst) {
             return Err(StoreError::Timeout(Duration::from_secs(1)));
         }
@@ -287,7 +292,7 @@ impl AudienceStore for Outage {
         feed: &str,
         merge: crate::store::AudienceMerge,
     ) -> Result<(), StoreError> {
-        self.check()?;
+        self.check().await?;
         self.store.merge_audience(day, feed, merge).await
     }
     async fn audience(
@@ -297,14 +302,14 @@ impl AudienceStore for Outage {
         self.store.audience(since).await
     }
     async fn add_traffic(&self, rows: Vec<TrafficRow>) -> Result<(), StoreError> {
-        self.check()?;
+        self.check().await?;
         self.store.add_traffic(rows).await
     }
     async fn traffic(&self, since: chrono::DateTime<Utc>) -> Result<Vec<TrafficRow>, StoreError> {
         self.store.traffic(since).await
     }
     async fn forget_audience(&self, day: NaiveDate) -> Result<(), StoreError> {
-        self.check()?;
+        self.check().await?;
         self.store.forget_audience(day).await
     }
 }
@@ -316,6 +321,7 @@ async fn counts_a_flush_could_not_store_are_kept_for_the_next() {
     let outage = Arc::new(Outage {
         store: crate::store::sqlite::SqliteStore::open(&dir.path().join("w.sqlite3")).unwrap(),
         down: std::sync::atomic::AtomicBool::new(false),
+        stalled: std::sync::atomic::AtomicBool::new(false),
     });
     let audience = Audience::new(Arc::clone(&outage) as Arc<dyn AudienceStore>);
     let science = FeedKey::current("science", FeedFormat::Atom);
@@ -327,7 +333,14 @@ async fn counts_a_flush_could_not_store_are_kept_for_the_next() {
     assert!(audience.flush().await.is_err());
     audience.note(&science, ip(3), NETNEWSWIRE, UNCHANGED);
     assert!(audience.flush().await.is_err());
+    // A flush given up on while the store hangs (its future dropped at a deadline) keeps
+    // what it took too.
     outage.down.store(false, Ordering::SeqCst);
+    outage.stalled.store(true, Ordering::SeqCst);
+    audience.note(&science, ip(3), NETNEWSWIRE, UNCHANGED);
+    let given_up = tokio::time::timeout(Duration::from_millis(100), audience.flush()).await;
+    assert!(given_up.is_err());
+    outage.stalled.store(false, Ordering::SeqCst);
     audience.flush().await.unwrap();
     audience.flush().await.unwrap();
     let today = audience.today();
@@ -343,5 +356,5 @@ async fn counts_a_flush_could_not_store_are_kept_for_the_next() {
         .iter()
         .map(|r| r.polls)
         .sum();
-    assert_eq!(polls, 3, "each poll counted once");
+    assert_eq!(polls, 4, "each poll counted once");
 }

@@ -164,7 +164,14 @@ impl AudienceStore for PostgresStore {
     }
 
     async fn add_traffic(&self, rows: Vec<TrafficRow>) -> Result<(), StoreError> {
-        with_conn!(self, client, { add_traffic(&**client, &rows).await })
+        // In one transaction: a failure partway adds none of them, so the caller's retry
+        // adds each once.
+        with_conn!(self, client, {
+            let tx = client.transaction().await?;
+            add_traffic(&tx, &rows).await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     async fn traffic(&self, since: DateTime<Utc>) -> Result<Vec<TrafficRow>, StoreError> {

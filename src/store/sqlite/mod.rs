@@ -330,7 +330,8 @@ mod tests {
                  UPDATE category_counts SET articles = 0;
                  INSERT INTO tombstones (category, killed_ns, article_id) VALUES ('business', 5, 'moved');
                  UPDATE articles SET killed_seq = 3, seq = 3, urgency = 4;
-                 DROP INDEX changes_by_article;",
+                 DROP INDEX changes_by_article;
+                 DROP INDEX change_categories_by_seq;",
             )
             .unwrap();
             conn.pragma_update(None, "user_version", 9).unwrap();

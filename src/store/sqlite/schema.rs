@@ -172,11 +172,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     INSERT OR IGNORE INTO category_counts (category, articles)
         SELECT DISTINCT category, 0 FROM tombstones;
     "#,
-    // 10: each story's changes, so a kill finds every category a public version was filed in;
+    // 10: each story's changes and each change's categories, so a kill finds every category a
+    // public version was filed in (and a change's categories are found without a scan);
     // and stories killed before kills reached them there: their withdrawal notices in every
     // such category, and their urgency the most urgent any public version had (the flash feed).
     r#"
     CREATE INDEX changes_by_article ON changes (article_id, seq);
+    CREATE INDEX change_categories_by_seq ON change_categories (seq);
     INSERT OR IGNORE INTO tombstones (category, killed_ns, article_id)
         SELECT DISTINCT cc.category, t.killed_ns, t.article_id
         FROM (SELECT article_id, MAX(killed_ns) AS killed_ns FROM tombstones GROUP BY article_id) t
