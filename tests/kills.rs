@@ -99,6 +99,19 @@ async fn changes_of(server: &Server, id: &str) -> Vec<String> {
         .collect()
 }
 
+/// A server with the ingest token on a fresh PostgreSQL schema (kept while the schema and
+/// directory are), or None when PostgreSQL is not reachable.
+async fn on_postgres() -> Option<(Schema, tempfile::TempDir, Server)> {
+    let schema = Schema::fresh().await?;
+    let dir = tempfile::tempdir().unwrap();
+    let configure = schema.configure("a");
+    let server = Server::start_in(dir.path(), |cmd| {
+        configure(cmd);
+        with_token(cmd);
+    });
+    Some((schema, dir, server))
+}
+
 /// Publish, kill, then every way back in: each refused, the story still killed everywhere.
 async fn nothing_brings_a_killed_story_back(server: &Server) {
     let path = format!("/api/articles/{BILATERAL}");
@@ -207,15 +220,9 @@ async fn nothing_brings_a_killed_story_back_on_sqlite() {
 
 #[tokio::test]
 async fn nothing_brings_a_killed_story_back_on_postgres() {
-    let Some(schema) = Schema::fresh().await else {
+    let Some((_schema, _dir, server)) = on_postgres().await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let configure = schema.configure("a");
-    let server = Server::start_in(dir.path(), |cmd| {
-        configure(cmd);
-        with_token(cmd);
-    });
     nothing_brings_a_killed_story_back(&server).await;
 }
 
@@ -432,14 +439,8 @@ async fn a_kill_reaches_feeds_a_correction_moved_the_story_out_of_on_sqlite() {
 
 #[tokio::test]
 async fn a_kill_reaches_feeds_a_correction_moved_the_story_out_of_on_postgres() {
-    let Some(schema) = Schema::fresh().await else {
+    let Some((_schema, _dir, server)) = on_postgres().await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let configure = schema.configure("a");
-    let server = Server::start_in(dir.path(), |cmd| {
-        configure(cmd);
-        with_token(cmd);
-    });
     a_kill_reaches_feeds_a_correction_moved_the_story_out_of(&server).await;
 }

@@ -151,12 +151,17 @@ impl Unsaved {
             }
         }
         for (day, counts) in other.days {
-            match self.days.entry(day) {
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(counts);
-                }
-                std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().absorb(counts),
+            self.keep_day(day, counts);
+        }
+    }
+
+    /// Keeps `day`'s readers, merged with those already kept for it.
+    fn keep_day(&mut self, day: NaiveDate, counts: Day) {
+        match self.days.entry(day) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(counts);
             }
+            std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().absorb(counts),
         }
     }
 }
@@ -384,24 +389,17 @@ impl Audience {
     pub(crate) async fn flush(&self) -> Result<(), StoreError> {
         let _one = self.flushing.lock().await;
         let today = Utc::now().date_naive();
-        let Unsaved { mut rows, mut days } =
-            std::mem::take(&mut *self.unsaved.lock().expect("audience lock"));
+        let mut unsaved = std::mem::take(&mut *self.unsaved.lock().expect("audience lock"));
         let shards = self.shards.lock().expect("audience lock").clone();
         let mut hours = Vec::new();
-        let mut keep_day = |day: NaiveDate, counts: Day| match days.entry(day) {
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert(counts);
-            }
-            std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().absorb(counts),
-        };
         for shard in shards {
             let mut pending = shard.lock().expect("audience lock");
             for (day, counts) in std::mem::take(&mut pending.ended) {
-                keep_day(day, counts);
+                unsaved.keep_day(day, counts);
             }
             if let Some(day) = pending.day {
                 let counts = pending.take_day();
-                keep_day(day, counts);
+                unsaved.keep_day(day, counts);
             }
             hours.push(
                 std::mem::take(&mut pending.feeds)
@@ -409,7 +407,7 @@ impl Audience {
                     .map(|(key, counts)| (key, counts.hours)),
             );
         }
-        rows.extend(
+        unsaved.rows.extend(
             hours
                 .into_iter()
                 .flatten()
@@ -433,7 +431,7 @@ impl Audience {
         // Whatever is not stored goes back, also when this future is dropped at a deadline.
         let mut taken = Taken {
             home: &self.unsaved,
-            unsaved: Unsaved { rows, days },
+            unsaved,
         };
         self.store_counts(&mut taken.unsaved, today).await
     }
