@@ -189,9 +189,16 @@ struct Pending {
     feeds: HashMap<FeedKey, Counts, KeyHasher>,
     /// Direct clients of every feed together, today.
     everyone: Sketch,
+    /// Clients already in `everyone`, as far as this small filter remembers: a client polling
+    /// several feeds, or one feed often, is put in the sketch once, not on every poll (putting
+    /// one in again changes nothing, and costs two hashes and a set insert).
+    in_everyone: Box<[u64; SEEN]>,
     /// Days that ended before they were flushed.
     ended: Vec<(NaiveDate, Day)>,
 }
+
+/// Slots of [`Pending::in_everyone`], each remembering the last client whose hash fell in it.
+const SEEN: usize = 64;
 
 impl Default for Pending {
     fn default() -> Self {
@@ -199,6 +206,7 @@ impl Default for Pending {
             day: None,
             feeds: HashMap::default(),
             everyone: sketch(),
+            in_everyone: Box::new([0; SEEN]),
             ended: Vec::new(),
         }
     }
@@ -211,6 +219,8 @@ struct Counts {
     hours: Vec<(i64, Polls)>,
     /// Today's readers, once the feed was polled today.
     today: Option<Tally>,
+    /// The last direct client put in `today`'s sketch, not put in again on its next poll.
+    last_client: Option<u64>,
 }
 
 impl Pending {
@@ -220,9 +230,15 @@ impl Pending {
             feeds: self
                 .feeds
                 .iter_mut()
-                .filter_map(|(key, counts)| Some((key.clone(), counts.today.take()?)))
+                .filter_map(|(key, counts)| {
+                    counts.last_client = None;
+                    Some((key.clone(), counts.today.take()?))
+                })
                 .collect(),
-            everyone: std::mem::replace(&mut self.everyone, sketch()),
+            everyone: {
+                self.in_everyone.fill(0);
+                std::mem::replace(&mut self.everyone, sketch())
+            },
         }
     }
 }
@@ -234,6 +250,17 @@ struct Moment {
     day: NaiveDate,
     hour: i64,
     at: i64,
+}
+
+/// The time as the kernel last updated it (every tick, a few milliseconds): a poll is counted
+/// by its day and hour, which a tick's error does not change, and reading it costs no clock
+/// read on every poll.
+fn coarse_now() -> chrono::DateTime<Utc> {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+    u32::try_from(now.tv_nsec)
+        .ok()
+        .and_then(|nanos| chrono::DateTime::from_timestamp(now.tv_sec, nanos))
+        .unwrap_or_else(Utc::now)
 }
 
 impl Moment {
@@ -290,8 +317,16 @@ impl Pending {
                 note_report(&mut tally.agents, reported.key, report);
             }
             (None, Some(hash)) => {
-                tally.clients.insert(&hash);
-                pending.everyone.insert(&hash);
+                if counts.last_client != Some(hash) {
+                    counts.last_client = Some(hash);
+                    tally.clients.insert(&hash);
+                }
+                // 0 marks an empty slot: a client hashing to it is simply always put in.
+                let slot = &mut pending.in_everyone[(hash % SEEN as u64) as usize];
+                if *slot != hash {
+                    *slot = hash;
+                    pending.everyone.insert(&hash);
+                }
             }
             (None, None) => {}
         }
@@ -348,7 +383,7 @@ impl Audience {
         }
         let reported = agent::parse(user_agent);
         let client_hash = reported.is_none().then(|| {
-            let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+            let mut hasher = StableHasher::default();
             match client {
                 Some(IpAddr::V4(ip)) => hasher.write(&ip.octets()),
                 Some(IpAddr::V6(ip)) => hasher.write(&ip.octets()),
@@ -357,7 +392,11 @@ impl Audience {
             hasher.write(user_agent.as_bytes());
             hasher.finish()
         });
-        let when = Moment::of(Utc::now());
+        let mut when = Moment::of(coarse_now());
+        if reported.is_some() {
+            // An aggregator's reports are ordered by this: two within one tick must not tie.
+            when.at = Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+        }
         self.with_local(|pending| {
             pending.count(feed, when, poll, reported, client_hash);
         });

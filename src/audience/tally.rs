@@ -24,9 +24,57 @@ pub(super) const PRECISION: u8 = 12;
 pub(crate) struct StableHash;
 
 impl BuildHasher for StableHash {
-    type Hasher = xxhash_rust::xxh3::Xxh3;
+    type Hasher = StableHasher;
     fn build_hasher(&self) -> Self::Hasher {
-        xxhash_rust::xxh3::Xxh3::new()
+        StableHasher::default()
+    }
+}
+
+/// XXH3-64 of everything written, the same value as xxhash's streaming `Xxh3` gives (so
+/// sketches stored by earlier versions still merge), without its 500-byte state: what is
+/// written — a client's hash, an address and a User-Agent — is gathered here and hashed in
+/// one call. Input past [`StableHasher::SMALL`] bytes goes through the streaming hasher.
+#[derive(Clone)]
+pub(crate) struct StableHasher {
+    small: [u8; StableHasher::SMALL],
+    len: usize,
+    large: Option<Box<xxhash_rust::xxh3::Xxh3>>,
+}
+
+impl StableHasher {
+    const SMALL: usize = 256;
+}
+
+impl Default for StableHasher {
+    fn default() -> Self {
+        Self {
+            small: [0; Self::SMALL],
+            len: 0,
+            large: None,
+        }
+    }
+}
+
+impl std::hash::Hasher for StableHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        if let Some(large) = &mut self.large {
+            large.update(bytes);
+        } else if let Some(room) = self.small.get_mut(self.len..self.len + bytes.len()) {
+            room.copy_from_slice(bytes);
+            self.len += bytes.len();
+        } else {
+            let mut large = Box::new(xxhash_rust::xxh3::Xxh3::new());
+            large.update(&self.small[..self.len]);
+            large.update(bytes);
+            self.large = Some(large);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        match &self.large {
+            Some(large) => large.digest(),
+            None => xxhash_rust::xxh3::xxh3_64(&self.small[..self.len]),
+        }
     }
 }
 
@@ -194,4 +242,35 @@ pub(super) fn server_totals(rows: Vec<(NaiveDate, String, AudienceRow)>) -> Vec<
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::Hasher;
+
+    use super::StableHasher;
+
+    /// Sketches stored before the hasher changed must keep merging with new ones.
+    #[test]
+    fn the_stable_hasher_gives_what_the_streaming_xxh3_gives() {
+        let agent = "Mozilla/5.0 (X11; Linux x86_64) Newsboat/2.30 ".repeat(8);
+        for pieces in [
+            vec![&[][..]],
+            vec![&7u64.to_ne_bytes()[..]],
+            vec![&[192, 0, 2, 7][..], b"Newsboat/2.30"],
+            vec![&[0x20; 16][..], agent.as_bytes()],
+            vec![agent.as_bytes(), agent.as_bytes(), b"!"],
+        ] {
+            let (mut ours, mut theirs) = (StableHasher::default(), xxhash_rust::xxh3::Xxh3::new());
+            for piece in &pieces {
+                ours.write(piece);
+                theirs.write(piece);
+            }
+            assert_eq!(ours.finish(), theirs.finish(), "{pieces:?}");
+        }
+        let (mut ours, mut theirs) = (StableHasher::default(), xxhash_rust::xxh3::Xxh3::new());
+        ours.write_u64(0x5eed);
+        theirs.write_u64(0x5eed);
+        assert_eq!(ours.finish(), theirs.finish());
+    }
 }

@@ -358,3 +358,50 @@ async fn counts_a_flush_could_not_store_are_kept_for_the_next() {
         .sum();
     assert_eq!(polls, 4, "each poll counted once");
 }
+
+#[test]
+fn a_client_polling_again_is_counted_once_a_day_and_again_the_next_day() {
+    let mut pending = Pending::default();
+    let (world, g20) = (
+        FeedKey::current("world", FeedFormat::Atom),
+        FeedKey::current("g20", FeedFormat::Rss),
+    );
+    let day = |d: u32| Moment {
+        day: NaiveDate::from_ymd_opt(2026, 12, d).unwrap(),
+        hour: 0,
+        at: 0,
+    };
+    // One reader polls both feeds every few minutes; another world once.
+    for _ in 0..5 {
+        pending.count(&world, day(3), UNCHANGED, None, Some(0x5eed));
+        pending.count(&g20, day(3), UNCHANGED, None, Some(0x5eed));
+    }
+    pending.count(&world, day(3), FULL, None, Some(0x5eed + SEEN as u64));
+    let mut first = pending.take_day();
+    assert_eq!(distinct(&mut first.everyone), 2);
+    assert_eq!(
+        distinct(&mut first.feeds.get_mut(&world).unwrap().clients),
+        2
+    );
+    assert_eq!(distinct(&mut first.feeds.get_mut(&g20).unwrap().clients), 1);
+    // The next day starts empty, and the same reader is counted in it again.
+    pending.count(&world, day(4), UNCHANGED, None, Some(0x5eed));
+    pending.count(&g20, day(4), UNCHANGED, None, Some(0x5eed));
+    let mut second = pending.take_day();
+    assert_eq!(distinct(&mut second.everyone), 1);
+    assert_eq!(
+        distinct(&mut second.feeds.get_mut(&world).unwrap().clients),
+        1
+    );
+    assert_eq!(
+        distinct(&mut second.feeds.get_mut(&g20).unwrap().clients),
+        1
+    );
+    // A day ended by the first poll after midnight, not by a flush, is counted likewise.
+    pending.count(&world, day(5), UNCHANGED, None, Some(0x5eed));
+    pending.count(&world, day(6), UNCHANGED, None, Some(0x5eed));
+    let (ended, mut fifth) = pending.ended.pop().unwrap();
+    assert_eq!(ended, day(5).day);
+    assert_eq!(distinct(&mut fifth.everyone), 1);
+    assert_eq!(distinct(&mut pending.take_day().everyone), 1);
+}

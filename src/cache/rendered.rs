@@ -115,6 +115,9 @@ pub struct Heads {
     pub cache_control: HeaderValue,
     pub content_type: HeaderValue,
     pub link: HeaderValue,
+    /// The header fields of this version's 304s, made by the HTTP layer on this thread's first
+    /// one and cloned for each after it: cheaper than inserting them field by field.
+    pub not_modified: OnceLock<Box<[http::HeaderMap; 8]>>,
 }
 
 /// A copy of `value` with bytes of its own.
@@ -140,6 +143,7 @@ impl Rendered {
                 cache_control: cache_control(),
                 content_type: own(&self.content_type),
                 link: own(&self.link),
+                not_modified: OnceLock::new(),
             })
         })
     }

@@ -225,7 +225,9 @@ async fn reading(
     }
 }
 
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Every response's request id, put in by [`counted`] (in place of the empty one a feed's 304
+/// is made with).
+pub(super) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(0);
 
