@@ -89,14 +89,16 @@ impl Path {
     pub fn parse(path: &str, query: Option<&str>) -> Option<Path> {
         // Feeds first: nearly every request is a poll. (No fixed path starts so.)
         if let Some(file) = path.strip_prefix("/feeds/") {
-            let (name, ext) = file.rsplit_once('.')?;
+            // Split at ASCII bytes (char boundaries), without a `str` pattern's searcher.
+            let dot = file.bytes().rposition(|b| b == b'.')?;
+            let (name, ext) = (&file[..dot], &file[dot + 1..]);
             let format = FeedFormat::from_extension(ext)?;
             // A slug has no slash, so the first one must begin `/archive/`.
-            let (slug, part) = match name.split_once('/') {
+            let (slug, part) = match name.bytes().position(|b| b == b'/') {
                 None => (name, Part::Current),
-                Some((slug, rest)) => {
-                    let day = rest.strip_prefix("archive/")?;
-                    (slug, Part::Archive(parse_day(day)?))
+                Some(slash) => {
+                    let day = name[slash + 1..].strip_prefix("archive/")?;
+                    (&name[..slash], Part::Archive(parse_day(day)?))
                 }
             };
             let slug = slug_of(slug)?;

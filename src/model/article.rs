@@ -93,17 +93,30 @@ impl From<Category> for String {
     }
 }
 
+/// Whether `bytes` are dash-separated words of lower-case letters and digits, in one pass
+/// (every feed poll's path is checked so).
+fn is_slug(bytes: &[u8]) -> bool {
+    // The start counts as a dash: a leading dash, two in a row and a trailing one (or
+    // nothing at all) leave an empty word.
+    let mut after_dash = true;
+    for &b in bytes {
+        if b == b'-' {
+            if after_dash {
+                return false;
+            }
+            after_dash = true;
+        } else if b.is_ascii_lowercase() || b.is_ascii_digit() {
+            after_dash = false;
+        } else {
+            return false;
+        }
+    }
+    !after_dash
+}
+
 impl Category {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let words_ok = !raw.is_empty()
-            && raw.len() <= 64
-            && raw.split('-').all(|word| {
-                !word.is_empty()
-                    && word
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            });
-        if words_ok {
+        if raw.len() <= 64 && is_slug(raw.as_bytes()) {
             Ok(Self(raw.to_owned()))
         } else {
             Err(format!(
@@ -251,5 +264,46 @@ impl Article {
     /// Whether the story belongs in a flash feed of stories at `level` or more urgent.
     pub fn is_urgent(&self, level: u8) -> bool {
         self.urgency.is_some_and(|u| u <= level)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slug_is_dash_separated_words_of_lower_case_letters_and_digits() {
+        // What the one-pass check must agree with: split at dashes, no word empty.
+        let by_words = |raw: &str| {
+            raw.split('-').all(|word| {
+                !word.is_empty()
+                    && word
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
+        };
+        for raw in [
+            "world",
+            "g20",
+            "asia-pacific",
+            "a-b-c",
+            "2026",
+            "",
+            "-",
+            "--",
+            "-world",
+            "world-",
+            "asia--pacific",
+            "World",
+            "asia pacific",
+            "asia_pacific",
+            "wörld",
+            "a.b",
+            "a/b",
+        ] {
+            assert_eq!(is_slug(raw.as_bytes()), by_words(raw), "{raw:?}");
+        }
+        assert!(Category::parse(&"a".repeat(64)).is_ok());
+        assert!(Category::parse(&"a".repeat(65)).is_err());
     }
 }
