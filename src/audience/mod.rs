@@ -321,9 +321,9 @@ impl Pending {
                     counts.last_client = Some(hash);
                     tally.clients.insert(&hash);
                 }
-                // 0 marks an empty slot: a client hashing to it is simply always put in.
+                // 0 marks an empty slot, so a client whose hash is 0 is put in every time.
                 let slot = &mut pending.in_everyone[(hash % SEEN as u64) as usize];
-                if *slot != hash {
+                if *slot != hash || hash == 0 {
                     *slot = hash;
                     pending.everyone.insert(&hash);
                 }

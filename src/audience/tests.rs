@@ -404,4 +404,7 @@ fn a_client_polling_again_is_counted_once_a_day_and_again_the_next_day() {
     assert_eq!(ended, day(5).day);
     assert_eq!(distinct(&mut fifth.everyone), 1);
     assert_eq!(distinct(&mut pending.take_day().everyone), 1);
+    // A hash of 0, the filter's empty mark, still counts.
+    pending.count(&world, day(6), UNCHANGED, None, Some(0));
+    assert_eq!(distinct(&mut pending.take_day().everyone), 1);
 }
