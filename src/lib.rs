@@ -11,6 +11,7 @@ pub mod catalog;
 pub(crate) mod changes;
 pub mod cli;
 pub(crate) mod config;
+pub mod counter;
 pub mod http;
 pub mod ingest;
 pub(crate) mod metrics;

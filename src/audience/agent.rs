@@ -162,12 +162,21 @@ pub(crate) fn parse(agent: &str) -> Option<Reported> {
     })
 }
 
-/// Whether `agent` holds `word`, in any case, without allocating.
+/// Whether `agent` holds `word` (not empty), in any case, without allocating: only where
+/// its first letter is, found a vector at a time, is the rest compared.
 fn mentions(agent: &str, word: &[u8]) -> bool {
-    agent
-        .as_bytes()
-        .windows(word.len())
-        .any(|w| w.eq_ignore_ascii_case(word))
+    let agent = agent.as_bytes();
+    let first = word[0];
+    memchr::memchr2_iter(
+        first.to_ascii_lowercase(),
+        first.to_ascii_uppercase(),
+        agent,
+    )
+    .any(|at| {
+        agent
+            .get(at..at + word.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(word))
+    })
 }
 
 /// The `;`-separated fields, trimmed, of the comment of an agent that is exactly
@@ -235,6 +244,25 @@ fn feed_id(id: &str, numeric: bool) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_word_is_found_in_any_case_anywhere_and_only_whole() {
+        for (agent, found) in [
+            (
+                "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 42 subscribers)",
+                true,
+            ),
+            ("NewsBlur Feed Fetcher - 7 SUBSCRIBERS", true),
+            ("subscriber", true),
+            ("xSubScriber", true),
+            ("Mozilla/5.0 (X11; Linux x86_64) Safari/537.36", false),
+            ("a subscribe", false),
+            ("subscribe", false),
+            ("", false),
+        ] {
+            assert_eq!(mentions(agent, b"subscriber"), found, "{agent:?}");
+        }
+    }
 
     /// Real aggregators' User-Agents, from tests/fixtures/user-agents.ndjson.
     #[test]

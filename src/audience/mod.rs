@@ -263,7 +263,35 @@ fn coarse_now() -> chrono::DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
+thread_local! {
+    /// The start (Unix seconds) and UTC day of the hour this thread's last poll fell in.
+    static HOUR: std::cell::Cell<(i64, NaiveDate)> =
+        const { std::cell::Cell::new((i64::MIN, NaiveDate::MIN)) };
+}
+
 impl Moment {
+    /// Now, by the coarse clock; the day and hour are worked out once an hour per thread.
+    fn now() -> Self {
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+        let secs = now.tv_sec;
+        let (start, day) = HOUR.get();
+        if secs
+            .checked_sub(start)
+            .is_some_and(|into| (0..3600).contains(&into))
+        {
+            return Self {
+                day,
+                hour: start,
+                at: secs
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(now.tv_nsec),
+            };
+        }
+        let moment = Self::of(coarse_now());
+        HOUR.set((moment.hour, moment.day));
+        moment
+    }
+
     fn of(now: chrono::DateTime<Utc>) -> Self {
         Self {
             day: now.date_naive(),
@@ -392,7 +420,7 @@ impl Audience {
             hasher.write(user_agent.as_bytes());
             hasher.finish()
         });
-        let mut when = Moment::of(coarse_now());
+        let mut when = Moment::now();
         if reported.is_some() {
             // An aggregator's reports are ordered by this: two within one tick must not tie.
             when.at = Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);

@@ -408,3 +408,14 @@ fn a_client_polling_again_is_counted_once_a_day_and_again_the_next_day() {
     pending.count(&world, day(6), UNCHANGED, None, Some(0));
     assert_eq!(distinct(&mut pending.take_day().everyone), 1);
 }
+
+#[test]
+fn a_polls_moment_is_its_day_and_hour_whether_worked_out_or_remembered() {
+    // The first call on this thread works them out; the next ones remember them.
+    for _ in 0..3 {
+        let now = Moment::now();
+        let worked_out = Moment::of(chrono::DateTime::from_timestamp_nanos(now.at));
+        assert_eq!((now.day, now.hour), (worked_out.day, worked_out.hour));
+        assert!(now.at >= now.hour * 1_000_000_000);
+    }
+}

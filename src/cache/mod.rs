@@ -276,7 +276,7 @@ impl FeedCache {
                         }
                     }
                     Err(e) => {
-                        tracing::debug!(error = %e, slug = key.slug, "could not remake a document");
+                        tracing::debug!(error = %e, slug = key.slug.as_str(), "could not remake a document");
                     }
                 }
             }
@@ -314,7 +314,7 @@ impl FeedCache {
     /// `None` when [`FeedCache::get`] would have to look further.
     pub fn get_now(&self, key: &FeedKey) -> Option<Arc<Rendered>> {
         let hit = self.recent.get(key)?;
-        Stats::bump(&self.stats.hits);
+        self.stats.hits.add(1);
         hit.mark_read();
         Some(hit)
     }
@@ -346,7 +346,7 @@ impl FeedCache {
         let epoch = self.recent.epoch();
         if let Some(hit) = self.entries.get(key).await {
             self.recent.keep(epoch, key, &hit);
-            Stats::bump(&self.stats.hits);
+            self.stats.hits.add(1);
             return Ok(hit);
         }
         Stats::bump(&self.stats.misses);
@@ -369,7 +369,7 @@ impl FeedCache {
                 match self.last_good.get(key) {
                     Some(stale) => {
                         Stats::bump(&self.stats.stale_served);
-                        tracing::debug!(error = %e, slug = key.slug, "served the last good version");
+                        tracing::debug!(error = %e, slug = key.slug.as_str(), "served the last good version");
                         Ok(stale)
                     }
                     None => Err(e),
@@ -546,20 +546,20 @@ impl FeedCache {
         let def = self
             .catalog
             .feed(&key.slug, |c| categories.contains(c))
-            .ok_or_else(|| CacheError::UnknownFeed(key.slug.clone()))?;
+            .ok_or_else(|| CacheError::UnknownFeed(key.slug.to_string()))?;
         // What the view may read: the stores are asked for those categories only.
         let read = FeedDef {
             selection: match &key.view {
                 View::Public => {
                     if self.catalog.partners_only(&def.slug) {
-                        return Err(CacheError::PartnersOnly(key.slug.clone()));
+                        return Err(CacheError::PartnersOnly(key.slug.to_string()));
                     }
                     self.catalog
                         .public_selection(&def.selection, &categories)
-                        .ok_or_else(|| CacheError::PartnersOnly(key.slug.clone()))?
+                        .ok_or_else(|| CacheError::PartnersOnly(key.slug.to_string()))?
                 }
                 View::Partner(view) if view.is_empty() => {
-                    return Err(CacheError::NotEntitled(key.slug.clone()));
+                    return Err(CacheError::NotEntitled(key.slug.to_string()));
                 }
                 View::Partner(view) => view.selection(),
             },
@@ -685,7 +685,7 @@ impl FeedCache {
             ),
         };
         let Some(gathered) = self.gather(key).await? else {
-            return Err(CacheError::NoSuchPart(key.slug.clone()));
+            return Err(CacheError::NoSuchPart(key.slug.to_string()));
         };
         let site = self.site.clone();
         let format = key.format;

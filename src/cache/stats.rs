@@ -4,10 +4,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::counter::Striped;
+
 /// Counters that show what the cache saved: a hit must move none but `hits`.
 #[derive(Debug)]
 pub struct Stats {
-    pub hits: AtomicU64,
+    /// Bumped by every serving thread on every hit: striped.
+    pub hits: Striped,
     pub misses: AtomicU64,
     pub renders: AtomicU64,
     pub compressions: AtomicU64,
@@ -27,7 +30,7 @@ pub struct Stats {
 impl Default for Stats {
     fn default() -> Self {
         Self {
-            hits: AtomicU64::new(0),
+            hits: Striped::default(),
             misses: AtomicU64::new(0),
             renders: AtomicU64::new(0),
             compressions: AtomicU64::new(0),
@@ -68,7 +71,7 @@ impl Stats {
     pub fn counts(&self) -> Counts {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Counts {
-            hits: get(&self.hits),
+            hits: self.hits.sum(),
             misses: get(&self.misses),
             renders: get(&self.renders),
             compressions: get(&self.compressions),

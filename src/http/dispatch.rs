@@ -101,11 +101,11 @@ fn at_hand(
     let Some(Path::Feed { slug, format, part }) = route else {
         return Err(Memo::Unasked);
     };
+    let keyed = super::partner::presents_key(request.headers(), request.uri().query());
     if !matches!(*request.method(), Method::GET | Method::HEAD)
         || !app.health.started()
         || super::host::check(request).is_err()
-        || (app.partners.configured()
-            && super::partner::presents_key(request.headers(), request.uri().query()))
+        || (app.partners.configured() && keyed)
     {
         return Err(Memo::Unasked);
     }
@@ -115,7 +115,7 @@ fn at_hand(
         part: *part,
     };
     match feeds::feed_now(app, request, client, path) {
-        feeds::Now::Answered(result) => Ok(Finish::of(request, route).apply(app, result)),
+        feeds::Now::Answered(result) => Ok(Finish::keyed(request, route, keyed).apply(app, result)),
         feeds::Now::Later(memo) => Err(memo),
     }
 }
@@ -179,7 +179,15 @@ fn counted(
     mut response: Response<Body>,
 ) -> Response<Body> {
     app.metrics.request(name, response.status().as_u16());
-    response.headers_mut().insert(&X_REQUEST_ID, id);
+    let headers = response.headers_mut();
+    // A feed's 304 is made with an empty id as its first field: filled where it stands,
+    // without hashing the name to find it.
+    match headers.iter_mut().next() {
+        Some((name, value)) if *name == X_REQUEST_ID && value.is_empty() => *value = id,
+        _ => {
+            headers.insert(&X_REQUEST_ID, id);
+        }
+    }
     response
 }
 
@@ -226,7 +234,7 @@ async fn reading(
 }
 
 /// Every response's request id, put in by [`counted`] (in place of the empty one a feed's 304
-/// is made with).
+/// is made with, first of its fields).
 pub(super) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(0);
@@ -360,16 +368,22 @@ async fn answer(
 struct Finish {
     head: bool,
     page: bool,
+    /// Whether the answer may be HTML, which gets a page's protections: on every route but a
+    /// feed's (whose documents and problem reports never are).
+    html: bool,
     reach: cors::Reach,
     origin: Option<HeaderValue>,
 }
 
 impl Finish {
     fn of(request: &Request<Incoming>, route: &Route) -> Self {
-        let reach = cors::reach(
-            route,
-            super::partner::presents_key(request.headers(), request.uri().query()),
-        );
+        let keyed = super::partner::presents_key(request.headers(), request.uri().query());
+        Self::keyed(request, route, keyed)
+    }
+
+    /// [`Finish::of`] for a request already known to present a partner's key or not.
+    fn keyed(request: &Request<Incoming>, route: &Route, keyed: bool) -> Self {
+        let reach = cors::reach(route, keyed);
         let origin = match reach {
             cors::Reach::Nobody => None,
             _ => request.headers().get(hyper::header::ORIGIN).cloned(),
@@ -377,6 +391,7 @@ impl Finish {
         Self {
             head: request.method() == Method::HEAD,
             page: router::is_page(route),
+            html: !matches!(route, Some(Path::Feed { .. })),
             reach,
             origin,
         }
@@ -391,7 +406,9 @@ impl Finish {
             }
         });
         cors::decorate(self.reach, self.origin.as_ref(), &mut response);
-        response::protect_page(&mut response);
+        if self.html {
+            response::protect_page(&mut response);
+        }
         if self.head {
             response::without_body(response)
         } else {

@@ -165,7 +165,7 @@ fn key(
         Trim::default()
     };
     Ok(FeedKey {
-        slug: path.slug.to_owned(),
+        slug: smol_str::SmolStr::new(path.slug),
         format: path.format,
         part: path.part,
         view,
@@ -406,10 +406,10 @@ fn not_modified(current: &Rendered, coding: Coding, dated: bool) -> Response<Bod
     let made = heads.not_modified.get_or_init(|| {
         Box::new(std::array::from_fn(|n| {
             let mut headers = HeaderMap::with_capacity(8);
-            insert_revalidation(&mut headers, heads, Coding::ALL[n / 2], n % 2 == 1);
             // Filled in place by `dispatch::counted`, as every answer's is: a field added to
-            // a cloned map would have to grow it.
+            // a cloned map would have to grow it. First, where it finds it without a lookup.
             headers.insert(&super::dispatch::X_REQUEST_ID, HeaderValue::from_static(""));
+            insert_revalidation(&mut headers, heads, Coding::ALL[n / 2], n % 2 == 1);
             headers
         }))
     });

@@ -47,19 +47,29 @@ fn is_host(value: &HeaderValue) -> bool {
 }
 
 /// Whether `bytes` is empty or a name or IPv4 address (letters, digits, `-` and `.`) with
-/// perhaps a port (`:` and one to five digits).
+/// perhaps a port (`:` and one to five digits), in one pass.
 fn is_plain(bytes: &[u8]) -> bool {
-    let (host, port) = match bytes.iter().position(|b| *b == b':') {
-        Some(at) => (&bytes[..at], Some(&bytes[at + 1..])),
-        None => (bytes, None),
-    };
-    let name = host
-        .iter()
-        .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.');
-    let port = port
-        .is_none_or(|port| (1..=5).contains(&port.len()) && port.iter().all(u8::is_ascii_digit));
-    name && port && (host.is_empty() == bytes.is_empty())
+    let name = bytes.iter().take_while(|&&b| NAME[usize::from(b)]).count();
+    match bytes[name..] {
+        [] => true,
+        [b':', ref port @ ..] => {
+            name > 0 && (1..=5).contains(&port.len()) && port.iter().all(u8::is_ascii_digit)
+        }
+        _ => false,
+    }
 }
+
+/// The bytes of a plain host name or IPv4 address: letters, digits, `-` and `.`.
+static NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'.';
+        b += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {

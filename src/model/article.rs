@@ -5,6 +5,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use smol_str::SmolStr;
 
 use super::{ArticleDraft, FieldError};
 
@@ -78,7 +79,7 @@ impl fmt::Display for ArticleId {
 /// `asia-pacific`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Category(String);
+pub struct Category(SmolStr);
 
 impl TryFrom<String> for Category {
     type Error = String;
@@ -89,7 +90,7 @@ impl TryFrom<String> for Category {
 
 impl From<Category> for String {
     fn from(category: Category) -> String {
-        category.0
+        category.0.into()
     }
 }
 
@@ -117,7 +118,7 @@ fn is_slug(bytes: &[u8]) -> bool {
 impl Category {
     pub fn parse(raw: &str) -> Result<Self, String> {
         if raw.len() <= 64 && is_slug(raw.as_bytes()) {
-            Ok(Self(raw.to_owned()))
+            Ok(Self(SmolStr::new(raw)))
         } else {
             Err(format!(
                 "{raw:?} is not a category slug: use lower-case letters and digits in dash-separated words, e.g. \"asia-pacific\""

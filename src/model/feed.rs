@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use smol_str::SmolStr;
 
 use super::{Category, ChangeRecord};
 
@@ -329,18 +330,46 @@ impl Trim {
 }
 
 /// Which cached document.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedKey {
-    pub slug: String,
+    /// Held inline (a slug is short): a poll's key is made without allocating.
+    pub slug: SmolStr,
     pub format: FeedFormat,
     pub part: Part,
     pub view: View,
     pub trim: Trim,
 }
 
+/// Every poll hashes its key (in the thread's memo of versions and in the audience counts):
+/// the slug, then the small fields packed into one word, each in bits of its own, so that
+/// keys that differ in them differ in the word.
+impl std::hash::Hash for FeedKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        use chrono::Datelike;
+        self.slug.as_str().hash(state);
+        let part = match self.part {
+            Part::Current => 0,
+            Part::Page(n) => 1 | u64::from(n) << 2,
+            // Days from the common era's start fit in 32 bits (chrono's dates span ±262,000
+            // years).
+            Part::Archive(day) => 2 | u64::from(day.num_days_from_ce() as u32) << 2,
+        };
+        let trim =
+            self.trim.limit.map_or(0, |n| u64::from(n) + 1) << 1 | u64::from(self.trim.headlines);
+        let view = match self.view {
+            View::Public => 0,
+            View::Partner(_) => 1,
+        };
+        state.write_u64(part | trim << 34 | (self.format as u64) << 52 | view << 54);
+        if let View::Partner(entitlement) = &self.view {
+            entitlement.hash(state);
+        }
+    }
+}
+
 impl FeedKey {
     /// A feed's public subscription document.
-    pub fn current(slug: impl Into<String>, format: FeedFormat) -> Self {
+    pub fn current(slug: impl Into<SmolStr>, format: FeedFormat) -> Self {
         Self {
             slug: slug.into(),
             format,
@@ -355,6 +384,68 @@ impl FeedKey {
 mod tests {
     use super::*;
     use crate::model::{ArticleId, Change, ChangeKind, UNRANKED};
+
+    #[test]
+    fn keys_that_differ_in_any_field_hash_apart_and_equal_keys_alike() {
+        use std::hash::BuildHasher;
+        let hasher = std::hash::RandomState::new();
+        let world = FeedKey::current("world", FeedFormat::Rss);
+        let day = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let variants = [
+            world.clone(),
+            FeedKey::current("g20", FeedFormat::Rss),
+            FeedKey::current("world", FeedFormat::Atom),
+            FeedKey::current("world", FeedFormat::Json),
+            FeedKey {
+                part: Part::Page(2),
+                ..world.clone()
+            },
+            FeedKey {
+                part: Part::Page(3),
+                ..world.clone()
+            },
+            FeedKey {
+                part: Part::Archive(day),
+                ..world.clone()
+            },
+            FeedKey {
+                part: Part::Archive(day.succ_opt().unwrap()),
+                ..world.clone()
+            },
+            FeedKey {
+                trim: Trim {
+                    limit: Some(5),
+                    headlines: false,
+                },
+                ..world.clone()
+            },
+            FeedKey {
+                trim: Trim {
+                    limit: Some(0),
+                    headlines: false,
+                },
+                ..world.clone()
+            },
+            FeedKey {
+                trim: Trim {
+                    limit: None,
+                    headlines: true,
+                },
+                ..world.clone()
+            },
+            FeedKey {
+                trim: Trim {
+                    limit: Some(5),
+                    headlines: true,
+                },
+                ..world.clone()
+            },
+        ];
+        let hashes: std::collections::HashSet<u64> =
+            variants.iter().map(|key| hasher.hash_one(key)).collect();
+        assert_eq!(hashes.len(), variants.len());
+        assert_eq!(hasher.hash_one(&world), hasher.hash_one(world.clone()));
+    }
 
     fn record(urgency: Option<u8>) -> ChangeRecord {
         ChangeRecord {
