@@ -63,8 +63,14 @@ impl FeedFormat {
         }
     }
 
+    /// The format whose [`FeedFormat::extension`] `ext` is.
     pub fn from_extension(ext: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.extension() == ext)
+        match ext {
+            "rss" => Some(FeedFormat::Rss),
+            "atom" => Some(FeedFormat::Atom),
+            "json" => Some(FeedFormat::Json),
+            _ => None,
+        }
     }
 
     /// The registered media type, as used in `Content-Type` and in autodiscovery links.
@@ -384,6 +390,16 @@ impl FeedKey {
 mod tests {
     use super::*;
     use crate::model::{ArticleId, Change, ChangeKind, UNRANKED};
+
+    #[test]
+    fn a_format_is_named_by_its_extension_alone() {
+        for format in FeedFormat::ALL {
+            assert_eq!(FeedFormat::from_extension(format.extension()), Some(format));
+        }
+        for other in ["RSS", "xml", "rs", "rsss", ""] {
+            assert_eq!(FeedFormat::from_extension(other), None, "{other:?}");
+        }
+    }
 
     #[test]
     fn keys_that_differ_in_any_field_hash_apart_and_equal_keys_alike() {
