@@ -118,6 +118,8 @@ pub struct Heads {
     /// The header fields of this version's 304s, made by the HTTP layer on this thread's first
     /// one and cloned for each after it: cheaper than inserting them field by field.
     pub not_modified: OnceLock<Box<[http::HeaderMap; 8]>>,
+    /// The header fields of this version's responses with a body, made and cloned likewise.
+    pub whole: OnceLock<Box<[http::HeaderMap; 8]>>,
 }
 
 /// A copy of `value` with bytes of its own.
@@ -144,6 +146,7 @@ impl Rendered {
                 content_type: own(&self.content_type),
                 link: own(&self.link),
                 not_modified: OnceLock::new(),
+                whole: OnceLock::new(),
             })
         })
     }
