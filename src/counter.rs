@@ -53,7 +53,9 @@ impl Striped {
     }
 }
 
-/// So that a Prometheus counter can be striped: `Counter<u64, Striped>`.
+/// So that a Prometheus counter can be striped: `Counter<u64, Striped>`. Bump one through
+/// `counter.inner().add(1)`: its `inc` reads every slot to return the sum before (as an
+/// atomic's `fetch_add` would), which a hot path must not pay.
 impl prometheus_client::metrics::counter::Atomic<u64> for Striped {
     fn inc(&self) -> u64 {
         self.inc_by(1)

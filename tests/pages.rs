@@ -158,6 +158,8 @@ async fn pages_forbid_sniffing_framing_and_inline_code_and_load_a_served_stylesh
         "/categories/g20".to_owned(),
         format!("/articles/{story}"),
         "/articles/no-such-story".to_owned(),
+        // A feed route's 404 is a page too.
+        "/feeds/no-such-desk.rss".to_owned(),
     ] {
         let response = server.get(&path).await;
         let headers = response.headers().clone();

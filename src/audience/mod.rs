@@ -252,17 +252,6 @@ struct Moment {
     at: i64,
 }
 
-/// The time as the kernel last updated it (every tick, a few milliseconds): a poll is counted
-/// by its day and hour, which a tick's error does not change, and reading it costs no clock
-/// read on every poll.
-fn coarse_now() -> chrono::DateTime<Utc> {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
-    u32::try_from(now.tv_nsec)
-        .ok()
-        .and_then(|nanos| chrono::DateTime::from_timestamp(now.tv_sec, nanos))
-        .unwrap_or_else(Utc::now)
-}
-
 thread_local! {
     /// The start (Unix seconds) and UTC day of the hour this thread's last poll fell in.
     static HOUR: std::cell::Cell<(i64, NaiveDate)> =
@@ -270,11 +259,19 @@ thread_local! {
 }
 
 impl Moment {
-    /// Now, by the coarse clock; the day and hour are worked out once an hour per thread.
+    /// Now, as the kernel last updated the time (every tick, a few milliseconds): a poll is
+    /// counted by its day and hour, which a tick's error does not change, and reading it costs
+    /// no clock read on every poll. The day and hour are worked out once an hour per thread.
     fn now() -> Self {
         let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
-        let secs = now.tv_sec;
-        let (start, day) = HOUR.get();
+        HOUR.with(|hour| Self::at(now.tv_sec, now.tv_nsec, hour))
+    }
+
+    /// The moment `secs` and `nanos` after the epoch, its day and hour taken from `hour` (the
+    /// start and day of the hour of the moment asked before) when it falls in that hour, and
+    /// put there otherwise.
+    fn at(secs: i64, nanos: i64, hour: &std::cell::Cell<(i64, NaiveDate)>) -> Self {
+        let (start, day) = hour.get();
         if secs
             .checked_sub(start)
             .is_some_and(|into| (0..3600).contains(&into))
@@ -282,13 +279,14 @@ impl Moment {
             return Self {
                 day,
                 hour: start,
-                at: secs
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add(now.tv_nsec),
+                at: secs.saturating_mul(1_000_000_000).saturating_add(nanos),
             };
         }
-        let moment = Self::of(coarse_now());
-        HOUR.set((moment.hour, moment.day));
+        let moment = u32::try_from(nanos)
+            .ok()
+            .and_then(|nanos| chrono::DateTime::from_timestamp(secs, nanos))
+            .map_or_else(|| Self::of(Utc::now()), Self::of);
+        hour.set((moment.hour, moment.day));
         moment
     }
 

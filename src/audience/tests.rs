@@ -411,11 +411,35 @@ fn a_client_polling_again_is_counted_once_a_day_and_again_the_next_day() {
 
 #[test]
 fn a_polls_moment_is_its_day_and_hour_whether_worked_out_or_remembered() {
-    // The first call on this thread works them out; the next ones remember them.
-    for _ in 0..3 {
-        let now = Moment::now();
-        let worked_out = Moment::of(chrono::DateTime::from_timestamp_nanos(now.at));
-        assert_eq!((now.day, now.hour), (worked_out.day, worked_out.hour));
-        assert!(now.at >= now.hour * 1_000_000_000);
+    let hour = std::cell::Cell::new((i64::MIN, NaiveDate::MIN));
+    let midnight = NaiveDate::from_ymd_opt(2026, 12, 6)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp();
+    // Into the last hour of a day, across midnight, on within the new hour, then the clock
+    // set back past the hour's start, and forward again.
+    for secs in [
+        midnight - 3600,
+        midnight - 1,
+        midnight,
+        midnight + 1,
+        midnight + 3599,
+        midnight - 3601,
+        midnight - 3600,
+        midnight + 3600,
+    ] {
+        let nanos = 999_999_999;
+        let moment = Moment::at(secs, nanos, &hour);
+        let worked_out = Moment::of(chrono::DateTime::from_timestamp(secs, nanos as u32).unwrap());
+        assert_eq!(
+            (moment.day, moment.hour, moment.at),
+            (worked_out.day, worked_out.hour, worked_out.at),
+            "{secs}"
+        );
     }
+    let now = Moment::now();
+    let worked_out = Moment::of(chrono::DateTime::from_timestamp_nanos(now.at));
+    assert_eq!((now.day, now.hour), (worked_out.day, worked_out.hour));
 }

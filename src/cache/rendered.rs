@@ -93,6 +93,9 @@ pub struct Rendered {
 
 /// Sets of header values a version keeps, one per serving thread, at most.
 const HEAD_COPIES: usize = 8;
+/// Bytes a version's [`Heads`] take on the two or three threads that answer it, with a 304's
+/// and a 200's field templates each: what [`Rendered::weight`] counts for them.
+const HEAD_ROOM: usize = 12 * 1024;
 
 static NEXT_HEAD_COPY: AtomicUsize = AtomicUsize::new(0);
 
@@ -115,11 +118,20 @@ pub struct Heads {
     pub cache_control: HeaderValue,
     pub content_type: HeaderValue,
     pub link: HeaderValue,
-    /// The header fields of this version's 304s, made by the HTTP layer on this thread's first
-    /// one and cloned for each after it: cheaper than inserting them field by field.
-    pub not_modified: OnceLock<Box<[http::HeaderMap; 8]>>,
+    /// The header fields of this version's 304s, by coding and whether dated (see
+    /// [`Heads::template`]), each made by the HTTP layer on this thread's first such 304 and
+    /// cloned for each after it: cheaper than inserting them field by field.
+    pub not_modified: [OnceLock<http::HeaderMap>; 8],
     /// The header fields of this version's responses with a body, made and cloned likewise.
-    pub whole: OnceLock<Box<[http::HeaderMap; 8]>>,
+    pub whole: [OnceLock<http::HeaderMap>; 8],
+}
+
+impl Heads {
+    /// Where in [`Heads::not_modified`] and [`Heads::whole`] the fields for `coding`, dated or
+    /// not, are kept.
+    pub fn template(coding: Coding, dated: bool) -> usize {
+        coding.index() * 2 + usize::from(dated)
+    }
 }
 
 /// A copy of `value` with bytes of its own.
@@ -145,8 +157,8 @@ impl Rendered {
                 cache_control: cache_control(),
                 content_type: own(&self.content_type),
                 link: own(&self.link),
-                not_modified: OnceLock::new(),
-                whole: OnceLock::new(),
+                not_modified: Default::default(),
+                whole: Default::default(),
             })
         })
     }
@@ -224,10 +236,11 @@ impl Rendered {
     }
 
     /// Weighed once, at insertion: the identity body plus room for the compressed codings
-    /// (together about a quarter of it for news XML, at the levels used).
+    /// (together about a quarter of it for news XML, at the levels used), and for the header
+    /// values and field templates of the threads that answer it ([`HEAD_ROOM`]).
     pub(super) fn weight(&self) -> u32 {
         let bytes = self.identity_len + self.identity_len / 4;
-        u32::try_from(bytes + 1024 + self.stamps.len() * 64).unwrap_or(u32::MAX)
+        u32::try_from(bytes + 1024 + HEAD_ROOM + self.stamps.len() * 64).unwrap_or(u32::MAX)
     }
 }
 

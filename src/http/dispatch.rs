@@ -38,37 +38,43 @@ pub(super) fn guarded(
     timeout: Duration,
     connection: &Arc<Activity>,
 ) -> impl Future<Output = Response<Body>> + Send + 'static + use<> {
+    let route = router::route(request.uri());
+    let id = request_id(request.headers().get(&X_REQUEST_ID));
     let tried = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let route = router::route(request.uri());
-        let id = request_id(request.headers().get(&X_REQUEST_ID));
         let span = span(&id, client, &request);
         match span.in_scope(|| at_hand(&app, &request, client, &route)) {
-            Ok(response) => Tried::Answered(counted(&app, router::name(&route), id, response)),
-            Err(memo) => Tried::Later(Asked {
+            Ok(response) => Tried::Answered(response),
+            Err(memo) => Tried::Later(span, memo),
+        }
+    }));
+    let name = router::name(&route);
+    match tried {
+        Ok(Tried::Answered(response)) => {
+            Either::Left(std::future::ready(counted(&app, name, id, response)))
+        }
+        Ok(Tried::Later(span, memo)) => {
+            let asked = Asked {
                 route,
                 id,
                 span,
                 memo,
-            }),
-        }
-    }));
-    match tried {
-        Ok(Tried::Answered(response)) => Either::Left(std::future::ready(response)),
-        Ok(Tried::Later(asked)) => {
+            };
             let limit = Limit {
                 timeout,
                 connection: Arc::clone(connection),
             };
             Either::Right(Box::pin(handle(app, request, client, asked, limit)))
         }
-        Err(_) => Either::Left(std::future::ready(panicked())),
+        // Counted and with its request id, as a panic in `handle` is.
+        Err(_) => Either::Left(std::future::ready(counted(&app, name, id, panicked()))),
     }
 }
 
-/// How [`guarded`] left a request before any wait.
+/// How [`guarded`] left a request before any wait: answered, or with its log span and what
+/// this thread's memo said of it.
 enum Tried {
     Answered(Response<Body>),
-    Later(Asked),
+    Later(tracing::Span, Memo),
 }
 
 pub(super) fn catching(
@@ -368,8 +374,8 @@ async fn answer(
 struct Finish {
     head: bool,
     page: bool,
-    /// Whether the answer may be HTML, which gets a page's protections: on every route but a
-    /// feed's (whose documents and problem reports never are).
+    /// Whether a successful answer may be HTML, which gets a page's protections: on every
+    /// route but a feed's, whose documents never are. (An error may be an HTML page anywhere.)
     html: bool,
     reach: cors::Reach,
     origin: Option<HeaderValue>,
@@ -398,6 +404,7 @@ impl Finish {
     }
 
     fn apply(self, app: &App, result: Result<Response<Body>, HttpError>) -> Response<Body> {
+        let html = self.html || result.is_err();
         let mut response = result.unwrap_or_else(|e| {
             if self.page {
                 e.into_page_response(&app.site)
@@ -406,7 +413,7 @@ impl Finish {
             }
         });
         cors::decorate(self.reach, self.origin.as_ref(), &mut response);
-        if self.html {
+        if html {
             response::protect_page(&mut response);
         }
         if self.head {

@@ -366,27 +366,24 @@ fn with_body(
     let mut response = Response::new(Body::new(body));
     *response.status_mut() = status;
     let heads = heads(current);
-    let made = heads.whole.get_or_init(|| {
-        Box::new(std::array::from_fn(|n| {
-            let mut headers = HeaderMap::with_capacity(12);
-            // As in a 304's (see `not_modified`): filled in place by `dispatch::counted`.
-            headers.insert(&super::dispatch::X_REQUEST_ID, HeaderValue::from_static(""));
-            let coding = Coding::ALL[n / 2];
-            headers.insert(header::CONTENT_TYPE, heads.content_type.clone());
-            if coding != Coding::Identity {
-                headers.insert(
-                    header::CONTENT_ENCODING,
-                    HeaderValue::from_static(coding.token()),
-                );
-            }
-            // The headers a 200 and a 226 carry: a 304's and the Link to the feed itself
-            // (with its hub, when there is one).
-            insert_revalidation(&mut headers, heads, coding, n % 2 == 1);
-            headers.insert(header::LINK, heads.link.clone());
-            headers
-        }))
+    let made = heads.whole[Heads::template(coding, dated)].get_or_init(|| {
+        let mut headers = HeaderMap::with_capacity(12);
+        // As in a 304's (see `not_modified`): filled in place by `dispatch::counted`.
+        headers.insert(&super::dispatch::X_REQUEST_ID, HeaderValue::from_static(""));
+        headers.insert(header::CONTENT_TYPE, heads.content_type.clone());
+        if coding != Coding::Identity {
+            headers.insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(coding.token()),
+            );
+        }
+        // The headers a 200 and a 226 carry: a 304's and the Link to the feed itself (with
+        // its hub, when there is one).
+        insert_revalidation(&mut headers, heads, coding, dated);
+        headers.insert(header::LINK, heads.link.clone());
+        headers
     });
-    *response.headers_mut() = made[coding.index() * 2 + usize::from(dated)].clone();
+    *response.headers_mut() = made.clone();
     response
 }
 
@@ -412,20 +409,18 @@ fn heads(current: &Rendered) -> &Heads {
 
 fn not_modified(current: &Rendered, coding: Coding, dated: bool) -> Response<Body> {
     let heads = heads(current);
-    // Every coding's, dated and not, made at once on this thread's first 304 of the version.
-    let made = heads.not_modified.get_or_init(|| {
-        Box::new(std::array::from_fn(|n| {
-            let mut headers = HeaderMap::with_capacity(8);
-            // Filled in place by `dispatch::counted`, as every answer's is: a field added to
-            // a cloned map would have to grow it. First, where it finds it without a lookup.
-            headers.insert(&super::dispatch::X_REQUEST_ID, HeaderValue::from_static(""));
-            insert_revalidation(&mut headers, heads, Coding::ALL[n / 2], n % 2 == 1);
-            headers
-        }))
+    // Made on this thread's first 304 of the version in this coding, dated or not.
+    let made = heads.not_modified[Heads::template(coding, dated)].get_or_init(|| {
+        let mut headers = HeaderMap::with_capacity(8);
+        // Filled in place by `dispatch::counted`, as every answer's is: a field added to a
+        // cloned map would have to grow it. First, where it finds it without a lookup.
+        headers.insert(&super::dispatch::X_REQUEST_ID, HeaderValue::from_static(""));
+        insert_revalidation(&mut headers, heads, coding, dated);
+        headers
     });
     let mut response = Response::new(Body::default());
     *response.status_mut() = StatusCode::NOT_MODIFIED;
-    *response.headers_mut() = made[coding.index() * 2 + usize::from(dated)].clone();
+    *response.headers_mut() = made.clone();
     response
 }
 

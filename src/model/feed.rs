@@ -407,60 +407,68 @@ mod tests {
         let hasher = std::hash::RandomState::new();
         let world = FeedKey::current("world", FeedFormat::Rss);
         let day = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let early = Entitlement {
+            embargo_early: true,
+            ..Entitlement::default()
+        };
+        let with = |part: Part, trim: Trim, view: View| FeedKey {
+            part,
+            trim,
+            view,
+            ..world.clone()
+        };
+        let trim = |limit: Option<u16>, headlines: bool| Trim { limit, headlines };
+        let (plain, public) = (Trim::default(), View::Public);
+        let partner = |e: &Entitlement| View::Partner(Arc::new(e.clone()));
         let variants = [
             world.clone(),
             FeedKey::current("g20", FeedFormat::Rss),
             FeedKey::current("world", FeedFormat::Atom),
             FeedKey::current("world", FeedFormat::Json),
-            FeedKey {
-                part: Part::Page(2),
-                ..world.clone()
-            },
-            FeedKey {
-                part: Part::Page(3),
-                ..world.clone()
-            },
-            FeedKey {
-                part: Part::Archive(day),
-                ..world.clone()
-            },
-            FeedKey {
-                part: Part::Archive(day.succ_opt().unwrap()),
-                ..world.clone()
-            },
-            FeedKey {
-                trim: Trim {
-                    limit: Some(5),
-                    headlines: false,
-                },
-                ..world.clone()
-            },
-            FeedKey {
-                trim: Trim {
-                    limit: Some(0),
-                    headlines: false,
-                },
-                ..world.clone()
-            },
-            FeedKey {
-                trim: Trim {
-                    limit: None,
-                    headlines: true,
-                },
-                ..world.clone()
-            },
-            FeedKey {
-                trim: Trim {
-                    limit: Some(5),
-                    headlines: true,
-                },
-                ..world.clone()
-            },
+            with(Part::Page(2), plain, public.clone()),
+            with(Part::Page(3), plain, public.clone()),
+            with(Part::Archive(day), plain, public.clone()),
+            with(
+                Part::Archive(day.succ_opt().unwrap()),
+                plain,
+                public.clone(),
+            ),
+            with(Part::Current, trim(Some(5), false), public.clone()),
+            with(Part::Current, trim(Some(0), false), public.clone()),
+            with(Part::Current, trim(None, true), public.clone()),
+            with(Part::Current, trim(Some(5), true), public.clone()),
+            // Each field at its widest, so that no field's bits reach another's.
+            with(Part::Page(u32::MAX), plain, public.clone()),
+            with(Part::Archive(NaiveDate::MIN), plain, public.clone()),
+            with(Part::Archive(NaiveDate::MAX), plain, public.clone()),
+            with(Part::Current, trim(Some(u16::MAX), true), public.clone()),
+            with(Part::Current, trim(Some(u16::MAX), false), public.clone()),
+            with(Part::Current, plain, partner(&Entitlement::default())),
+            with(Part::Current, plain, partner(&early)),
+            with(
+                Part::Page(u32::MAX),
+                trim(Some(u16::MAX), true),
+                partner(&early),
+            ),
         ];
         let hashes: std::collections::HashSet<u64> =
             variants.iter().map(|key| hasher.hash_one(key)).collect();
         assert_eq!(hashes.len(), variants.len());
-        assert_eq!(hasher.hash_one(&world), hasher.hash_one(world.clone()));
+        // Equal keys, however made, hash alike: a partner's view is hashed by its value.
+        let made_apart = [
+            (
+                world.clone(),
+                FeedKey::current(String::from("world"), FeedFormat::Rss),
+            ),
+            (
+                with(Part::Current, plain, partner(&early)),
+                with(Part::Current, plain, partner(&early)),
+            ),
+        ];
+        for (a, b) in made_apart {
+            assert_eq!(a, b);
+            assert_eq!(hasher.hash_one(&a), hasher.hash_one(&b));
+        }
     }
 
     fn record(urgency: Option<u8>) -> ChangeRecord {
