@@ -532,6 +532,16 @@ async fn kill_then_outage(remake: bool) {
         );
     }
     assert_eq!(timed_get(&b, "/feeds.opml").await.0, 200);
+    // Pages of the sample wire built on B too: one in a category of the story (world), which
+    // may show it among the newest others; and two that show none of its categories.
+    const TOUCHED: [&str; 1] = ["/articles/wf-20261125-world-ceasefire"];
+    const UNTOUCHED: [&str; 2] = [
+        "/categories/sports",
+        "/articles/wf-20261125-sports-football",
+    ];
+    for path in TOUCHED.iter().chain(&UNTOUCHED) {
+        assert_eq!(timed_get(&b, path).await.0, 200, "{path}");
+    }
 
     let remakes = common::counter(&b, "feed_remakes").await;
     let invalidated = common::counter(&b, "cache_invalidations").await;
@@ -565,10 +575,18 @@ async fn kill_then_outage(remake: bool) {
     proxy.refuse();
     until_status(&b, "/readyz", 503, Duration::from_secs(5)).await;
     // What B kept from before the kill is not served; 503 at once, the outage being known.
-    for path in LISTING {
+    for path in LISTING.iter().chain(&TOUCHED) {
         let (status, took) = timed_get(&b, path).await;
         assert_eq!(status, 503, "{path} kept from before the kill");
         assert!(took < Duration::from_millis(500), "{path} took {took:?}");
+    }
+    // A kill in g20 and world leaves the pages of other categories' stories served.
+    for path in UNTOUCHED {
+        assert_eq!(
+            timed_get(&b, path).await.0,
+            200,
+            "{path} shows no killed story"
+        );
     }
     assert_eq!(timed_get(&b, "/feeds.opml").await.0, 200, "feeds only");
     let response = client().get(b.url(feed)).send().await.unwrap();

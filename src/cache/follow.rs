@@ -25,7 +25,7 @@ impl Follower for FeedCache {
             let mut floors = self.floors.lock().expect("floors lock");
             floors.any = floors.any.max(seq);
             if record.kind == ChangeKind::Killed {
-                floors.killed = floors.killed.max(seq);
+                floors.remember_kill(record);
             }
             for category in &record.categories {
                 let floor = floors.by_category.entry(category.clone()).or_default();

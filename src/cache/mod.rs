@@ -37,8 +37,8 @@ pub use stats::{Counts, Stats};
 
 use crate::catalog::Catalog;
 use crate::model::{
-    Article, Category, Coding, FeedDef, FeedFormat, FeedKey, Part, Selection, Tombstone, UNRANKED,
-    View, Withdrawal,
+    Article, Category, ChangeRecord, Coding, FeedDef, FeedFormat, FeedKey, Part, Selection,
+    Tombstone, UNRANKED, View, Withdrawal,
 };
 use crate::render::{self, Brand, FeedDoc, History, RenderError};
 use crate::site::Site;
@@ -142,14 +142,37 @@ fn cold_build_limit() -> usize {
 #[derive(Default)]
 struct Floors {
     any: u64,
-    /// The newest kill applied.
-    killed: u64,
+    /// The kills applied lately, oldest first, at most [`KILLS_KEPT`]: which documents built
+    /// outside this cache a kill touched (see [`FeedCache::killed_since`]).
+    kills: std::collections::VecDeque<ChangeRecord>,
+    /// The newest kill no longer in `kills`.
+    kills_forgotten: u64,
     by_category: HashMap<Category, u64>,
     /// By the urgency a change recorded: index 0 for unknown, then 1 to `UNRANKED`.
     by_urgency: [u64; UNRANKED as usize + 1],
 }
 
+/// Kills [`Floors`] remembers one by one; an older one only by the newest seq among them.
+const KILLS_KEPT: usize = 4096;
+
 impl Floors {
+    pub(super) fn remember_kill(&mut self, record: &ChangeRecord) {
+        if self.kills.len() == KILLS_KEPT
+            && let Some(forgotten) = self.kills.pop_front()
+        {
+            self.kills_forgotten = self.kills_forgotten.max(forgotten.change.seq);
+        }
+        self.kills.push_back(record.clone());
+    }
+
+    /// See [`FeedCache::killed_since`].
+    fn killed_since(&self, selection: &Selection, seq: u64) -> bool {
+        self.kills_forgotten > seq
+            || self.kills.iter().any(|kill| {
+                kill.change.seq > seq && (kill.categories.is_empty() || selection.touched_by(kill))
+            })
+    }
+
     fn of(&self, selection: &Selection) -> u64 {
         match selection {
             Selection::All => self.any,
@@ -410,11 +433,21 @@ impl FeedCache {
         }
     }
 
-    /// The newest change applied from the change bus, and the newest kill: what documents
-    /// built from the store outside this cache (pages, OPML, sitemaps) are kept under.
-    pub fn changes_seen(&self) -> (u64, u64) {
-        let floors = self.floors.lock().expect("floors lock");
-        (floors.any, floors.killed)
+    /// The newest change applied from the change bus: what documents built from the store
+    /// outside this cache (pages, OPML, sitemaps) are kept under.
+    pub fn changes_seen(&self) -> u64 {
+        self.floors.lock().expect("floors lock").any
+    }
+
+    /// Whether a kill applied after change `seq` touched `selection` (as it would a feed's:
+    /// a story in a category the selection covers), or may have: a kill forgotten since, or
+    /// one that named no category. A document built at `seq` that shows `selection`'s
+    /// stories is then never served in place of a build.
+    pub fn killed_since(&self, selection: &Selection, seq: u64) -> bool {
+        self.floors
+            .lock()
+            .expect("floors lock")
+            .killed_since(selection, seq)
     }
 
     fn floor(&self, selection: &Selection) -> u64 {
@@ -777,6 +810,50 @@ fn assemble(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    fn kill(seq: u64, categories: &[&str]) -> ChangeRecord {
+        ChangeRecord {
+            change: crate::model::Change {
+                seq,
+                at: DateTime::UNIX_EPOCH,
+            },
+            article: crate::model::ArticleId::parse("killed").unwrap(),
+            kind: crate::model::ChangeKind::Killed,
+            categories: categories
+                .iter()
+                .map(|c| Category::parse(c).unwrap())
+                .collect(),
+            urgency: None,
+        }
+    }
+
+    #[test]
+    fn a_kill_touches_what_shows_its_categories_after_its_change_and_nothing_else() {
+        let of = |slugs: &[&str]| {
+            Selection::Categories(slugs.iter().map(|c| Category::parse(c).unwrap()).collect())
+        };
+        let mut floors = Floors::default();
+        floors.remember_kill(&kill(10, &["g20", "asia-pacific"]));
+        // Built before the kill: touched where it shows one of its categories.
+        assert!(floors.killed_since(&of(&["g20"]), 9));
+        assert!(floors.killed_since(&of(&["world", "asia-pacific"]), 9));
+        assert!(floors.killed_since(&Selection::All, 9));
+        assert!(!floors.killed_since(&of(&["world"]), 9));
+        // Built after it: untouched.
+        assert!(!floors.killed_since(&of(&["g20"]), 10));
+        assert!(!floors.killed_since(&Selection::All, 10));
+        // A kill that named no category may have touched anything.
+        floors.remember_kill(&kill(11, &[]));
+        assert!(floors.killed_since(&of(&["world"]), 10));
+        assert!(!floors.killed_since(&of(&["world"]), 11));
+        // Past what is remembered one by one, any document built before the forgotten kills
+        // is taken as touched.
+        for seq in 12..12 + KILLS_KEPT as u64 {
+            floors.remember_kill(&kill(seq, &["g20"]));
+        }
+        assert!(floors.killed_since(&of(&["world"]), 10));
+        assert!(!floors.killed_since(&of(&["world"]), 11 + KILLS_KEPT as u64));
+    }
 
     /// The public subscription document of `slug`, in RSS.
     pub(crate) fn key(slug: &str) -> FeedKey {

@@ -500,15 +500,11 @@ pub(crate) async fn opml(
     let build = async {
         let feeds = app.feeds().await?;
         let body = render::opml::render(&app.site, &feeds);
-        Ok(Document::new(
-            body,
-            response::OPML,
-            "public, no-cache",
-            true,
-        ))
+        let document = Document::new(body, response::OPML, "public, no-cache", true);
+        Ok((document, Shows::Feeds))
     };
     app.kept
-        .get_or_build(app, "/feeds.opml", None, Shows::Feeds, build)
+        .get_or_build(app, "/feeds.opml", None, build)
         .await?
         .answer(request.headers())
 }

@@ -1,7 +1,8 @@
 //! The documents built from the store outside the feed cache — the HTML pages, the OPML list
 //! and the sitemaps — kept as [`Document`]s (ETag, 304, compression) until the change bus
 //! brings a change, and served from what was kept while the store is unreachable (invariant
-//! 8), except a document that may show a story killed since it was built.
+//! 8), except a document that may show a story killed since it was built: one whose
+//! selection of stories (a story's categories, a category's, or all) a kill since touched.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,17 +11,21 @@ use std::time::{Duration, Instant};
 use super::App;
 use super::assets::Document;
 use super::error::HttpError;
+use crate::model::Selection;
 
 /// Bytes of documents kept at most, counting each twice for the compressed copies made of it
 /// (article pages are many — a crawler walks them all; the rest are few).
 const KEPT_BYTES: u64 = 64 << 20;
 
-/// What a kept document shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a kept document shows, as its build says.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Shows {
-    /// Stories (headlines, text, or their addresses, as the sitemaps list them): never served
-    /// once a kill came after it was built.
-    Stories,
+    /// Stories of this selection (headlines, text, or their addresses, as the sitemaps list
+    /// them): never served in place of a build once a kill touching the selection came after
+    /// it was built — a story page shows its story and the newest others of its categories,
+    /// so a kill in any of them; a category page its category's; the home page and the
+    /// sitemaps any.
+    Stories(Selection),
     /// Only feeds (the OPML list): served through an outage whatever changed.
     Feeds,
 }
@@ -30,6 +35,7 @@ struct Built {
     seq: u64,
     at: Instant,
     document: Arc<Document>,
+    shows: Shows,
 }
 
 pub(crate) struct Kept {
@@ -52,18 +58,17 @@ impl Default for Kept {
 
 impl Kept {
     /// The document kept under `key` while no change came since it was built (and it is
-    /// younger than `refresh`, when given); otherwise one `build` makes now. While the store
-    /// is unreachable — known to be, or failing this build — the one kept is served instead,
-    /// however old, unless it `Shows` stories and a kill came since.
+    /// younger than `refresh`, when given); otherwise one `build` makes now, with what it
+    /// [`Shows`]. While the store is unreachable — known to be, or failing this build — the
+    /// one kept is served instead, however old, unless it shows stories a kill since touched.
     pub(crate) async fn get_or_build(
         &self,
         app: &App,
         key: &str,
         refresh: Option<Duration>,
-        shows: Shows,
-        build: impl Future<Output = Result<Document, HttpError>>,
+        build: impl Future<Output = Result<(Document, Shows), HttpError>>,
     ) -> Result<Arc<Document>, HttpError> {
-        let (seq, killed) = app.cache.changes_seen();
+        let seq = app.cache.changes_seen();
         let kept = self.documents.get(key);
         if let Some(kept) = &kept
             && kept.seq == seq
@@ -71,7 +76,10 @@ impl Kept {
         {
             return Ok(Arc::clone(&kept.document));
         }
-        let stand_in = kept.filter(|kept| shows == Shows::Feeds || kept.seq >= killed);
+        let stand_in = kept.filter(|kept| match &kept.shows {
+            Shows::Feeds => true,
+            Shows::Stories(selection) => !app.cache.killed_since(selection, kept.seq),
+        });
         if !app.health.store_up() {
             // Known to be away: the kept one at once, or a 503 at once rather than a build
             // that would wait out the deadline.
@@ -83,7 +91,7 @@ impl Kept {
             };
         }
         match build.await {
-            Ok(document) => {
+            Ok((document, shows)) => {
                 let document = Arc::new(document);
                 self.documents.insert(
                     key.to_owned(),
@@ -91,6 +99,7 @@ impl Kept {
                         seq,
                         at: Instant::now(),
                         document: Arc::clone(&document),
+                        shows,
                     }),
                 );
                 Ok(document)

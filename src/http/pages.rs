@@ -27,16 +27,20 @@ fn page(body: String) -> Document {
     Document::new(body, response::HTML, CACHE_CONTROL, true)
 }
 
-/// The page at `path`, kept or built by `build`, answered to `request`.
+/// The page at `path`, kept or built by `build` (its HTML and the selection of stories it
+/// shows), answered to `request`.
 async fn kept(
     app: &App,
     request: &Request<Incoming>,
     path: &str,
-    build: impl Future<Output = Result<String, HttpError>>,
+    build: impl Future<Output = Result<(String, Selection), HttpError>>,
 ) -> Result<Response<Body>, HttpError> {
-    let build = async { Ok(page(build.await?)) };
+    let build = async {
+        let (body, shows) = build.await?;
+        Ok((page(body), Shows::Stories(shows)))
+    };
     app.kept
-        .get_or_build(app, path, None, Shows::Stories, build)
+        .get_or_build(app, path, None, build)
         .await?
         .answer(request.headers())
 }
@@ -53,7 +57,7 @@ pub(crate) async fn index(
             .public_selection(&Selection::All, &categories)
             .unwrap_or(Selection::All);
         let latest = app.store.latest(&open, HOME_HEADLINES).await?;
-        Ok(html::index(&app.site, &feeds, &latest))
+        Ok((html::index(&app.site, &feeds, &latest), Selection::All))
     })
     .await
 }
@@ -67,7 +71,7 @@ pub(crate) async fn category(
     kept(app, request, &path, category_page(app, slug)).await
 }
 
-async fn category_page(app: &App, slug: &str) -> Result<String, HttpError> {
+async fn category_page(app: &App, slug: &str) -> Result<(String, Selection), HttpError> {
     let def = match app.feed(slug).await? {
         Some(def) if def.slug != ALL_SLUG && !app.catalog.partners_only(slug) => def,
         _ => {
@@ -81,7 +85,7 @@ async fn category_page(app: &App, slug: &str) -> Result<String, HttpError> {
         .public_selection(&def.selection, &[])
         .unwrap_or(def.selection.clone());
     let articles = app.store.latest(&selection, def.entries).await?;
-    Ok(html::category(&app.site, &def, &articles))
+    Ok((html::category(&app.site, &def, &articles), selection))
 }
 
 pub(crate) async fn article(
@@ -93,7 +97,7 @@ pub(crate) async fn article(
     kept(app, request, &path, article_page(app, id)).await
 }
 
-async fn article_page(app: &App, id: &ArticleId) -> Result<String, HttpError> {
+async fn article_page(app: &App, id: &ArticleId) -> Result<(String, Selection), HttpError> {
     match app.store.get(id).await? {
         Lookup::Live(article) if app.catalog.is_public(&article.categories) => {
             let open: Vec<_> = article
@@ -116,7 +120,10 @@ async fn article_page(app: &App, id: &ArticleId) -> Result<String, HttpError> {
                 .filter(|other| other.id != article.id)
                 .take(RELATED)
                 .collect();
-            Ok(html::article(&app.site, &article, &feeds, &related))
+            // The story and the others shown are all of its categories: a kill of any of
+            // them touches one.
+            let shows = Selection::Categories(article.categories.clone());
+            Ok((html::article(&app.site, &article, &feeds, &related), shows))
         }
         Lookup::Killed(_) => Err(HttpError::Gone(format!(
             "The story “{id}” was withdrawn by the wire desk and is no longer available."

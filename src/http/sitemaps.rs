@@ -44,10 +44,11 @@ pub(crate) async fn pages(
     let build = async {
         let feeds = app.feeds().await?;
         let stories = public_stories(app, SITEMAP_STORIES).await?;
-        Ok(xml(sitemap::pages(&app.site, &feeds, &stories)))
+        let document = xml(sitemap::pages(&app.site, &feeds, &stories));
+        Ok((document, Shows::Stories(Selection::All)))
     };
     app.kept
-        .get_or_build(app, "/sitemap.xml", None, Shows::Stories, build)
+        .get_or_build(app, "/sitemap.xml", None, build)
         .await?
         .answer(request.headers())
 }
@@ -63,16 +64,11 @@ pub(crate) async fn news(
 ) -> Result<Response<Body>, HttpError> {
     let build = async {
         let stories = public_stories(app, sitemap::NEWS_MAX).await?;
-        Ok(xml(sitemap::news(&app.site, &stories, chrono::Utc::now())))
+        let document = xml(sitemap::news(&app.site, &stories, chrono::Utc::now()));
+        Ok((document, Shows::Stories(Selection::All)))
     };
     app.kept
-        .get_or_build(
-            app,
-            "/sitemap-news.xml",
-            Some(REFRESH),
-            Shows::Stories,
-            build,
-        )
+        .get_or_build(app, "/sitemap-news.xml", Some(REFRESH), build)
         .await?
         .answer(request.headers())
 }
