@@ -37,8 +37,8 @@ pub use stats::{Counts, Stats};
 
 use crate::catalog::Catalog;
 use crate::model::{
-    Article, Category, ChangeRecord, Coding, FeedDef, FeedFormat, FeedKey, Part, Selection,
-    Tombstone, UNRANKED, View, Withdrawal,
+    Article, ArticleId, Category, ChangeRecord, Coding, FeedDef, FeedFormat, FeedKey, Part,
+    Selection, Tombstone, UNRANKED, View, Withdrawal,
 };
 use crate::render::{self, Brand, FeedDoc, History, RenderError};
 use crate::site::Site;
@@ -166,10 +166,13 @@ impl Floors {
     }
 
     /// See [`FeedCache::killed_since`].
-    fn killed_since(&self, selection: &Selection, seq: u64) -> bool {
+    fn killed_since(&self, selection: &Selection, story: Option<&ArticleId>, seq: u64) -> bool {
         self.kills_forgotten > seq
             || self.kills.iter().any(|kill| {
-                kill.change.seq > seq && (kill.categories.is_empty() || selection.touched_by(kill))
+                kill.change.seq > seq
+                    && (kill.categories.is_empty()
+                        || story == Some(&kill.article)
+                        || selection.touched_by(kill))
             })
     }
 
@@ -440,14 +443,14 @@ impl FeedCache {
     }
 
     /// Whether a kill applied after change `seq` touched `selection` (as it would a feed's:
-    /// a story in a category the selection covers), or may have: a kill forgotten since, or
-    /// one that named no category. A document built at `seq` that shows `selection`'s
-    /// stories is then never served in place of a build.
-    pub fn killed_since(&self, selection: &Selection, seq: u64) -> bool {
+    /// a story in a category the selection covers) or killed `story`, or may have: a kill
+    /// forgotten since, or one that named no category. A document built at `seq` that shows
+    /// `selection`'s stories (and `story`) is then never served in place of a build.
+    pub fn killed_since(&self, selection: &Selection, story: Option<&ArticleId>, seq: u64) -> bool {
         self.floors
             .lock()
             .expect("floors lock")
-            .killed_since(selection, seq)
+            .killed_since(selection, story, seq)
     }
 
     fn floor(&self, selection: &Selection) -> u64 {
@@ -817,7 +820,7 @@ pub(crate) mod tests {
                 seq,
                 at: DateTime::UNIX_EPOCH,
             },
-            article: crate::model::ArticleId::parse("killed").unwrap(),
+            article: ArticleId::parse("killed").unwrap(),
             kind: crate::model::ChangeKind::Killed,
             categories: categories
                 .iter()
@@ -835,24 +838,32 @@ pub(crate) mod tests {
         let mut floors = Floors::default();
         floors.remember_kill(&kill(10, &["g20", "asia-pacific"]));
         // Built before the kill: touched where it shows one of its categories.
-        assert!(floors.killed_since(&of(&["g20"]), 9));
-        assert!(floors.killed_since(&of(&["world", "asia-pacific"]), 9));
-        assert!(floors.killed_since(&Selection::All, 9));
-        assert!(!floors.killed_since(&of(&["world"]), 9));
+        assert!(floors.killed_since(&of(&["g20"]), None, 9));
+        assert!(floors.killed_since(&of(&["world", "asia-pacific"]), None, 9));
+        assert!(floors.killed_since(&Selection::All, None, 9));
+        assert!(!floors.killed_since(&of(&["world"]), None, 9));
         // Built after it: untouched.
-        assert!(!floors.killed_since(&of(&["g20"]), 10));
-        assert!(!floors.killed_since(&Selection::All, 10));
+        assert!(!floors.killed_since(&of(&["g20"]), None, 10));
+        assert!(!floors.killed_since(&Selection::All, None, 10));
         // A kill that named no category may have touched anything.
         floors.remember_kill(&kill(11, &[]));
-        assert!(floors.killed_since(&of(&["world"]), 10));
-        assert!(!floors.killed_since(&of(&["world"]), 11));
+        assert!(floors.killed_since(&of(&["world"]), None, 10));
+        assert!(!floors.killed_since(&of(&["world"]), None, 11));
         // Past what is remembered one by one, any document built before the forgotten kills
         // is taken as touched.
         for seq in 12..12 + KILLS_KEPT as u64 {
             floors.remember_kill(&kill(seq, &["g20"]));
         }
-        assert!(floors.killed_since(&of(&["world"]), 10));
-        assert!(!floors.killed_since(&of(&["world"]), 11 + KILLS_KEPT as u64));
+        assert!(floors.killed_since(&of(&["world"]), None, 10));
+        assert!(!floors.killed_since(&of(&["world"]), None, 11 + KILLS_KEPT as u64));
+        // A story's own kill touches its page whatever categories the page was built with
+        // (a correction may have moved the story since).
+        let killed = ArticleId::parse("killed").unwrap();
+        let other = ArticleId::parse("other").unwrap();
+        let seq = 11 + KILLS_KEPT as u64;
+        floors.remember_kill(&kill(seq + 1, &["g20"]));
+        assert!(floors.killed_since(&of(&["world"]), Some(&killed), seq));
+        assert!(!floors.killed_since(&of(&["world"]), Some(&other), seq));
     }
 
     /// The public subscription document of `slug`, in RSS.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::App;
 use super::assets::Document;
 use super::error::HttpError;
-use crate::model::Selection;
+use crate::model::{ArticleId, Selection};
 
 /// Bytes of documents kept at most, counting each twice for the compressed copies made of it
 /// (article pages are many — a crawler walks them all; the rest are few).
@@ -22,10 +22,12 @@ const KEPT_BYTES: u64 = 64 << 20;
 pub(crate) enum Shows {
     /// Stories of this selection (headlines, text, or their addresses, as the sitemaps list
     /// them): never served in place of a build once a kill touching the selection came after
-    /// it was built — a story page shows its story and the newest others of its categories,
-    /// so a kill in any of them; a category page its category's; the home page and the
-    /// sitemaps any.
+    /// it was built — a category page shows its category's; the home page and the sitemaps
+    /// any.
     Stories(Selection),
+    /// A story's page: the story, and the newest others of its categories. Likewise, and
+    /// after the story's own kill whatever its categories have become.
+    Story(ArticleId, Selection),
     /// Only feeds (the OPML list): served through an outage whatever changed.
     Feeds,
 }
@@ -78,7 +80,8 @@ impl Kept {
         }
         let stand_in = kept.filter(|kept| match &kept.shows {
             Shows::Feeds => true,
-            Shows::Stories(selection) => !app.cache.killed_since(selection, kept.seq),
+            Shows::Stories(selection) => !app.cache.killed_since(selection, None, kept.seq),
+            Shows::Story(id, selection) => !app.cache.killed_since(selection, Some(id), kept.seq),
         });
         if !app.health.store_up() {
             // Known to be away: the kept one at once, or a 503 at once rather than a build

@@ -33,11 +33,11 @@ async fn kept(
     app: &App,
     request: &Request<Incoming>,
     path: &str,
-    build: impl Future<Output = Result<(String, Selection), HttpError>>,
+    build: impl Future<Output = Result<(String, Shows), HttpError>>,
 ) -> Result<Response<Body>, HttpError> {
     let build = async {
         let (body, shows) = build.await?;
-        Ok((page(body), Shows::Stories(shows)))
+        Ok((page(body), shows))
     };
     app.kept
         .get_or_build(app, path, None, build)
@@ -57,7 +57,8 @@ pub(crate) async fn index(
             .public_selection(&Selection::All, &categories)
             .unwrap_or(Selection::All);
         let latest = app.store.latest(&open, HOME_HEADLINES).await?;
-        Ok((html::index(&app.site, &feeds, &latest), Selection::All))
+        let shows = Shows::Stories(Selection::All);
+        Ok((html::index(&app.site, &feeds, &latest), shows))
     })
     .await
 }
@@ -71,7 +72,7 @@ pub(crate) async fn category(
     kept(app, request, &path, category_page(app, slug)).await
 }
 
-async fn category_page(app: &App, slug: &str) -> Result<(String, Selection), HttpError> {
+async fn category_page(app: &App, slug: &str) -> Result<(String, Shows), HttpError> {
     let def = match app.feed(slug).await? {
         Some(def) if def.slug != ALL_SLUG && !app.catalog.partners_only(slug) => def,
         _ => {
@@ -85,7 +86,8 @@ async fn category_page(app: &App, slug: &str) -> Result<(String, Selection), Htt
         .public_selection(&def.selection, &[])
         .unwrap_or(def.selection.clone());
     let articles = app.store.latest(&selection, def.entries).await?;
-    Ok((html::category(&app.site, &def, &articles), selection))
+    let page = html::category(&app.site, &def, &articles);
+    Ok((page, Shows::Stories(selection)))
 }
 
 pub(crate) async fn article(
@@ -97,7 +99,7 @@ pub(crate) async fn article(
     kept(app, request, &path, article_page(app, id)).await
 }
 
-async fn article_page(app: &App, id: &ArticleId) -> Result<(String, Selection), HttpError> {
+async fn article_page(app: &App, id: &ArticleId) -> Result<(String, Shows), HttpError> {
     match app.store.get(id).await? {
         Lookup::Live(article) if app.catalog.is_public(&article.categories) => {
             let open: Vec<_> = article
@@ -120,9 +122,11 @@ async fn article_page(app: &App, id: &ArticleId) -> Result<(String, Selection), 
                 .filter(|other| other.id != article.id)
                 .take(RELATED)
                 .collect();
-            // The story and the others shown are all of its categories: a kill of any of
-            // them touches one.
-            let shows = Selection::Categories(article.categories.clone());
+            // The others shown are of its categories: a kill of any of them touches one.
+            let shows = Shows::Story(
+                article.id.clone(),
+                Selection::Categories(article.categories.clone()),
+            );
             Ok((html::article(&app.site, &article, &feeds, &related), shows))
         }
         Lookup::Killed(_) => Err(HttpError::Gone(format!(
