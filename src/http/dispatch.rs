@@ -186,7 +186,7 @@ fn counted(
 ) -> Response<Body> {
     app.metrics.request(name, response.status().as_u16());
     let headers = response.headers_mut();
-    // A feed's 304 is made with an empty id as its first field: filled where it stands,
+    // A feed's answer is made with an empty id as its first field: filled where it stands,
     // without hashing the name to find it.
     match headers.iter_mut().next() {
         Some((name, value)) if *name == X_REQUEST_ID && value.is_empty() => *value = id,
@@ -239,8 +239,8 @@ async fn reading(
     }
 }
 
-/// Every response's request id, put in by [`counted`] (in place of the empty one a feed's 304
-/// is made with, first of its fields).
+/// Every response's request id, put in by [`counted`] (in place of the empty one a feed's
+/// answer is made with, first of its fields).
 pub(super) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(0);

@@ -366,10 +366,22 @@ fn with_body(
     let mut response = Response::new(Body::new(body));
     *response.status_mut() = status;
     let heads = heads(current);
-    let made = heads.whole[Heads::template(coding, dated)].get_or_init(|| {
-        let mut headers = HeaderMap::with_capacity(12);
-        // As in a 304's (see `not_modified`): filled in place by `dispatch::counted`.
-        headers.insert(&super::dispatch::X_REQUEST_ID, HeaderValue::from_static(""));
+    let made = heads.whole[Heads::template(coding, dated)]
+        .get_or_init(|| fields(heads, coding, dated, true));
+    *response.headers_mut() = made.clone();
+    response
+}
+
+/// The header fields of a feed's answer in `coding`, from which each thread's templates are
+/// made: a 304's (see [`insert_revalidation`]), and with a `body` the content headers and
+/// the Link to the feed itself (with its hub, when there is one) that a 200 and a 226 carry
+/// too. First an empty request id, filled in place by `dispatch::counted` as every answer's
+/// is: found there without a lookup, and a field added to a cloned map would have to grow
+/// it.
+fn fields(heads: &Heads, coding: Coding, dated: bool, body: bool) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(if body { 12 } else { 8 });
+    headers.insert(&super::dispatch::X_REQUEST_ID, HeaderValue::from_static(""));
+    if body {
         headers.insert(header::CONTENT_TYPE, heads.content_type.clone());
         if coding != Coding::Identity {
             headers.insert(
@@ -377,14 +389,12 @@ fn with_body(
                 HeaderValue::from_static(coding.token()),
             );
         }
-        // The headers a 200 and a 226 carry: a 304's and the Link to the feed itself (with
-        // its hub, when there is one).
-        insert_revalidation(&mut headers, heads, coding, dated);
+    }
+    insert_revalidation(&mut headers, heads, coding, dated);
+    if body {
         headers.insert(header::LINK, heads.link.clone());
-        headers
-    });
-    *response.headers_mut() = made.clone();
-    response
+    }
+    headers
 }
 
 /// The headers a 304 of a feed carries: those of a 200 that RFC 9110 §15.4.5 asks a 304 to
@@ -410,14 +420,8 @@ fn heads(current: &Rendered) -> &Heads {
 fn not_modified(current: &Rendered, coding: Coding, dated: bool) -> Response<Body> {
     let heads = heads(current);
     // Made on this thread's first 304 of the version in this coding, dated or not.
-    let made = heads.not_modified[Heads::template(coding, dated)].get_or_init(|| {
-        let mut headers = HeaderMap::with_capacity(8);
-        // Filled in place by `dispatch::counted`, as every answer's is: a field added to a
-        // cloned map would have to grow it. First, where it finds it without a lookup.
-        headers.insert(&super::dispatch::X_REQUEST_ID, HeaderValue::from_static(""));
-        insert_revalidation(&mut headers, heads, coding, dated);
-        headers
-    });
+    let made = heads.not_modified[Heads::template(coding, dated)]
+        .get_or_init(|| fields(heads, coding, dated, false));
     let mut response = Response::new(Body::default());
     *response.status_mut() = StatusCode::NOT_MODIFIED;
     *response.headers_mut() = made.clone();

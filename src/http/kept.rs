@@ -40,6 +40,18 @@ struct Built {
     shows: Shows,
 }
 
+impl Built {
+    /// Whether it may be served while the store is away: unless it shows stories a kill
+    /// since touched. (Asked only then: it reads the kills the cache remembers.)
+    fn may_stand_in(&self, app: &App) -> bool {
+        match &self.shows {
+            Shows::Feeds => true,
+            Shows::Stories(selection) => !app.cache.killed_since(selection, None, self.seq),
+            Shows::Story(id, selection) => !app.cache.killed_since(selection, Some(id), self.seq),
+        }
+    }
+}
+
 pub(crate) struct Kept {
     documents: moka::sync::Cache<String, Arc<Built>>,
 }
@@ -78,15 +90,10 @@ impl Kept {
         {
             return Ok(Arc::clone(&kept.document));
         }
-        let stand_in = kept.filter(|kept| match &kept.shows {
-            Shows::Feeds => true,
-            Shows::Stories(selection) => !app.cache.killed_since(selection, None, kept.seq),
-            Shows::Story(id, selection) => !app.cache.killed_since(selection, Some(id), kept.seq),
-        });
         if !app.health.store_up() {
             // Known to be away: the kept one at once, or a 503 at once rather than a build
             // that would wait out the deadline.
-            return match &stand_in {
+            return match kept.filter(|kept| kept.may_stand_in(app)) {
                 Some(stand_in) => Ok(Arc::clone(&stand_in.document)),
                 None => Err(HttpError::Unavailable(
                     "the store is unreachable".to_owned(),
@@ -107,7 +114,7 @@ impl Kept {
                 );
                 Ok(document)
             }
-            Err(e) if e.is_unavailable() => match stand_in {
+            Err(e) if e.is_unavailable() => match kept.filter(|kept| kept.may_stand_in(app)) {
                 Some(stand_in) => {
                     tracing::debug!(error = %e, key, "the store failed; served the document kept");
                     Ok(Arc::clone(&stand_in.document))
