@@ -218,6 +218,9 @@ impl Config {
         let mut config = Self::defaults();
         let mut origins: HashMap<&'static str, Origin> = HashMap::new();
         let mut problems = Vec::new();
+        // Path keys the file gives as text: only whether such a path exists may be set aside
+        // when the environment or a flag overrides it (below); a number there is wrong anyway.
+        let mut file_paths_as_text: Vec<&'static str> = Vec::new();
 
         let table: std::collections::BTreeMap<String, toml::Spanned<toml::Value>> =
             toml::from_str(&text)
@@ -236,6 +239,9 @@ impl Config {
                 });
                 continue;
             };
+            if value.get_ref().is_str() && PATHS.contains(&key.name) {
+                file_paths_as_text.push(key.name);
+            }
             match (key.from_toml)(&mut config, value.get_ref()) {
                 Ok(()) => {
                     origins.insert(key.name, origin);
@@ -294,11 +300,11 @@ impl Config {
         // A path in the file that the environment or a flag overrides is not used, and whether
         // it exists depends on where it is looked for from (the shipped `feeds_dir = "feeds"`
         // from another directory): not held against start-up. Any other bad value in the file
-        // still is, overridden or not: the file itself is wrong.
+        // still is, overridden or not: the file itself is wrong (a path that is not text too).
         problems.retain(|p| {
             !(matches!(p.origin, Origin::File { .. })
                 && p.key.is_some_and(|key| {
-                    PATHS.contains(&key)
+                    file_paths_as_text.contains(&key)
                         && matches!(origins.get(key), Some(Origin::Env(_) | Origin::Flag(_)))
                 }))
         });

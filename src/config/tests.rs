@@ -306,6 +306,8 @@ fn a_file_path_the_environment_overrides_is_not_held_against_it() {
         &[("WIREFEED_CACHE_MAX_BYTES", "20")],
     );
     assert!(malformed.contains("cache_max_bytes"), "{malformed}");
+    let not_text = problems("feeds_dir = 5\n", &[("WIREFEED_FEEDS_DIR", feeds)]);
+    assert!(not_text.contains("feeds_dir"), "{not_text}");
 }
 
 #[test]
