@@ -91,14 +91,16 @@ impl Kept {
             return Ok(Arc::clone(&kept.document));
         }
         if !app.health.store_up() {
-            // Known to be away: the kept one at once, or a 503 at once rather than a build
-            // that would wait out the deadline.
-            return match kept.filter(|kept| kept.may_stand_in(app)) {
-                Some(stand_in) => Ok(Arc::clone(&stand_in.document)),
-                None => Err(HttpError::Unavailable(
+            // Known to be away: the kept one at once; or, once a probe has confirmed it, a
+            // 503 at once rather than a build that would wait out the deadline.
+            if let Some(stand_in) = kept.as_ref().filter(|kept| kept.may_stand_in(app)) {
+                return Ok(Arc::clone(&stand_in.document));
+            }
+            if app.health.outage_confirmed() {
+                return Err(HttpError::Unavailable(
                     "the store is unreachable".to_owned(),
-                )),
-            };
+                ));
+            }
         }
         match build.await {
             Ok((document, shows)) => {

@@ -62,9 +62,14 @@ impl Guarded {
 
     /// One cheap read with a short deadline, to learn whether the store answers.
     pub(crate) async fn probe(&self) -> Result<(), StoreError> {
-        self.run(self.deadline.min(PROBE_DEADLINE), self.inner.last_change())
+        let probed = self
+            .run(self.deadline.min(PROBE_DEADLINE), self.inner.last_change())
             .await
-            .map(|_| ())
+            .map(|_| ());
+        if probed.as_ref().is_err_and(StoreError::is_unavailable) {
+            self.health.probe_failed();
+        }
+        probed
     }
 
     /// Probes the store every `every` (one indexed single-row read), so that readiness

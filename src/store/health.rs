@@ -25,6 +25,9 @@ const LISTENER_DOWN: u8 = 2;
 pub(crate) struct Health {
     /// The last store call reached the store (true until a call says otherwise).
     up: AtomicBool,
+    /// A health probe (a read) failed since the store was last found unreachable: the outage
+    /// is not just a failed write (a full disk), and reads would only wait out their deadline.
+    confirmed: AtomicBool,
     started: AtomicBool,
     started_notify: tokio::sync::Notify,
     listener: AtomicU8,
@@ -54,6 +57,7 @@ impl Health {
     pub(crate) fn new() -> Self {
         Self {
             up: AtomicBool::new(true),
+            confirmed: AtomicBool::new(false),
             started: AtomicBool::new(false),
             started_notify: tokio::sync::Notify::new(),
             listener: AtomicU8::new(LISTENER_NONE),
@@ -99,6 +103,7 @@ impl Health {
         let mut outage = self.outage.lock().expect("health lock");
         let now = Instant::now();
         if self.up.swap(false, Ordering::AcqRel) {
+            self.confirmed.store(false, Ordering::Release);
             self.outages.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(reason = %error, "the store is unreachable; answering 503 for what is not cached");
             *outage = Outage {
@@ -120,6 +125,22 @@ impl Health {
     /// Whether the last store call reached the store.
     pub(crate) fn store_up(&self) -> bool {
         self.up.load(Ordering::Acquire)
+    }
+
+    /// A health probe failed: while the store stays unreachable, the outage is confirmed.
+    pub(crate) fn probe_failed(&self) {
+        let _outage = self.outage.lock().expect("health lock");
+        if !self.up.load(Ordering::Acquire) {
+            self.confirmed.store(true, Ordering::Release);
+        }
+    }
+
+    /// Whether the store is unreachable and a health probe has said so since: what needs the
+    /// store is then answered 503 at once rather than after its deadline. (A store found
+    /// unreachable by a failed write alone, as on a full disk, may still answer reads; the
+    /// next probe, within a second, tells.)
+    pub(crate) fn outage_confirmed(&self) -> bool {
+        !self.up.load(Ordering::Acquire) && self.confirmed.load(Ordering::Acquire)
     }
 
     /// Start-up has finished: the store is open and migrated, background work is running.
@@ -207,6 +228,28 @@ mod tests {
         assert_eq!(health.unavailable.load(Ordering::Relaxed), 1);
         health.success();
         assert_eq!(health.readiness(), Ok(()));
+    }
+
+    #[test]
+    fn an_outage_is_confirmed_by_a_failed_probe_until_the_store_is_reached() {
+        let health = Health::new();
+        health.probe_failed();
+        assert!(!health.outage_confirmed(), "the store is up");
+        // A write that failed on a full disk: unreachable, not confirmed.
+        let full = StoreError::Database {
+            message: "database or disk is full".into(),
+            transient: true,
+        };
+        health.failure(&full);
+        assert!(!health.store_up());
+        assert!(!health.outage_confirmed());
+        health.probe_failed();
+        assert!(health.outage_confirmed());
+        health.success();
+        assert!(!health.outage_confirmed());
+        // A new outage starts unconfirmed, whatever the last one was.
+        health.failure(&StoreError::Timeout(Duration::from_secs(1)));
+        assert!(!health.outage_confirmed());
     }
 
     #[test]
