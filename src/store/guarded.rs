@@ -44,7 +44,24 @@ impl Guarded {
         }
     }
 
+    /// `work` within `deadline`, its outcome told to [`Health`]. While a health probe has
+    /// confirmed an outage, nothing is asked of the store: the call fails at once rather than
+    /// wait out its deadline (a circuit breaker; the probe, every second, closes it again).
     async fn run<T>(
+        &self,
+        deadline: Duration,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        if self.health.outage_confirmed() {
+            return Err(StoreError::Unavailable(
+                "the store is unreachable (its health probe fails)".to_owned(),
+            ));
+        }
+        self.attempt(deadline, work).await
+    }
+
+    /// [`Guarded::run`] even during a confirmed outage: what the probe does.
+    async fn attempt<T>(
         &self,
         deadline: Duration,
         work: impl Future<Output = Result<T, StoreError>>,
@@ -63,7 +80,7 @@ impl Guarded {
     /// One cheap read with a short deadline, to learn whether the store answers.
     pub(crate) async fn probe(&self) -> Result<(), StoreError> {
         let probed = self
-            .run(self.deadline.min(PROBE_DEADLINE), self.inner.last_change())
+            .attempt(self.deadline.min(PROBE_DEADLINE), self.inner.last_change())
             .await
             .map(|_| ());
         if probed.as_ref().is_err_and(StoreError::is_unavailable) {
@@ -518,6 +535,35 @@ mod tests {
         assert!(err.is_unavailable());
         assert!(started.elapsed() < Duration::from_secs(2));
         assert!(health.readiness().is_err());
+    }
+
+    #[tokio::test]
+    async fn once_a_probe_confirms_an_outage_calls_fail_at_once_until_a_probe_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let health = Arc::new(Health::new());
+        health.mark_started();
+        let deadline = Duration::from_millis(200);
+        let hung = Guarded::new(Arc::new(Hung), Arc::clone(&health), deadline);
+        // A call that timed out: unreachable, not yet confirmed; the next still waits.
+        let started = std::time::Instant::now();
+        assert!(hung.categories().await.is_err());
+        assert!(started.elapsed() >= deadline);
+        assert!(hung.probe().await.is_err());
+        assert!(health.outage_confirmed());
+        let started = std::time::Instant::now();
+        let err = hung.categories().await.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+        assert!(started.elapsed() < deadline, "{:?}", started.elapsed());
+        // The probe still asks the store; one that answers ends the outage.
+        let answering = Guarded::new(
+            Arc::new(SqliteStore::open(&dir.path().join("w.sqlite3")).unwrap()),
+            Arc::clone(&health),
+            deadline,
+        );
+        assert!(answering.categories().await.is_err(), "fails at once");
+        answering.probe().await.unwrap();
+        assert!(!health.outage_confirmed());
+        assert!(answering.categories().await.is_ok());
     }
 
     #[tokio::test]
