@@ -2,7 +2,8 @@
 //! in time (`store_timeout_ms`) and tells [`Health`] how each call went. A call that runs out
 //! of time is abandoned and answers [`StoreError::Timeout`]; dropping its future drops the
 //! PostgreSQL connection it held, so a connection that hung is never handed out again (see
-//! `postgres::Conn`).
+//! `postgres::Conn`). While the health probe ([`Guarded::watch`]) has confirmed an outage, no
+//! call but the probe's reaches the store: each fails at once, as a circuit breaker.
 //!
 //! A write abandoned at its deadline may still commit: the publishing contract (README) is that
 //! a 2xx is definitive and a 5xx may or may not have stored the story, and that an identical
