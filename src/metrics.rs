@@ -377,12 +377,13 @@ impl Collector for StoreCollector {
             ("timeout", health.timeouts.load(Relaxed)),
             ("unavailable", health.unavailable.load(Relaxed)),
             ("other", health.other_errors.load(Relaxed)),
+            ("circuit_open", health.turned_away.load(Relaxed)),
         ] {
             errors.get_or_create(&KindLabels { kind }).inc_by(value);
         }
         errors.encode(encoder.encode_descriptor(
             "store_errors",
-            "Store calls that failed: timeout (past store_timeout_ms), unavailable (unreachable, busy, disk full), other",
+            "Store calls that failed: timeout (past store_timeout_ms), unavailable (unreachable, busy, disk full), other, circuit_open (not made: a health probe confirmed an outage)",
             None,
             errors.metric_type(),
         )?)

@@ -372,6 +372,11 @@ async fn start_up(s: StartUp) {
         }
         None => WATCH_EVERY,
     };
+    background.spawn(wake_when_back(
+        Arc::clone(&s.opened.health),
+        Arc::clone(&wake),
+        s.trigger.clone(),
+    ));
     background.spawn(Arc::clone(&s.bus).run(every, wake, s.trigger.clone()));
     if let Some(hub) = s.hub {
         background.spawn(hub.run(hub_changes, s.trigger.clone()));
@@ -383,6 +388,22 @@ async fn start_up(s: StartUp) {
     tokio::spawn(Arc::clone(&s.opened.guarded).watch(PROBE_EVERY));
     s.opened.health.mark_started();
     tracing::info!("ready: serving everything");
+}
+
+/// Wakes the change bus each time the store is reached again after an outage, so that what
+/// other replicas changed meanwhile is applied at once: the listener's own wake on
+/// reconnecting may come while store calls still fail at once (the outage not yet found over).
+async fn wake_when_back(
+    health: Arc<store::health::Health>,
+    wake: Arc<tokio::sync::Notify>,
+    mut shutdown: crate::shutdown::Shutdown,
+) {
+    loop {
+        tokio::select! {
+            () = health.reached_again() => wake.notify_one(),
+            () = shutdown.recv() => return,
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -54,6 +55,7 @@ impl Guarded {
         work: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         if self.health.outage_confirmed() {
+            self.health.turned_away.fetch_add(1, Ordering::Relaxed);
             return Err(StoreError::Unavailable(
                 "the store is unreachable (its health probe fails)".to_owned(),
             ));
@@ -80,12 +82,13 @@ impl Guarded {
 
     /// One cheap read with a short deadline, to learn whether the store answers.
     pub(crate) async fn probe(&self) -> Result<(), StoreError> {
+        let since = self.health.reached();
         let probed = self
             .attempt(self.deadline.min(PROBE_DEADLINE), self.inner.last_change())
             .await
             .map(|_| ());
         if probed.as_ref().is_err_and(StoreError::is_unavailable) {
-            self.health.probe_failed();
+            self.health.probe_failed(since);
         }
         probed
     }

@@ -25,9 +25,15 @@ const LISTENER_DOWN: u8 = 2;
 pub(crate) struct Health {
     /// The last store call reached the store (true until a call says otherwise).
     up: AtomicBool,
-    /// A health probe (a read) failed since the store was last found unreachable: the outage
-    /// is not just a failed write (a full disk), and reads would only wait out their deadline.
+    /// A health probe (a read) failed since the store was last found unreachable, and no
+    /// call reached the store while it ran: the outage is not just a failed write (a full
+    /// disk), and reads would only wait out their deadline. Never true while `up` is.
     confirmed: AtomicBool,
+    /// Calls that reached the store, ever: a probe's failure confirms an outage only if none
+    /// did while it ran.
+    reached: AtomicU64,
+    /// Told when the store is reached again after an outage.
+    back: tokio::sync::Notify,
     started: AtomicBool,
     started_notify: tokio::sync::Notify,
     listener: AtomicU8,
@@ -36,6 +42,8 @@ pub(crate) struct Health {
     pub(crate) timeouts: AtomicU64,
     pub(crate) unavailable: AtomicU64,
     pub(crate) other_errors: AtomicU64,
+    /// Calls not made during a confirmed outage (failed at once).
+    pub(crate) turned_away: AtomicU64,
     /// Times the store went from reachable to unreachable.
     pub(crate) outages: AtomicU64,
 }
@@ -58,6 +66,8 @@ impl Health {
         Self {
             up: AtomicBool::new(true),
             confirmed: AtomicBool::new(false),
+            reached: AtomicU64::new(0),
+            back: tokio::sync::Notify::new(),
             started: AtomicBool::new(false),
             started_notify: tokio::sync::Notify::new(),
             listener: AtomicU8::new(LISTENER_NONE),
@@ -65,19 +75,25 @@ impl Health {
             timeouts: AtomicU64::new(0),
             unavailable: AtomicU64::new(0),
             other_errors: AtomicU64::new(0),
+            turned_away: AtomicU64::new(0),
             outages: AtomicU64::new(0),
         }
     }
 
     /// A store call succeeded (or failed for a reason that proves the store answered).
     pub(crate) fn success(&self) {
+        self.reached.fetch_add(1, Ordering::AcqRel);
         if self.up.load(Ordering::Acquire) {
             return;
         }
         let mut outage = self.outage.lock().expect("health lock");
+        // Cleared before `up` is set, under the lock `probe_failed` sets it under: a new
+        // outage never sees the last one's confirmation.
+        self.confirmed.store(false, Ordering::Release);
         if self.up.swap(true, Ordering::AcqRel) {
             return;
         }
+        self.back.notify_waiters();
         let lasted = outage.since.take().map(|since| since.elapsed());
         tracing::info!(
             outage = ?lasted.unwrap_or_default(),
@@ -103,7 +119,6 @@ impl Health {
         let mut outage = self.outage.lock().expect("health lock");
         let now = Instant::now();
         if self.up.swap(false, Ordering::AcqRel) {
-            self.confirmed.store(false, Ordering::Release);
             self.outages.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(reason = %error, "the store is unreachable; answering 503 for what is not cached");
             *outage = Outage {
@@ -127,12 +142,24 @@ impl Health {
         self.up.load(Ordering::Acquire)
     }
 
-    /// A health probe failed: while the store stays unreachable, the outage is confirmed.
-    pub(crate) fn probe_failed(&self) {
+    /// How many calls have reached the store so far: what a probe reads as it starts.
+    pub(crate) fn reached(&self) -> u64 {
+        self.reached.load(Ordering::Acquire)
+    }
+
+    /// A health probe that began when [`Health::reached`] said `since` failed: while the
+    /// store stays unreachable, the outage is confirmed — unless a call reached the store
+    /// meanwhile (a probe held up behind busy connections says nothing then).
+    pub(crate) fn probe_failed(&self, since: u64) {
         let _outage = self.outage.lock().expect("health lock");
-        if !self.up.load(Ordering::Acquire) {
+        if !self.up.load(Ordering::Acquire) && self.reached() == since {
             self.confirmed.store(true, Ordering::Release);
         }
+    }
+
+    /// Waits until the store is reached again after an outage.
+    pub(crate) async fn reached_again(&self) {
+        self.back.notified().await;
     }
 
     /// Whether the store is unreachable and a health probe has said so since: what needs the
@@ -233,7 +260,7 @@ mod tests {
     #[test]
     fn an_outage_is_confirmed_by_a_failed_probe_until_the_store_is_reached() {
         let health = Health::new();
-        health.probe_failed();
+        health.probe_failed(health.reached());
         assert!(!health.outage_confirmed(), "the store is up");
         // A write that failed on a full disk: unreachable, not confirmed.
         let full = StoreError::Database {
@@ -243,13 +270,35 @@ mod tests {
         health.failure(&full);
         assert!(!health.store_up());
         assert!(!health.outage_confirmed());
-        health.probe_failed();
+        // A probe during which another call reached the store confirms nothing.
+        let since = health.reached();
+        health.success();
+        health.failure(&full);
+        health.probe_failed(since);
+        assert!(!health.outage_confirmed());
+        health.probe_failed(health.reached());
         assert!(health.outage_confirmed());
         health.success();
         assert!(!health.outage_confirmed());
         // A new outage starts unconfirmed, whatever the last one was.
         health.failure(&StoreError::Timeout(Duration::from_secs(1)));
         assert!(!health.outage_confirmed());
+    }
+
+    #[tokio::test]
+    async fn waiters_hear_when_the_store_is_reached_again() {
+        let health = std::sync::Arc::new(Health::new());
+        health.failure(&StoreError::Unavailable("connection refused".into()));
+        let waiter = tokio::spawn({
+            let health = std::sync::Arc::clone(&health);
+            async move { health.reached_again().await }
+        });
+        tokio::task::yield_now().await;
+        health.success();
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken when the store was reached again")
+            .unwrap();
     }
 
     #[test]
