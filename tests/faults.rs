@@ -355,6 +355,17 @@ async fn replicas_ride_out_a_stalled_a_restarted_and_a_stopped_database() {
     eprintln!("down over: /readyz 200 on A after {to_ready_a:?}, on B after {to_ready_b:?}");
     assert!(to_ready_a.max(to_ready_b) < Duration::from_secs(2));
 
+    // The publisher writes on until one of its publishes is acknowledged after the faults
+    // (they can pass quickly: a confirmed outage answers at once), then stops.
+    let recovering = Instant::now();
+    while !published.lock().unwrap().iter().any(|p| p.status < 300) {
+        assert!(
+            recovering.elapsed() < Duration::from_secs(10),
+            "no publish was acknowledged after the faults"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // Nothing acknowledged was lost.
     stop.notify_one();
     publisher.await.unwrap();
