@@ -382,18 +382,13 @@ impl FeedCache {
 
     /// A miss, bounded by the build deadline; when the store fails or is too slow, the last
     /// good version (with its own validators) if the feed had one — at once while the store
-    /// is known to be unreachable. Without one, while a probe has confirmed the outage, the
-    /// store's error at once: a build would only wait out its deadline.
+    /// is known to be unreachable. (During an outage a probe has confirmed, the build fails
+    /// at once too: see `store::guarded`.)
     async fn miss_or_stale(&self, key: &FeedKey) -> Result<Arc<Rendered>, Arc<CacheError>> {
-        if let Some(health) = self.health.as_ref().filter(|h| !h.store_up()) {
+        if self.health.as_ref().is_some_and(|h| !h.store_up()) {
             if let Some(stale) = self.last_good.get(key) {
                 Stats::bump(&self.stats.stale_served);
                 return Ok(stale);
-            }
-            if health.outage_confirmed() {
-                return Err(Arc::new(CacheError::Store(StoreError::Unavailable(
-                    "the store is unreachable".to_owned(),
-                ))));
             }
         }
         match self.build_in_time(key).await {

@@ -90,17 +90,12 @@ impl Kept {
         {
             return Ok(Arc::clone(&kept.document));
         }
-        if !app.health.store_up() {
-            // Known to be away: the kept one at once; or, once a probe has confirmed it, a
-            // 503 at once rather than a build that would wait out the deadline.
-            if let Some(stand_in) = kept.as_ref().filter(|kept| kept.may_stand_in(app)) {
-                return Ok(Arc::clone(&stand_in.document));
-            }
-            if app.health.outage_confirmed() {
-                return Err(HttpError::Unavailable(
-                    "the store is unreachable".to_owned(),
-                ));
-            }
+        // Known to be away: the kept one at once. (Without one, the build fails at once
+        // during an outage a probe has confirmed: see `store::guarded`.)
+        if !app.health.store_up()
+            && let Some(stand_in) = kept.as_ref().filter(|kept| kept.may_stand_in(app))
+        {
+            return Ok(Arc::clone(&stand_in.document));
         }
         match build.await {
             Ok((document, shows)) => {
